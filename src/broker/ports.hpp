@@ -1,0 +1,156 @@
+// The broker's outward interfaces. Broker logic talks to persistence only through these.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "broker/message.hpp"
+#include "mqtt/types.hpp"
+
+namespace harbor::broker {
+
+// ---- Persistence operations (DESIGN.md §4) ----
+// Sessions are keyed by client id in the store. Queue entries are keyed by
+// (client_id, seq): seq is a per-session number, increasing in delivery order.
+
+enum class OutState : uint8_t {
+  Queued = 0,           // not sent yet (offline queue / beyond the inflight window)
+  AwaitPuback = 1,      // QoS 1 sent
+  AwaitPubrec = 2,      // QoS 2 PUBLISH sent
+  AwaitPubcomp = 3,     // QoS 2 PUBREL sent
+};
+
+struct StoredWill {
+  std::string topic;
+  std::string payload;
+  mqtt::QoS qos = 0;
+  bool retain = false;
+  std::string props;       // 5.0 will properties that travel with it, wire encoding
+  uint32_t delay_s = 0;    // Will Delay Interval
+  uint32_t expiry_s = 0;   // Message Expiry Interval, 0 = none
+};
+
+struct OpSessionUpsert {
+  std::string client_id;
+  uint8_t version = 4;          // protocol level
+  uint32_t expiry_s = 0;        // Session Expiry Interval; 0xFFFFFFFF = never
+  int64_t last_seen_ms = 0;     // Unix ms of the last disconnect (0 while connected)
+  std::optional<StoredWill> will;
+};
+struct OpSessionDelete {
+  std::string client_id;  // also deletes its subscriptions, queue and QoS 2 state
+};
+struct OpSubscriptionAdd {
+  std::string client_id;
+  std::string filter;  // as subscribed, "$share/g/f" included
+  mqtt::QoS qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+  uint32_t subscription_id = 0;  // 0 = none
+};
+struct OpSubscriptionRemove {
+  std::string client_id;
+  std::string filter;
+};
+// Stores the message body once; queue entries refer to it by store_id.
+struct OpMessageAdd {
+  MessagePtr message;  // message->store_id is set
+};
+struct OpQueueAdd {
+  std::string client_id;
+  uint64_t seq = 0;
+  MessageId message = 0;
+  mqtt::QoS qos = 0;  // delivery QoS for this subscriber
+  bool retain = false;  // RETAIN flag for this delivery
+  std::vector<uint32_t> subscription_ids;
+};
+struct OpQueueUpdate {
+  std::string client_id;
+  uint64_t seq = 0;
+  OutState state = OutState::Queued;
+  uint16_t packet_id = 0;
+};
+// The receiver acknowledged (or the entry expired / was dropped). The store deletes the
+// message row when no queue entry and no retained row refers to it any more.
+struct OpQueueRemove {
+  std::string client_id;
+  uint64_t seq = 0;
+};
+struct OpQos2InAdd {
+  std::string client_id;
+  uint16_t packet_id = 0;
+};
+struct OpQos2InRemove {
+  std::string client_id;
+  uint16_t packet_id = 0;
+};
+struct OpRetainedSet {
+  MessagePtr message;  // keyed by message->topic; message->store_id is set
+};
+struct OpRetainedClear {
+  std::string topic;
+};
+
+using PersistOp = std::variant<OpSessionUpsert, OpSessionDelete, OpSubscriptionAdd,
+                               OpSubscriptionRemove, OpMessageAdd, OpQueueAdd, OpQueueUpdate,
+                               OpQueueRemove, OpQos2InAdd, OpQos2InRemove, OpRetainedSet,
+                               OpRetainedClear>;
+
+// Where shards send persistence operations. Implemented by store::Store (writer thread)
+// and by a null sink when persistence is off. Thread-safe: any shard may call submit().
+class PersistenceSink {
+ public:
+  virtual ~PersistenceSink() = default;
+  // Queues `op`; returns its sequence number. Ops are applied in submission order per
+  // calling thread. Never blocks on the disk.
+  virtual uint64_t submit(PersistOp op) = 0;
+  // Queues several ops; returns the sequence number of the last one.
+  virtual uint64_t submit_batch(std::vector<PersistOp> ops) = 0;
+  // Highest sequence number known durable (committed). Any thread.
+  virtual uint64_t durable_seq() const = 0;
+  // True when the store failed to commit and is refusing to promise durability
+  // (full disk, I/O error); callers stop acknowledging what must be stored.
+  virtual bool degraded() const = 0;
+  // Whether a QoS 1/2 acknowledgement must wait until durable_seq() >= its op's seq.
+  virtual bool ack_after_commit() const = 0;
+  // A fresh, never reused message store id.
+  virtual MessageId next_message_id() = 0;
+};
+
+// ---- State restored at startup (before listeners open) ----
+struct RestoredQueueEntry {
+  uint64_t seq = 0;
+  MessagePtr message;  // shared between entries that refer to the same message
+  mqtt::QoS qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+  OutState state = OutState::Queued;
+  uint16_t packet_id = 0;
+};
+
+struct RestoredSession {
+  OpSessionUpsert session;
+  std::vector<OpSubscriptionAdd> subscriptions;
+  std::vector<RestoredQueueEntry> queue;  // ordered by seq
+  std::vector<uint16_t> qos2_in;          // packet ids awaiting PUBREL
+};
+
+struct RestoredState {
+  std::vector<RestoredSession> sessions;
+  std::vector<MessagePtr> retained;
+};
+
+// Wall clock for expiry and last-seen times; steady time is passed to state machines.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual int64_t now_unix_ms() const = 0;
+  virtual int64_t now_steady_ms() const = 0;
+};
+
+}  // namespace harbor::broker

@@ -1,0 +1,91 @@
+// Encoder and decoder for every MQTT control packet, 3.1, 3.1.1 and 5.0.
+// Pure functions and a byte-buffering decoder: no I/O, no clocks, no threads.
+// Any thread may call these; a Decoder belongs to one owner.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "mqtt/packets.hpp"
+
+namespace harbor::mqtt {
+
+// A protocol violation. `reason` is what an MQTT 5 peer is told in DISCONNECT
+// (MalformedPacket, ProtocolError, PacketTooLarge, UnsupportedProtocolVersion, ...).
+struct Error {
+  ReasonCode reason = ReasonCode::MalformedPacket;
+  std::string message;
+};
+
+template <class T>
+using Result = tl::expected<T, Error>;
+
+inline tl::unexpected<Error> fail(ReasonCode rc, std::string message) {
+  return tl::unexpected<Error>(Error{rc, std::move(message)});
+}
+
+constexpr uint32_t kMaxRemainingLength = 268'435'455;  // 4-byte variable byte integer
+
+// Variable byte integer helpers (section 1.5.5).
+size_t varint_size(uint32_t value);
+void put_varint(std::string& out, uint32_t value);
+
+// Appends the encoding of `p` for protocol version `v` to `out`.
+// 3.1.1: reason codes map to return codes, properties are dropped.
+void encode(const Packet& p, Version v, std::string& out);
+std::string encode(const Packet& p, Version v);
+
+// Appends a 5.0 property block without its length prefix.
+void encode_properties(const Properties& props, std::string& out);
+// Size of that block.
+size_t properties_size(const Properties& props);
+
+// Decodes one packet from its fixed-header first byte and its body (the bytes after the
+// remaining length). CONNECT carries its own version; every other type uses `v`.
+// Checks everything the spec checks at packet level: reserved flags, lengths, UTF-8,
+// property ids allowed for the packet type and duplicates, packet id 0 for QoS > 0,
+// wildcards in PUBLISH topics, QoS 3, empty SUBSCRIBE/UNSUBSCRIBE.
+Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version v);
+
+// Buffers a byte stream split anywhere and yields whole packets.
+// After an error the decoder stays failed: every later next() returns the same error.
+class Decoder {
+ public:
+  explicit Decoder(uint32_t max_packet_size = kMaxRemainingLength + 5);
+
+  // Version for every packet but CONNECT. Decoding a CONNECT adopts its version.
+  void set_version(Version v) { version_ = v; }
+  Version version() const { return version_; }
+  // Largest whole packet accepted (fixed header included); larger → PacketTooLarge.
+  void set_max_packet_size(uint32_t n) { max_packet_size_ = n; }
+
+  // Zero-copy feeding: write up to `span.size()` bytes into prepare(min), then commit(n).
+  std::span<uint8_t> prepare(size_t min_bytes);
+  void commit(size_t n);
+  // Copying convenience.
+  void feed(std::span<const uint8_t> bytes);
+  void feed(std::string_view bytes);
+
+  // The next whole packet; std::nullopt when more bytes are needed.
+  Result<std::optional<Packet>> next();
+
+  // Bytes buffered but not yet returned as packets.
+  size_t buffered() const { return end_ - begin_; }
+
+ private:
+  std::vector<uint8_t> buf_;
+  size_t begin_ = 0;
+  size_t end_ = 0;
+  Version version_ = Version::v311;
+  uint32_t max_packet_size_;
+  std::optional<Error> failed_;
+};
+
+}  // namespace harbor::mqtt

@@ -1,0 +1,32 @@
+// Topic name and topic filter rules (section 4.7) and UTF-8 string rules (section 1.5.4).
+// Pure functions, any thread.
+#pragma once
+
+#include <optional>
+#include <string_view>
+
+namespace harbor::mqtt {
+
+// Well-formed UTF-8 without U+0000 and without surrogates [MQTT-1.5.4-1], [MQTT-1.5.4-2].
+bool valid_utf8(std::string_view s);
+
+// Non-empty, valid UTF-8, no '+' or '#' [MQTT-4.7.3-1], [MQTT-3.3.2-2].
+bool valid_topic_name(std::string_view topic);
+
+// Non-empty, valid UTF-8; '#' only as the whole last level [MQTT-4.7.1-2];
+// '+' only as a whole level [MQTT-4.7.1-3]. Shared filters "$share/group/filter" are valid
+// when the group has no '/', '+', '#' and the filter is valid [MQTT-4.8.2-1], [MQTT-4.8.2-2].
+bool valid_topic_filter(std::string_view filter);
+
+// "$share/group/filter" split into its parts; std::nullopt for a plain filter.
+struct SharedFilter {
+  std::string_view group;
+  std::string_view filter;
+};
+std::optional<SharedFilter> parse_shared_filter(std::string_view filter);
+
+// Reference matcher: does `filter` (not shared) match `topic`? Topics starting with '$'
+// are not matched by a leading '+' or '#' [MQTT-4.7.2-1].
+bool topic_matches(std::string_view filter, std::string_view topic);
+
+}  // namespace harbor::mqtt
