@@ -1,0 +1,343 @@
+#include "broker/subscription_tree.hpp"
+
+#include <atomic>
+#include <functional>
+#include <unordered_map>
+#include <utility>
+
+namespace harbor::broker {
+
+namespace {
+
+constexpr std::string_view kSharePrefix = "$share/";
+constexpr size_t kEnd = std::string_view::npos;
+
+struct StringHash {
+  using is_transparent = void;
+  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+};
+
+// The level of `s` starting at `pos`; advances `pos` past the following '/', or to kEnd
+// when this was the last level. Empty levels are levels too ("a//b", "/a", "a/").
+std::string_view next_level(std::string_view s, size_t& pos) {
+  const size_t slash = s.find('/', pos);
+  std::string_view level;
+  if (slash == kEnd) {
+    level = s.substr(pos);
+    pos = kEnd;
+  } else {
+    level = s.substr(pos, slash - pos);
+    pos = slash + 1;
+  }
+  return level;
+}
+
+struct ParsedFilter {
+  std::string_view group;  // empty for a plain filter
+  std::string_view filter;
+  bool shared = false;
+};
+
+// "$share/{group}/{filter}" [MQTT-4.8.2-1], [MQTT-4.8.2-2]; anything else is plain.
+ParsedFilter parse_filter(std::string_view filter) {
+  if (filter.starts_with(kSharePrefix)) {
+    const std::string_view rest = filter.substr(kSharePrefix.size());
+    const size_t slash = rest.find('/');
+    if (slash != kEnd && slash > 0) return {rest.substr(0, slash), rest.substr(slash + 1), true};
+  }
+  return {{}, filter, false};
+}
+
+struct Subscriber {
+  SubscriberRef who;
+  SubscriptionOptions options;
+};
+
+// The subscribers of one node (or the members of one share group): a dense vector for
+// the match path, plus a session index once the set is large enough that linear lookup
+// on subscribe/unsubscribe would hurt (many clients on one filter).
+class SubscriberSet {
+ public:
+  const std::vector<Subscriber>& items() const { return items_; }
+  bool empty() const { return items_.empty(); }
+  size_t size() const { return items_.size(); }
+
+  Subscriber* find(SessionId session) {
+    if (index_) {
+      auto it = index_->find(session);
+      return it == index_->end() ? nullptr : &items_[it->second];
+    }
+    for (Subscriber& s : items_) {
+      if (s.who.session == session) return &s;
+    }
+    return nullptr;
+  }
+
+  // True if new; otherwise the existing entry is replaced.
+  bool upsert(SubscriberRef who, const SubscriptionOptions& options) {
+    if (Subscriber* existing = find(who.session)) {
+      existing->who = who;
+      existing->options = options;
+      return false;
+    }
+    items_.push_back(Subscriber{who, options});
+    if (index_) {
+      index_->emplace(who.session, static_cast<uint32_t>(items_.size() - 1));
+    } else if (items_.size() > kIndexAbove) {
+      build_index();
+    }
+    return true;
+  }
+
+  bool erase(SessionId session) {
+    Subscriber* found = find(session);
+    if (found == nullptr) return false;
+    const size_t at = static_cast<size_t>(found - items_.data());
+    if (at + 1 != items_.size()) {
+      items_[at] = items_.back();
+      if (index_) (*index_)[items_[at].who.session] = static_cast<uint32_t>(at);
+    }
+    items_.pop_back();
+    if (index_) {
+      index_->erase(session);
+      // Hysteresis so a set hovering around the threshold does not rebuild each time.
+      if (items_.size() < kIndexAbove / 2) index_.reset();
+    }
+    return true;
+  }
+
+ private:
+  static constexpr size_t kIndexAbove = 16;
+
+  void build_index() {
+    index_ = std::make_unique<std::unordered_map<SessionId, uint32_t>>();
+    index_->reserve(items_.size() * 2);
+    for (size_t i = 0; i < items_.size(); ++i) {
+      index_->emplace(items_[i].who.session, static_cast<uint32_t>(i));
+    }
+  }
+
+  std::vector<Subscriber> items_;
+  std::unique_ptr<std::unordered_map<SessionId, uint32_t>> index_;
+};
+
+struct SharedGroup {
+  std::string name;
+  SubscriberSet members;
+  // Round-robin cursor; bumped by concurrent readers, hence atomic. Relaxed: only
+  // fairness depends on it, not memory safety.
+  mutable std::atomic<uint32_t> next{0};
+};
+
+}  // namespace
+
+struct SubscriptionTree::Node {
+  std::unordered_map<std::string, std::unique_ptr<Node>, StringHash, std::equal_to<>> children;
+  std::unique_ptr<Node> plus;  // the '+' level
+  std::unique_ptr<Node> hash;  // the '#' level (always a leaf)
+  SubscriberSet subscribers;
+  std::vector<std::unique_ptr<SharedGroup>> groups;
+
+  bool empty() const {
+    return children.empty() && !plus && !hash && subscribers.empty() && groups.empty();
+  }
+
+  SharedGroup* find_group(std::string_view name) {
+    for (auto& g : groups) {
+      if (g->name == name) return g.get();
+    }
+    return nullptr;
+  }
+};
+
+namespace {
+
+using Node = SubscriptionTree::Node;
+
+// One step down the tree, remembered so that empty nodes can be pruned bottom-up.
+struct Step {
+  Node* parent;
+  Node* child;
+  std::string_view level;
+};
+
+Node* find_or_create(Node& root, std::string_view filter) {
+  Node* node = &root;
+  size_t pos = 0;
+  while (pos != kEnd) {
+    const std::string_view level = next_level(filter, pos);
+    std::unique_ptr<Node>* slot;
+    if (level == "+") {
+      slot = &node->plus;
+    } else if (level == "#") {
+      slot = &node->hash;
+    } else {
+      auto it = node->children.find(level);
+      if (it == node->children.end()) {
+        it = node->children.emplace(std::string(level), nullptr).first;
+      }
+      slot = &it->second;
+    }
+    if (!*slot) *slot = std::make_unique<Node>();
+    node = slot->get();
+  }
+  return node;
+}
+
+// The node of `filter`, or nullptr. Records the path in `path` when given.
+Node* find_node(Node& root, std::string_view filter, std::vector<Step>* path) {
+  Node* node = &root;
+  size_t pos = 0;
+  while (pos != kEnd) {
+    const std::string_view level = next_level(filter, pos);
+    Node* child;
+    if (level == "+") {
+      child = node->plus.get();
+    } else if (level == "#") {
+      child = node->hash.get();
+    } else {
+      auto it = node->children.find(level);
+      child = it == node->children.end() ? nullptr : it->second.get();
+    }
+    if (child == nullptr) return nullptr;
+    if (path != nullptr) path->push_back(Step{node, child, level});
+    node = child;
+  }
+  return node;
+}
+
+void prune(std::vector<Step>& path) {
+  while (!path.empty() && path.back().child->empty()) {
+    const Step step = path.back();
+    path.pop_back();
+    if (step.child == step.parent->plus.get()) {
+      step.parent->plus.reset();
+    } else if (step.child == step.parent->hash.get()) {
+      step.parent->hash.reset();
+    } else {
+      auto it = step.parent->children.find(step.level);
+      if (it != step.parent->children.end()) step.parent->children.erase(it);
+    }
+  }
+}
+
+void emit(const Node& node, std::vector<SubscriptionMatch>& out) {
+  for (const Subscriber& s : node.subscribers.items()) {
+    out.push_back(SubscriptionMatch{s.who, s.options, false});
+  }
+  for (const auto& group : node.groups) {
+    const auto& members = group->members.items();
+    // Groups are removed when their last member leaves, so members is never empty.
+    const uint32_t turn = group->next.fetch_add(1, std::memory_order_relaxed);
+    const Subscriber& chosen = members[turn % members.size()];
+    out.push_back(SubscriptionMatch{chosen.who, chosen.options, true});
+  }
+}
+
+}  // namespace
+
+SubscriptionTree::SubscriptionTree(unsigned reader_slots)
+    : root_(reader_slots, Root{std::make_unique<Node>(), 0}) {}
+
+SubscriptionTree::~SubscriptionTree() = default;
+
+bool SubscriptionTree::subscribe(std::string_view filter, SubscriberRef who,
+                                 const SubscriptionOptions& options) {
+  const ParsedFilter parsed = parse_filter(filter);
+  auto root = root_.write();
+  Node* node = find_or_create(*root->node, parsed.filter);
+  bool added;
+  if (parsed.shared) {
+    SharedGroup* group = node->find_group(parsed.group);
+    if (group == nullptr) {
+      node->groups.push_back(std::make_unique<SharedGroup>());
+      group = node->groups.back().get();
+      group->name = std::string(parsed.group);
+    }
+    added = group->members.upsert(who, options);
+  } else {
+    added = node->subscribers.upsert(who, options);
+  }
+  if (added) ++root->count;
+  return added;
+}
+
+bool SubscriptionTree::unsubscribe(std::string_view filter, SessionId session) {
+  const ParsedFilter parsed = parse_filter(filter);
+  std::vector<Step> path;
+  auto root = root_.write();
+  Node* node = find_node(*root->node, parsed.filter, &path);
+  if (node == nullptr) return false;
+  bool removed = false;
+  if (parsed.shared) {
+    for (auto it = node->groups.begin(); it != node->groups.end(); ++it) {
+      if ((*it)->name != parsed.group) continue;
+      removed = (*it)->members.erase(session);
+      if ((*it)->members.empty()) node->groups.erase(it);
+      break;
+    }
+  } else {
+    removed = node->subscribers.erase(session);
+  }
+  if (removed) --root->count;
+  prune(path);
+  return removed;
+}
+
+void SubscriptionTree::move_session(SessionId session, uint16_t new_shard,
+                                    const std::vector<std::string>& filters) {
+  auto root = root_.write();
+  for (const std::string& filter : filters) {
+    const ParsedFilter parsed = parse_filter(filter);
+    Node* node = find_node(*root->node, parsed.filter, nullptr);
+    if (node == nullptr) continue;
+    Subscriber* entry = nullptr;
+    if (parsed.shared) {
+      if (SharedGroup* group = node->find_group(parsed.group)) entry = group->members.find(session);
+    } else {
+      entry = node->subscribers.find(session);
+    }
+    if (entry != nullptr) entry->who.shard = new_shard;
+  }
+}
+
+void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
+                             std::vector<SubscriptionMatch>& out) const {
+  struct Frame {
+    const Node* node;
+    size_t pos;  // start of the next topic level; kEnd once every level is consumed
+  };
+  // Reused across calls so the walk allocates nothing once warm; depth is bounded by the
+  // tree, not by the topic, since only existing nodes are pushed.
+  thread_local std::vector<Frame> stack;
+  stack.clear();
+
+  auto root = root_.read(reader_slot);
+  const Node* top = root->node.get();
+  const bool dollar_topic = topic.starts_with('$');
+  stack.push_back(Frame{top, 0});
+  while (!stack.empty()) {
+    const Frame frame = stack.back();
+    stack.pop_back();
+    const Node& node = *frame.node;
+    if (frame.pos == kEnd) {
+      emit(node, out);
+      // "a/#" also matches "a" [MQTT-4.7.1-2].
+      if (node.hash) emit(*node.hash, out);
+      continue;
+    }
+    // No wildcard at the first level matches a '$' topic [MQTT-4.7.2-1].
+    const bool wildcards = !(dollar_topic && &node == top);
+    if (wildcards && node.hash) emit(*node.hash, out);
+    size_t pos = frame.pos;
+    const std::string_view level = next_level(topic, pos);
+    if (wildcards && node.plus) stack.push_back(Frame{node.plus.get(), pos});
+    if (auto it = node.children.find(level); it != node.children.end()) {
+      stack.push_back(Frame{it->second.get(), pos});
+    }
+  }
+}
+
+size_t SubscriptionTree::size() const { return root_.read(0)->count; }
+
+}  // namespace harbor::broker

@@ -1,0 +1,93 @@
+// The global subscription tree: every topic filter of every session, shared by all shards
+// (DESIGN.md §3). Entries hold a session id and its shard, never pointers (STYLE.md rule 5).
+//
+// Threads: every member may be called from any thread. The tree is read-mostly: match()
+// takes only the shared lock of the caller's reader slot (one slot per shard, each on its
+// own cache line); subscribe(), unsubscribe() and move_session() take every slot's lock
+// exclusively. match() does not allocate per topic level: it walks the topic by string_view
+// and looks children up heterogeneously; it only appends to the caller's vector.
+//
+// Filters are expected to be valid (mqtt::valid_topic_filter); the tree does not re-check.
+// A filter "$share/{group}/{filter}" is a shared subscription [MQTT-4.8.2]; anything else,
+// including "$share/group" without a filter, is a plain filter.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/guarded.hpp"
+#include "broker/message.hpp"
+#include "mqtt/types.hpp"
+
+namespace harbor::broker {
+
+struct SubscriberRef {
+  SessionId session = 0;
+  uint16_t shard = 0;
+};
+
+struct SubscriptionOptions {
+  mqtt::QoS qos = 0;
+  bool no_local = false;             // [MQTT-3.8.3-3]
+  bool retain_as_published = false;  // [MQTT-3.3.1-12], [MQTT-3.3.1-13]
+  uint8_t retain_handling = 0;       // 0, 1 or 2 [MQTT-3.3.1-9..11]
+  uint32_t subscription_id = 0;      // 0 = none [MQTT-3.8.2.1.2]
+};
+
+struct SubscriptionMatch {
+  SubscriberRef who;
+  SubscriptionOptions options;
+  bool shared = false;
+};
+
+class SubscriptionTree {
+ public:
+  // One reader slot per shard; `reader_slots` == 0 is treated as 1.
+  explicit SubscriptionTree(unsigned reader_slots);
+  ~SubscriptionTree();
+  SubscriptionTree(const SubscriptionTree&) = delete;
+  SubscriptionTree& operator=(const SubscriptionTree&) = delete;
+
+  // `filter` as the client sent it, possibly "$share/group/f". Returns true if the
+  // subscription is new; false if it replaced the options (and shard) of the existing
+  // subscription of the same session to the same filter [MQTT-3.8.4-3].
+  bool subscribe(std::string_view filter, SubscriberRef who, const SubscriptionOptions& options);
+
+  // True if the subscription existed. Nodes left empty are pruned.
+  bool unsubscribe(std::string_view filter, SessionId session);
+
+  // A session moved to another shard (takeover): every entry of `session` under `filters`
+  // (as sent by the client, shared or not) now points at `new_shard`. Filters the session
+  // has no entry under are ignored.
+  void move_session(SessionId session, uint16_t new_shard, const std::vector<std::string>& filters);
+
+  // Appends every match for the topic NAME `topic` to `out` (does not clear it).
+  //  - Non-shared: one entry per (session, filter) that matches; a session with overlapping
+  //    filters appears once per filter (the caller merges them [MQTT-3.3.4-2]).
+  //  - Shared: exactly one entry per matching (group, filter), member chosen round-robin,
+  //    `shared` = true (MQTT 5 §4.8.2: each message goes to one session of the group).
+  //  - '+' matches exactly one level, possibly empty [MQTT-4.7.1-3]; '#' matches any number
+  //    of levels including the parent level ("a/#" matches "a") [MQTT-4.7.1-2].
+  //  - A topic beginning with '$' is not matched by a filter beginning with '+' or '#'
+  //    [MQTT-4.7.2-1].
+  // `reader_slot` is the calling shard's index.
+  void match(std::string_view topic, unsigned reader_slot, std::vector<SubscriptionMatch>& out) const;
+
+  // Number of subscriptions (shared members count one each).
+  size_t size() const;
+
+  struct Node;  // defined in subscription_tree.cpp
+
+ private:
+  struct Root {
+    std::unique_ptr<Node> node;
+    size_t count = 0;
+  };
+  SlottedGuarded<Root> root_;
+};
+
+}  // namespace harbor::broker
