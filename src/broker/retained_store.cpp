@@ -192,6 +192,19 @@ std::vector<MessagePtr> RetainedStore::take_expired(int64_t now_unix_ms) {
 
 size_t RetainedStore::size() const { return root_.read(0)->count; }
 
+size_t RetainedStore::node_count() const {
+  auto root = root_.read(0);
+  size_t count = 0;
+  std::vector<const Node*> stack{root->node.get()};
+  while (!stack.empty()) {
+    const Node* node = stack.back();
+    stack.pop_back();
+    ++count;
+    for (const auto& entry : node->children) stack.push_back(entry.second.get());
+  }
+  return count;
+}
+
 std::vector<MessagePtr> RetainedStore::all() const {
   std::vector<MessagePtr> out;
   std::vector<const Node*> stack;

@@ -52,6 +52,10 @@ class RetainedStore {
   // Number of retained messages (expired but not yet swept ones included).
   size_t size() const;
 
+  // Number of tree nodes, root included (metrics; shows that deletion prunes). Walks the
+  // whole tree under reader slot 0.
+  size_t node_count() const;
+
   // Snapshot of all retained messages, in no particular order (tests, management).
   std::vector<MessagePtr> all() const;
 

@@ -340,4 +340,19 @@ void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
 
 size_t SubscriptionTree::size() const { return root_.read(0)->count; }
 
+size_t SubscriptionTree::node_count() const {
+  auto root = root_.read(0);
+  size_t count = 0;
+  std::vector<const Node*> stack{root->node.get()};
+  while (!stack.empty()) {
+    const Node* node = stack.back();
+    stack.pop_back();
+    ++count;
+    if (node->plus) stack.push_back(node->plus.get());
+    if (node->hash) stack.push_back(node->hash.get());
+    for (const auto& entry : node->children) stack.push_back(entry.second.get());
+  }
+  return count;
+}
+
 }  // namespace harbor::broker

@@ -80,6 +80,10 @@ class SubscriptionTree {
   // Number of subscriptions (shared members count one each).
   size_t size() const;
 
+  // Number of tree nodes, root included (metrics; shows that unsubscribe prunes). Walks the
+  // whole tree under reader slot 0.
+  size_t node_count() const;
+
   struct Node;  // defined in subscription_tree.cpp
 
  private:
