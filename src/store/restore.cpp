@@ -1,0 +1,214 @@
+// Store::restore: the startup load, on the owner thread before the writer starts.
+#include <algorithm>
+#include <unordered_map>
+
+#include "store/store.hpp"
+
+namespace harbor::store {
+namespace {
+
+constexpr int64_t kNeverExpires = 0xFFFFFFFF;
+
+// Whether a stored session is over at `now`. last_seen_ms == 0 means the client was
+// connected when the broker stopped: its expiry counts from this restart.
+bool session_expired(int64_t expiry_s, int64_t last_seen_ms, int64_t now) {
+  if (expiry_s == 0) return true;  // ended at disconnect; should not have been stored
+  if (expiry_s >= kNeverExpires || last_seen_ms == 0) return false;
+  return last_seen_ms + expiry_s * 1000 < now;
+}
+
+}  // namespace
+
+tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix_ms) {
+  auto fail = [&](const std::string& what) {
+    std::string text = path_ + ": restore failed: " + what + ": " + db_.error_message();
+    if (db_.in_transaction()) db_.exec("ROLLBACK");
+    return tl::unexpected(text);
+  };
+  if (started_) return tl::unexpected(path_ + ": restore() called after start()");
+  if (db_.exec("BEGIN IMMEDIATE") != SQLITE_OK) return fail("cannot begin");
+
+  // 1. Sessions whose expiry passed go, with everything hanging off them.
+  std::vector<std::string> expired_sessions;
+  {
+    auto q = db_.prepare("SELECT client_id, expiry_s, last_seen_ms FROM sessions");
+    if (!q) return fail("reading sessions");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      if (session_expired(q->column_int(1), q->column_int(2), now_unix_ms)) {
+        expired_sessions.push_back(q->column_text(0));
+      }
+    }
+    if (rc != SQLITE_DONE) return fail("reading sessions");
+  }
+  {
+    auto del = db_.prepare("DELETE FROM sessions WHERE client_id = ?1");
+    if (!del) return fail("preparing session delete");
+    for (const auto& id : expired_sessions) {
+      del->bind_text(1, id);
+      if (del->run() != SQLITE_DONE) return fail("deleting an expired session");
+    }
+  }
+
+  // 2. Rows without their session, queue entries whose message expired before onward
+  //    delivery started (state Queued) [MQTT-3.3.2-5], retained messages that expired,
+  //    queue and retained rows pointing at nothing, then message rows nobody refers to.
+  const char* cleanup[] = {
+      "DELETE FROM subscriptions WHERE client_id NOT IN (SELECT client_id FROM sessions)",
+      "DELETE FROM queue WHERE client_id NOT IN (SELECT client_id FROM sessions)",
+      "DELETE FROM qos2_in WHERE client_id NOT IN (SELECT client_id FROM sessions)",
+      "DELETE FROM queue WHERE state = 0 AND message_id IN "
+      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1)",
+      "DELETE FROM retained WHERE message_id IN "
+      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1)",
+      "DELETE FROM queue WHERE message_id NOT IN (SELECT id FROM messages)",
+      "DELETE FROM retained WHERE message_id NOT IN (SELECT id FROM messages)",
+      "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM queue WHERE message_id = messages.id) "
+      "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = messages.id)",
+  };
+  int64_t dropped_rows = 0;
+  for (const char* sql : cleanup) {
+    auto stmt = db_.prepare(sql);
+    if (!stmt) return fail(std::string("preparing \"") + sql + "\"");
+    if (std::string_view(sql).find("?1") != std::string_view::npos) stmt->bind(1, now_unix_ms);
+    if (stmt->run() != SQLITE_DONE) return fail(std::string("running \"") + sql + "\"");
+    dropped_rows += db_.changes();
+  }
+  if (db_.exec("COMMIT") != SQLITE_OK) return fail("cannot commit the cleanup");
+
+  // 3. Load. Every message once; entries share its MessagePtr.
+  broker::RestoredState state;
+  std::unordered_map<int64_t, broker::MessagePtr> messages;
+  int64_t max_id = 0;
+  {
+    auto q = db_.prepare(
+        "SELECT id, topic, payload, qos, retain, props, expires_at_ms, received_at_ms "
+        "FROM messages");
+    if (!q) return fail("reading messages");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      auto m = std::make_shared<broker::Message>();
+      m->store_id = static_cast<broker::MessageId>(q->column_int(0));
+      m->topic = q->column_text(1);
+      m->payload = q->column_text(2);
+      m->qos = static_cast<mqtt::QoS>(q->column_int(3));
+      m->retain = q->column_int(4) != 0;
+      m->forward_props = q->column_text(5);
+      m->expires_at_ms = q->column_int(6);
+      m->received_at_ms = q->column_int(7);
+      max_id = std::max(max_id, q->column_int(0));
+      messages.emplace(q->column_int(0), std::move(m));
+    }
+    if (rc != SQLITE_DONE) return fail("reading messages");
+  }
+
+  std::unordered_map<std::string, size_t> session_index;
+  {
+    auto q = db_.prepare(
+        "SELECT client_id, version, expiry_s, last_seen_ms, will_topic, will_payload, will_qos, "
+        "will_retain, will_props, will_delay_s, will_expiry_s FROM sessions ORDER BY client_id");
+    if (!q) return fail("reading sessions");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      broker::RestoredSession rs;
+      broker::OpSessionUpsert& s = rs.session;
+      s.client_id = q->column_text(0);
+      s.version = static_cast<uint8_t>(q->column_int(1));
+      s.expiry_s = static_cast<uint32_t>(q->column_int(2));
+      s.last_seen_ms = q->column_int(3);
+      if (!q->column_is_null(4)) {
+        broker::StoredWill w;
+        w.topic = q->column_text(4);
+        w.payload = q->column_text(5);
+        w.qos = static_cast<mqtt::QoS>(q->column_int(6));
+        w.retain = q->column_int(7) != 0;
+        w.props = q->column_text(8);
+        w.delay_s = static_cast<uint32_t>(q->column_int(9));
+        w.expiry_s = static_cast<uint32_t>(q->column_int(10));
+        s.will = std::move(w);
+      }
+      session_index.emplace(s.client_id, state.sessions.size());
+      state.sessions.push_back(std::move(rs));
+    }
+    if (rc != SQLITE_DONE) return fail("reading sessions");
+  }
+  {
+    auto q = db_.prepare(
+        "SELECT client_id, filter, qos, no_local, retain_as_published, retain_handling, "
+        "subscription_id FROM subscriptions ORDER BY client_id, filter");
+    if (!q) return fail("reading subscriptions");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      broker::OpSubscriptionAdd sub;
+      sub.client_id = q->column_text(0);
+      sub.filter = q->column_text(1);
+      sub.qos = static_cast<mqtt::QoS>(q->column_int(2));
+      sub.no_local = q->column_int(3) != 0;
+      sub.retain_as_published = q->column_int(4) != 0;
+      sub.retain_handling = static_cast<uint8_t>(q->column_int(5));
+      sub.subscription_id = static_cast<uint32_t>(q->column_int(6));
+      auto it = session_index.find(sub.client_id);
+      if (it != session_index.end()) state.sessions[it->second].subscriptions.push_back(std::move(sub));
+    }
+    if (rc != SQLITE_DONE) return fail("reading subscriptions");
+  }
+  size_t queued = 0;
+  {
+    auto q = db_.prepare(
+        "SELECT client_id, seq, message_id, qos, retain, sub_ids, state, packet_id FROM queue "
+        "ORDER BY client_id, seq");
+    if (!q) return fail("reading queues");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      auto sit = session_index.find(q->column_text(0));
+      auto mit = messages.find(q->column_int(2));
+      if (sit == session_index.end() || mit == messages.end()) continue;  // cleaned above
+      broker::RestoredQueueEntry e;
+      e.seq = static_cast<uint64_t>(q->column_int(1));
+      e.message = mit->second;
+      e.qos = static_cast<mqtt::QoS>(q->column_int(3));
+      e.retain = q->column_int(4) != 0;
+      e.subscription_ids = decode_sub_ids(q->column_text(5));
+      e.state = static_cast<broker::OutState>(q->column_int(6));
+      e.packet_id = static_cast<uint16_t>(q->column_int(7));
+      state.sessions[sit->second].queue.push_back(std::move(e));
+      ++queued;
+    }
+    if (rc != SQLITE_DONE) return fail("reading queues");
+  }
+  {
+    auto q = db_.prepare("SELECT client_id, packet_id FROM qos2_in ORDER BY client_id, packet_id");
+    if (!q) return fail("reading QoS 2 state");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      auto it = session_index.find(q->column_text(0));
+      if (it != session_index.end()) {
+        state.sessions[it->second].qos2_in.push_back(static_cast<uint16_t>(q->column_int(1)));
+      }
+    }
+    if (rc != SQLITE_DONE) return fail("reading QoS 2 state");
+  }
+  {
+    auto q = db_.prepare("SELECT message_id FROM retained ORDER BY topic");
+    if (!q) return fail("reading retained messages");
+    int rc;
+    while ((rc = q->step()) == SQLITE_ROW) {
+      auto it = messages.find(q->column_int(0));
+      if (it != messages.end()) state.retained.push_back(it->second);
+    }
+    if (rc != SQLITE_DONE) return fail("reading retained messages");
+  }
+
+  uint64_t next = static_cast<uint64_t>(max_id) + 1;
+  if (next_message_id_.load() < next) next_message_id_.store(next);
+  stored_messages_.store(static_cast<int64_t>(messages.size()));
+  log(kLogInfo, path_ + ": restored " + std::to_string(state.sessions.size()) + " sessions, " +
+                    std::to_string(queued) + " queued deliveries, " +
+                    std::to_string(state.retained.size()) + " retained, " +
+                    std::to_string(messages.size()) + " messages; dropped " +
+                    std::to_string(expired_sessions.size()) + " expired sessions and " +
+                    std::to_string(dropped_rows) + " expired or orphaned rows");
+  return state;
+}
+
+}  // namespace harbor::store

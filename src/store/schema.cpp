@@ -1,0 +1,140 @@
+#include "store/schema.hpp"
+
+#include <array>
+
+namespace harbor::store {
+namespace {
+
+// Step N takes the schema from version N to N + 1. Append, never edit a shipped step.
+// Layout (docs/persistence.md has the why):
+//   messages       one row per stored message body, referenced by queue and retained rows
+//   sessions       one row per persistent session, will columns NULL when there is no will
+//   subscriptions  (client_id, filter) -> options
+//   queue          per-session delivery queue and outbound inflight state, (client_id, seq)
+//   qos2_in        inbound QoS 2 packet ids awaiting PUBREL
+//   retained       topic -> message
+// WITHOUT ROWID tables keep the composite primary key as the only b-tree, so each lookup
+// by key is one index search. queue_message and retained_message serve the "is this
+// message still referenced" check that runs whenever a reference goes away.
+constexpr std::array<const char*, kSchemaVersion> kMigrations = {
+    R"sql(
+CREATE TABLE messages (
+  id             INTEGER PRIMARY KEY,
+  topic          TEXT    NOT NULL,
+  payload        BLOB    NOT NULL,
+  qos            INTEGER NOT NULL,
+  retain         INTEGER NOT NULL,
+  props          BLOB    NOT NULL,
+  expires_at_ms  INTEGER NOT NULL,
+  received_at_ms INTEGER NOT NULL
+);
+CREATE INDEX messages_expiry ON messages(expires_at_ms) WHERE expires_at_ms > 0;
+
+CREATE TABLE sessions (
+  client_id     TEXT    PRIMARY KEY,
+  version       INTEGER NOT NULL,
+  expiry_s      INTEGER NOT NULL,
+  last_seen_ms  INTEGER NOT NULL,
+  will_topic    TEXT,
+  will_payload  BLOB,
+  will_qos      INTEGER,
+  will_retain   INTEGER,
+  will_props    BLOB,
+  will_delay_s  INTEGER,
+  will_expiry_s INTEGER
+) WITHOUT ROWID;
+
+CREATE TABLE subscriptions (
+  client_id           TEXT    NOT NULL,
+  filter              TEXT    NOT NULL,
+  qos                 INTEGER NOT NULL,
+  no_local            INTEGER NOT NULL,
+  retain_as_published INTEGER NOT NULL,
+  retain_handling     INTEGER NOT NULL,
+  subscription_id     INTEGER NOT NULL,
+  PRIMARY KEY (client_id, filter)
+) WITHOUT ROWID;
+
+CREATE TABLE queue (
+  client_id  TEXT    NOT NULL,
+  seq        INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  qos        INTEGER NOT NULL,
+  retain     INTEGER NOT NULL,
+  sub_ids    BLOB    NOT NULL,
+  state      INTEGER NOT NULL,
+  packet_id  INTEGER NOT NULL,
+  PRIMARY KEY (client_id, seq)
+) WITHOUT ROWID;
+CREATE INDEX queue_message ON queue(message_id);
+
+CREATE TABLE qos2_in (
+  client_id TEXT    NOT NULL,
+  packet_id INTEGER NOT NULL,
+  PRIMARY KEY (client_id, packet_id)
+) WITHOUT ROWID;
+
+CREATE TABLE retained (
+  topic      TEXT    PRIMARY KEY,
+  message_id INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX retained_message ON retained(message_id);
+)sql",
+};
+
+std::string fail(Db& db, const std::string& path, const std::string& what) {
+  std::string text = path + ": " + what + ": " + db.error_message();
+  if (db.in_transaction()) db.exec("ROLLBACK");
+  return text;
+}
+
+}  // namespace
+
+tl::expected<void, std::string> migrate_schema(Db& db, const std::string& path) {
+  // BEGIN IMMEDIATE takes the write lock first, so two processes cannot migrate at once.
+  if (db.exec("BEGIN IMMEDIATE") != SQLITE_OK) {
+    return tl::unexpected(fail(db, path, "cannot start the schema transaction"));
+  }
+  auto version = db.query_int("PRAGMA user_version");
+  if (!version) return tl::unexpected(fail(db, path, "cannot read the schema version"));
+  if (*version > kSchemaVersion) {
+    db.exec("ROLLBACK");
+    return tl::unexpected(path + ": schema version " + std::to_string(*version) +
+                          " is newer than this HarborMQ supports (" +
+                          std::to_string(kSchemaVersion) +
+                          "); run the HarborMQ release that wrote it, or point "
+                          "sqlite.mounted_file_path at another directory");
+  }
+  if (*version < 0) {
+    db.exec("ROLLBACK");
+    return tl::unexpected(path + ": invalid schema version " + std::to_string(*version) +
+                          "; this is not a HarborMQ database, move it away");
+  }
+  if (*version == 0) {
+    // Version 0 with tables in it is somebody else's database: refuse to mix schemas.
+    auto tables = db.query_int("SELECT count(*) FROM sqlite_schema");
+    if (!tables) return tl::unexpected(fail(db, path, "cannot read the schema"));
+    if (*tables != 0) {
+      db.exec("ROLLBACK");
+      return tl::unexpected(path +
+                            ": contains tables but no HarborMQ schema version; this is not a "
+                            "HarborMQ database, move it away or choose another "
+                            "sqlite.mounted_file_path");
+    }
+  }
+  for (int64_t v = *version; v < kSchemaVersion; ++v) {
+    if (db.exec(kMigrations[static_cast<size_t>(v)]) != SQLITE_OK) {
+      return tl::unexpected(
+          fail(db, path, "schema migration to version " + std::to_string(v + 1) + " failed"));
+    }
+  }
+  if (db.exec("PRAGMA user_version = " + std::to_string(kSchemaVersion)) != SQLITE_OK) {
+    return tl::unexpected(fail(db, path, "cannot write the schema version"));
+  }
+  if (db.exec("COMMIT") != SQLITE_OK) {
+    return tl::unexpected(fail(db, path, "cannot commit the schema"));
+  }
+  return {};
+}
+
+}  // namespace harbor::store

@@ -1,0 +1,413 @@
+#include "store/store.hpp"
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <system_error>
+
+#include "store/schema.hpp"
+
+namespace harbor::store {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string format_bytes(uint64_t bytes) {
+  char buf[32];
+  if (bytes < 1024) {
+    std::snprintf(buf, sizeof buf, "%llu B", static_cast<unsigned long long>(bytes));
+  } else if (bytes < 1024ull * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f KiB", double(bytes) / 1024.0);
+  } else if (bytes < 1024ull * 1024 * 1024) {
+    std::snprintf(buf, sizeof buf, "%.1f MiB", double(bytes) / (1024.0 * 1024.0));
+  } else {
+    std::snprintf(buf, sizeof buf, "%.2f GiB", double(bytes) / (1024.0 * 1024.0 * 1024.0));
+  }
+  return buf;
+}
+
+size_t histogram_bucket(uint64_t ops) {
+  size_t bucket = 0;
+  while (ops > 1 && bucket + 1 < Stats::kBuckets) {
+    ops >>= 1;
+    ++bucket;
+  }
+  return bucket;
+}
+
+bool adds_message(const broker::PersistOp& op) {
+  return std::holds_alternative<broker::OpMessageAdd>(op) ||
+         std::holds_alternative<broker::OpRetainedSet>(op);
+}
+
+}  // namespace
+
+tl::expected<std::unique_ptr<Store>, std::string> Store::open(
+    const config::SqliteSettings& settings) {
+  return open(settings, StoreOptions{});
+}
+
+tl::expected<std::unique_ptr<Store>, std::string> Store::open(
+    const config::SqliteSettings& settings, const StoreOptions& options) {
+  std::error_code ec;
+  fs::create_directories(settings.mounted_file_path, ec);
+  if (ec) {
+    return tl::unexpected(settings.mounted_file_path +
+                          ": cannot create the database directory: " + ec.message() +
+                          "; create it or set sqlite.mounted_file_path");
+  }
+  std::string path = (fs::path(settings.mounted_file_path) / "harbormq.db").string();
+  auto db = Db::open(path, options.vfs_name);
+  if (!db) return tl::unexpected(db.error());
+  sqlite3_busy_timeout(db->handle(), static_cast<int>(options.busy_timeout.count()));
+
+  // The first statement reads the header: a file that is not a database fails here.
+  auto mode = db->query_text("PRAGMA journal_mode = WAL");
+  if (!mode) {
+    int rc = mode.error();
+    if ((rc & 0xFF) == SQLITE_NOTADB || (rc & 0xFF) == SQLITE_CORRUPT) {
+      return tl::unexpected(path + ": not a usable SQLite database (" + db->error_message() +
+                            "); move the file away to start with an empty store, or restore "
+                            "it from a backup");
+    }
+    return tl::unexpected(path + ": cannot switch to WAL mode: " + db->error_message());
+  }
+  if (*mode != "wal") {
+    return tl::unexpected(path + ": journal mode is \"" + *mode +
+                          "\" instead of WAL; is the file on a file system without shared "
+                          "memory support?");
+  }
+  const char* sync = settings.synchronous == config::SyncMode::Full ? "PRAGMA synchronous = FULL"
+                                                                    : "PRAGMA synchronous = NORMAL";
+  // Foreign keys stay off: references are kept by the writer's own checks, and a broken
+  // reference from a broker bug must not fail a whole group commit.
+  for (const char* sql : {sync, "PRAGMA foreign_keys = OFF"}) {
+    if (db->exec(sql) != SQLITE_OK) {
+      return tl::unexpected(path + ": \"" + sql + "\" failed: " + db->error_message());
+    }
+  }
+  auto migrated = migrate_schema(*db, path);
+  if (!migrated) return tl::unexpected(migrated.error());
+
+  auto max_id = db->query_int("SELECT coalesce(max(id), 0) FROM messages");
+  auto count = db->query_int("SELECT count(*) FROM messages");
+  if (!max_id || !count) {
+    return tl::unexpected(path + ": cannot read the messages table: " + db->error_message());
+  }
+
+  // The applier logs through the store, which does not exist yet: route via a holder.
+  auto holder = std::make_shared<Store*>(nullptr);
+  auto applier = OpApplier::create(*db, [holder](const std::string& text) {
+    if (*holder != nullptr) (*holder)->log(kLogWarn, text);
+  });
+  if (!applier) return tl::unexpected(path + ": " + applier.error());
+
+  std::unique_ptr<Store> store(
+      new Store(settings, options, path, std::move(*db), std::move(*applier)));
+  *holder = store.get();
+  store->next_message_id_.store(static_cast<uint64_t>(*max_id) + 1);
+  store->stored_messages_.store(*count);
+  return store;
+}
+
+Store::Store(config::SqliteSettings settings, StoreOptions options, std::string path, Db db,
+             OpApplier applier)
+    : settings_(std::move(settings)),
+      options_(std::move(options)),
+      path_(std::move(path)),
+      db_(std::move(db)),
+      applier_(std::move(applier)) {}
+
+Store::~Store() { stop(); }
+
+void Store::set_durable_listener(std::function<void(uint64_t)> listener) {
+  durable_listener_ = std::move(listener);
+}
+
+void Store::set_log(std::function<void(int level, std::string_view)> log) { log_ = std::move(log); }
+
+void Store::log(int level, std::string_view text) const {
+  if (log_) {
+    log_(level, text);
+    return;
+  }
+  static constexpr const char* kNames[] = {"trace", "debug", "info", "warn", "error"};
+  const char* name = level >= 0 && level <= kLogError ? kNames[level] : "log";
+  std::fprintf(stderr, "[store] %s: %.*s\n", name, static_cast<int>(text.size()), text.data());
+}
+
+void Store::start() {
+  if (started_ || stopped_) return;
+  started_ = true;
+  writer_ = std::thread([this] { writer_loop(); });
+}
+
+void Store::stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  inbox_.request_stop();
+  if (writer_.joinable()) {
+    writer_.join();
+  } else if (db_.handle() != nullptr) {
+    // Never started: commit whatever was submitted on this thread.
+    inbox_.take(held_);
+    auto deadline = Inbox::Clock::now() + options_.retry_interval * 10;
+    while (held_front_ < held_.size()) {
+      if (!commit_front()) {
+        if (Inbox::Clock::now() >= deadline) break;
+        std::this_thread::sleep_for(options_.retry_interval);
+      }
+    }
+  }
+  if (held_front_ < held_.size()) {
+    log(kLogError, path_ + ": stopped with " + std::to_string(held_.size() - held_front_) +
+                       " operations that could not be stored (never reported durable)");
+  }
+  if (db_.handle() != nullptr) {
+    checkpoint("TRUNCATE");
+    db_ = Db();
+  }
+}
+
+uint64_t Store::op_bytes(const broker::PersistOp& op) {
+  uint64_t bytes = sizeof(PendingOp);
+  std::visit(
+      [&](const auto& o) {
+        using T = std::decay_t<decltype(o)>;
+        if constexpr (std::is_same_v<T, broker::OpMessageAdd> ||
+                      std::is_same_v<T, broker::OpRetainedSet>) {
+          if (o.message) {
+            bytes += o.message->topic.size() + o.message->payload.size() +
+                     o.message->forward_props.size();
+          }
+        } else if constexpr (std::is_same_v<T, broker::OpSessionUpsert>) {
+          bytes += o.client_id.size();
+          if (o.will) bytes += o.will->topic.size() + o.will->payload.size() + o.will->props.size();
+        } else if constexpr (std::is_same_v<T, broker::OpSubscriptionAdd> ||
+                             std::is_same_v<T, broker::OpSubscriptionRemove>) {
+          bytes += o.client_id.size() + o.filter.size();
+        } else if constexpr (std::is_same_v<T, broker::OpRetainedClear>) {
+          bytes += o.topic.size();
+        } else {
+          bytes += o.client_id.size();
+        }
+      },
+      op);
+  return bytes;
+}
+
+uint64_t Store::submit(broker::PersistOp op) {
+  std::vector<broker::PersistOp> ops;
+  ops.push_back(std::move(op));
+  return submit_batch(std::move(ops));
+}
+
+uint64_t Store::submit_batch(std::vector<broker::PersistOp> ops) {
+  uint64_t bytes = 0;
+  int64_t adds = 0;
+  for (const auto& op : ops) {
+    bytes += op_bytes(op);
+    if (adds_message(op)) ++adds;
+  }
+  // While commits fail, memory is the only copy: bound it. Past the bound the ops are
+  // dropped and durable_seq freezes for good, so nothing dropped is ever reported durable.
+  if (commit_failing() &&
+      (backlog_ops_.load() + ops.size() > options_.max_held_ops ||
+       backlog_bytes_.load() + bytes > options_.max_held_bytes)) {
+    poisoned_.store(true);
+    dropped_.fetch_add(ops.size());
+    if (!overflow_logged_.exchange(true)) {
+      log(kLogError, path_ + ": commits keep failing and " + std::to_string(backlog_ops_.load()) +
+                         " operations are held in memory; dropping further operations. "
+                         "Nothing more is acknowledged as stored; restart the broker once "
+                         "the disk is fixed");
+    }
+    uint64_t seq = 0;
+    for (size_t i = 0; i < std::max<size_t>(ops.size(), 1); ++i) seq = inbox_.skip_seq();
+    return seq;
+  }
+  backlog_ops_.fetch_add(ops.size());
+  backlog_bytes_.fetch_add(bytes);
+  submitted_.fetch_add(ops.size(), std::memory_order_relaxed);
+  if (adds != 0) {
+    int64_t now = stored_messages_.fetch_add(adds) + adds;
+    if (settings_.disk_cache_size != 0 && now >= static_cast<int64_t>(settings_.disk_cache_size)) {
+      note_full();
+    }
+  }
+  return inbox_.push(ops, std::max<size_t>(settings_.commit_batch, 1));
+}
+
+bool Store::full() const {
+  return settings_.disk_cache_size != 0 &&
+         stored_messages_.load(std::memory_order_relaxed) >=
+             static_cast<int64_t>(settings_.disk_cache_size);
+}
+
+void Store::note_full() {
+  if (!full_logged_.exchange(true)) {
+    log(kLogWarn, path_ + ": " + std::to_string(settings_.disk_cache_size) +
+                      " messages stored (sqlite.disk_cache_size); refusing new QoS 1/2 "
+                      "messages that must be stored until receivers acknowledge some");
+  }
+}
+
+void Store::count_refusal() {
+  refusals_.fetch_add(1, std::memory_order_relaxed);
+  if (full()) note_full();
+}
+
+void Store::checkpoint(const char* mode) {
+  int rc = db_.exec(std::string("PRAGMA wal_checkpoint(") + mode + ")");
+  if (rc != SQLITE_OK) {
+    log(kLogWarn, path_ + ": WAL checkpoint (" + mode + ") failed: " + db_.error_message());
+    return;
+  }
+  wrote_since_checkpoint_ = false;
+  stats_.update([](Stats& s) { ++s.checkpoints; });
+}
+
+bool Store::commit_front() {
+  size_t batch = std::max<size_t>(settings_.commit_batch, 1);
+  size_t begin = held_front_;
+  size_t end = std::min(held_.size(), begin + batch);
+  OpApplier::BatchResult result;
+  int rc = db_.exec("BEGIN IMMEDIATE");
+  if (rc == SQLITE_OK) {
+    result = applier_.apply_batch(held_, begin, end);
+    rc = result.rc;
+    if (rc == SQLITE_OK) rc = db_.exec("COMMIT");
+  }
+  if (rc != SQLITE_OK) {
+    std::string error = result.error.empty() ? db_.error_message() : result.error;
+    if (db_.in_transaction()) db_.exec("ROLLBACK");
+    stats_.update([](Stats& s) { ++s.failed_commits; });
+    if (!commit_failing_.exchange(true)) {
+      log(kLogError, path_ + ": cannot store " + std::to_string(end - begin) +
+                         " operations (" + error + "); not acknowledging new messages, "
+                         "retrying every " + std::to_string(options_.retry_interval.count()) +
+                         " ms");
+    }
+    return false;
+  }
+
+  uint64_t last_seq = held_[end - 1].seq;
+  uint64_t bytes = 0;
+  int64_t adds = 0;
+  for (size_t i = begin; i < end; ++i) {
+    bytes += op_bytes(held_[i].op);
+    if (adds_message(held_[i].op)) ++adds;
+    held_[i].op = broker::OpQos2InRemove{};  // release message references now
+  }
+  held_front_ = end;
+  backlog_ops_.fetch_sub(end - begin);
+  backlog_bytes_.fetch_sub(bytes);
+  // submit() counted every add as a new row; replace that guess with what happened.
+  int64_t stored = stored_messages_.fetch_add(result.message_delta - adds) + result.message_delta - adds;
+  if (settings_.disk_cache_size != 0 &&
+      stored < static_cast<int64_t>(settings_.disk_cache_size) * 9 / 10 && full_logged_.load()) {
+    full_logged_.store(false);
+    log(kLogInfo, path_ + ": below 90% of sqlite.disk_cache_size again; accepting messages");
+  }
+  wrote_since_checkpoint_ = true;
+  uint64_t ops = end - begin;
+  stats_.update([&](Stats& s) {
+    ++s.commits;
+    s.committed_ops += ops;
+    s.max_batch = std::max(s.max_batch, ops);
+    ++s.batch_histogram[histogram_bucket(ops)];
+    s.elided_ops += result.elided_ops;
+    s.failed_ops += result.failed_ops;
+  });
+  if (commit_failing_.exchange(false)) {
+    overflow_logged_.store(false);
+    log(kLogInfo, path_ + ": storing again; the held operations are committed");
+  }
+  if (!poisoned_.load()) {
+    durable_seq_.store(last_seq, std::memory_order_release);
+    if (durable_listener_) durable_listener_(last_seq);
+  }
+  return true;
+}
+
+void Store::writer_loop() {
+  using Clock = Inbox::Clock;
+  auto last_write = Clock::now();
+  auto next_retry = Clock::now();
+  std::optional<Clock::time_point> give_up_at;
+  const size_t batch = std::max<size_t>(settings_.commit_batch, 1);
+  for (;;) {
+    bool have_held = held_front_ < held_.size();
+    if (have_held && commit_failing()) {
+      // Keep collecting while waiting for the next retry; stop() wakes us.
+      inbox_.wait_for(SIZE_MAX, next_retry);
+    } else if (!have_held) {
+      auto idle_until = wrote_since_checkpoint_ ? last_write + options_.idle_checkpoint
+                                                : Clock::now() + std::chrono::hours(1);
+      inbox_.wait_for(1, idle_until);
+      if (inbox_.size() == 0 && wrote_since_checkpoint_ && Clock::now() >= idle_until) {
+        checkpoint("PASSIVE");
+      }
+      // Group commit: let the batch fill for commit_interval, or until it is full.
+      if (inbox_.size() != 0 && settings_.commit_interval.count() > 0) {
+        inbox_.wait_for(batch, Clock::now() + settings_.commit_interval);
+      }
+    }
+    bool stopping = inbox_.take(held_);
+    if (stopping && !give_up_at) give_up_at = Clock::now() + options_.retry_interval * 10;
+
+    if (!commit_failing() || Clock::now() >= next_retry || stopping) {
+      while (held_front_ < held_.size()) {
+        if (!commit_front()) {
+          next_retry = Clock::now() + options_.retry_interval;
+          if (stopping) std::this_thread::sleep_until(std::min(next_retry, *give_up_at));
+          break;
+        }
+        last_write = Clock::now();
+      }
+    }
+    if (held_front_ == held_.size()) {
+      held_.clear();
+      held_front_ = 0;
+    } else if (held_front_ > 4096 && held_front_ * 2 > held_.size()) {
+      held_.erase(held_.begin(), held_.begin() + static_cast<ptrdiff_t>(held_front_));
+      held_front_ = 0;
+    }
+    if (stopping && (held_.empty() || Clock::now() >= *give_up_at)) {
+      // A last take: anything submitted concurrently with stop() is committed by stop()'s
+      // caller contract (submitters must be quiet by then), but do not lose it either.
+      inbox_.take(held_);
+      if (held_front_ == held_.size() || Clock::now() >= *give_up_at) return;
+    }
+  }
+}
+
+Stats Store::stats() const {
+  Stats s = stats_.snapshot();
+  s.submitted_ops = submitted_.load(std::memory_order_relaxed);
+  s.refusals = refusals_.load(std::memory_order_relaxed);
+  s.dropped_ops = dropped_.load(std::memory_order_relaxed);
+  s.stored_messages = static_cast<uint64_t>(std::max<int64_t>(stored_messages_.load(), 0));
+  s.queued_ops = backlog_ops_.load();
+  s.durable_seq = durable_seq();
+  s.degraded = commit_failing();
+  s.full = full();
+  return s;
+}
+
+DiskUsage Store::usage() const {
+  DiskUsage u;
+  std::error_code ec;
+  auto db_size = fs::file_size(path_, ec);
+  if (!ec) u.db_bytes = db_size;
+  auto wal_size = fs::file_size(path_ + "-wal", ec);
+  if (!ec) u.wal_bytes = wal_size;
+  return u;
+}
+
+std::string Store::describe_size() const {
+  DiskUsage u = usage();
+  return path_ + " " + format_bytes(u.db_bytes) + ", WAL " + format_bytes(u.wal_bytes);
+}
+
+}  // namespace harbor::store

@@ -1,0 +1,212 @@
+// SQLite persistence for the broker (DESIGN.md §4, docs/persistence.md).
+//
+// Lifecycle, all on one "owner" thread (the main thread in the app):
+//   auto store = Store::open(settings);   // creates/migrates <mounted_file_path>/harbormq.db
+//   auto state = store->restore(now_ms);  // once, before start()
+//   store->set_durable_listener(...); store->set_log(...);   // before start()
+//   store->start();                       // starts the writer thread
+//   ... shards call submit()/submit_batch()/durable_seq()/degraded()/next_message_id() ...
+//   store->stop();                        // drains, commits, checkpoints (TRUNCATE), closes
+//
+// Threads:
+//   - submit, submit_batch, durable_seq, degraded, full, commit_failing, ack_after_commit,
+//     next_message_id, count_refusal, stats, usage, describe_size: any thread.
+//   - open, restore, set_durable_listener, set_log, start, stop, destructor: the owner
+//     thread; the setters only before start().
+//   - The durable listener and the log callback run on the writer thread (the log callback
+//     may also run on the owner thread during open/restore/stop and, once, on a submitting
+//     thread when the in-memory bound is hit). Neither is called with a store lock held.
+//
+// Emits: durable_seq advances after each COMMIT; the listener gets the new value.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include <tl/expected.hpp>
+
+#include "broker/ports.hpp"
+#include "config/config.hpp"
+#include "store/inbox.hpp"
+#include "store/op_applier.hpp"
+#include "store/sqlite_db.hpp"
+
+namespace harbor::store {
+
+// Log levels passed to the log callback.
+inline constexpr int kLogDebug = 1;
+inline constexpr int kLogInfo = 2;
+inline constexpr int kLogWarn = 3;
+inline constexpr int kLogError = 4;
+
+// Options that are not in the config file.
+struct StoreOptions {
+  // SQLite VFS to open the database with; empty = the default VFS. A test / fault-injection
+  // hook: tests register a wrapper VFS whose writes can fail with SQLITE_FULL.
+  std::string vfs_name;
+  // How often a batch that failed to commit is retried.
+  std::chrono::milliseconds retry_interval{500};
+  // Writer idle time after writes before a PASSIVE WAL checkpoint.
+  std::chrono::milliseconds idle_checkpoint{1000};
+  // Bound on ops held in memory while commits fail (see docs/persistence.md, "Faults").
+  size_t max_held_ops = 1'000'000;
+  size_t max_held_bytes = 256u * 1024 * 1024;
+  std::chrono::milliseconds busy_timeout{5000};
+};
+
+struct DiskUsage {
+  uint64_t db_bytes = 0;
+  uint64_t wal_bytes = 0;
+};
+
+struct Stats {
+  // Ops per committed transaction: histogram bucket i counts commits with
+  // 2^i <= ops < 2^(i+1) (bucket 0: 1 op); the last bucket is open-ended.
+  static constexpr size_t kBuckets = 16;
+  uint64_t commits = 0;
+  uint64_t committed_ops = 0;
+  uint64_t max_batch = 0;
+  std::array<uint64_t, kBuckets> batch_histogram{};
+  uint64_t submitted_ops = 0;
+  uint64_t elided_ops = 0;          // queue add/remove pairs that never touched a table
+  uint64_t failed_ops = 0;          // ops skipped for a non-storage error
+  uint64_t failed_commits = 0;      // transactions rolled back for a storage error
+  uint64_t refusals = 0;            // messages the broker refused because the store was full
+  uint64_t dropped_ops = 0;         // ops dropped past the degraded in-memory bound
+  uint64_t checkpoints = 0;
+  uint64_t stored_messages = 0;     // message rows, counting queued adds
+  uint64_t queued_ops = 0;          // submitted, not yet committed
+  uint64_t durable_seq = 0;
+  bool degraded = false;
+  bool full = false;
+  double mean_batch() const { return commits == 0 ? 0.0 : double(committed_ops) / double(commits); }
+};
+
+class Store final : public broker::PersistenceSink {
+ public:
+  static tl::expected<std::unique_ptr<Store>, std::string> open(
+      const config::SqliteSettings& settings);
+  static tl::expected<std::unique_ptr<Store>, std::string> open(
+      const config::SqliteSettings& settings, const StoreOptions& options);
+
+  ~Store() override;
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // Loads what survived, dropping (and deleting) expired sessions and expired messages,
+  // orphaned rows and their references. Call once, before start().
+  tl::expected<broker::RestoredState, std::string> restore(int64_t now_unix_ms);
+
+  void set_durable_listener(std::function<void(uint64_t)> listener);
+  void set_log(std::function<void(int level, std::string_view)> log);
+
+  void start();
+  // Drains everything submitted so far, commits it (retrying a failed batch until
+  // `options.retry_interval * 10` passes at most, then gives up and logs what is lost),
+  // checkpoints with TRUNCATE and closes. Idempotent.
+  void stop();
+
+  // ---- broker::PersistenceSink ----
+  uint64_t submit(broker::PersistOp op) override;
+  uint64_t submit_batch(std::vector<broker::PersistOp> ops) override;
+  uint64_t durable_seq() const override { return durable_seq_.load(std::memory_order_acquire); }
+  // Commits are failing, or the message bound is reached: refuse what must be stored.
+  bool degraded() const override { return commit_failing() || full(); }
+  bool ack_after_commit() const override {
+    return settings_.ack_policy == config::AckPolicy::AfterCommit;
+  }
+  broker::MessageId next_message_id() override {
+    return next_message_id_.fetch_add(1, std::memory_order_relaxed);
+  }
+
+  // Commits are failing (disk full, I/O error); set and cleared by the writer.
+  bool commit_failing() const { return commit_failing_.load(std::memory_order_acquire); }
+  // disk_cache_size messages are stored (or queued to be); 0 = never full.
+  bool full() const;
+  // The broker refused a message because of degraded(): counted; the first is logged.
+  void count_refusal();
+
+  Stats stats() const;
+  DiskUsage usage() const;
+  std::string describe_size() const;  // "harbormq.db 1.2 MiB, WAL 64.0 KiB"
+  const std::string& path() const { return path_; }
+
+ private:
+  Store(config::SqliteSettings settings, StoreOptions options, std::string path, Db db,
+        OpApplier applier);
+
+  void log(int level, std::string_view text) const;
+  void writer_loop();
+  // Commits up to commit_batch ops from the front of held_; false on a storage error.
+  bool commit_front();
+  void checkpoint(const char* mode);
+  static uint64_t op_bytes(const broker::PersistOp& op);
+  void note_full();
+
+  const config::SqliteSettings settings_;
+  const StoreOptions options_;
+  const std::string path_;
+  Db db_;  // owner thread until start(), then the writer thread only
+  OpApplier applier_;
+
+  Inbox inbox_;
+  // Submitted and not yet committed (or dropped): bounds memory while commits fail.
+  std::atomic<uint64_t> backlog_ops_{0};
+  std::atomic<uint64_t> backlog_bytes_{0};
+  // Set once ops were dropped past the bound: durable_seq never advances again (restart).
+  std::atomic<bool> poisoned_{false};
+
+  // Writer thread only: taken from the inbox, not committed yet (kept across failures).
+  std::vector<PendingOp> held_;
+  size_t held_front_ = 0;
+  bool wrote_since_checkpoint_ = false;
+
+  std::thread writer_;
+  bool started_ = false;
+  bool stopped_ = false;
+  std::function<void(uint64_t)> durable_listener_;
+  std::function<void(int, std::string_view)> log_;
+
+  std::atomic<uint64_t> durable_seq_{0};
+  std::atomic<bool> commit_failing_{false};
+  std::atomic<uint64_t> next_message_id_{1};
+  // Message rows plus queued OpMessageAdd/OpRetainedSet not yet applied (an estimate the
+  // writer corrects after each commit; never undercounts committed rows).
+  std::atomic<int64_t> stored_messages_{0};
+  std::atomic<bool> full_logged_{false};
+  std::atomic<bool> overflow_logged_{false};
+
+  // Statistics, written by the writer (and submitters for the counters they own).
+  // Writer-side statistics, reachable only under their lock.
+  class StatsBox {
+   public:
+    template <class F>
+    void update(F&& f) {
+      std::lock_guard lock(mutex_);
+      f(stats_);
+    }
+    Stats snapshot() const {
+      std::lock_guard lock(mutex_);
+      return stats_;
+    }
+
+   private:
+    mutable std::mutex mutex_;
+    Stats stats_;
+  };
+  StatsBox stats_;
+  std::atomic<uint64_t> submitted_{0};
+  std::atomic<uint64_t> refusals_{0};
+  std::atomic<uint64_t> dropped_{0};
+};
+
+}  // namespace harbor::store
