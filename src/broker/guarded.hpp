@@ -54,11 +54,8 @@ class Guarded {
   ConstView lock() const { return ConstView(value_, std::unique_lock<Mutex>(mutex_)); }
 
   // Shared, read-only access; only for mutexes with lock_shared().
-  SharedView lock_shared() const
-    requires requires(Mutex& m) { m.lock_shared(); }
-  {
-    return SharedView(value_, std::shared_lock<Mutex>(mutex_));
-  }
+  SharedView lock_shared() const requires requires(Mutex& m) { m.lock_shared(); }
+  { return SharedView(value_, std::shared_lock<Mutex>(mutex_)); }
 
  private:
   mutable Mutex mutex_;

@@ -75,7 +75,8 @@ class SubscriptionTree {
   //  - A topic beginning with '$' is not matched by a filter beginning with '+' or '#'
   //    [MQTT-4.7.2-1].
   // `reader_slot` is the calling shard's index.
-  void match(std::string_view topic, unsigned reader_slot, std::vector<SubscriptionMatch>& out) const;
+  void match(std::string_view topic, unsigned reader_slot,
+             std::vector<SubscriptionMatch>& out) const;
 
   // Number of subscriptions (shared members count one each).
   size_t size() const;

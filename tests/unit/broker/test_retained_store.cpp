@@ -1,8 +1,6 @@
 // RetainedStore: set/replace/delete (section 3.3.1.3), wildcard matching of stored topics
 // (section 4.7), expiry (section 3.3.2.3.3), a randomized comparison with a brute-force
 // matcher and a concurrent smoke test.
-#include "broker/retained_store.hpp"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -12,6 +10,8 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#include "broker/retained_store.hpp"
 
 namespace harbor::broker {
 namespace {
@@ -33,8 +33,7 @@ std::set<std::string> topics_of(const std::vector<MessagePtr>& messages) {
   return topics;
 }
 
-std::set<std::string> match(const RetainedStore& store, std::string_view filter,
-                            int64_t now = 0) {
+std::set<std::string> match(const RetainedStore& store, std::string_view filter, int64_t now = 0) {
   std::vector<MessagePtr> out;
   store.match(filter, 0, now, out);
   return topics_of(out);
@@ -91,9 +90,18 @@ struct FilterCase {
 TEST(RetainedStore, WildcardMatchTable) {
   RetainedStore store(1);
   const std::vector<std::string> stored = {
-      "sport",           "sport/tennis",   "sport/tennis/player1", "sport/tennis/player1/ranking",
-      "sport/tennis/player2", "sport/golf", "/finance",            "a//b",
-      "a/",              "$SYS/broker/uptime", "$SYS",             "a/$x",
+      "sport",
+      "sport/tennis",
+      "sport/tennis/player1",
+      "sport/tennis/player1/ranking",
+      "sport/tennis/player2",
+      "sport/golf",
+      "/finance",
+      "a//b",
+      "a/",
+      "$SYS/broker/uptime",
+      "$SYS",
+      "a/$x",
   };
   for (const auto& t : stored) store.set(make(t, "p"));
   ASSERT_EQ(store.size(), stored.size());

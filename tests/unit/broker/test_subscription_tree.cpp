@@ -1,8 +1,6 @@
 // SubscriptionTree: wildcard rules of section 4.7, shared subscriptions of section 4.8.2,
 // replace/unsubscribe/takeover bookkeeping, a randomized comparison with a brute-force
 // matcher and a concurrent readers-vs-writer test.
-#include "broker/subscription_tree.hpp"
-
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,6 +13,8 @@
 #include <tuple>
 #include <utility>
 #include <vector>
+
+#include "broker/subscription_tree.hpp"
 
 namespace harbor::broker {
 namespace {
@@ -152,8 +152,11 @@ TEST(SubscriptionTree, ResubscribeReplacesOptions) {
   SubscriptionTree tree(1);
   EXPECT_TRUE(tree.subscribe("a/b", {1, 0}, {.qos = 0, .subscription_id = 1}));
   EXPECT_FALSE(tree.subscribe("a/b", {1, 0},
-                              {.qos = 2, .no_local = true, .retain_as_published = true,
-                               .retain_handling = 2, .subscription_id = 9}));
+                              {.qos = 2,
+                               .no_local = true,
+                               .retain_as_published = true,
+                               .retain_handling = 2,
+                               .subscription_id = 9}));
   EXPECT_EQ(tree.size(), 1u);
   const auto out = match_all(tree, "a/b");
   ASSERT_EQ(out.size(), 1u);
@@ -200,9 +203,9 @@ TEST(SubscriptionTree, UnsubscribeReportsExistenceAndPrunes) {
   tree.subscribe("a/+/#", {1, 0}, {});
   tree.subscribe("a/b", {2, 0}, {});
   tree.subscribe("$share/g/a/b/c", {3, 0}, {});
-  EXPECT_EQ(tree.node_count(), 6u);  // root, a, b, c, +, #
-  EXPECT_FALSE(tree.unsubscribe("a/b/c", 2));     // other session
-  EXPECT_FALSE(tree.unsubscribe("a/b/c/d", 1));   // no such filter
+  EXPECT_EQ(tree.node_count(), 6u);                     // root, a, b, c, +, #
+  EXPECT_FALSE(tree.unsubscribe("a/b/c", 2));           // other session
+  EXPECT_FALSE(tree.unsubscribe("a/b/c/d", 1));         // no such filter
   EXPECT_FALSE(tree.unsubscribe("$share/h/a/b/c", 3));  // other group
   EXPECT_TRUE(tree.unsubscribe("a/b/c", 1));
   EXPECT_FALSE(tree.unsubscribe("a/b/c", 1));
@@ -265,8 +268,8 @@ TEST(SubscriptionTreeShared, OneEntryPerGroupAndFilter) {
     EXPECT_EQ(from_g1_hash, 1);
     EXPECT_EQ(plain, 1);
   }
-  EXPECT_EQ(hits, (std::map<SessionId, int>{{1, 3}, {2, 3}, {3, 2}, {4, 2}, {5, 2}, {6, 6},
-                                            {7, 6}}));
+  EXPECT_EQ(hits,
+            (std::map<SessionId, int>{{1, 3}, {2, 3}, {3, 2}, {4, 2}, {5, 2}, {6, 6}, {7, 6}}));
 }
 
 TEST(SubscriptionTreeShared, MemberLeavingKeepsTheGroupServed) {
