@@ -24,6 +24,8 @@ enum class ProtocolPhase : uint8_t {
 // (Publish.topic is always filled in on output; alias 0 or above the maximum →
 // TopicAliasInvalid [MQTT-3.3.2-8], [MQTT-3.3.2-9]; unknown alias with empty topic →
 // ProtocolError); the maximum packet size.
+// The Topic Alias property of an inbound PUBLISH is removed once resolved: aliases belong to
+// one hop and must never be forwarded.
 class ServerProtocol {
  public:
   struct Limits {
@@ -48,6 +50,8 @@ class ServerProtocol {
   void close() { phase_ = ProtocolPhase::Closed; }
 
  private:
+  Result<std::optional<Packet>> violation(ReasonCode rc, std::string message);
+
   Decoder decoder_;
   Limits limits_;
   Version version_ = Version::v311;
@@ -71,11 +75,18 @@ class ClientProtocol {
   Version version() const { return version_; }
   ProtocolPhase phase() const { return phase_; }
 
+  // Topic Alias Maximum this client advertised in CONNECT (5.0). Inbound aliases above it
+  // are TopicAliasInvalid; until set, any alias 1..65535 is accepted.
+  void set_max_topic_alias(uint16_t n) { max_topic_alias_ = n; }
+
  private:
+  Result<std::optional<Packet>> violation(ReasonCode rc, std::string message);
+
   Decoder decoder_;
   Version version_;
   ProtocolPhase phase_ = ProtocolPhase::AwaitingConnect;
   std::unordered_map<uint16_t, std::string> inbound_aliases_;
+  uint16_t max_topic_alias_ = 0xFFFF;
 };
 
 }  // namespace harbor::mqtt
