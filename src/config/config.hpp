@@ -16,6 +16,7 @@ namespace harbor::config {
 struct TcpListener {
   bool enabled = true;
   std::string bind = "0.0.0.0:1883";  // "host:port"
+  bool operator==(const TcpListener&) const = default;
 };
 
 struct MqttSettings {
@@ -30,6 +31,7 @@ struct MqttSettings {
   uint16_t max_topic_alias = 65535; // inbound topic aliases per connection (5.0)
   bool queue_qos0 = false;          // ours: also queue QoS 0 for offline persistent sessions
   uint32_t session_expiry_311 = 0;  // ours: seconds; 0 = 3.1.1 persistent sessions never expire
+  bool operator==(const MqttSettings&) const = default;
 };
 
 // SQLite persistence (issue 4). NanoMQ keys plus ours.
@@ -37,7 +39,8 @@ enum class AckPolicy : uint8_t { AfterCommit, Immediate };
 enum class SyncMode : uint8_t { Normal, Full };
 
 struct SqliteSettings {
-  bool enabled = false;
+  bool enabled = false;  // a default-constructed Config runs in memory; defaults() and the
+                         // shipped file enable it (a present sqlite {} section enables it)
   std::string mounted_file_path = "./data";  // directory holding harbormq.db
   uint64_t disk_cache_size = 102400;          // max stored messages; 0 = unbounded
   uint32_t flush_mem_threshold = 100;         // NanoMQ key; accepted, see docs
@@ -46,6 +49,7 @@ struct SqliteSettings {
   SyncMode synchronous = SyncMode::Normal;          // ours
   std::chrono::milliseconds commit_interval{2};     // ours: group commit timer
   uint32_t commit_batch = 1000;                      // ours: ops per transaction at most
+  bool operator==(const SqliteSettings&) const = default;
 };
 
 struct LogSettings {
@@ -53,6 +57,7 @@ struct LogSettings {
   std::vector<std::string> to = {"console"};
   std::string dir = "/tmp";
   std::string file = "harbormq.log";
+  bool operator==(const LogSettings&) const = default;
 };
 
 struct Config {
@@ -65,6 +70,7 @@ struct Config {
   LogSettings log;
   // Sections accepted but not implemented yet (one warning each was emitted).
   std::vector<std::string> unimplemented_sections;
+  bool operator==(const Config&) const = default;
 };
 
 // A config error: always names the file, line and key.
@@ -73,7 +79,8 @@ struct ConfigError {
   int line = 0;
   std::string key;
   std::string message;
-  std::string to_string() const;  // "FILE:LINE: KEY: MESSAGE"
+  std::string to_string() const;  // "FILE:LINE: KEY: MESSAGE"; ":LINE" and "KEY: " are left
+                                  // out when unknown (line 0 for <environment>/<command line>)
 };
 
 // Warnings collected while loading (unimplemented sections, deprecated forms).

@@ -1,0 +1,537 @@
+#include "config/schema.hpp"
+
+#include <algorithm>
+#include <array>
+#include <limits>
+
+namespace harbor::config {
+namespace {
+
+constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kU16Max = std::numeric_limits<uint16_t>::max();
+constexpr int64_t kDayMs = 86'400'000;
+// MQTT's largest packet: a 5-byte fixed header plus 268,435,455 bytes of remaining length
+// [MQTT-2.2.3]. NanoMQ documents "1 Byte - 260 MB" for the same limit.
+constexpr int64_t kMqttMaxPacket = 268'435'455 + 5;
+
+// Rows are grouped by section in the order the docs list them.
+const std::array kRows = {
+    // listeners.tcp
+    SchemaRow{.key = "listeners.tcp.enable",
+              .type = ValueType::Bool,
+              .default_value = "true",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Accept plain MQTT over TCP. NanoMQ's classic spelling; `enabled` is "
+                     "accepted too.",
+              .alias = "enabled",
+              .apply = [](Config& c, const Typed& v) { c.tcp.enabled = v.boolean; }},
+    SchemaRow{.key = "listeners.tcp.bind",
+              .type = ValueType::Address,
+              .default_value = "\"0.0.0.0:1883\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Address and port of the MQTT/TCP listener.",
+              .apply = [](Config& c, const Typed& v) { c.tcp.bind = v.text; }},
+    // system
+    SchemaRow{.key = "system.num_taskq_thread",
+              .type = ValueType::Integer,
+              .default_value = "0",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Number of shard threads; 0 = one per CPU.",
+              .min = 0,
+              .max = 1024,
+              .apply = [](Config& c, const Typed& v) {
+                c.num_threads = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "system.pid_file",
+              .type = ValueType::String,
+              .default_value = "\"/tmp/harbormq.pid\"",
+              .reloadable = false,
+              .ours = true,
+              .doc = "Pid file used by `harbormq stop`, `restart` and `reload`.",
+              .apply = [](Config& c, const Typed& v) { c.pid_file = v.text; }},
+    // mqtt
+    SchemaRow{.key = "mqtt.max_packet_size",
+              .type = ValueType::Size,
+              .default_value = "256MB",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Largest packet accepted or sent, whole packet in bytes.",
+              .min = 1,
+              .max = kMqttMaxPacket,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.max_packet_size = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.max_mqueue_len",
+              .type = ValueType::Integer,
+              .default_value = "2048",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Messages queued per session while offline or while the inflight window "
+                     "is full; 0 = unbounded.",
+              .min = 0,
+              .max = kU32Max,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.max_mqueue_len = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.retry_interval",
+              .type = ValueType::Duration,
+              .default_value = "10s",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Resend interval for unacknowledged QoS 1/2 messages (MQTT 3.1.1 "
+                     "sessions).",
+              .min = 1,
+              .max = kDayMs,
+              .bare_unit = BareUnit::Seconds,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.retry_interval = std::chrono::milliseconds(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.keepalive_multiplier",
+              .type = ValueType::Double,
+              .default_value = "1.25",
+              .reloadable = true,
+              .ours = false,
+              .doc = "A client is disconnected after keepalive x this factor without traffic.",
+              .min_double = 0.5,
+              .max_double = 100.0,
+              .apply = [](Config& c, const Typed& v) { c.mqtt.keepalive_multiplier = v.real; }},
+    SchemaRow{.key = "mqtt.max_inflight_window",
+              .type = ValueType::Integer,
+              .default_value = "2048",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Unacknowledged outgoing QoS 1/2 messages per session; also caps the MQTT "
+                     "5 Receive Maximum.",
+              .min = 1,
+              .max = kU16Max,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.max_inflight_window = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.max_awaiting_rel",
+              .type = ValueType::Count,
+              .default_value = "2048",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Incoming QoS 2 messages awaiting PUBREL per session. NanoMQ's files write "
+                     "`10s`: accepted with a warning, read as 10.",
+              .min = 1,
+              .max = kU16Max,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.max_awaiting_rel = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.await_rel_timeout",
+              .type = ValueType::Duration,
+              .default_value = "10s",
+              .reloadable = true,
+              .ours = false,
+              .doc = "How long an incoming QoS 2 message waits for its PUBREL.",
+              .min = 1,
+              .max = kDayMs,
+              .bare_unit = BareUnit::Seconds,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.await_rel_timeout = std::chrono::milliseconds(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.property_size",
+              .type = ValueType::Integer,
+              .default_value = "32",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Most user properties accepted in one packet.",
+              .min = 1,
+              .max = kU16Max,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.property_size = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.max_topic_alias",
+              .type = ValueType::Integer,
+              .default_value = "65535",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Topic Alias Maximum offered to MQTT 5 clients; 0 = no aliases.",
+              .min = 0,
+              .max = kU16Max,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.max_topic_alias = static_cast<uint16_t>(v.integer);
+              }},
+    SchemaRow{.key = "mqtt.queue_qos0",
+              .type = ValueType::Bool,
+              .default_value = "false",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Also queue QoS 0 messages for offline persistent sessions.",
+              .apply = [](Config& c, const Typed& v) { c.mqtt.queue_qos0 = v.boolean; }},
+    SchemaRow{.key = "mqtt.session_expiry_311",
+              .type = ValueType::Duration,
+              .default_value = "0s",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Expiry of MQTT 3.1.1 persistent sessions (clean_session=0); 0 = never. A "
+                     "bare number is seconds.",
+              .min = 0,
+              .max = kU32Max * 1000,
+              .bare_unit = BareUnit::Seconds,
+              .apply = [](Config& c, const Typed& v) {
+                c.mqtt.session_expiry_311 = static_cast<uint32_t>(v.integer / 1000);
+              }},
+    // sqlite
+    SchemaRow{.key = "sqlite.enable",
+              .type = ValueType::Bool,
+              .default_value = "true",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Persist sessions, queues and retained messages in SQLite. As in NanoMQ, "
+                     "a `sqlite {}` section that is present is enabled; a file without one runs "
+                     "in memory. `enabled` is accepted too.",
+              .alias = "enabled",
+              .apply = [](Config& c, const Typed& v) { c.sqlite.enabled = v.boolean; }},
+    SchemaRow{.key = "sqlite.mounted_file_path",
+              .type = ValueType::String,
+              .default_value = "\"./data\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Directory holding harbormq.db (created if missing).",
+              .apply = [](Config& c, const Typed& v) { c.sqlite.mounted_file_path = v.text; }},
+    SchemaRow{.key = "sqlite.disk_cache_size",
+              .type = ValueType::Integer,
+              .default_value = "102400",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Most messages kept on disk; 0 = unbounded.",
+              .min = 0,
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.disk_cache_size = static_cast<uint64_t>(v.integer);
+              }},
+    SchemaRow{.key = "sqlite.flush_mem_threshold",
+              .type = ValueType::Integer,
+              .default_value = "100",
+              .reloadable = true,
+              .ours = false,
+              .doc = "NanoMQ's batching threshold; accepted. HarborMQ batches by "
+                     "`commit_interval` and `commit_batch` instead.",
+              .min = 1,
+              .max = kU32Max,
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.flush_mem_threshold = static_cast<uint32_t>(v.integer);
+              }},
+    SchemaRow{.key = "sqlite.resend_interval",
+              .type = ValueType::Duration,
+              .default_value = "5s",
+              .reloadable = true,
+              .ours = false,
+              .doc = "NanoMQ's resend interval after recovery; a bare number is milliseconds "
+                     "as in NanoMQ.",
+              .min = 1,
+              .max = kDayMs,
+              .bare_unit = BareUnit::Milliseconds,
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.resend_interval = std::chrono::milliseconds(v.integer);
+              }},
+    SchemaRow{.key = "sqlite.ack_policy",
+              .type = ValueType::Enum,
+              .default_value = "after_commit",
+              .reloadable = false,
+              .ours = true,
+              .doc = "`after_commit`: PUBACK/PUBREC only once the message is committed (survives "
+                     "kill -9). `immediate`: acknowledge at once, may lose one batch.",
+              .choices = "after_commit|immediate",
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.ack_policy =
+                    v.text == "immediate" ? AckPolicy::Immediate : AckPolicy::AfterCommit;
+              }},
+    SchemaRow{.key = "sqlite.synchronous",
+              .type = ValueType::Enum,
+              .default_value = "normal",
+              .reloadable = false,
+              .ours = true,
+              .doc = "SQLite `synchronous` in WAL mode: `normal` survives process crashes, "
+                     "`full` also power loss.",
+              .choices = "normal|full",
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.synchronous = v.text == "full" ? SyncMode::Full : SyncMode::Normal;
+              }},
+    SchemaRow{.key = "sqlite.commit_interval",
+              .type = ValueType::Duration,
+              .default_value = "2ms",
+              .reloadable = false,
+              .ours = true,
+              .doc = "Group commit: longest wait before committing pending writes. A bare "
+                     "number is milliseconds.",
+              .min = 1,
+              .max = 10'000,
+              .bare_unit = BareUnit::Milliseconds,
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.commit_interval = std::chrono::milliseconds(v.integer);
+              }},
+    SchemaRow{.key = "sqlite.commit_batch",
+              .type = ValueType::Integer,
+              .default_value = "1000",
+              .reloadable = false,
+              .ours = true,
+              .doc = "Group commit: most operations in one transaction.",
+              .min = 1,
+              .max = 1'000'000,
+              .apply = [](Config& c, const Typed& v) {
+                c.sqlite.commit_batch = static_cast<uint32_t>(v.integer);
+              }},
+    // log
+    SchemaRow{.key = "log.to",
+              .type = ValueType::StringList,
+              .default_value = "[console]",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Log destinations: any of file, console, syslog.",
+              .choices = "file|console|syslog",
+              .apply = [](Config& c, const Typed& v) { c.log.to = v.list; }},
+    SchemaRow{.key = "log.level",
+              .type = ValueType::Enum,
+              .default_value = "warn",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Least severe level logged.",
+              .choices = "trace|debug|info|warn|error|fatal",
+              .apply = [](Config& c, const Typed& v) { c.log.level = v.text; }},
+    SchemaRow{.key = "log.dir",
+              .type = ValueType::String,
+              .default_value = "\"/tmp\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Directory of the log file (when `to` includes file).",
+              .apply = [](Config& c, const Typed& v) { c.log.dir = v.text; }},
+    SchemaRow{.key = "log.file",
+              .type = ValueType::String,
+              .default_value = "\"harbormq.log\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Name of the log file inside `dir`.",
+              .apply = [](Config& c, const Typed& v) { c.log.file = v.text; }},
+};
+
+const std::array kSections = {
+    UnimplementedSection{"listeners.ssl", "MQTT over TLS listener"},
+    UnimplementedSection{"listeners.ws", "MQTT over WebSocket listener"},
+    UnimplementedSection{"listeners.wss", "MQTT over secure WebSocket listener"},
+    UnimplementedSection{"listeners.quic", "MQTT over QUIC listener"},
+    UnimplementedSection{"http_server", "HTTP management API"},
+    UnimplementedSection{"auth", "authentication and ACL"},
+    UnimplementedSection{"webhook", "web hooks"},
+    UnimplementedSection{"bridges", "MQTT, AWS and NNG bridges"},
+    UnimplementedSection{"rules", "rule engine"},
+    UnimplementedSection{"exchange_client", "message exchange"},
+    UnimplementedSection{"plugin", "plugins"},
+    UnimplementedSection{"parquet", "Parquet storage"},
+    UnimplementedSection{"blf", "BLF storage"},
+    UnimplementedSection{"preset", "preset sessions"},
+    UnimplementedSection{"authorization", "authorization"},
+    UnimplementedSection{"vsomeip_gateway", "SOME/IP gateway"},
+    UnimplementedSection{"zmq_gateway", "ZeroMQ gateway"},
+    UnimplementedSection{"dds_gateway", "DDS gateway"},
+};
+
+const std::array kKeys = {
+    UnimplementedKey{"system.daemon", "run in the foreground and use a service manager"},
+    UnimplementedKey{"system.max_taskq_thread", "the shard count is fixed at start"},
+    UnimplementedKey{"system.parallel", "no NNG contexts to size"},
+    UnimplementedKey{"system.hook_ipc_url", "no IPC hook channel"},
+    UnimplementedKey{"system.cmd_ipc_url", "control goes through the pid file"},
+    UnimplementedKey{"system.enable_ipc_internal", "no IPC channel"},
+    UnimplementedKey{"log.rotation", "no log rotation yet (size and count are accepted)"},
+    UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
+};
+
+const std::array<std::string_view, 5> kImplementedSections = {"listeners.tcp", "system", "mqtt",
+                                                              "sqlite", "log"};
+
+std::string type_hint(const SchemaRow& row) {
+  std::string out(type_name(row.type));
+  switch (row.type) {
+    case ValueType::Integer:
+    case ValueType::Count:
+    case ValueType::Size:
+      out += " " + std::to_string(row.min) + "–" +
+             (row.max == INT64_MAX ? std::string("∞") : std::to_string(row.max));
+      break;
+    case ValueType::Duration:
+      if (row.bare_unit == BareUnit::Seconds) out += " (bare number: seconds)";
+      if (row.bare_unit == BareUnit::Milliseconds) out += " (bare number: ms)";
+      break;
+    case ValueType::Enum:
+    case ValueType::StringList:
+      if (!row.choices.empty()) out += ": " + std::string(row.choices);
+      break;
+    default:
+      break;
+  }
+  return out;
+}
+
+// Markdown tables treat '|' as a column break.
+std::string escape_cell(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '|') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::span<const SchemaRow> schema() { return kRows; }
+std::span<const UnimplementedSection> unimplemented_sections() { return kSections; }
+std::span<const UnimplementedKey> unimplemented_keys() { return kKeys; }
+std::span<const std::string_view> implemented_sections() { return kImplementedSections; }
+
+const SchemaRow* find_row(std::string_view key) {
+  for (const auto& row : kRows) {
+    if (row.key == key) return &row;
+    if (!row.alias.empty()) {
+      auto dot = row.key.rfind('.');
+      std::string_view parent = row.key.substr(0, dot + 1);
+      if (key.size() == parent.size() + row.alias.size() && key.starts_with(parent) &&
+          key.substr(parent.size()) == row.alias) {
+        return &row;
+      }
+    }
+  }
+  return nullptr;
+}
+
+size_t edit_distance(std::string_view a, std::string_view b) {
+  std::vector<size_t> previous(b.size() + 1);
+  std::vector<size_t> current(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) previous[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    current[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      size_t substitute = previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1);
+      current[j] = std::min({previous[j] + 1, current[j - 1] + 1, substitute});
+    }
+    std::swap(previous, current);
+  }
+  return previous[b.size()];
+}
+
+std::string closest_key(std::string_view key) {
+  std::vector<std::string_view> candidates;
+  for (const auto& row : kRows) candidates.push_back(row.key);
+  for (const auto& section : kImplementedSections) candidates.push_back(section);
+  candidates.push_back("listeners");
+  for (const auto& section : kSections) candidates.push_back(section.path);
+  for (const auto& accepted : kKeys) candidates.push_back(accepted.path);
+  std::string_view best;
+  size_t best_distance = SIZE_MAX;
+  for (auto candidate : candidates) {
+    size_t distance = edit_distance(key, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return std::string(best);
+}
+
+std::string_view type_name(ValueType type) {
+  switch (type) {
+    case ValueType::Bool: return "bool";
+    case ValueType::Integer: return "integer";
+    case ValueType::Count: return "integer";
+    case ValueType::Double: return "number";
+    case ValueType::String: return "string";
+    case ValueType::Address: return "host:port";
+    case ValueType::StringList: return "list";
+    case ValueType::Enum: return "one of";
+    case ValueType::Duration: return "duration";
+    case ValueType::Size: return "size";
+  }
+  return "value";
+}
+
+std::string render_markdown() {
+  std::string out;
+  out +=
+      "# HarborMQ configuration reference\n"
+      "\n"
+      "<!-- Generated from src/config/schema.cpp by render_markdown(); a unit test keeps this\n"
+      "     file equal to it. Edit the schema, not this file. -->\n"
+      "\n"
+      "HarborMQ reads HOCON in NanoMQ's `nanomq.conf` layout, so a NanoMQ configuration file\n"
+      "starts HarborMQ unchanged. `harbormq start --conf FILE` loads a file; without `--conf`\n"
+      "the built-in defaults apply, and they equal the shipped `etc/harbormq.conf`.\n"
+      "\n"
+      "## Sources and precedence\n"
+      "\n"
+      "1. The file (or the built-in defaults).\n"
+      "2. Environment variables `HARBORMQ_<SECTION>__<KEY>`: `__` separates levels, names are\n"
+      "   case-insensitive, e.g. `HARBORMQ_MQTT__MAX_INFLIGHT_WINDOW=10` or\n"
+      "   `HARBORMQ_LISTENERS__TCP__BIND=0.0.0.0:1884`. Variables without `__` are not\n"
+      "   configuration and are ignored.\n"
+      "3. Command-line overrides `key=value`, e.g. `--set mqtt.max_inflight_window=10`.\n"
+      "\n"
+      "Values from the environment and the command line are read as HOCON values; text that\n"
+      "is not a valid HOCON value is taken as a string. Errors name `<environment>` or\n"
+      "`<command line>` in place of the file.\n"
+      "\n"
+      "## Syntax\n"
+      "\n"
+      "Objects `{}`, dotted keys (`listeners.tcp { }`, `a.b.c = 1`), `=` or `:` (or nothing\n"
+      "before `{`), arrays `[a, b]`, quoted strings with JSON escapes and `\"\"\"raw\"\"\"`,\n"
+      "unquoted strings, comments `#` and `//`, repeated keys (objects merge, other values:\n"
+      "the last wins), `include \"file\"` (relative to the including file; a missing file is a\n"
+      "warning, `include required(\"file\")` makes it an error), `key = {include \"file\"}`,\n"
+      "substitutions `${a.b}` (a path in the file, else an environment variable of that name)\n"
+      "and `${?NAME}` (optional: the key is dropped when nothing is found).\n"
+      "\n"
+      "Durations: `500ms`, `10s`, `1m`, `1h`, `1d`; a bare number takes the unit shown for the\n"
+      "key. Sizes: `1KB` = 1024 bytes, `MB`, `GB` (also `K`, `M`, `G`); a bare number is\n"
+      "bytes.\n"
+      "\n"
+      "Every error names the file, line and key (`FILE:LINE: KEY: message`); an unknown key\n"
+      "is an error that suggests the closest known key.\n"
+      "\n"
+      "## Keys\n"
+      "\n"
+      "Origin `ours` marks HarborMQ's additions; the others are NanoMQ's keys with NanoMQ's\n"
+      "meaning. Reloadable keys take effect on `harbormq reload`.\n";
+  std::string_view section;
+  for (const auto& row : kRows) {
+    std::string_view row_section = row.key.substr(0, row.key.rfind('.'));
+    if (row_section != section) {
+      section = row_section;
+      out += "\n### `" + std::string(section) + "`\n\n";
+      out += "| Key | Type | Default | Reloadable | Origin | Description |\n";
+      out += "|---|---|---|---|---|---|\n";
+    }
+    out += "| `" + std::string(row.key) + "` | " + escape_cell(type_hint(row)) + " | `" +
+           escape_cell(row.default_value) + "` | " + (row.reloadable ? "yes" : "no") + " | " +
+           (row.ours ? "ours" : "NanoMQ") + " | " + escape_cell(row.doc) + " |\n";
+  }
+  out +=
+      "\n## NanoMQ keys accepted but not implemented\n"
+      "\n"
+      "Each is accepted with one warning naming it; its value is not used.\n"
+      "\n"
+      "| Key | Why |\n"
+      "|---|---|\n";
+  for (const auto& key : kKeys) {
+    out += "| `" + std::string(key.path) + "` | " + escape_cell(key.why) + " |\n";
+  }
+  out +=
+      "| `listeners.tcp.<name>` | additional named TCP listeners are not implemented yet |\n"
+      "\n"
+      "## NanoMQ sections accepted but not implemented yet\n"
+      "\n"
+      "Each present section gives one warning naming it and is listed in\n"
+      "`Config::unimplemented_sections`; its contents are checked for syntax only.\n"
+      "\n"
+      "| Section | What |\n"
+      "|---|---|\n";
+  for (const auto& s : kSections) {
+    out += "| `" + std::string(s.path) + "` | " + escape_cell(s.what) + " |\n";
+  }
+  return out;
+}
+
+}  // namespace harbor::config
