@@ -147,13 +147,13 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
     if (rc == SQLITE_OK) continue;
     if (is_storage_error(rc)) {
       result.rc = rc;
-      result.error = db_->error_message();
+      result.error = std::string(sqlite3_errmsg(db_));
       return result;
     }
     ++result.failed_ops;
     if (on_op_error_) {
       on_op_error_("op seq " + std::to_string(ops[i].seq) + " (kind " +
-                   std::to_string(op.index()) + ") skipped: " + db_->error_message());
+                   std::to_string(op.index()) + ") skipped: " + std::string(sqlite3_errmsg(db_)));
     }
   }
   return result;
@@ -174,14 +174,14 @@ int OpApplier::insert_message(const broker::Message& m, BatchResult& result) {
   s.bind(7, m.expires_at_ms);
   s.bind(8, m.received_at_ms);
   int rc = finish(s);
-  if (rc == SQLITE_OK) result.message_delta += db_->changes();
+  if (rc == SQLITE_OK) result.message_delta += sqlite3_changes(db_);
   return rc;
 }
 
 int OpApplier::collect_message_garbage(int64_t message_id, BatchResult& result) {
   gc_message_.bind(1, message_id);
   int rc = finish(gc_message_);
-  if (rc == SQLITE_OK) result.message_delta -= db_->changes();
+  if (rc == SQLITE_OK) result.message_delta -= sqlite3_changes(db_);
   return rc;
 }
 

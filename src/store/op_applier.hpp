@@ -44,7 +44,7 @@ class OpApplier {
   BatchResult apply_batch(const std::vector<PendingOp>& ops, size_t begin, size_t end);
 
  private:
-  OpApplier(Db& db, ErrorLog on_op_error) : db_(&db), on_op_error_(std::move(on_op_error)) {}
+  OpApplier(Db& db, ErrorLog on_op_error) : db_(db.handle()), on_op_error_(std::move(on_op_error)) {}
 
   int apply(const broker::PersistOp& op, BatchResult& result);
   int insert_message(const broker::Message& m, BatchResult& result);
@@ -63,7 +63,7 @@ class OpApplier {
   int on(const broker::OpRetainedSet& op, BatchResult& result);
   int on(const broker::OpRetainedClear& op, BatchResult& result);
 
-  Db* db_;
+  sqlite3* db_;  // the connection handle (stable when the owning Db object moves)
   ErrorLog on_op_error_;
   Statement insert_message_;
   Statement gc_message_;
