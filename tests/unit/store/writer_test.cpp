@@ -1,0 +1,208 @@
+// The writer thread: group commit, durable_seq and its listener, draining on stop(),
+// add/remove elision inside one batch, and the disk_cache_size bound.
+#include <atomic>
+#include <thread>
+
+#include "store_test_util.hpp"
+
+namespace harbor::store::test {
+namespace {
+
+TEST(StoreWriter, GroupCommitBatchesManyOpsIntoFewTransactions) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  std::atomic<uint64_t> heard{0};
+  std::atomic<int> calls{0};
+  store->set_durable_listener([&](uint64_t seq) {
+    heard.store(seq);
+    calls.fetch_add(1);
+  });
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  constexpr int kThreads = 4;
+  constexpr int kPerThread = 1250;
+  std::atomic<uint64_t> max_seq{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < kPerThread; ++i) {
+        uint64_t seq = store->submit(broker::OpQos2InAdd{"c" + std::to_string(t), uint16_t(i + 1)});
+        uint64_t prev = max_seq.load();
+        while (seq > prev && !max_seq.compare_exchange_weak(prev, seq)) {
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(max_seq.load(), uint64_t(kThreads * kPerThread));
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= max_seq.load(); }));
+  ASSERT_TRUE(wait_until([&] { return heard.load() == max_seq.load(); }));
+  Stats s = store->stats();
+  EXPECT_EQ(s.committed_ops, uint64_t(kThreads * kPerThread));
+  EXPECT_EQ(s.submitted_ops, uint64_t(kThreads * kPerThread));
+  EXPECT_LT(s.commits, 500u) << "ops were not grouped";
+  EXPECT_LE(s.max_batch, 1000u);
+  EXPECT_GT(s.mean_batch(), 10.0);
+  EXPECT_EQ(uint64_t(calls.load()), s.commits);
+  uint64_t hist_total = 0;
+  for (uint64_t b : s.batch_histogram) hist_total += b;
+  EXPECT_EQ(hist_total, s.commits);
+  EXPECT_EQ(s.queued_ops, 0u);
+  store->stop();
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM qos2_in"), kThreads * kPerThread);
+}
+
+TEST(StoreWriter, CommitBatchCapsOpsPerTransaction) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  settings.commit_batch = 100;
+  settings.commit_interval = std::chrono::milliseconds(50);
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  std::vector<broker::PersistOp> ops;
+  for (int i = 0; i < 1000; ++i) ops.push_back(broker::OpQos2InAdd{"c", uint16_t(i + 1)});
+  store->start();
+  uint64_t last = store->submit_batch(std::move(ops));
+  // Batch full: no need to wait for the 50 ms timer ten times over.
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }, std::chrono::milliseconds(400)));
+  Stats s = store->stats();
+  EXPECT_EQ(s.max_batch, 100u);
+  EXPECT_EQ(s.commits, 10u);
+  store->stop();
+}
+
+TEST(StoreWriter, StopDrainsEverythingSubmitted) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  settings.commit_interval = std::chrono::milliseconds(200);
+  uint64_t last = 0;
+  {
+    auto store = open_store(settings);
+    ASSERT_TRUE(store);
+    store->start();
+    for (int i = 0; i < 3000; ++i) {
+      last = store->submit(broker::OpSubscriptionAdd{"c", "f/" + std::to_string(i), 1, false, false, 0, 0});
+    }
+    store->submit(session("c"));
+    last += 1;
+    store->stop();
+    EXPECT_EQ(store->durable_seq(), last);
+    EXPECT_EQ(store->usage().wal_bytes, 0u) << "stop() truncates the WAL";
+  }
+  auto store = open_store(settings);
+  auto state = store->restore(0);
+  ASSERT_TRUE(state);
+  ASSERT_EQ(state->sessions.size(), 1u);
+  EXPECT_EQ(state->sessions[0].subscriptions.size(), 3000u);
+}
+
+TEST(StoreWriter, StopWithoutStartCommitsOnTheCallingThread) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  {
+    auto store = open_store(settings);
+    ASSERT_TRUE(store);
+    store->submit(session("c"));
+  }  // destructor stops
+  auto store = open_store(settings);
+  auto state = store->restore(0);
+  ASSERT_TRUE(state);
+  EXPECT_EQ(state->sessions.size(), 1u);
+}
+
+TEST(StoreWriter, MessageAcknowledgedInsideOneBatchNeverLeavesARow) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  store->start();
+  std::vector<broker::PersistOp> ops;
+  ops.push_back(session("c"));
+  ops.push_back(broker::OpMessageAdd{make_message(1, "t", "fast")});
+  ops.push_back(queue_add("c", 1, 1));
+  ops.push_back(broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 1});
+  ops.push_back(broker::OpQueueRemove{"c", 1});
+  ops.push_back(broker::OpMessageAdd{make_message(2, "t", "slow")});
+  ops.push_back(queue_add("c", 2, 2));
+  uint64_t last = store->submit_batch(std::move(ops));
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  Stats s = store->stats();
+  EXPECT_EQ(s.elided_ops, 3u);
+  EXPECT_EQ(s.stored_messages, 1u);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
+  store->stop();
+}
+
+TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  settings.disk_cache_size = 3;
+  LogCapture logs;
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  store->set_log(logs.sink());
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  std::vector<broker::PersistOp> ops;
+  ops.push_back(session("c"));
+  for (int i = 1; i <= 3; ++i) {
+    ops.push_back(broker::OpMessageAdd{make_message(i, "t", "p")});
+    ops.push_back(queue_add("c", i, i));
+  }
+  uint64_t last = store->submit_batch(std::move(ops));
+  // Full as soon as the adds are queued, before they are committed.
+  EXPECT_TRUE(store->full());
+  EXPECT_TRUE(store->degraded());
+  EXPECT_FALSE(store->commit_failing());
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  store->count_refusal();
+  store->count_refusal();
+  Stats s = store->stats();
+  EXPECT_EQ(s.refusals, 2u);
+  EXPECT_TRUE(s.full);
+  EXPECT_EQ(s.stored_messages, 3u);
+  EXPECT_EQ(logs.count(kLogWarn), 1u) << "full is logged once";
+  // Receivers acknowledge: room again.
+  last = store->submit_batch({broker::OpQueueRemove{"c", 1}, broker::OpQueueRemove{"c", 2}});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_FALSE(store->full());
+  EXPECT_FALSE(store->degraded());
+  EXPECT_EQ(store->stats().stored_messages, 1u);
+  store->stop();
+}
+
+TEST(StoreWriter, IdleWriterCheckpointsTheWal) {
+  TempDir dir;
+  StoreOptions options;
+  options.idle_checkpoint = std::chrono::milliseconds(50);
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = store->submit(session("c"));
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(wait_until([&] { return store->stats().checkpoints >= 1; }, std::chrono::seconds(5)));
+  store->stop();
+}
+
+TEST(StoreWriter, NextMessageIdIsUniqueAcrossThreads) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  std::vector<std::vector<broker::MessageId>> got(4);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 1000; ++i) got[t].push_back(store->next_message_id());
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::vector<broker::MessageId> all;
+  for (auto& v : got) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end());
+  EXPECT_GE(all.front(), 1u);
+}
+
+}  // namespace
+}  // namespace harbor::store::test
