@@ -1,0 +1,147 @@
+#include "app/server.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
+#include <cstring>
+#include <mutex>
+#include <thread>
+
+#include "runtime/log.hpp"
+#include "runtime/socket.hpp"
+#include "store/store.hpp"
+
+namespace harbor::app {
+
+using runtime::log_error;
+using runtime::log_info;
+using runtime::log_warn;
+
+// Accepts on the listening socket (on shard 0's loop) and hands sockets round-robin.
+class Server::Acceptor final : public runtime::IoHandler {
+ public:
+  Acceptor(int fd, std::vector<std::unique_ptr<runtime::Shard>>& shards) : fd_(fd), shards_(shards) {}
+  ~Acceptor() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  void on_io(uint32_t) override {
+    for (int i = 0; i < 256; ++i) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      if (c < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK && !logged_) {
+          log_warn(std::string("accept: ") + std::strerror(errno));
+          logged_ = true;
+        }
+        return;
+      }
+      runtime::set_nodelay(c);
+      shards_[next_++ % shards_.size()]->adopt_socket(c);
+    }
+  }
+  int fd() const { return fd_; }
+
+ private:
+  int fd_;
+  std::vector<std::unique_ptr<runtime::Shard>>& shards_;
+  size_t next_ = 0;
+  bool logged_ = false;
+};
+
+Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
+
+Server::~Server() { stop(); }
+
+tl::expected<void, std::string> Server::start() {
+  unsigned n = cfg_->num_threads;
+  if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
+  ctx_.config = cfg_;
+  ctx_.num_shards = n;
+  tree_ = std::make_unique<broker::SubscriptionTree>(n);
+  retained_ = std::make_unique<broker::RetainedStore>(n);
+  ctx_.tree = tree_.get();
+  ctx_.retained = retained_.get();
+  ctx_.log = [](int level, const std::string& text) {
+    runtime::log_line(static_cast<runtime::LogLevel>(level), text);
+  };
+
+  for (unsigned i = 0; i < n; ++i)
+    shards_.push_back(std::make_unique<runtime::Shard>(i, ctx_, shards_));
+
+  if (cfg_->sqlite.enabled) {
+    auto opened = store::Store::open(cfg_->sqlite);
+    if (!opened) return tl::unexpected(opened.error());
+    store_ = std::move(*opened);
+    store_->set_log([](int level, std::string_view text) {
+      runtime::log_line(static_cast<runtime::LogLevel>(level), text);
+    });
+    log_info("store: " + store_->path() + " (" + store_->describe_size() + ")");
+    int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::system_clock::now().time_since_epoch())
+                      .count();
+    auto restored = store_->restore(now);
+    if (!restored) return tl::unexpected(restored.error());
+    size_t queued = 0;
+    for (auto& msg : restored->retained) retained_->set(msg);
+    for (auto& rs : restored->sessions) {
+      queued += rs.queue.size();
+      unsigned home = static_cast<unsigned>(std::hash<std::string>{}(rs.session.client_id) % n);
+      // Shards are not running yet: restoring on this thread is the hand-over.
+      shards_[home]->broker().restore_session(std::move(rs));
+    }
+    log_info("store: restored " + std::to_string(restored->sessions.size()) + " sessions, " +
+             std::to_string(queued) + " queued messages, " +
+             std::to_string(restored->retained.size()) + " retained messages");
+    store_->set_durable_listener([this](uint64_t) {
+      for (auto& s : shards_) s->notify_durable();
+    });
+    ctx_.store = store_.get();
+    store_->start();
+  }
+
+  auto where = runtime::parse_host_port(cfg_->tcp.bind);
+  if (!where) return tl::unexpected("listeners.tcp.bind: " + where.error());
+  auto fd = runtime::listen_tcp(*where);
+  if (!fd) return tl::unexpected(fd.error());
+  port_ = runtime::local_port(*fd);
+  acceptor_ = std::make_unique<Acceptor>(*fd, shards_);
+
+  for (auto& s : shards_) s->start();
+  shards_[0]->loop().post([this] { shards_[0]->loop().add(acceptor_->fd(), EPOLLIN, acceptor_.get()); });
+  started_ = true;
+  log_info("listening on " + where->host + ":" + std::to_string(port_) + " with " +
+           std::to_string(n) + " shards" + (store_ ? ", store on" : ", store off"));
+  return {};
+}
+
+void Server::stop() {
+  if (!started_) return;
+  started_ = false;
+  // Stop accepting first, on the loop that owns the acceptor.
+  std::mutex m;
+  std::condition_variable cv;
+  bool removed = false;
+  shards_[0]->loop().post([&] {
+    shards_[0]->loop().remove(acceptor_->fd());
+    std::lock_guard lock(m);
+    removed = true;
+    cv.notify_one();
+  });
+  {
+    std::unique_lock lock(m);
+    cv.wait_for(lock, std::chrono::seconds(5), [&] { return removed; });
+  }
+  for (auto& s : shards_) s->begin_shutdown();
+  for (auto& s : shards_) s->join();
+  if (store_) {
+    store_->stop();
+    log_info("store: closed (" + store_->describe_size() + ")");
+  }
+  acceptor_.reset();
+}
+
+}  // namespace harbor::app

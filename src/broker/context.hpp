@@ -1,0 +1,60 @@
+// What every shard shares: configuration, the subscription tree, retained messages, the
+// persistence sink and global counters. Created before the shards start; the objects it
+// points to are thread-safe or immutable.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <memory>
+
+#include "broker/link.hpp"
+#include "broker/ports.hpp"
+#include "broker/retained_store.hpp"
+#include "broker/subscription_tree.hpp"
+#include "config/config.hpp"
+#include "mqtt/packets.hpp"
+
+namespace harbor::broker {
+
+class ShardBroker;
+
+struct BrokerStats {
+  std::atomic<uint64_t> messages_in{0};
+  std::atomic<uint64_t> messages_out{0};
+  std::atomic<uint64_t> dropped_queue_full{0};
+  std::atomic<uint64_t> dropped_qos0_slow{0};
+  std::atomic<uint64_t> refused_store{0};
+  std::atomic<uint64_t> connections{0};
+  std::atomic<uint64_t> sessions{0};
+};
+
+struct BrokerContext {
+  std::shared_ptr<const config::Config> config;
+  unsigned num_shards = 1;
+  SubscriptionTree* tree = nullptr;
+  RetainedStore* retained = nullptr;
+  PersistenceSink* store = nullptr;  // nullptr when persistence is off
+  BrokerStats stats;
+  std::atomic<uint64_t> next_session_id{1};
+  // Logging hook (level: 0 debug, 1 info, 2 warn, 3 error). Any thread.
+  std::function<void(int, const std::string&)> log;
+};
+
+// What a ShardBroker needs from its runtime (implemented by runtime::Shard).
+// Owner thread only, except post_to_shard which any thread may call.
+class ShardServices {
+ public:
+  virtual ~ShardServices() = default;
+  virtual unsigned shard_index() const = 0;
+  virtual int64_t now_steady_ms() const = 0;
+  virtual int64_t now_unix_ms() const = 0;
+  virtual uint64_t add_timer(int64_t at_steady_ms, std::function<void()> fn) = 0;
+  virtual void cancel_timer(uint64_t id) = 0;
+  // Runs `fn` on shard `shard`'s thread with that shard's broker.
+  virtual void post_to_shard(unsigned shard, std::function<void(ShardBroker&)> fn) = 0;
+  // Hands the connection (with its buffered input) to `shard`, which then handles `connect`.
+  virtual void move_link(Link* link, unsigned shard, mqtt::Connect connect) = 0;
+};
+
+}  // namespace harbor::broker

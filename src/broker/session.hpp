@@ -1,0 +1,87 @@
+// One MQTT session: subscriptions, the outbound inflight window and queue, inbound QoS 2
+// state, will and expiry. Owned by exactly one shard (the client id's home shard) and
+// touched only by that shard's thread. The outbound state machine is here; packet
+// handling and routing are in ShardBroker.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/link.hpp"
+#include "broker/message.hpp"
+#include "broker/ports.hpp"
+#include "broker/subscription_tree.hpp"
+#include "mqtt/packets.hpp"
+
+namespace harbor::broker {
+
+constexpr uint32_t kExpiryNever = 0xFFFFFFFF;
+
+// One message owed to this session, in delivery order (seq).
+struct OutEntry {
+  uint64_t seq = 0;
+  MessagePtr msg;
+  mqtt::QoS qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+  OutState state = OutState::Queued;
+  uint16_t packet_id = 0;
+  int64_t sent_ms = 0;  // steady ms of the last transmission
+  bool stored = false;  // has a queue row in the store
+};
+
+struct SessionStats {
+  uint64_t dropped_queue_full = 0;
+  uint64_t dropped_expired = 0;
+  uint64_t dropped_too_large = 0;
+};
+
+class Session {
+ public:
+  Session(std::string client_id, SessionId id, uint16_t shard)
+      : client_id_(std::move(client_id)), id_(id), shard_(shard) {}
+
+  const std::string& client_id() const { return client_id_; }
+  SessionId id() const { return id_; }
+  uint16_t shard() const { return shard_; }
+
+  // ---- settings from the latest CONNECT ----
+  mqtt::Version version = mqtt::Version::v311;
+  uint32_t expiry_s = 0;  // 0: ends with the connection; kExpiryNever: never
+  bool persistent() const { return expiry_s != 0; }
+  uint16_t window = 65535;              // min(receive maximum of client, max_inflight_window)
+  uint32_t max_packet_out = 0xFFFFFFFF;  // client's Maximum Packet Size (5.0)
+  std::optional<mqtt::Will> will;
+  int64_t last_seen_ms = 0;  // Unix ms of the last disconnect
+
+  // ---- state ----
+  Link* link = nullptr;  // attached connection, or nullptr while offline
+  std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;
+  std::deque<OutEntry> inflight;  // sent, awaiting acknowledgement, in seq order
+  std::deque<OutEntry> queue;     // not sent yet, in seq order
+  std::unordered_map<uint16_t, int64_t> qos2_in;  // packet id → steady ms received
+  uint64_t next_seq = 1;
+  uint64_t will_timer = 0;
+  uint64_t expiry_timer = 0;
+  SessionStats stats;
+
+  // A free packet id for an outbound PUBLISH (never one in use) [MQTT-2.2.1-3].
+  uint16_t allocate_packet_id();
+  // Inflight entry with this packet id, or nullptr.
+  OutEntry* find_inflight(uint16_t packet_id);
+  // Removes the inflight entry with this packet id; returns it if found.
+  std::optional<OutEntry> take_inflight(uint16_t packet_id);
+
+ private:
+  std::string client_id_;
+  SessionId id_;
+  uint16_t shard_;
+  uint16_t next_packet_id_ = 1;
+};
+
+}  // namespace harbor::broker

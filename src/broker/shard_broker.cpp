@@ -1,0 +1,1028 @@
+#include "broker/shard_broker.hpp"
+
+#include <algorithm>
+#include <atomic>
+#include <functional>
+#include <random>
+
+#include "broker/publish_encoder.hpp"
+#include "mqtt/topic.hpp"
+
+namespace harbor::broker {
+
+using mqtt::ReasonCode;
+using mqtt::Version;
+
+struct AckWaiter {
+  ShardServices* services = nullptr;
+  unsigned origin_shard = 0;
+  uint64_t link_id = 0;
+  uint16_t packet_id = 0;
+  mqtt::QoS qos = 0;
+  SessionId session = 0;
+  std::atomic<uint64_t> max_seq{0};
+  std::atomic<bool> refused{false};
+
+  void note(uint64_t seq) {
+    uint64_t cur = max_seq.load(std::memory_order_relaxed);
+    while (seq > cur && !max_seq.compare_exchange_weak(cur, seq, std::memory_order_relaxed)) {
+    }
+  }
+  // The last part is done: release the acknowledgement on the origin shard.
+  ~AckWaiter() {
+    services->post_to_shard(
+        origin_shard, [link = link_id, pid = packet_id, q = qos, seq = max_seq.load(),
+                       sess = session, ref = refused.load()](ShardBroker& b) {
+          b.on_ack_ready(link, pid, q, seq, sess, ref);
+        });
+  }
+};
+
+namespace {
+
+constexpr size_t kMaxPendingBytesQos0 = 8u * 1024 * 1024;  // slow consumer: drop QoS 0 beyond
+
+mqtt::Properties forward_subset(const mqtt::Properties& p) {
+  // Properties the server forwards unaltered to subscribers [MQTT-3.3.2-15..20].
+  mqtt::Properties f;
+  f.payload_format_indicator = p.payload_format_indicator;
+  f.content_type = p.content_type;
+  f.response_topic = p.response_topic;
+  f.correlation_data = p.correlation_data;
+  f.user_properties = p.user_properties;
+  return f;
+}
+
+uint32_t remaining_expiry_s(const Message& m, int64_t now_unix_ms) {
+  if (m.expires_at_ms == 0) return 0;
+  int64_t left = m.expires_at_ms - now_unix_ms;
+  if (left <= 0) return 1;
+  return static_cast<uint32_t>((left + 999) / 1000);
+}
+
+bool expired(const Message& m, int64_t now_unix_ms) {
+  return m.expires_at_ms != 0 && m.expires_at_ms <= now_unix_ms;
+}
+
+std::string random_client_id() {
+  static thread_local std::mt19937_64 rng{std::random_device{}()};
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "harbormq-";
+  uint64_t v = rng();
+  for (int i = 0; i < 16; ++i) id.push_back(kHex[(v >> (i * 4)) & 0xF]);
+  return id;
+}
+
+}  // namespace
+
+ShardBroker::ShardBroker(BrokerContext& ctx, ShardServices& services)
+    : ctx_(ctx), services_(services), shard_(services.shard_index()) {
+  outboxes_.resize(ctx_.num_shards);
+}
+
+ShardBroker::~ShardBroker() = default;
+
+void ShardBroker::log(int level, const std::string& text) const {
+  if (ctx_.log) ctx_.log(level, text);
+}
+
+uint64_t ShardBroker::submit(PersistOp op) { return ctx_.store->submit(std::move(op)); }
+
+unsigned ShardBroker::home_shard(const std::string& client_id) const {
+  return static_cast<unsigned>(std::hash<std::string>{}(client_id) % ctx_.num_shards);
+}
+
+// ---------------------------------------------------------------- connection lifecycle
+
+void ShardBroker::on_link_opened(Link* link) {
+  links_[link->link_id()] = link;
+  link->opened_ms = services_.now_steady_ms();
+  link->last_rx_ms = link->opened_ms;
+}
+
+void ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
+                               mqtt::Properties props) {
+  mqtt::Connack ack;
+  ack.session_present = session_present;
+  ack.reason = rc;
+  ack.props = std::move(props);
+  mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
+  link->mark_dirty();
+}
+
+void ShardBroker::reject_connect(Link* link, ReasonCode rc) {
+  send_connack(link, false, rc);
+  link->close_after_flush();
+}
+
+Session* ShardBroker::create_session(const std::string& client_id) {
+  SessionId id = ctx_.next_session_id.fetch_add(1, std::memory_order_relaxed);
+  auto s = std::make_unique<Session>(client_id, id, static_cast<uint16_t>(shard_));
+  Session* raw = s.get();
+  sessions_[client_id] = std::move(s);
+  by_id_[id] = raw;
+  ctx_.stats.sessions.fetch_add(1, std::memory_order_relaxed);
+  return raw;
+}
+
+void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
+  for (const auto& [filter, opts] : s->subscriptions) ctx_.tree->unsubscribe(filter, s->id());
+  if (s->will_timer) services_.cancel_timer(s->will_timer);
+  if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
+  if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});
+  by_id_.erase(s->id());
+  ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
+  sessions_.erase(s->client_id());  // destroys s
+}
+
+void ShardBroker::persist_session(Session* s) {
+  if (!store_on() || !s->persistent()) return;
+  OpSessionUpsert op;
+  op.client_id = s->client_id();
+  op.version = static_cast<uint8_t>(s->version);
+  op.expiry_s = s->expiry_s;
+  op.last_seen_ms = s->link ? 0 : s->last_seen_ms;
+  if (s->will) {
+    StoredWill w;
+    w.topic = s->will->topic;
+    w.payload = s->will->payload;
+    w.qos = s->will->qos;
+    w.retain = s->will->retain;
+    mqtt::encode_properties(forward_subset(s->will->props), w.props);
+    w.delay_s = s->will->props.will_delay_interval.value_or(0);
+    w.expiry_s = s->will->props.message_expiry_interval.value_or(0);
+    op.will = std::move(w);
+  }
+  submit(std::move(op));
+}
+
+void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
+  const auto& cfg = *ctx_.config;
+  const bool v5 = mqtt::is_v5(c.version);
+  mqtt::Properties ack_props;
+  if (c.client_id.empty()) {
+    // 3.1.1: a server may assign an id only with a clean session [MQTT-3.1.3-7], [MQTT-3.1.3-8].
+    if (!v5 && !c.clean_start) return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
+    c.client_id = random_client_id();
+    if (v5) ack_props.assigned_client_identifier = c.client_id;
+    // Assigned ids hash like any other: the connection may still have to move.
+  }
+  unsigned home = home_shard(c.client_id);
+  if (home != shard_) {
+    links_.erase(link->link_id());
+    services_.move_link(link, home, std::move(c));
+    return;
+  }
+  link->keep_alive_s = c.keep_alive;
+
+  bool session_present = false;
+  Session* s = nullptr;
+  if (auto it = sessions_.find(c.client_id); it != sessions_.end()) {
+    s = it->second.get();
+    if (s->link != nullptr) {
+      // Session takeover [MQTT-3.1.4-3]: the older connection is closed (5.0: 0x8E first).
+      Link* old = s->link;
+      if (mqtt::is_v5(old->version())) {
+        mqtt::Disconnect d;
+        d.reason = ReasonCode::SessionTakenOver;
+        mqtt::encode(mqtt::Packet{std::move(d)}, old->version(), old->out());
+      }
+      old->session = nullptr;
+      old->close_after_flush();
+      detach(s, /*abnormal=*/true);
+      s = sessions_.count(c.client_id) ? sessions_[c.client_id].get() : nullptr;
+    }
+    if (s != nullptr && c.clean_start) {
+      destroy_session(s, /*delete_from_store=*/true);
+      s = nullptr;
+    }
+    if (s != nullptr) session_present = true;
+  }
+  if (s == nullptr) s = create_session(c.client_id);
+  if (s->will_timer) {
+    // Reconnected before the will delay elapsed: the will is not sent [MQTT-3.1.3-9].
+    services_.cancel_timer(s->will_timer);
+    s->will_timer = 0;
+  }
+  if (s->expiry_timer) {
+    services_.cancel_timer(s->expiry_timer);
+    s->expiry_timer = 0;
+  }
+
+  bool was_persistent = session_present && s->persistent();
+  s->version = c.version;
+  if (v5) {
+    s->expiry_s = c.props.session_expiry_interval.value_or(0);
+    uint16_t rm = c.props.receive_maximum.value_or(65535);
+    s->window = static_cast<uint16_t>(std::min<uint32_t>(rm, cfg.mqtt.max_inflight_window));
+    s->max_packet_out = c.props.maximum_packet_size.value_or(0xFFFFFFFF);
+  } else {
+    s->expiry_s = c.clean_start ? 0
+                  : cfg.mqtt.session_expiry_311 ? cfg.mqtt.session_expiry_311
+                                                : kExpiryNever;
+    s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, cfg.mqtt.max_inflight_window));
+    s->max_packet_out = 0xFFFFFFFF;
+  }
+  if (s->window == 0) s->window = 1;
+  s->will = std::move(c.will);
+  s->link = link;
+  link->session = s;
+  link->connected = true;
+  ctx_.stats.connections.fetch_add(1, std::memory_order_relaxed);
+
+  if (store_on()) {
+    if (s->persistent())
+      persist_session(s);
+    else if (was_persistent)
+      submit(OpSessionDelete{s->client_id()});
+  }
+
+  if (v5) {
+    ack_props.topic_alias_maximum = cfg.mqtt.max_topic_alias;
+    ack_props.receive_maximum =
+        static_cast<uint16_t>(std::clamp<uint32_t>(cfg.mqtt.max_awaiting_rel, 1, 65535));
+    ack_props.maximum_packet_size = cfg.mqtt.max_packet_size;
+    ack_props.retain_available = 1;
+    ack_props.wildcard_subscription_available = 1;
+    ack_props.subscription_identifier_available = 1;
+    ack_props.shared_subscription_available = 1;
+  }
+  send_connack(link, session_present, ReasonCode::Success, std::move(ack_props));
+  // Unacknowledged messages first, in order, then the queue [MQTT-4.4.0-1].
+  resend_inflight(s);
+  pump(s);
+}
+
+void ShardBroker::detach(Session* s, bool abnormal) {
+  Link* link = s->link;
+  if (link != nullptr) {
+    link->session = nullptr;
+    ctx_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+  s->link = nullptr;
+  s->last_seen_ms = services_.now_unix_ms();
+  if (abnormal && s->will) {
+    uint32_t delay = s->will->props.will_delay_interval.value_or(0);
+    if (delay == 0 || !s->persistent()) {
+      // Delay 0, or the session ends now: publish at once [MQTT-3.1.2-8].
+      publish_will(s);
+    } else {
+      uint32_t wait = std::min(delay, s->expiry_s);
+      SessionId id = s->id();
+      s->will_timer = services_.add_timer(services_.now_steady_ms() + int64_t{wait} * 1000, [this, id] {
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) return;
+        it->second->will_timer = 0;
+        publish_will(it->second);
+      });
+    }
+  } else if (!abnormal) {
+    s->will.reset();  // normal DISCONNECT deletes the will [MQTT-3.1.2-10]
+  }
+  if (!s->persistent()) {
+    destroy_session(s, /*delete_from_store=*/false);
+    return;
+  }
+  persist_session(s);
+  schedule_expiry(s);
+}
+
+void ShardBroker::schedule_expiry(Session* s) {
+  if (s->expiry_s == kExpiryNever || s->link != nullptr) return;
+  SessionId id = s->id();
+  s->expiry_timer =
+      services_.add_timer(services_.now_steady_ms() + int64_t{s->expiry_s} * 1000, [this, id] {
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) return;
+        Session* sess = it->second;
+        sess->expiry_timer = 0;
+        if (sess->link != nullptr) return;
+        if (sess->will_timer) {
+          // The session ends before the will delay: the will goes now [MQTT-3.1.2-8].
+          services_.cancel_timer(sess->will_timer);
+          sess->will_timer = 0;
+          publish_will(sess);
+        }
+        destroy_session(sess, /*delete_from_store=*/true);
+      });
+}
+
+void ShardBroker::publish_will(Session* s) {
+  if (!s->will) return;
+  mqtt::Publish p;
+  p.topic = std::move(s->will->topic);
+  p.payload = std::move(s->will->payload);
+  p.qos = s->will->qos;
+  p.retain = s->will->retain;
+  p.props = std::move(s->will->props);
+  s->will.reset();
+  MessagePtr msg = make_message(s, p);
+  if (p.retain) {
+    if (msg->payload.empty()) {
+      ctx_.retained->erase(msg->topic);
+      if (store_on()) submit(OpRetainedClear{msg->topic});
+    } else {
+      ctx_.retained->set(msg);
+      if (store_on()) {
+        submit(OpMessageAdd{msg});
+        submit(OpRetainedSet{msg});
+      }
+    }
+  }
+  route(msg, nullptr);
+  if (s->persistent()) persist_session(s);
+}
+
+void ShardBroker::on_link_closed(Link* link) {
+  links_.erase(link->link_id());
+  Session* s = link->session;
+  if (s == nullptr) return;
+  detach(s, /*abnormal=*/!link->normal_disconnect);
+}
+
+void ShardBroker::close_with(Link* link, ReasonCode rc) {
+  if (link->connected && mqtt::is_v5(link->version())) {
+    mqtt::Disconnect d;
+    d.reason = rc;
+    mqtt::encode(mqtt::Packet{std::move(d)}, link->version(), link->out());
+    link->mark_dirty();
+  }
+  link->close_after_flush();
+}
+
+void ShardBroker::on_protocol_error(Link* link, const mqtt::Error& error) {
+  log(0, "closing connection: " + error.message);
+  if (!link->connected) {
+    // Before CONNACK: answer a CONNECT we could not accept with a CONNACK [MQTT-3.1.4-1].
+    if (error.reason == ReasonCode::UnsupportedProtocolVersion) {
+      // Unknown level: answer in the 3.1.1 layout, return code 0x01 [MQTT-3.1.2-2].
+      mqtt::Connack ack;
+      ack.reason = ReasonCode::UnsupportedProtocolVersion;
+      mqtt::encode(mqtt::Packet{std::move(ack)},
+                   link->version() == Version::v5 ? Version::v5 : Version::v311, link->out());
+      link->mark_dirty();
+    }
+    link->close_after_flush();
+    return;
+  }
+  close_with(link, error.reason);
+}
+
+void ShardBroker::on_disconnect(Link* link, Session* s, const mqtt::Disconnect& d) {
+  if (mqtt::is_v5(link->version()) && d.props.session_expiry_interval) {
+    // Setting a non-zero expiry on DISCONNECT after connecting with 0 is a protocol
+    // error [MQTT-3.14.2-2].
+    if (s->expiry_s == 0 && *d.props.session_expiry_interval != 0) {
+      close_with(link, ReasonCode::ProtocolError);
+      return;
+    }
+    if (s->expiry_s != 0 && *d.props.session_expiry_interval == 0 && store_on())
+      submit(OpSessionDelete{s->client_id()});
+    s->expiry_s = *d.props.session_expiry_interval;
+  }
+  // 0x04: disconnect with will message [MQTT-3.14.4-3].
+  link->normal_disconnect = d.reason != ReasonCode::DisconnectWithWill;
+  link->close_after_flush();
+}
+
+// ---------------------------------------------------------------- packet dispatch
+
+void ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
+  Session* s = link->session;
+  if (s == nullptr) return;  // closing
+  switch (packet.index()) {
+    case 2:  // Publish
+      on_publish(link, std::get<mqtt::Publish>(packet));
+      break;
+    case 3: {  // PubAck family
+      auto& a = std::get<mqtt::PubAck>(packet);
+      switch (a.type) {
+        case mqtt::PacketType::Puback: on_puback(s, a); break;
+        case mqtt::PacketType::Pubrec: on_pubrec(s, a); break;
+        case mqtt::PacketType::Pubrel: on_pubrel(link, s, a); break;
+        case mqtt::PacketType::Pubcomp: on_pubcomp(s, a); break;
+        default: break;
+      }
+      break;
+    }
+    case 4:
+      on_subscribe(link, s, std::get<mqtt::Subscribe>(packet));
+      break;
+    case 6:
+      on_unsubscribe(link, s, std::get<mqtt::Unsubscribe>(packet));
+      break;
+    case 8:  // Pingreq
+      mqtt::encode(mqtt::Packet{mqtt::Pingresp{}}, link->version(), link->out());
+      link->mark_dirty();
+      break;
+    case 10:
+      on_disconnect(link, s, std::get<mqtt::Disconnect>(packet));
+      break;
+    case 11:  // AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]
+      close_with(link, ReasonCode::ProtocolError);
+      break;
+    default:
+      close_with(link, ReasonCode::ProtocolError);
+      break;
+  }
+}
+
+// ---------------------------------------------------------------- PUBLISH in
+
+MessagePtr ShardBroker::make_message(Session* origin, mqtt::Publish& p) {
+  auto m = std::make_shared<Message>();
+  m->topic = std::move(p.topic);
+  m->payload = std::move(p.payload);
+  m->qos = p.qos;
+  m->retain = p.retain;
+  m->received_at_ms = services_.now_unix_ms();
+  if (p.props.message_expiry_interval)
+    m->expires_at_ms = m->received_at_ms + int64_t{*p.props.message_expiry_interval} * 1000;
+  mqtt::Properties fwd = forward_subset(p.props);
+  if (fwd != mqtt::Properties{}) mqtt::encode_properties(fwd, m->forward_props);
+  m->origin = origin ? origin->id() : 0;
+  if (store_on() && (m->qos > 0 || m->retain)) m->store_id = ctx_.store->next_message_id();
+  return m;
+}
+
+void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
+  Session* s = link->session;
+  const auto& cfg = *ctx_.config;
+  ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (p.qos > 0) {
+    if (p.qos == 2 && s->qos2_in.count(p.packet_id)) {
+      // Resent PUBLISH of a QoS 2 flow we already own: acknowledge, never deliver twice
+      // [MQTT-4.3.3-9].
+      mqtt::PubAck rec;
+      rec.type = mqtt::PacketType::Pubrec;
+      rec.packet_id = p.packet_id;
+      mqtt::encode(mqtt::Packet{std::move(rec)}, link->version(), link->out());
+      link->mark_dirty();
+      return;
+    }
+    if (link->inbound_unacked >= std::max<uint32_t>(1, std::min<uint32_t>(cfg.mqtt.max_awaiting_rel, 65535))) {
+      if (mqtt::is_v5(link->version())) {
+        close_with(link, ReasonCode::ReceiveMaximumExceeded);  // [MQTT-3.3.4-9]
+        return;
+      }
+      // 3.1.1 has no receive maximum: drop without acknowledging; the client resends.
+      return;
+    }
+    if (store_on() && ctx_.store->degraded()) {
+      ctx_.stats.refused_store.fetch_add(1, std::memory_order_relaxed);
+      if (!logged_store_refusal_) {
+        log(2, "store unavailable: refusing QoS 1/2 publishes until it recovers");
+        logged_store_refusal_ = true;
+      }
+      link->inbound_unacked++;
+      complete_ack(link, p.packet_id, p.qos, /*refused=*/true);
+      return;
+    }
+    logged_store_refusal_ = false;
+    link->inbound_unacked++;
+    if (p.qos == 2) s->qos2_in[p.packet_id] = services_.now_steady_ms();
+  }
+  uint16_t packet_id = p.packet_id;
+  mqtt::QoS qos = p.qos;
+  MessagePtr msg = make_message(s, p);
+
+  const bool wait_for_store =
+      store_on() && ctx_.store->ack_after_commit() && qos > 0;
+  AckToken token;
+  if (wait_for_store) {
+    token = std::make_shared<AckWaiter>();
+    token->services = &services_;
+    token->origin_shard = shard_;
+    token->link_id = link->link_id();
+    token->packet_id = packet_id;
+    token->qos = qos;
+    token->session = s->id();
+  }
+  if (msg->retain) {
+    if (msg->payload.empty()) {
+      ctx_.retained->erase(msg->topic);  // empty retained payload deletes [MQTT-3.3.1-10]
+      if (store_on()) {
+        uint64_t seq = submit(OpRetainedClear{msg->topic});
+        if (token) token->note(seq);
+      }
+    } else {
+      ctx_.retained->set(msg);
+      if (store_on()) {
+        persist_message_once(msg, token.get());
+        uint64_t seq = submit(OpRetainedSet{msg});
+        if (token) token->note(seq);
+      }
+    }
+  }
+  route(msg, token);
+  if (qos > 0 && !wait_for_store) {
+    if (qos == 2 && store_on() && s->persistent()) submit(OpQos2InAdd{s->client_id(), packet_id});
+    complete_ack(link, packet_id, qos, false);
+  }
+  // A waiting token releases the acknowledgement when its last part is done.
+}
+
+void ShardBroker::on_ack_ready(uint64_t link_id, uint16_t packet_id, mqtt::QoS qos, uint64_t seq,
+                               SessionId session, bool refused) {
+  auto it = links_.find(link_id);
+  if (it == links_.end()) return;  // the publisher is gone; it resends on reconnect
+  if (!refused && qos == 2 && store_on()) {
+    auto sit = by_id_.find(session);
+    if (sit != by_id_.end() && sit->second->persistent())
+      seq = std::max(seq, submit(OpQos2InAdd{sit->second->client_id(), packet_id}));
+  }
+  if (refused || ctx_.store == nullptr || ctx_.store->durable_seq() >= seq) {
+    complete_ack(it->second, packet_id, qos, refused);
+    return;
+  }
+  pending_acks_.push_back(PendingAck{link_id, packet_id, qos, seq});
+}
+
+void ShardBroker::on_durable() {
+  if (pending_acks_.empty() || ctx_.store == nullptr) return;
+  uint64_t durable = ctx_.store->durable_seq();
+  size_t keep = 0;
+  for (size_t i = 0; i < pending_acks_.size(); ++i) {
+    PendingAck& pa = pending_acks_[i];
+    if (pa.seq <= durable) {
+      if (auto it = links_.find(pa.link_id); it != links_.end())
+        complete_ack(it->second, pa.packet_id, pa.qos, false);
+    } else {
+      pending_acks_[keep++] = pa;
+    }
+  }
+  pending_acks_.resize(keep);
+}
+
+void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused) {
+  const bool v5 = mqtt::is_v5(link->version());
+  if (refused) {
+    if (qos == 2 && link->session) link->session->qos2_in.erase(packet_id);
+    if (link->inbound_unacked) link->inbound_unacked--;
+    if (!v5) return;  // 3.1.1 cannot refuse: no acknowledgement, the client resends later
+  }
+  mqtt::PubAck ack;
+  ack.type = qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec;
+  ack.packet_id = packet_id;
+  if (refused) ack.reason = ReasonCode::QuotaExceeded;  // 0x97: not stored, not accepted
+  mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
+  link->mark_dirty();
+  if (qos == 1 && !refused && link->inbound_unacked) link->inbound_unacked--;
+}
+
+void ShardBroker::on_pubrel(Link* link, Session* s, const mqtt::PubAck& a) {
+  auto it = s->qos2_in.find(a.packet_id);
+  mqtt::PubAck comp;
+  comp.type = mqtt::PacketType::Pubcomp;
+  comp.packet_id = a.packet_id;
+  if (it != s->qos2_in.end()) {
+    s->qos2_in.erase(it);
+    if (link->inbound_unacked) link->inbound_unacked--;
+    if (store_on() && s->persistent()) submit(OpQos2InRemove{s->client_id(), a.packet_id});
+  } else if (mqtt::is_v5(link->version())) {
+    comp.reason = ReasonCode::PacketIdentifierNotFound;
+  }
+  mqtt::encode(mqtt::Packet{std::move(comp)}, link->version(), link->out());
+  link->mark_dirty();
+}
+
+// ---------------------------------------------------------------- routing
+
+void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
+  matches_.clear();
+  ctx_.tree->match(msg->topic, shard_, matches_);
+  if (matches_.empty()) return;
+  // Overlapping subscriptions of one session give one delivery at the highest QoS with
+  // every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]; shared ones stand alone.
+  std::stable_sort(matches_.begin(), matches_.end(),
+                   [](const SubscriptionMatch& a, const SubscriptionMatch& b) {
+                     if (a.shared != b.shared) return a.shared < b.shared;
+                     return a.who.session < b.who.session;
+                   });
+  size_t i = 0;
+  while (i < matches_.size()) {
+    const SubscriptionMatch& first = matches_[i];
+    size_t j = i;
+    mqtt::QoS granted = 0;
+    bool any = false;
+    bool retain = false;
+    std::vector<uint32_t> sub_ids;
+    do {
+      const SubscriptionMatch& m = matches_[j];
+      // No Local: not to the publishing session [MQTT-3.8.3-3].
+      if (!(m.options.no_local && m.who.session == msg->origin)) {
+        any = true;
+        granted = std::max(granted, m.options.qos);
+        if (m.options.retain_as_published && msg->retain) retain = true;  // [MQTT-3.3.1-12]
+        if (m.options.subscription_id) sub_ids.push_back(m.options.subscription_id);
+      }
+      ++j;
+    } while (!first.shared && j < matches_.size() && !matches_[j].shared &&
+             matches_[j].who.session == first.who.session);
+    if (any) {
+      mqtt::QoS qos = std::min(granted, msg->qos);
+      if (first.who.shard == shard_) {
+        auto it = by_id_.find(first.who.session);
+        if (it != by_id_.end()) deliver_local(it->second, msg, qos, retain, std::move(sub_ids), token.get());
+      } else {
+        outboxes_[first.who.shard].push_back(
+            RemoteDelivery{first.who.session, msg, qos, retain, std::move(sub_ids), token});
+      }
+    }
+    i = j;
+  }
+}
+
+void ShardBroker::flush_outboxes() {
+  for (unsigned shard = 0; shard < outboxes_.size(); ++shard) {
+    if (outboxes_[shard].empty()) continue;
+    auto batch = std::make_shared<std::vector<RemoteDelivery>>(std::move(outboxes_[shard]));
+    outboxes_[shard].clear();
+    services_.post_to_shard(shard, [batch](ShardBroker& b) { b.deliver_batch(*batch); });
+  }
+}
+
+void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
+  for (auto& d : batch) {
+    auto it = by_id_.find(d.session);
+    if (it != by_id_.end())
+      deliver_local(it->second, d.msg, d.qos, d.retain, std::move(d.subscription_ids), d.token.get());
+    d.token.reset();  // this part is done
+  }
+}
+
+// ---------------------------------------------------------------- delivery out
+
+void ShardBroker::persist_message_once(const MessagePtr& msg, AckWaiter* token) {
+  // Entries for one message arrive back to back; the store ignores a repeated add.
+  if (msg->store_id == last_persisted_message_) return;
+  last_persisted_message_ = msg->store_id;
+  uint64_t seq = submit(OpMessageAdd{msg});
+  if (token) token->note(seq);
+}
+
+void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
+                                std::vector<uint32_t> sub_ids, AckWaiter* token) {
+  const auto& cfg = *ctx_.config;
+  int64_t now = services_.now_unix_ms();
+  if (expired(*msg, now)) {
+    s->stats.dropped_expired++;
+    return;
+  }
+  if (qos == 0) {
+    if (s->link != nullptr) {
+      if (s->link->pending_bytes() > kMaxPendingBytesQos0) {
+        ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
+        return;
+      }
+      OutEntry e;
+      e.msg = msg;
+      e.retain = retain;
+      e.subscription_ids = std::move(sub_ids);
+      send_entry(s, e, false);
+      return;
+    }
+    if (!cfg.mqtt.queue_qos0 || !s->persistent()) return;
+  }
+  const bool direct = s->link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
+  if (!direct && cfg.mqtt.max_mqueue_len != 0 && s->queue.size() >= cfg.mqtt.max_mqueue_len) {
+    // Queue full: the new message is dropped (documented policy), counted, logged once.
+    s->stats.dropped_queue_full++;
+    ctx_.stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+    if (!logged_queue_full_) {
+      log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(cfg.mqtt.max_mqueue_len) +
+                 ") for client '" + s->client_id() + "': dropping new messages; counted in metrics");
+      logged_queue_full_ = true;
+    }
+    return;
+  }
+  OutEntry e;
+  e.seq = s->next_seq++;
+  e.msg = msg;
+  e.qos = qos;
+  e.retain = retain;
+  e.subscription_ids = std::move(sub_ids);
+  if (store_on() && s->persistent() && qos > 0) {
+    persist_message_once(msg, token);
+    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg->store_id, qos, retain, e.subscription_ids});
+    if (token) token->note(seq);
+    e.stored = true;
+  }
+  if (direct) {
+    if (send_entry(s, e, false) && qos > 0) s->inflight.push_back(std::move(e));
+  } else {
+    s->queue.push_back(std::move(e));
+  }
+}
+
+bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
+  Link* link = s->link;
+  Delivery d;
+  d.qos = e.qos;
+  d.dup = dup;
+  d.retain = e.retain;
+  d.subscription_ids = e.subscription_ids;
+  int64_t now = services_.now_unix_ms();
+  d.expiry_remaining_s = remaining_expiry_s(*e.msg, now);
+  if (e.qos > 0 && e.packet_id == 0) {
+    e.packet_id = s->allocate_packet_id();
+    e.state = e.qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
+    if (e.stored) submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
+  }
+  d.packet_id = e.packet_id;
+  if (s->max_packet_out != 0xFFFFFFFF &&
+      publish_packet_size(link->version(), *e.msg, d) > s->max_packet_out) {
+    // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
+    s->stats.dropped_too_large++;
+    drop_entry_storage(s, e);
+    return false;
+  }
+  encode_publish(link->version(), *e.msg, d, link->out());
+  link->mark_dirty();
+  e.sent_ms = services_.now_steady_ms();
+  ctx_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+void ShardBroker::send_pubrel(Link* link, uint16_t packet_id) {
+  mqtt::PubAck rel;
+  rel.type = mqtt::PacketType::Pubrel;
+  rel.packet_id = packet_id;
+  mqtt::encode(mqtt::Packet{std::move(rel)}, link->version(), link->out());
+  link->mark_dirty();
+}
+
+void ShardBroker::drop_entry_storage(Session* s, const OutEntry& e) {
+  if (e.stored) submit(OpQueueRemove{s->client_id(), e.seq});
+}
+
+void ShardBroker::pump(Session* s) {
+  while (s->link != nullptr && !s->queue.empty() && s->inflight.size() < s->window) {
+    OutEntry e = std::move(s->queue.front());
+    s->queue.pop_front();
+    if (expired(*e.msg, services_.now_unix_ms())) {
+      s->stats.dropped_expired++;
+      drop_entry_storage(s, e);
+      continue;
+    }
+    if (send_entry(s, e, false) && e.qos > 0) s->inflight.push_back(std::move(e));
+  }
+}
+
+void ShardBroker::resend_inflight(Session* s) {
+  for (auto& e : s->inflight) {
+    if (e.state == OutState::AwaitPubcomp) {
+      send_pubrel(s->link, e.packet_id);
+      e.sent_ms = services_.now_steady_ms();
+    } else {
+      send_entry(s, e, /*dup=*/true);  // [MQTT-3.3.1-1]
+    }
+  }
+}
+
+void ShardBroker::on_puback(Session* s, const mqtt::PubAck& a) {
+  OutEntry* e = s->find_inflight(a.packet_id);
+  if (e == nullptr || e->state != OutState::AwaitPuback) return;
+  auto taken = s->take_inflight(a.packet_id);
+  drop_entry_storage(s, *taken);
+  pump(s);
+}
+
+void ShardBroker::on_pubrec(Session* s, const mqtt::PubAck& a) {
+  OutEntry* e = s->find_inflight(a.packet_id);
+  if (e == nullptr) {
+    if (s->link && mqtt::is_v5(s->link->version())) {
+      mqtt::PubAck rel;
+      rel.type = mqtt::PacketType::Pubrel;
+      rel.packet_id = a.packet_id;
+      rel.reason = ReasonCode::PacketIdentifierNotFound;
+      mqtt::encode(mqtt::Packet{std::move(rel)}, s->link->version(), s->link->out());
+      s->link->mark_dirty();
+    }
+    return;
+  }
+  if (mqtt::is_error(a.reason)) {
+    // The receiver refused it: the flow ends here [MQTT-4.3.3-4].
+    auto taken = s->take_inflight(a.packet_id);
+    drop_entry_storage(s, *taken);
+    pump(s);
+    return;
+  }
+  if (e->state == OutState::AwaitPubrec) {
+    e->state = OutState::AwaitPubcomp;
+    if (e->stored) submit(OpQueueUpdate{s->client_id(), e->seq, e->state, e->packet_id});
+  }
+  e->sent_ms = services_.now_steady_ms();
+  send_pubrel(s->link, a.packet_id);
+}
+
+void ShardBroker::on_pubcomp(Session* s, const mqtt::PubAck& a) {
+  OutEntry* e = s->find_inflight(a.packet_id);
+  if (e == nullptr || e->state != OutState::AwaitPubcomp) return;
+  auto taken = s->take_inflight(a.packet_id);
+  drop_entry_storage(s, *taken);
+  pump(s);
+}
+
+// ---------------------------------------------------------------- SUBSCRIBE
+
+void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
+  const bool v5 = mqtt::is_v5(link->version());
+  uint32_t sub_id = sub.props.subscription_identifiers.empty() ? 0 : sub.props.subscription_identifiers.front();
+  mqtt::Suback ack;
+  ack.packet_id = sub.packet_id;
+  struct Granted {
+    std::string filter;
+    SubscriptionOptions opts;
+    bool is_new;
+  };
+  std::vector<Granted> granted;
+  for (auto& t : sub.topics) {
+    if (!mqtt::valid_topic_filter(t.filter)) {
+      ack.reasons.push_back(v5 ? ReasonCode::TopicFilterInvalid : ReasonCode::UnspecifiedError);
+      continue;
+    }
+    bool shared = mqtt::parse_shared_filter(t.filter).has_value();
+    if (shared && t.no_local && v5) {
+      close_with(link, ReasonCode::ProtocolError);  // [MQTT-3.8.3-4]
+      return;
+    }
+    SubscriptionOptions opts;
+    opts.qos = std::min<mqtt::QoS>(t.qos, 2);
+    opts.no_local = t.no_local;
+    opts.retain_as_published = t.retain_as_published;
+    opts.retain_handling = t.retain_handling;
+    opts.subscription_id = sub_id;
+    bool is_new = ctx_.tree->subscribe(t.filter, SubscriberRef{s->id(), static_cast<uint16_t>(shard_)}, opts);
+    s->subscriptions[t.filter] = opts;
+    if (store_on() && s->persistent()) {
+      submit(OpSubscriptionAdd{s->client_id(), t.filter, opts.qos, opts.no_local,
+                               opts.retain_as_published, opts.retain_handling, opts.subscription_id});
+    }
+    ack.reasons.push_back(static_cast<ReasonCode>(opts.qos));
+    if (!shared) granted.push_back(Granted{t.filter, opts, is_new});
+  }
+  mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
+  link->mark_dirty();
+  // Retained messages after the SUBACK [MQTT-3.8.4-4]; handling 1 only for a new
+  // subscription, 2 never [MQTT-3.3.1-9..11]; not for shared subscriptions.
+  for (const auto& g : granted) {
+    if (g.opts.retain_handling == 2 || (g.opts.retain_handling == 1 && !g.is_new)) continue;
+    send_retained(s, g.filter, g.opts);
+  }
+}
+
+void ShardBroker::send_retained(Session* s, const std::string& filter, const SubscriptionOptions& opts) {
+  std::vector<MessagePtr> found;
+  ctx_.retained->match(filter, shard_, services_.now_unix_ms(), found);
+  for (const auto& msg : found) {
+    std::vector<uint32_t> ids;
+    if (opts.subscription_id) ids.push_back(opts.subscription_id);
+    // Sent with RETAIN=1 [MQTT-3.3.1-8], at min(message QoS, granted QoS).
+    deliver_local(s, msg, std::min(msg->qos, opts.qos), true, std::move(ids), nullptr);
+  }
+}
+
+void ShardBroker::on_unsubscribe(Link* link, Session* s, mqtt::Unsubscribe& unsub) {
+  mqtt::Unsuback ack;
+  ack.packet_id = unsub.packet_id;
+  for (const auto& f : unsub.filters) {
+    auto it = s->subscriptions.find(f);
+    if (it == s->subscriptions.end()) {
+      ack.reasons.push_back(ReasonCode::NoSubscriptionExisted);
+      continue;
+    }
+    s->subscriptions.erase(it);
+    ctx_.tree->unsubscribe(f, s->id());
+    if (store_on() && s->persistent()) submit(OpSubscriptionRemove{s->client_id(), f});
+    ack.reasons.push_back(ReasonCode::Success);
+  }
+  mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
+  link->mark_dirty();
+}
+
+// ---------------------------------------------------------------- timers and restore
+
+void ShardBroker::sweep() {
+  const auto& cfg = *ctx_.config;
+  int64_t now = services_.now_steady_ms();
+  std::vector<Link*> expired_links;
+  for (auto& [id, link] : links_) {
+    if (!link->connected) {
+      // A socket that never sends CONNECT is closed after 10 s.
+      if (now - link->opened_ms > 10'000) expired_links.push_back(link);
+      continue;
+    }
+    if (link->keep_alive_s != 0) {
+      // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22].
+      auto limit = static_cast<int64_t>(link->keep_alive_s * 1000.0 * cfg.mqtt.keepalive_multiplier);
+      if (now - link->last_rx_ms > limit) {
+        expired_links.push_back(link);
+        continue;
+      }
+    }
+    Session* s = link->session;
+    if (s == nullptr) continue;
+    // 3.1.1 only: resend unacknowledged messages while online; 5.0 resends only on
+    // reconnect [MQTT-4.4.0-1].
+    if (!mqtt::is_v5(link->version()) && cfg.mqtt.retry_interval.count() > 0) {
+      for (auto& e : s->inflight) {
+        if (now - e.sent_ms < cfg.mqtt.retry_interval.count()) continue;
+        if (e.state == OutState::AwaitPubcomp) {
+          send_pubrel(link, e.packet_id);
+          e.sent_ms = now;
+        } else {
+          send_entry(s, e, true);
+        }
+      }
+    }
+    // QoS 2 receiver state that never saw its PUBREL is dropped after await_rel_timeout.
+    if (!s->qos2_in.empty() && cfg.mqtt.await_rel_timeout.count() > 0) {
+      for (auto it = s->qos2_in.begin(); it != s->qos2_in.end();) {
+        if (now - it->second > cfg.mqtt.await_rel_timeout.count()) {
+          if (link->inbound_unacked) link->inbound_unacked--;
+          if (store_on() && s->persistent()) submit(OpQos2InRemove{s->client_id(), it->first});
+          it = s->qos2_in.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (Link* link : expired_links) close_with(link, ReasonCode::KeepAliveTimeout);
+}
+
+void ShardBroker::restore_session(RestoredSession r) {
+  Session* s = create_session(r.session.client_id);
+  s->version = static_cast<Version>(r.session.version);
+  s->expiry_s = r.session.expiry_s;
+  s->last_seen_ms = r.session.last_seen_ms ? r.session.last_seen_ms : services_.now_unix_ms();
+  s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, ctx_.config->mqtt.max_inflight_window));
+  if (r.session.will) {
+    // A stored will belongs to a connection that ended with the broker; it is kept so a
+    // later abnormal disconnect of the resumed session still publishes the client's latest one.
+    mqtt::Will w;
+    w.topic = r.session.will->topic;
+    w.payload = r.session.will->payload;
+    w.qos = r.session.will->qos;
+    w.retain = r.session.will->retain;
+    if (r.session.will->delay_s) w.props.will_delay_interval = r.session.will->delay_s;
+    if (r.session.will->expiry_s) w.props.message_expiry_interval = r.session.will->expiry_s;
+    s->will = std::move(w);
+  }
+  for (const auto& sub : r.subscriptions) {
+    SubscriptionOptions o;
+    o.qos = sub.qos;
+    o.no_local = sub.no_local;
+    o.retain_as_published = sub.retain_as_published;
+    o.retain_handling = sub.retain_handling;
+    o.subscription_id = sub.subscription_id;
+    ctx_.tree->subscribe(sub.filter, SubscriberRef{s->id(), static_cast<uint16_t>(shard_)}, o);
+    s->subscriptions[sub.filter] = o;
+  }
+  for (auto& q : r.queue) {
+    OutEntry e;
+    e.seq = q.seq;
+    e.msg = std::move(q.message);
+    e.qos = q.qos;
+    e.retain = q.retain;
+    e.subscription_ids = std::move(q.subscription_ids);
+    e.state = q.state;
+    e.packet_id = q.packet_id;
+    e.stored = true;
+    s->next_seq = std::max(s->next_seq, e.seq + 1);
+    if (e.state == OutState::Queued || e.packet_id == 0) {
+      e.state = OutState::Queued;
+      e.packet_id = 0;
+      s->queue.push_back(std::move(e));
+    } else {
+      s->inflight.push_back(std::move(e));
+    }
+  }
+  int64_t steady = services_.now_steady_ms();
+  for (uint16_t pid : r.qos2_in) s->qos2_in[pid] = steady;
+  schedule_expiry(s);
+}
+
+void ShardBroker::shutdown() {
+  std::vector<Link*> all;
+  for (auto& [id, link] : links_) all.push_back(link);
+  for (Link* link : all) {
+    if (link->connected) close_with(link, ReasonCode::ServerShuttingDown);
+    else link->close_after_flush();
+    // A broker shutdown is not the client's failure: no will; a persistent session keeps
+    // its will for a later abnormal disconnect.
+    if (Session* s = link->session) {
+      link->normal_disconnect = true;
+      SessionId id = s->id();
+      auto will = std::move(s->will);
+      detach(s, /*abnormal=*/false);  // may destroy a non-persistent session
+      if (auto it = by_id_.find(id); it != by_id_.end() && will) {
+        it->second->will = std::move(will);
+        persist_session(it->second);
+      }
+    }
+  }
+}
+
+}  // namespace harbor::broker

@@ -1,0 +1,133 @@
+// The broker logic of one shard: CONNECT/session lifecycle, PUBLISH routing, QoS flows,
+// subscriptions, retained messages, wills, keepalive and retry sweeps.
+// Owner: the shard's thread. Other shards reach it only through ShardServices::post_to_shard.
+// Emits packets by appending to Link::out(); emits persistence ops to BrokerContext::store.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/context.hpp"
+#include "broker/link.hpp"
+#include "broker/session.hpp"
+#include "mqtt/codec.hpp"
+#include "mqtt/packets.hpp"
+
+namespace harbor::broker {
+
+// Tracks the parts of one inbound QoS 1/2 PUBLISH (local and remote deliveries, each of
+// which may submit persistence ops). When the last part drops its reference, the
+// acknowledgement is released on the origin shard once max_seq is durable.
+struct AckWaiter;
+using AckToken = std::shared_ptr<AckWaiter>;
+
+struct RemoteDelivery {
+  SessionId session = 0;
+  MessagePtr msg;
+  mqtt::QoS qos = 0;
+  bool retain = false;
+  std::vector<uint32_t> subscription_ids;
+  AckToken token;
+};
+
+class ShardBroker {
+ public:
+  ShardBroker(BrokerContext& ctx, ShardServices& services);
+  ~ShardBroker();
+
+  // ---- from the connection layer ----
+  void on_link_opened(Link* link);
+  void on_connect(Link* link, mqtt::Connect connect);
+  void on_packet(Link* link, mqtt::Packet packet);
+  // A protocol violation on `link`: answers per version, then closes it.
+  void on_protocol_error(Link* link, const mqtt::Error& error);
+  // The socket is gone (peer closed, error, or after close_after_flush). Called once.
+  void on_link_closed(Link* link);
+
+  // ---- from other shards / the runtime ----
+  void deliver_batch(std::vector<RemoteDelivery>& batch);
+  void on_ack_ready(uint64_t link_id, uint16_t packet_id, mqtt::QoS qos, uint64_t seq,
+                    SessionId session, bool refused);
+  // The store committed more; release acknowledgements that were waiting for it.
+  void on_durable();
+  // Restored at startup (before listeners open), on the session's home shard.
+  void restore_session(RestoredSession restored);
+  // End of a loop iteration: hand batched deliveries to other shards.
+  void flush_outboxes();
+  // Periodic sweep: keepalive, 3.1.1 retry, QoS 2 await-rel timeout.
+  void sweep();
+  // Broker shutdown: DISCONNECT 0x8B (5.0) and close every connection; persist last-seen.
+  void shutdown();
+
+  size_t session_count() const { return sessions_.size(); }
+
+ private:
+  friend struct AckWaiter;
+
+  // CONNECT
+  void send_connack(Link* link, bool session_present, mqtt::ReasonCode rc,
+                    mqtt::Properties props = {});
+  void reject_connect(Link* link, mqtt::ReasonCode rc);
+  Session* create_session(const std::string& client_id);
+  void destroy_session(Session* s, bool delete_from_store);
+  void detach(Session* s, bool abnormal);
+  void persist_session(Session* s);
+
+  // PUBLISH in
+  void on_publish(Link* link, mqtt::Publish& p);
+  MessagePtr make_message(Session* origin, mqtt::Publish& p);
+  void route(const MessagePtr& msg, const AckToken& token);
+  void publish_will(Session* s);
+  void complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused);
+
+  // Delivery out
+  void deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
+                     std::vector<uint32_t> sub_ids, AckWaiter* token);
+  bool send_entry(Session* s, OutEntry& e, bool dup);
+  void send_pubrel(Link* link, uint16_t packet_id);
+  void pump(Session* s);
+  void resend_inflight(Session* s);
+  void on_puback(Session* s, const mqtt::PubAck& a);
+  void on_pubrec(Session* s, const mqtt::PubAck& a);
+  void on_pubrel(Link* link, Session* s, const mqtt::PubAck& a);
+  void on_pubcomp(Session* s, const mqtt::PubAck& a);
+  void drop_entry_storage(Session* s, const OutEntry& e);
+  void persist_message_once(const MessagePtr& msg, AckWaiter* token);
+
+  // SUBSCRIBE / UNSUBSCRIBE
+  void on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub);
+  void on_unsubscribe(Link* link, Session* s, mqtt::Unsubscribe& unsub);
+  void send_retained(Session* s, const std::string& filter, const SubscriptionOptions& opts);
+
+  void on_disconnect(Link* link, Session* s, const mqtt::Disconnect& d);
+  void close_with(Link* link, mqtt::ReasonCode rc);
+  void schedule_expiry(Session* s);
+  void log(int level, const std::string& text) const;
+  uint64_t submit(PersistOp op);
+  unsigned home_shard(const std::string& client_id) const;
+  bool store_on() const { return ctx_.store != nullptr; }
+
+  BrokerContext& ctx_;
+  ShardServices& services_;
+  unsigned shard_;
+  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  std::unordered_map<SessionId, Session*> by_id_;
+  std::unordered_map<uint64_t, Link*> links_;
+  std::vector<std::vector<RemoteDelivery>> outboxes_;  // per destination shard
+  std::vector<SubscriptionMatch> matches_;             // reused by route()
+  struct PendingAck {
+    uint64_t link_id;
+    uint16_t packet_id;
+    mqtt::QoS qos;
+    uint64_t seq;
+  };
+  std::vector<PendingAck> pending_acks_;
+  MessageId last_persisted_message_ = 0;
+  bool logged_queue_full_ = false;
+  bool logged_store_refusal_ = false;
+};
+
+}  // namespace harbor::broker

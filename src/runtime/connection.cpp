@@ -1,0 +1,126 @@
+#include "runtime/connection.hpp"
+
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "runtime/shard.hpp"
+
+namespace harbor::runtime {
+
+namespace {
+constexpr size_t kReadChunk = 64 * 1024;
+constexpr int kMaxReadsPerEvent = 8;  // fairness between connections of one shard
+}  // namespace
+
+Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits)
+    : fd_(fd), id_(id), shard_(shard), protocol_(limits) {}
+
+Connection::~Connection() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+void Connection::attach(Shard* shard) { shard_ = shard; }
+
+void Connection::mark_dirty() {
+  if (!dirty && !closed) {
+    dirty = true;
+    shard_->mark_dirty(this);
+  }
+}
+
+void Connection::close_after_flush() {
+  if (closing || closed) return;
+  closing = true;
+  mark_dirty();
+}
+
+void Connection::on_io(uint32_t events) {
+  if (closed || moving) return;
+  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+    read_socket();
+    if (closed || moving) return;
+  }
+  if ((events & EPOLLOUT) && !closed) flush();
+}
+
+void Connection::read_socket() {
+  bool eof = false;
+  for (int i = 0; i < kMaxReadsPerEvent; ++i) {
+    auto span = protocol_.prepare(kReadChunk);
+    ssize_t n = ::read(fd_, span.data(), span.size());
+    if (n > 0) {
+      protocol_.commit(static_cast<size_t>(n));
+      last_rx_ms = shard_->now_steady_ms();
+      if (static_cast<size_t>(n) < span.size()) break;
+      continue;
+    }
+    if (n == 0) {
+      eof = true;
+      break;
+    }
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) eof = true;
+    break;
+  }
+  if (!closing) process_input();
+  if (eof && !moving) fail();
+}
+
+void Connection::process_input() {
+  while (!closing && !closed && !moving) {
+    auto next = protocol_.next();
+    if (!next) {
+      shard_->broker().on_protocol_error(this, next.error());
+      return;
+    }
+    if (!next->has_value()) return;
+    mqtt::Packet& packet = **next;
+    if (auto* c = std::get_if<mqtt::Connect>(&packet)) {
+      shard_->broker().on_connect(this, std::move(*c));
+    } else {
+      shard_->broker().on_packet(this, std::move(packet));
+    }
+  }
+}
+
+void Connection::flush() {
+  while (out_offset_ < out_.size()) {
+    ssize_t n = ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
+    if (n > 0) {
+      out_offset_ += static_cast<size_t>(n);
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      if (!epollout) {
+        epollout = true;
+        shard_->loop().modify(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+      }
+      return;
+    }
+    fail();
+    return;
+  }
+  // Everything written: reuse the buffer's capacity, but give back a huge one.
+  out_.clear();
+  out_offset_ = 0;
+  if (out_.capacity() > 4 * 1024 * 1024) out_.shrink_to_fit();
+  if (epollout) {
+    epollout = false;
+    shard_->loop().modify(fd_, EPOLLIN | EPOLLRDHUP, this);
+  }
+  if (closing) fail();
+}
+
+void Connection::fail() {
+  if (closed) return;
+  closed = true;
+  shard_->loop().remove(fd_);
+  ::shutdown(fd_, SHUT_RDWR);
+  shard_->connection_closed(this);
+}
+
+}  // namespace harbor::runtime

@@ -1,0 +1,58 @@
+// One client TCP connection on a shard: socket I/O, the ServerProtocol decoder and the
+// output buffer. Owner: its shard's thread (moves once, at CONNECT, to the client id's
+// home shard). Hands decoded packets to the shard's ShardBroker.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "broker/link.hpp"
+#include "mqtt/protocol.hpp"
+#include "runtime/event_loop.hpp"
+
+namespace harbor::runtime {
+
+class Shard;
+
+class Connection final : public IoHandler, public broker::Link {
+ public:
+  Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits);
+  ~Connection() override;
+
+  // IoHandler
+  void on_io(uint32_t events) override;
+
+  // broker::Link
+  std::string& out() override { return out_; }
+  void mark_dirty() override;
+  void close_after_flush() override;
+  mqtt::Version version() const override { return protocol_.version(); }
+  size_t pending_bytes() const override { return out_.size() - out_offset_; }
+  uint64_t link_id() const override { return id_; }
+
+  int fd() const { return fd_; }
+  // Writes what it can; registers for EPOLLOUT when the socket is full.
+  void flush();
+  // Decodes and dispatches buffered packets (also after a move to another shard).
+  void process_input();
+  void attach(Shard* shard);
+
+  bool dirty = false;     // in the shard's flush list
+  bool closing = false;   // close once out_ is flushed
+  bool closed = false;    // socket closed, waiting to be destroyed
+  bool moving = false;    // being handed to another shard
+  bool epollout = false;  // registered for EPOLLOUT
+
+ private:
+  void read_socket();
+  void fail();  // socket error or EOF: close now
+
+  int fd_;
+  uint64_t id_;
+  Shard* shard_;
+  mqtt::ServerProtocol protocol_;
+  std::string out_;
+  size_t out_offset_ = 0;
+};
+
+}  // namespace harbor::runtime

@@ -1,0 +1,141 @@
+#include "runtime/shard.hpp"
+
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include <chrono>
+
+#include "runtime/log.hpp"
+
+namespace harbor::runtime {
+
+std::atomic<uint64_t> Shard::next_connection_id_{1};
+
+namespace {
+constexpr int64_t kSweepIntervalMs = 250;
+
+mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
+  mqtt::ServerProtocol::Limits l;
+  l.max_packet_size = cfg.mqtt.max_packet_size;
+  l.max_topic_alias = cfg.mqtt.max_topic_alias;
+  return l;
+}
+}  // namespace
+
+Shard::Shard(unsigned index, broker::BrokerContext& ctx, std::vector<std::unique_ptr<Shard>>& all)
+    : index_(index), ctx_(ctx), all_(all), broker_(ctx, *this) {
+  loop_.set_after_io([this] { after_io(); });
+}
+
+Shard::~Shard() { join(); }
+
+void Shard::start() {
+  thread_ = std::thread([this] {
+    arm_sweep();
+    loop_.run();
+  });
+}
+
+void Shard::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+int64_t Shard::now_unix_ms() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void Shard::arm_sweep() {
+  loop_.add_timer_after(kSweepIntervalMs, [this] {
+    broker_.sweep();
+    arm_sweep();
+  });
+}
+
+void Shard::adopt_socket(int fd) {
+  loop_.post([this, fd] {
+    uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
+    auto c = std::make_unique<Connection>(fd, id, this, limits_from(*ctx_.config));
+    Connection* raw = c.get();
+    connections_[id] = std::move(c);
+    loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
+    broker_.on_link_opened(raw);
+  });
+}
+
+void Shard::notify_durable() {
+  if (!durable_pending_.exchange(true, std::memory_order_acq_rel)) {
+    loop_.post([this] {
+      durable_pending_.store(false, std::memory_order_release);
+      broker_.on_durable();
+    });
+  }
+}
+
+void Shard::begin_shutdown() {
+  loop_.post([this] {
+    broker_.shutdown();
+    after_io();  // flush DISCONNECTs and close sockets
+    loop_.stop();
+  });
+}
+
+void Shard::mark_dirty(Connection* c) { dirty_.push_back(c); }
+
+void Shard::connection_closed(Connection* c) {
+  broker_.on_link_closed(c);
+  closed_.push_back(c);
+}
+
+void Shard::post_to_shard(unsigned shard, std::function<void(broker::ShardBroker&)> fn) {
+  Shard* target = all_[shard].get();
+  target->loop_.post([target, fn = std::move(fn)] { fn(target->broker_); });
+}
+
+void Shard::move_link(broker::Link* link, unsigned shard, mqtt::Connect connect) {
+  auto* c = static_cast<Connection*>(link);
+  c->moving = true;
+  // The hand-off happens in after_io, once this connection's on_io has returned.
+  moves_.push_back(Move{c, shard, std::move(connect)});
+}
+
+void Shard::adopt_moved(std::unique_ptr<Connection> c, mqtt::Connect connect) {
+  Connection* raw = c.get();
+  raw->attach(this);
+  raw->moving = false;
+  connections_[raw->link_id()] = std::move(c);
+  loop_.add(raw->fd(), EPOLLIN | EPOLLRDHUP, raw);
+  broker_.on_link_opened(raw);
+  broker_.on_connect(raw, std::move(connect));
+  // Packets pipelined behind CONNECT were buffered on the old shard.
+  raw->process_input();
+}
+
+void Shard::after_io() {
+  // Writes first (swap: flushing may close, and closing may dirty others).
+  for (size_t i = 0; i < dirty_.size(); ++i) {
+    Connection* c = dirty_[i];
+    c->dirty = false;
+    if (!c->closed && !c->moving) c->flush();
+  }
+  dirty_.clear();
+  broker_.flush_outboxes();
+  for (auto& m : moves_) {
+    auto it = connections_.find(m.conn->link_id());
+    if (it == connections_.end()) continue;
+    std::unique_ptr<Connection> owned = std::move(it->second);
+    connections_.erase(it);
+    loop_.remove(owned->fd());
+    Shard* target = all_[m.shard].get();
+    auto* raw = owned.release();
+    target->loop_.post([target, raw, connect = std::move(m.connect)]() mutable {
+      target->adopt_moved(std::unique_ptr<Connection>(raw), std::move(connect));
+    });
+  }
+  moves_.clear();
+  for (Connection* c : closed_) connections_.erase(c->link_id());
+  closed_.clear();
+}
+
+}  // namespace harbor::runtime

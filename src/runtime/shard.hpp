@@ -1,0 +1,74 @@
+// A shard: one event-loop thread owning its connections, the sessions homed on it (by
+// hash of client id) and their timers. Other threads reach it only by posting to its
+// loop (DESIGN.md §3).
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "broker/shard_broker.hpp"
+#include "runtime/connection.hpp"
+#include "runtime/event_loop.hpp"
+
+namespace harbor::runtime {
+
+class Shard final : public broker::ShardServices {
+ public:
+  Shard(unsigned index, broker::BrokerContext& ctx, std::vector<std::unique_ptr<Shard>>& all);
+  ~Shard() override;
+
+  void start();  // spawns the thread
+  void join();
+  EventLoop& loop() { return loop_; }
+  broker::ShardBroker& broker() { return broker_; }
+
+  // Any thread: hand an accepted socket to this shard.
+  void adopt_socket(int fd);
+  // Any thread: the store committed more; coalesced into one on_durable per iteration.
+  void notify_durable();
+  // Any thread: DISCONNECT everyone, flush, stop the loop.
+  void begin_shutdown();
+
+  // Owner thread, from Connection.
+  void mark_dirty(Connection* c);
+  void connection_closed(Connection* c);
+
+  // broker::ShardServices
+  unsigned shard_index() const override { return index_; }
+  int64_t now_steady_ms() const override { return loop_.now_ms(); }
+  int64_t now_unix_ms() const override;
+  uint64_t add_timer(int64_t at_steady_ms, std::function<void()> fn) override {
+    return loop_.add_timer(at_steady_ms, std::move(fn));
+  }
+  void cancel_timer(uint64_t id) override { loop_.cancel_timer(id); }
+  void post_to_shard(unsigned shard, std::function<void(broker::ShardBroker&)> fn) override;
+  void move_link(broker::Link* link, unsigned shard, mqtt::Connect connect) override;
+
+ private:
+  void after_io();
+  void arm_sweep();
+  void adopt_moved(std::unique_ptr<Connection> c, mqtt::Connect connect);
+
+  unsigned index_;
+  broker::BrokerContext& ctx_;
+  std::vector<std::unique_ptr<Shard>>& all_;
+  EventLoop loop_;
+  broker::ShardBroker broker_;
+  std::thread thread_;
+  std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
+  std::vector<Connection*> dirty_;
+  std::vector<Connection*> closed_;
+  struct Move {
+    Connection* conn;
+    unsigned shard;
+    mqtt::Connect connect;
+  };
+  std::vector<Move> moves_;
+  std::atomic<bool> durable_pending_{false};
+  static std::atomic<uint64_t> next_connection_id_;
+};
+
+}  // namespace harbor::runtime
