@@ -59,6 +59,12 @@ struct LogCapture {
       lines.emplace_back(level, std::string(text));
     };
   }
+  size_t count_containing(std::string_view needle) {
+    std::lock_guard lock(mutex);
+    size_t n = 0;
+    for (const auto& l : lines) n += l.second.find(needle) != std::string::npos ? 1 : 0;
+    return n;
+  }
   size_t count(int level) {
     std::lock_guard lock(mutex);
     size_t n = 0;
