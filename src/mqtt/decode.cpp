@@ -138,9 +138,13 @@ Result<Packet> decode_connect(ByteReader& r) {
 Result<Packet> decode_connack(ByteReader& r, Version v) {
   Connack c;
   const uint8_t ack_flags = r.u8();
-  // [MQTT-3.2.2-1] bits 7..1 are reserved. (3.1 reserved the whole byte.)
-  if (ack_flags & 0xFE) r.fail(ReasonCode::MalformedPacket, "CONNACK reserved flags set");
-  c.session_present = ack_flags & 0x01;
+  if (v == Version::v31) {
+    // 3.1 has no acknowledge flags: the byte is unused and ignored.
+  } else {
+    // [MQTT-3.2.2-1] bits 7..1 are reserved.
+    if (ack_flags & 0xFE) r.fail(ReasonCode::MalformedPacket, "CONNACK reserved flags set");
+    c.session_present = ack_flags & 0x01;
+  }
   if (is_v5(v)) {
     c.reason = read_reason(r, PacketType::Connack);
     read_properties(r, c.props, PropertyContext::Connack);
