@@ -18,6 +18,9 @@ constexpr int kMaxSubstitutionDepth = 32;
 // Includes are configuration files; refusing anything bigger keeps a stray include of a
 // large binary from stalling startup.
 constexpr std::uintmax_t kMaxIncludeBytes = 1u << 20;
+// Substitutions copy values, so `b = ${a}${a}`, `c = ${b}${b}`, ... doubles at every step;
+// this caps the total a document may expand to (bytes of text plus one per node).
+constexpr size_t kMaxExpansion = 16u << 20;
 
 bool is_space(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\f' || c == '\v'; }
 
@@ -62,6 +65,7 @@ class Parser {
 
   tl::expected<Value, ConfigError> parse_document() {
     Value root = make(Value::Kind::Object);
+    if (text_.starts_with("\xEF\xBB\xBF")) pos_ = 3;  // a UTF-8 byte order mark
     skip_blank(true);
     if (peek() == '{') {
       ++pos_;
@@ -439,9 +443,26 @@ class Parser {
 };
 
 // What a substitution refers to, resolving it first when it is itself a substitution.
+size_t size_of(const Value& v) {
+  size_t total = 1 + v.text.size();
+  for (const auto& field : v.fields) total += field.key.size() + size_of(field.value);
+  for (const auto& item : v.items) total += size_of(item);
+  return total;
+}
+
 struct Resolver {
   Value& root;
   int depth = 0;
+  size_t expanded = 0;
+
+  tl::expected<void, ConfigError> charge(size_t bytes, const Origin& origin) {
+    expanded += bytes;
+    if (expanded > kMaxExpansion) {
+      return tl::unexpected(
+          ConfigError{origin.file, origin.line, "", "substitutions expand beyond 16 MB"});
+    }
+    return {};
+  }
 
   tl::expected<void, ConfigError> resolve_tree(Value& value) {
     if (value.kind == Value::Kind::Unresolved) {
@@ -493,6 +514,7 @@ struct Resolver {
         value = Value{};
         value.kind = Value::Kind::Absent;
       } else {
+        if (auto r = charge(size_of(**target), origin); !r) return r;
         value = **target;
       }
       value.origin = origin;
@@ -513,6 +535,7 @@ struct Resolver {
         return tl::unexpected(ConfigError{origin.file, origin.line, piece.text,
                                           "only a string can be concatenated"});
       }
+      if (auto r = charge((*target)->text.size(), origin); !r) return r;
       text += (*target)->text;
       quoted = quoted || (*target)->quoted;
     }
@@ -650,12 +673,24 @@ tl::expected<Value, ConfigError> parse_file(const std::string& path, int include
   }
   std::ifstream in(path, std::ios::binary);
   if (!in) return tl::unexpected(ConfigError{path, 0, "", "cannot read the file"});
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
+  std::string content;
+  if (include_depth > 0) {
+    // file_size() says 0 for /proc-style files; count what is actually read instead.
+    content.resize(kMaxIncludeBytes + 1);
+    in.read(content.data(), static_cast<std::streamsize>(content.size()));
+    content.resize(static_cast<size_t>(in.gcount()));
+    if (content.size() > kMaxIncludeBytes) {
+      return tl::unexpected(ConfigError{path, 0, "", "included file is too large"});
+    }
+  } else {
+    std::ostringstream buffer;
+    buffer << in.rdbuf();
+    content = buffer.str();
+  }
   ParseOptions options;
   options.base_dir = std::filesystem::path(path).parent_path().string();
   options.include_depth = include_depth;
-  return parse(buffer.str(), path, options, warnings);
+  return parse(content, path, options, warnings);
 }
 
 tl::expected<void, ConfigError> resolve(Value& root) { return Resolver{root}.resolve_tree(root); }

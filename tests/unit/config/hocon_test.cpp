@@ -203,6 +203,20 @@ TEST(Hocon, SyntaxErrorsNameFileLineAndKey) {
   EXPECT_EQ(parse_error("}\n"), "t.conf:1: unexpected '}'");
 }
 
+TEST(Hocon, ExponentialSubstitutionIsBounded) {
+  std::string text = "k0 = \"0123456789abcdef\"\n";
+  for (int i = 1; i < 40; ++i) {
+    text += "k" + std::to_string(i) + " = ${k" + std::to_string(i - 1) + "}${k" +
+            std::to_string(i - 1) + "}\n";
+  }
+  EXPECT_NE(parse_error(text).find("expand beyond"), std::string::npos);
+}
+
+TEST(Hocon, ByteOrderMarkIsSkipped) {
+  Value root = parse_ok("\xEF\xBB\xBF" "a = 1\n");
+  EXPECT_EQ(text_at(root, "a"), "1");
+}
+
 TEST(Hocon, DeepNestingIsAnErrorNotACrash) {
   std::string text = "a = " + std::string(10000, '[') + std::string(10000, ']');
   EXPECT_NE(parse_error(text).find("nested too deeply"), std::string::npos);
