@@ -39,9 +39,12 @@ std::string_view trim(std::string_view s) {
 
 std::string describe(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::Object: return "an object";
-    case Value::Kind::Array: return "a list";
-    default: return "\"" + v.text + "\"";
+    case Value::Kind::Object:
+      return "an object";
+    case Value::Kind::Array:
+      return "a list";
+    default:
+      return "\"" + v.text + "\"";
   }
 }
 
@@ -112,10 +115,10 @@ class Converter {
           if (!as_duration || digits == 0) return fail(n.error());
           n = parse_integer(std::string_view(text).substr(0, digits));
           if (!n) return fail(n.error());
-          warnings_.push_back(warning_text(
-              value_.origin, key_,
-              "a count written as a duration (\"" + text + "\", as NanoMQ's files do); read as " +
-                  std::to_string(*n)));
+          warnings_.push_back(warning_text(value_.origin, key_,
+                                           "a count written as a duration (\"" + text +
+                                               "\", as NanoMQ's files do); read as " +
+                                               std::to_string(*n)));
         }
         out.integer = *n;
         return ranged(out, "");
@@ -275,9 +278,9 @@ class Builder {
     }
     if (is_container(path)) {
       if (!value.is_object()) {
-        return tl::unexpected(ConfigError{value.origin.file, value.origin.line, path,
-                                          "is a section: expected { ... }, got " +
-                                              describe(value)});
+        return tl::unexpected(
+            ConfigError{value.origin.file, value.origin.line, path,
+                        "is a section: expected { ... }, got " + describe(value)});
       }
       return walk(value, path);
     }
@@ -312,8 +315,7 @@ class Builder {
     warn_once(path, origin, message);
   }
 
-  void warn_once(const std::string& path, const hocon::Origin& origin,
-                 const std::string& message) {
+  void warn_once(const std::string& path, const hocon::Origin& origin, const std::string& message) {
     if (warned_.insert(path).second) warnings_.push_back(warning_text(origin, path, message));
   }
 
@@ -394,8 +396,8 @@ tl::expected<void, ConfigError> apply_command_line(Value& root,
     size_t equals = item.find('=');
     std::string key(trim(std::string_view(item).substr(0, equals)));
     if (equals == std::string::npos || key.empty()) {
-      return tl::unexpected(
-          ConfigError{std::string(kCommandLine), 0, key, "expected key=value, got \"" + item + "\""});
+      return tl::unexpected(ConfigError{std::string(kCommandLine), 0, key,
+                                        "expected key=value, got \"" + item + "\""});
     }
     std::string_view text = std::string_view(item).substr(equals + 1);
     if (auto r = apply_override(root, hocon::split_path(key), text, std::string(kCommandLine), key);
@@ -483,6 +485,19 @@ tl::expected<LoadResult, ConfigError> load(const LoadOptions& options) {
   }
   if (auto r = apply_command_line(root, options.overrides); !r) return tl::unexpected(r.error());
   return build(root, options.path, !options.path.empty(), std::move(warnings));
+}
+
+std::vector<KeyChange> diff(const Config& before, const Config& after) {
+  std::vector<KeyChange> changes;
+  for (const auto& row : schema()) {
+    std::string old_value = row.show(before);
+    std::string new_value = row.show(after);
+    if (old_value != new_value) {
+      changes.push_back(KeyChange{std::string(row.key), std::move(old_value), std::move(new_value),
+                                  row.reloadable});
+    }
+  }
+  return changes;
 }
 
 }  // namespace harbor::config

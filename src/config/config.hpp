@@ -106,4 +106,16 @@ struct LoadOptions {
 };
 tl::expected<LoadResult, ConfigError> load(const LoadOptions& options);
 
+// One key whose value differs between two configurations, for `harbormq reload`: the
+// caller applies the change when `reloadable`, else logs that it needs a restart.
+struct KeyChange {
+  std::string key;     // schema key, e.g. "mqtt.max_inflight_window"
+  std::string before;  // values as text: durations in ms ("10000ms"), sizes in bytes
+  std::string after;
+  bool reloadable = false;
+  bool operator==(const KeyChange&) const = default;
+};
+// Every schema key whose value differs, in schema order. Pure; any thread.
+std::vector<KeyChange> diff(const Config& before, const Config& after);
+
 }  // namespace harbor::config

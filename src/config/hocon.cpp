@@ -147,7 +147,8 @@ class Parser {
         return set_error("missing '}'");
       }
       if (peek() == close) return true;
-      if (peek() == '}' || peek() == ']') return set_error(std::string("unexpected '") + peek() + "'");
+      if (peek() == '}' || peek() == ']')
+        return set_error(std::string("unexpected '") + peek() + "'");
       if (is_include()) {
         if (!parse_include(object)) return false;
       } else if (!parse_field(object, depth)) {
@@ -352,8 +353,8 @@ class Parser {
           }
           ++pos_;
         }
-        pieces.push_back(Piece{Piece::Kind::Text, std::string(text_.substr(start, pos_ - start)),
-                               false, false});
+        pieces.push_back(
+            Piece{Piece::Kind::Text, std::string(text_.substr(start, pos_ - start)), false, false});
       }
     }
     if (pieces.empty()) return set_error("missing value");
@@ -398,14 +399,30 @@ class Parser {
       if (at_end()) return set_error("unterminated string");
       char e = text_[pos_++];
       switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
+        case '"':
+          out += '"';
+          break;
+        case '\\':
+          out += '\\';
+          break;
+        case '/':
+          out += '/';
+          break;
+        case 'b':
+          out += '\b';
+          break;
+        case 'f':
+          out += '\f';
+          break;
+        case 'n':
+          out += '\n';
+          break;
+        case 'r':
+          out += '\r';
+          break;
+        case 't':
+          out += '\t';
+          break;
         case 'u': {
           uint32_t cp = 0;
           for (int i = 0; i < 4; ++i) {
@@ -532,8 +549,8 @@ struct Resolver {
       if (!target) return tl::unexpected(target.error());
       if (!*target) continue;  // optional and missing: contributes nothing
       if ((*target)->kind != Value::Kind::Scalar) {
-        return tl::unexpected(ConfigError{origin.file, origin.line, piece.text,
-                                          "only a string can be concatenated"});
+        return tl::unexpected(
+            ConfigError{origin.file, origin.line, piece.text, "only a string can be concatenated"});
       }
       if (auto r = charge((*target)->text.size(), origin); !r) return r;
       text += (*target)->text;
@@ -572,9 +589,9 @@ struct Resolver {
       return std::optional<Value>(std::move(v));
     }
     if (piece.optional) return std::optional<Value>();
-    return tl::unexpected(ConfigError{origin.file, origin.line, piece.text,
-                                      "substitution ${" + piece.text +
-                                          "} names nothing in the file or the environment"});
+    return tl::unexpected(ConfigError{
+        origin.file, origin.line, piece.text,
+        "substitution ${" + piece.text + "} names nothing in the file or the environment"});
   }
 };
 

@@ -6,11 +6,11 @@
 // environment); callable from any thread.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "config/config.hpp"
 
@@ -26,7 +26,7 @@ struct Origin {
 struct Piece {
   enum class Kind : uint8_t { Text, Substitution };
   Kind kind = Kind::Text;
-  std::string text;  // literal text, or the substitution's path
+  std::string text;       // literal text, or the substitution's path
   bool optional = false;  // `${?path}`
   bool quoted = false;
 };
@@ -35,15 +35,15 @@ struct Field;
 
 struct Value {
   enum class Kind : uint8_t {
-    Scalar,      // any string, number or boolean, kept as text
+    Scalar,  // any string, number or boolean, kept as text
     Object,
     Array,
     Unresolved,  // holds substitutions until resolve() runs
     Absent,      // an optional substitution that found nothing: the field disappears
   };
   Kind kind = Kind::Scalar;
-  std::string text;     // Scalar
-  bool quoted = false;  // Scalar written (at least partly) in quotes
+  std::string text;           // Scalar
+  bool quoted = false;        // Scalar written (at least partly) in quotes
   std::vector<Field> fields;  // Object, in first-written order
   std::vector<Value> items;   // Array
   std::vector<Piece> pieces;  // Unresolved

@@ -14,6 +14,20 @@ constexpr int64_t kDayMs = 86'400'000;
 // [MQTT-2.2.3]. NanoMQ documents "1 Byte - 260 MB" for the same limit.
 constexpr int64_t kMqttMaxPacket = 268'435'455 + 5;
 
+std::string show_bool(bool b) { return b ? "true" : "false"; }
+std::string show_ms(std::chrono::milliseconds ms) { return std::to_string(ms.count()) + "ms"; }
+std::string show_double(double d) {
+  std::string s = std::to_string(d);
+  while (s.size() > 1 && s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s;
+}
+std::string show_list(const std::vector<std::string>& items) {
+  std::string out = "[";
+  for (const auto& item : items) out += (out.size() > 1 ? ", " : "") + item;
+  return out + "]";
+}
+
 // Rows are grouped by section in the order the docs list them.
 const std::array kRows = {
     // listeners.tcp
@@ -25,14 +39,16 @@ const std::array kRows = {
               .doc = "Accept plain MQTT over TCP. NanoMQ's classic spelling; `enabled` is "
                      "accepted too.",
               .alias = "enabled",
-              .apply = [](Config& c, const Typed& v) { c.tcp.enabled = v.boolean; }},
+              .apply = [](Config& c, const Typed& v) { c.tcp.enabled = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.tcp.enabled); }},
     SchemaRow{.key = "listeners.tcp.bind",
               .type = ValueType::Address,
               .default_value = "\"0.0.0.0:1883\"",
               .reloadable = false,
               .ours = false,
               .doc = "Address and port of the MQTT/TCP listener.",
-              .apply = [](Config& c, const Typed& v) { c.tcp.bind = v.text; }},
+              .apply = [](Config& c, const Typed& v) { c.tcp.bind = v.text; },
+              .show = [](const Config& c) -> std::string { return c.tcp.bind; }},
     // system
     SchemaRow{.key = "system.num_taskq_thread",
               .type = ValueType::Integer,
@@ -42,53 +58,63 @@ const std::array kRows = {
               .doc = "Number of shard threads; 0 = one per CPU.",
               .min = 0,
               .max = 1024,
-              .apply = [](Config& c, const Typed& v) {
-                c.num_threads = static_cast<uint32_t>(v.integer);
-              }},
+              .apply = [](Config& c,
+                          const Typed& v) { c.num_threads = static_cast<uint32_t>(v.integer); },
+              .show = [](const Config& c) -> std::string { return std::to_string(c.num_threads); }},
     SchemaRow{.key = "system.pid_file",
               .type = ValueType::String,
               .default_value = "\"/tmp/harbormq.pid\"",
               .reloadable = false,
               .ours = true,
               .doc = "Pid file used by `harbormq stop`, `restart` and `reload`.",
-              .apply = [](Config& c, const Typed& v) { c.pid_file = v.text; }},
+              .apply = [](Config& c, const Typed& v) { c.pid_file = v.text; },
+              .show = [](const Config& c) -> std::string { return c.pid_file; }},
     // mqtt
-    SchemaRow{.key = "mqtt.max_packet_size",
-              .type = ValueType::Size,
-              .default_value = "256MB",
-              .reloadable = true,
-              .ours = false,
-              .doc = "Largest packet accepted or sent, whole packet in bytes.",
-              .min = 1,
-              .max = kMqttMaxPacket,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.max_packet_size = static_cast<uint32_t>(v.integer);
-              }},
-    SchemaRow{.key = "mqtt.max_mqueue_len",
-              .type = ValueType::Integer,
-              .default_value = "2048",
-              .reloadable = true,
-              .ours = false,
-              .doc = "Messages queued per session while offline or while the inflight window "
-                     "is full; 0 = unbounded.",
-              .min = 0,
-              .max = kU32Max,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.max_mqueue_len = static_cast<uint32_t>(v.integer);
-              }},
-    SchemaRow{.key = "mqtt.retry_interval",
-              .type = ValueType::Duration,
-              .default_value = "10s",
-              .reloadable = true,
-              .ours = false,
-              .doc = "Resend interval for unacknowledged QoS 1/2 messages (MQTT 3.1.1 "
-                     "sessions).",
-              .min = 1,
-              .max = kDayMs,
-              .bare_unit = BareUnit::Seconds,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.retry_interval = std::chrono::milliseconds(v.integer);
-              }},
+    SchemaRow{
+        .key = "mqtt.max_packet_size",
+        .type = ValueType::Size,
+        .default_value = "256MB",
+        .reloadable = true,
+        .ours = false,
+        .doc = "Largest packet accepted or sent, whole packet in bytes.",
+        .min = 1,
+        .max = kMqttMaxPacket,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.max_packet_size = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.max_packet_size);
+        }},
+    SchemaRow{
+        .key = "mqtt.max_mqueue_len",
+        .type = ValueType::Integer,
+        .default_value = "2048",
+        .reloadable = true,
+        .ours = false,
+        .doc = "Messages queued per session while offline or while the inflight window "
+               "is full; 0 = unbounded.",
+        .min = 0,
+        .max = kU32Max,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.max_mqueue_len = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.max_mqueue_len);
+        }},
+    SchemaRow{
+        .key = "mqtt.retry_interval",
+        .type = ValueType::Duration,
+        .default_value = "10s",
+        .reloadable = true,
+        .ours = false,
+        .doc = "Resend interval for unacknowledged QoS 1/2 messages (MQTT 3.1.1 "
+               "sessions).",
+        .min = 1,
+        .max = kDayMs,
+        .bare_unit = BareUnit::Seconds,
+        .apply =
+            [](Config& c, const Typed& v) {
+              c.mqtt.retry_interval = std::chrono::milliseconds(v.integer);
+            },
+        .show = [](const Config& c) -> std::string { return show_ms(c.mqtt.retry_interval); }},
     SchemaRow{.key = "mqtt.keepalive_multiplier",
               .type = ValueType::Double,
               .default_value = "1.25",
@@ -97,7 +123,10 @@ const std::array kRows = {
               .doc = "A client is disconnected after keepalive x this factor without traffic.",
               .min_double = 0.5,
               .max_double = 100.0,
-              .apply = [](Config& c, const Typed& v) { c.mqtt.keepalive_multiplier = v.real; }},
+              .apply = [](Config& c, const Typed& v) { c.mqtt.keepalive_multiplier = v.real; },
+              .show = [](const Config& c) -> std::string {
+                return show_double(c.mqtt.keepalive_multiplier);
+              }},
     SchemaRow{.key = "mqtt.max_inflight_window",
               .type = ValueType::Integer,
               .default_value = "2048",
@@ -107,62 +136,79 @@ const std::array kRows = {
                      "5 Receive Maximum.",
               .min = 1,
               .max = kU16Max,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.max_inflight_window = static_cast<uint32_t>(v.integer);
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.mqtt.max_inflight_window = static_cast<uint32_t>(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.mqtt.max_inflight_window);
               }},
-    SchemaRow{.key = "mqtt.max_awaiting_rel",
-              .type = ValueType::Count,
-              .default_value = "2048",
-              .reloadable = true,
-              .ours = false,
-              .doc = "Incoming QoS 2 messages awaiting PUBREL per session. NanoMQ's files write "
-                     "`10s`: accepted with a warning, read as 10.",
-              .min = 1,
-              .max = kU16Max,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.max_awaiting_rel = static_cast<uint32_t>(v.integer);
-              }},
-    SchemaRow{.key = "mqtt.await_rel_timeout",
-              .type = ValueType::Duration,
-              .default_value = "10s",
-              .reloadable = true,
-              .ours = false,
-              .doc = "How long an incoming QoS 2 message waits for its PUBREL.",
-              .min = 1,
-              .max = kDayMs,
-              .bare_unit = BareUnit::Seconds,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.await_rel_timeout = std::chrono::milliseconds(v.integer);
-              }},
-    SchemaRow{.key = "mqtt.property_size",
-              .type = ValueType::Integer,
-              .default_value = "32",
-              .reloadable = true,
-              .ours = false,
-              .doc = "Most user properties accepted in one packet.",
-              .min = 1,
-              .max = kU16Max,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.property_size = static_cast<uint32_t>(v.integer);
-              }},
-    SchemaRow{.key = "mqtt.max_topic_alias",
-              .type = ValueType::Integer,
-              .default_value = "65535",
-              .reloadable = true,
-              .ours = false,
-              .doc = "Topic Alias Maximum offered to MQTT 5 clients; 0 = no aliases.",
-              .min = 0,
-              .max = kU16Max,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.max_topic_alias = static_cast<uint16_t>(v.integer);
-              }},
+    SchemaRow{
+        .key = "mqtt.max_awaiting_rel",
+        .type = ValueType::Count,
+        .default_value = "2048",
+        .reloadable = true,
+        .ours = false,
+        .doc = "Incoming QoS 2 messages awaiting PUBREL per session. NanoMQ's files write "
+               "`10s`: accepted with a warning, read as 10.",
+        .min = 1,
+        .max = kU16Max,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.max_awaiting_rel = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.max_awaiting_rel);
+        }},
+    SchemaRow{
+        .key = "mqtt.await_rel_timeout",
+        .type = ValueType::Duration,
+        .default_value = "10s",
+        .reloadable = true,
+        .ours = false,
+        .doc = "How long an incoming QoS 2 message waits for its PUBREL.",
+        .min = 1,
+        .max = kDayMs,
+        .bare_unit = BareUnit::Seconds,
+        .apply =
+            [](Config& c, const Typed& v) {
+              c.mqtt.await_rel_timeout = std::chrono::milliseconds(v.integer);
+            },
+        .show = [](const Config& c) -> std::string { return show_ms(c.mqtt.await_rel_timeout); }},
+    SchemaRow{
+        .key = "mqtt.property_size",
+        .type = ValueType::Integer,
+        .default_value = "32",
+        .reloadable = true,
+        .ours = false,
+        .doc = "Most user properties accepted in one packet.",
+        .min = 1,
+        .max = kU16Max,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.property_size = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.property_size);
+        }},
+    SchemaRow{
+        .key = "mqtt.max_topic_alias",
+        .type = ValueType::Integer,
+        .default_value = "65535",
+        .reloadable = true,
+        .ours = false,
+        .doc = "Topic Alias Maximum offered to MQTT 5 clients; 0 = no aliases.",
+        .min = 0,
+        .max = kU16Max,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.max_topic_alias = static_cast<uint16_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.max_topic_alias);
+        }},
     SchemaRow{.key = "mqtt.queue_qos0",
               .type = ValueType::Bool,
               .default_value = "false",
               .reloadable = true,
               .ours = true,
               .doc = "Also queue QoS 0 messages for offline persistent sessions.",
-              .apply = [](Config& c, const Typed& v) { c.mqtt.queue_qos0 = v.boolean; }},
+              .apply = [](Config& c, const Typed& v) { c.mqtt.queue_qos0 = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.mqtt.queue_qos0); }},
     SchemaRow{.key = "mqtt.session_expiry_311",
               .type = ValueType::Duration,
               .default_value = "0s",
@@ -173,8 +219,12 @@ const std::array kRows = {
               .min = 0,
               .max = kU32Max * 1000,
               .bare_unit = BareUnit::Seconds,
-              .apply = [](Config& c, const Typed& v) {
-                c.mqtt.session_expiry_311 = static_cast<uint32_t>(v.integer / 1000);
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.mqtt.session_expiry_311 = static_cast<uint32_t>(v.integer / 1000);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.mqtt.session_expiry_311) + "s";
               }},
     // sqlite
     SchemaRow{.key = "sqlite.enable",
@@ -186,14 +236,16 @@ const std::array kRows = {
                      "a `sqlite {}` section that is present is enabled; a file without one runs "
                      "in memory. `enabled` is accepted too.",
               .alias = "enabled",
-              .apply = [](Config& c, const Typed& v) { c.sqlite.enabled = v.boolean; }},
+              .apply = [](Config& c, const Typed& v) { c.sqlite.enabled = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.sqlite.enabled); }},
     SchemaRow{.key = "sqlite.mounted_file_path",
               .type = ValueType::String,
               .default_value = "\"./data\"",
               .reloadable = false,
               .ours = false,
               .doc = "Directory holding harbormq.db (created if missing).",
-              .apply = [](Config& c, const Typed& v) { c.sqlite.mounted_file_path = v.text; }},
+              .apply = [](Config& c, const Typed& v) { c.sqlite.mounted_file_path = v.text; },
+              .show = [](const Config& c) -> std::string { return c.sqlite.mounted_file_path; }},
     SchemaRow{.key = "sqlite.disk_cache_size",
               .type = ValueType::Integer,
               .default_value = "102400",
@@ -201,8 +253,12 @@ const std::array kRows = {
               .ours = false,
               .doc = "Most messages kept on disk; 0 = unbounded.",
               .min = 0,
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.disk_cache_size = static_cast<uint64_t>(v.integer);
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.sqlite.disk_cache_size = static_cast<uint64_t>(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.sqlite.disk_cache_size);
               }},
     SchemaRow{.key = "sqlite.flush_mem_threshold",
               .type = ValueType::Integer,
@@ -213,22 +269,29 @@ const std::array kRows = {
                      "`commit_interval` and `commit_batch` instead.",
               .min = 1,
               .max = kU32Max,
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.flush_mem_threshold = static_cast<uint32_t>(v.integer);
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.sqlite.flush_mem_threshold = static_cast<uint32_t>(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.sqlite.flush_mem_threshold);
               }},
-    SchemaRow{.key = "sqlite.resend_interval",
-              .type = ValueType::Duration,
-              .default_value = "5s",
-              .reloadable = true,
-              .ours = false,
-              .doc = "NanoMQ's resend interval after recovery; a bare number is milliseconds "
-                     "as in NanoMQ.",
-              .min = 1,
-              .max = kDayMs,
-              .bare_unit = BareUnit::Milliseconds,
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.resend_interval = std::chrono::milliseconds(v.integer);
-              }},
+    SchemaRow{
+        .key = "sqlite.resend_interval",
+        .type = ValueType::Duration,
+        .default_value = "5s",
+        .reloadable = true,
+        .ours = false,
+        .doc = "NanoMQ's resend interval after recovery; a bare number is milliseconds "
+               "as in NanoMQ.",
+        .min = 1,
+        .max = kDayMs,
+        .bare_unit = BareUnit::Milliseconds,
+        .apply =
+            [](Config& c, const Typed& v) {
+              c.sqlite.resend_interval = std::chrono::milliseconds(v.integer);
+            },
+        .show = [](const Config& c) -> std::string { return show_ms(c.sqlite.resend_interval); }},
     SchemaRow{.key = "sqlite.ack_policy",
               .type = ValueType::Enum,
               .default_value = "after_commit",
@@ -237,9 +300,14 @@ const std::array kRows = {
               .doc = "`after_commit`: PUBACK/PUBREC only once the message is committed (survives "
                      "kill -9). `immediate`: acknowledge at once, may lose one batch.",
               .choices = "after_commit|immediate",
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.ack_policy =
-                    v.text == "immediate" ? AckPolicy::Immediate : AckPolicy::AfterCommit;
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.sqlite.ack_policy =
+                        v.text == "immediate" ? AckPolicy::Immediate : AckPolicy::AfterCommit;
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::string(c.sqlite.ack_policy == AckPolicy::Immediate ? "immediate"
+                                                                               : "after_commit");
               }},
     SchemaRow{.key = "sqlite.synchronous",
               .type = ValueType::Enum,
@@ -249,33 +317,43 @@ const std::array kRows = {
               .doc = "SQLite `synchronous` in WAL mode: `normal` survives process crashes, "
                      "`full` also power loss.",
               .choices = "normal|full",
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.synchronous = v.text == "full" ? SyncMode::Full : SyncMode::Normal;
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.sqlite.synchronous = v.text == "full" ? SyncMode::Full : SyncMode::Normal;
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::string(c.sqlite.synchronous == SyncMode::Full ? "full" : "normal");
               }},
-    SchemaRow{.key = "sqlite.commit_interval",
-              .type = ValueType::Duration,
-              .default_value = "2ms",
-              .reloadable = false,
-              .ours = true,
-              .doc = "Group commit: longest wait before committing pending writes. A bare "
-                     "number is milliseconds.",
-              .min = 1,
-              .max = 10'000,
-              .bare_unit = BareUnit::Milliseconds,
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.commit_interval = std::chrono::milliseconds(v.integer);
-              }},
-    SchemaRow{.key = "sqlite.commit_batch",
-              .type = ValueType::Integer,
-              .default_value = "1000",
-              .reloadable = false,
-              .ours = true,
-              .doc = "Group commit: most operations in one transaction.",
-              .min = 1,
-              .max = 1'000'000,
-              .apply = [](Config& c, const Typed& v) {
-                c.sqlite.commit_batch = static_cast<uint32_t>(v.integer);
-              }},
+    SchemaRow{
+        .key = "sqlite.commit_interval",
+        .type = ValueType::Duration,
+        .default_value = "2ms",
+        .reloadable = false,
+        .ours = true,
+        .doc = "Group commit: longest wait before committing pending writes. A bare "
+               "number is milliseconds.",
+        .min = 1,
+        .max = 10'000,
+        .bare_unit = BareUnit::Milliseconds,
+        .apply =
+            [](Config& c, const Typed& v) {
+              c.sqlite.commit_interval = std::chrono::milliseconds(v.integer);
+            },
+        .show = [](const Config& c) -> std::string { return show_ms(c.sqlite.commit_interval); }},
+    SchemaRow{
+        .key = "sqlite.commit_batch",
+        .type = ValueType::Integer,
+        .default_value = "1000",
+        .reloadable = false,
+        .ours = true,
+        .doc = "Group commit: most operations in one transaction.",
+        .min = 1,
+        .max = 1'000'000,
+        .apply = [](Config& c,
+                    const Typed& v) { c.sqlite.commit_batch = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.sqlite.commit_batch);
+        }},
     // log
     SchemaRow{.key = "log.to",
               .type = ValueType::StringList,
@@ -284,7 +362,8 @@ const std::array kRows = {
               .ours = false,
               .doc = "Log destinations: any of file, console, syslog.",
               .choices = "file|console|syslog",
-              .apply = [](Config& c, const Typed& v) { c.log.to = v.list; }},
+              .apply = [](Config& c, const Typed& v) { c.log.to = v.list; },
+              .show = [](const Config& c) -> std::string { return show_list(c.log.to); }},
     SchemaRow{.key = "log.level",
               .type = ValueType::Enum,
               .default_value = "warn",
@@ -292,21 +371,24 @@ const std::array kRows = {
               .ours = false,
               .doc = "Least severe level logged.",
               .choices = "trace|debug|info|warn|error|fatal",
-              .apply = [](Config& c, const Typed& v) { c.log.level = v.text; }},
+              .apply = [](Config& c, const Typed& v) { c.log.level = v.text; },
+              .show = [](const Config& c) -> std::string { return c.log.level; }},
     SchemaRow{.key = "log.dir",
               .type = ValueType::String,
               .default_value = "\"/tmp\"",
               .reloadable = false,
               .ours = false,
               .doc = "Directory of the log file (when `to` includes file).",
-              .apply = [](Config& c, const Typed& v) { c.log.dir = v.text; }},
+              .apply = [](Config& c, const Typed& v) { c.log.dir = v.text; },
+              .show = [](const Config& c) -> std::string { return c.log.dir; }},
     SchemaRow{.key = "log.file",
               .type = ValueType::String,
               .default_value = "\"harbormq.log\"",
               .reloadable = false,
               .ours = false,
               .doc = "Name of the log file inside `dir`.",
-              .apply = [](Config& c, const Typed& v) { c.log.file = v.text; }},
+              .apply = [](Config& c, const Typed& v) { c.log.file = v.text; },
+              .show = [](const Config& c) -> std::string { return c.log.file; }},
 };
 
 const std::array kSections = {
@@ -435,16 +517,26 @@ std::string closest_key(std::string_view key) {
 
 std::string_view type_name(ValueType type) {
   switch (type) {
-    case ValueType::Bool: return "bool";
-    case ValueType::Integer: return "integer";
-    case ValueType::Count: return "integer";
-    case ValueType::Double: return "number";
-    case ValueType::String: return "string";
-    case ValueType::Address: return "host:port";
-    case ValueType::StringList: return "list";
-    case ValueType::Enum: return "one of";
-    case ValueType::Duration: return "duration";
-    case ValueType::Size: return "size";
+    case ValueType::Bool:
+      return "bool";
+    case ValueType::Integer:
+      return "integer";
+    case ValueType::Count:
+      return "integer";
+    case ValueType::Double:
+      return "number";
+    case ValueType::String:
+      return "string";
+    case ValueType::Address:
+      return "host:port";
+    case ValueType::StringList:
+      return "list";
+    case ValueType::Enum:
+      return "one of";
+    case ValueType::Duration:
+      return "duration";
+    case ValueType::Size:
+      return "size";
   }
   return "value";
 }

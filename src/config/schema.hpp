@@ -16,9 +16,9 @@ namespace harbor::config {
 
 enum class ValueType : uint8_t {
   Bool,
-  Integer,     // whole number in [min, max]
-  Count,       // Integer that also accepts NanoMQ's "10s" spelling (warned, unit dropped)
-  Double,      // in [min_double, max_double]
+  Integer,  // whole number in [min, max]
+  Count,    // Integer that also accepts NanoMQ's "10s" spelling (warned, unit dropped)
+  Double,   // in [min_double, max_double]
   String,
   Address,     // "host:port"
   StringList,  // [a, b] or "a,b"; every item in `choices` when choices is set
@@ -53,6 +53,7 @@ struct SchemaRow {
   BareUnit bare_unit = BareUnit::None;
   std::string_view alias;  // another accepted spelling of the last key segment
   void (*apply)(Config&, const Typed&) = nullptr;
+  std::string (*show)(const Config&) = nullptr;  // the key's value in `c`, for reload diffs
 };
 
 // NanoMQ sections we accept but do not implement: one warning each, contents unchecked.

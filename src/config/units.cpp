@@ -54,8 +54,8 @@ tl::expected<int64_t, std::string> parse_duration_ms(std::string_view text, int6
   int64_t factor;
   if (unit.empty()) {
     if (bare_ms == 0) {
-      return tl::unexpected("a duration needs a unit (ms, s, m, h, d), got \"" +
-                            std::string(text) + "\"");
+      return tl::unexpected("a duration needs a unit (ms, s, m, h, d), got \"" + std::string(text) +
+                            "\"");
     }
     factor = bare_ms;
   } else if (unit == "ms") {

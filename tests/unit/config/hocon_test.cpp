@@ -213,7 +213,9 @@ TEST(Hocon, ExponentialSubstitutionIsBounded) {
 }
 
 TEST(Hocon, ByteOrderMarkIsSkipped) {
-  Value root = parse_ok("\xEF\xBB\xBF" "a = 1\n");
+  Value root = parse_ok(
+      "\xEF\xBB\xBF"
+      "a = 1\n");
   EXPECT_EQ(text_at(root, "a"), "1");
 }
 

@@ -212,7 +212,8 @@ TEST(Load, SubstitutionsAndIncludesReachTheSchema) {
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().key, "limits");
 
-  Config c = load_ok("mqtt { max_inflight_window = 9, max_mqueue_len = ${mqtt.max_inflight_window} }");
+  Config c =
+      load_ok("mqtt { max_inflight_window = 9, max_mqueue_len = ${mqtt.max_inflight_window} }");
   EXPECT_EQ(c.mqtt.max_mqueue_len, 9u);
 }
 
@@ -346,8 +347,7 @@ TEST(Compat, NanoMqExampleConf) {
        {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl", "listeners.ws",
         "listeners.wss", "http_server", "webhook", "auth", "preset", "bridges", "rules",
         "exchange_client", "parquet", "plugin"}) {
-    EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(),
-                         section),
+    EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + section + ": "), 1u) << section;
@@ -416,14 +416,14 @@ TEST(Overrides, ErrorsNameTheirSource) {
     EXPECT_EQ(r.error().to_string(),
               "<environment>: mqtt.max_inflight_window: must be between 1 and 65535, got 0");
   }
-  auto r = load(LoadOptions{.path = "", .overrides = {"mqtt.retry_interval=soon"},
-                            .read_environment = false});
+  auto r = load(LoadOptions{
+      .path = "", .overrides = {"mqtt.retry_interval=soon"}, .read_environment = false});
   ASSERT_FALSE(r);
   EXPECT_EQ(r.error().to_string(),
             "<command line>: mqtt.retry_interval: expected a duration such as 10s or 500ms, got "
             "\"soon\"");
-  auto missing_equals =
-      load(LoadOptions{.path = "", .overrides = {"mqtt.retry_interval"}, .read_environment = false});
+  auto missing_equals = load(
+      LoadOptions{.path = "", .overrides = {"mqtt.retry_interval"}, .read_environment = false});
   ASSERT_FALSE(missing_equals);
   EXPECT_EQ(missing_equals.error().file, "<command line>");
 }
@@ -435,10 +435,49 @@ TEST(Overrides, SqliteSectionFromOverridesFollowsPresenceRule) {
                             .read_environment = false});
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_TRUE(r->config->sqlite.enabled);
-  auto off = load(LoadOptions{.path = "", .overrides = {"sqlite.enable=false"},
-                              .read_environment = false});
+  auto off = load(
+      LoadOptions{.path = "", .overrides = {"sqlite.enable=false"}, .read_environment = false});
   ASSERT_TRUE(off);
   EXPECT_FALSE(off->config->sqlite.enabled);
+}
+
+TEST(Diff, ListsChangedKeysWithReloadability) {
+  Config after = *defaults();
+  after.mqtt.max_inflight_window = 10;
+  after.tcp.bind = "0.0.0.0:1884";
+  after.mqtt.retry_interval = std::chrono::milliseconds(500);
+  auto changes = diff(*defaults(), after);
+  ASSERT_EQ(changes.size(), 3u);
+  EXPECT_EQ(changes[0], (KeyChange{"listeners.tcp.bind", "0.0.0.0:1883", "0.0.0.0:1884", false}));
+  EXPECT_EQ(changes[1], (KeyChange{"mqtt.retry_interval", "10000ms", "500ms", true}));
+  EXPECT_EQ(changes[2], (KeyChange{"mqtt.max_inflight_window", "2048", "10", true}));
+  EXPECT_TRUE(diff(*defaults(), *defaults()).empty());
+}
+
+TEST(Diff, EveryRowShowsEveryField) {
+  // A key whose setter changes the Config must show up in the diff: catches a row whose
+  // `show` reads a different field than its `apply` writes.
+  for (const auto& row : schema()) {
+    auto r = load(LoadOptions{.path = "", .overrides = {}, .read_environment = false});
+    ASSERT_TRUE(r);
+    Config changed = *r->config;
+    Typed v;
+    v.boolean = !row.show(changed).starts_with("true");
+    v.integer = row.min + 1000;
+    v.real = 0.75;
+    v.text = row.type == ValueType::Enum
+                 ? std::string(row.choices.substr(row.choices.rfind('|') + 1))
+                 : std::string("changed");
+    v.list = {"file"};
+    row.apply(changed, v);
+    auto changes = diff(*r->config, changed);
+    ASSERT_EQ(changes.size(), 1u) << row.key;
+    EXPECT_EQ(changes[0].key, row.key);
+  }
+}
+
+TEST(Load, UnquotedAddress) {
+  EXPECT_EQ(load_ok("listeners.tcp.bind = 0.0.0.0:1884").tcp.bind, "0.0.0.0:1884");
 }
 
 TEST(Schema, EditDistanceAndClosest) {

@@ -29,7 +29,8 @@ TEST(Units, BadDurations) {
   EXPECT_FALSE(parse_duration_ms("1.5s", 1));
   EXPECT_FALSE(parse_duration_ms("99999999999999999999s", 1));
   EXPECT_FALSE(parse_duration_ms("9223372036854775807d", 1));
-  EXPECT_EQ(parse_duration_ms("10w", 1).error(), "unknown duration unit \"w\" (use ms, s, m, h or d)");
+  EXPECT_EQ(parse_duration_ms("10w", 1).error(),
+            "unknown duration unit \"w\" (use ms, s, m, h or d)");
 }
 
 TEST(Units, Sizes) {
