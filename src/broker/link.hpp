@@ -20,6 +20,7 @@ class Link {
   int64_t opened_ms = 0;        // steady ms the socket was accepted
   bool connected = false;       // CONNACK success sent
   bool normal_disconnect = false;  // DISCONNECT without will received
+  bool assigned_client_id = false; // the server chose the client id (told in CONNACK, 5.0)
   uint32_t inbound_unacked = 0;    // QoS 1/2 PUBLISH not yet acknowledged (Receive Maximum)
 
   virtual ~Link() = default;

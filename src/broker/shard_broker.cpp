@@ -164,9 +164,10 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     // 3.1.1: a server may assign an id only with a clean session [MQTT-3.1.3-7], [MQTT-3.1.3-8].
     if (!v5 && !c.clean_start) return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
     c.client_id = random_client_id();
-    if (v5) ack_props.assigned_client_identifier = c.client_id;
     // Assigned ids hash like any other: the connection may still have to move.
+    link->assigned_client_id = true;
   }
+  if (v5 && link->assigned_client_id) ack_props.assigned_client_identifier = c.client_id;
   unsigned home = home_shard(c.client_id);
   if (home != shard_) {
     links_.erase(link->link_id());
