@@ -39,6 +39,11 @@ void put_varint(std::string& out, uint32_t value);
 
 // Appends the encoding of `p` for protocol version `v` to `out`.
 // 3.1.1: reason codes map to return codes, properties are dropped.
+// A Connect is encoded in its own `version` with the protocol name that version requires
+// ("MQIsdp" for 3.1, "MQTT" otherwise); `v` and `protocol_name` are not consulted.
+// 5.0 short forms are used where allowed (PUBACK family, DISCONNECT, AUTH). An Auth has no
+// encoding before 5.0: nothing is appended. The caller keeps packets within the 256 MB
+// limit of the remaining length.
 void encode(const Packet& p, Version v, std::string& out);
 std::string encode(const Packet& p, Version v);
 

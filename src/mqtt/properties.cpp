@@ -204,7 +204,7 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
     if (b.failed()) break;
     if (raw >= kAllowed.size() || (kAllowed[raw] & here) == 0) {
       b.fail(ReasonCode::MalformedPacket,
-             "property 0x" + std::to_string(raw) + " not allowed in this packet");
+             "property " + std::to_string(raw) + " not allowed in this packet");
       break;
     }
     auto id = static_cast<PropertyId>(raw);
@@ -294,6 +294,10 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
         break;
     }
   }
+  // Sections 3.1.2.11.10, 3.2.2.3.18, 3.15.2.2.3: Authentication Data without an
+  // Authentication Method is a Protocol Error.
+  if (!b.failed() && out.authentication_data && !out.authentication_method)
+    b.fail(ReasonCode::ProtocolError, "Authentication Data without Authentication Method");
   if (b.failed()) r.fail(b.error().reason, b.error().message);
 }
 

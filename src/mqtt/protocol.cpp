@@ -94,6 +94,9 @@ Result<std::optional<Packet>> ServerProtocol::next() {
     return violation(ReasonCode::ProtocolError,
                      std::string(to_string(type)) + " sent by a client");
   if (auto* pub = std::get_if<Publish>(&packet)) {
+    // [MQTT-3.3.4-6] Subscription Identifiers only travel from server to client.
+    if (!pub->props.subscription_identifiers.empty())
+      return violation(ReasonCode::ProtocolError, "Subscription Identifier in a client PUBLISH");
     if (auto err = resolve_alias(*pub, limits_.max_topic_alias, inbound_aliases_))
       return violation(err->reason, std::move(err->message));
   } else if (type == PacketType::Disconnect) {

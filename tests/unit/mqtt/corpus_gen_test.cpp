@@ -46,7 +46,9 @@ TEST(FuzzCorpus, DISABLED_GenerateFuzzCorpus) {
           sample.name.starts_with("subscribe") || sample.name.starts_with("unsubscribe") ||
           sample.name.starts_with("pingreq") || sample.name.starts_with("puback") ||
           sample.name.starts_with("disconnect"))
-        if (sample.name != "connect_full") encode(sample.packet, v, session);
+        // Without the server-to-client extras a session would stop at (subscription ids).
+        if (sample.name != "connect_full" && sample.name != "publish_qos1_props")
+          encode(sample.packet, v, session);
     }
     write_file(decoder / (testing::name_of(v) + "_session"), session);
   }

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "mqtt/protocol.hpp"
+#include "mqtt/samples.hpp"
 
 namespace harbor::mqtt {
 namespace {
@@ -316,6 +317,69 @@ TEST(ClientProtocol, EncodesInItsVersion) {
   std::string out;
   c.encode(Disconnect{ReasonCode::DisconnectWithWill, {}}, out);
   EXPECT_EQ(out, std::string("\xE0\x00", 2));
+}
+
+}  // namespace
+}  // namespace harbor::mqtt
+
+namespace harbor::mqtt {
+namespace {
+
+// [MQTT-3.3.4-6] a client PUBLISH never carries a Subscription Identifier.
+TEST(ServerProtocol, MQTT_3_3_4_6_SubscriptionIdentifierFromClient) {
+  auto s = connected_server(Version::v5);
+  Publish p;
+  p.topic = "t";
+  p.props.subscription_identifiers = {5};
+  auto r = send(s, p, Version::v5);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ReasonCode::ProtocolError);
+}
+
+}  // namespace
+}  // namespace harbor::mqtt
+
+
+namespace harbor::mqtt {
+namespace {
+
+// A whole client session (every client-to-server sample) through the server state machine,
+// split at every fragment size up to 64 bytes.
+TEST(ServerProtocol, WholeClientSessionAtEveryFragmentSize) {
+  for (Version v : {Version::v31, Version::v311, Version::v5}) {
+    std::string stream;
+    std::vector<Packet> sent;
+    for (const auto& sample : testing::sample_packets(v)) {
+      const PacketType t = packet_type(sample.packet);
+      if (t == PacketType::Connack || t == PacketType::Suback || t == PacketType::Unsuback ||
+          t == PacketType::Pingresp || t == PacketType::Disconnect ||
+          (t == PacketType::Connect && !sent.empty()))
+        continue;
+      Packet p = sample.packet;
+      if (auto* pub = std::get_if<Publish>(&p)) {
+        pub->props.subscription_identifiers.clear();  // server-to-client only
+        pub->props.topic_alias.reset();
+      }
+      encode(p, v, stream);
+      sent.push_back(p);
+    }
+    for (size_t step = 1; step <= 64; ++step) {
+      ServerProtocol s({});
+      std::vector<Packet> got;
+      for (size_t pos = 0; pos < stream.size(); pos += step) {
+        s.feed(std::string_view(stream).substr(pos, step));
+        for (;;) {
+          auto r = s.next();
+          ASSERT_TRUE(r) << testing::name_of(v) << " step " << step << ": "
+                         << r.error().message;
+          if (!*r) break;
+          got.push_back(std::move(**r));
+        }
+      }
+      ASSERT_EQ(got, sent) << testing::name_of(v) << " step " << step;
+      EXPECT_EQ(s.phase(), ProtocolPhase::Connected);
+    }
+  }
 }
 
 }  // namespace

@@ -514,3 +514,15 @@ TEST(Auth, ReasonCodes5) {
 
 }  // namespace
 }  // namespace harbor::mqtt
+
+namespace harbor::mqtt {
+namespace {
+
+// Section 3.1.2.11.10: Authentication Data without an Authentication Method.
+TEST(Properties, AuthenticationDataWithoutMethodIsProtocolError) {
+  EXPECT_EQ(outcome(frame(0xF0, b("\x18\x04\x16\x00\x01x", 6)), Version::v5), kProtocolError);
+  EXPECT_EQ(outcome(frame(0xF0, b("\x18\x08\x15\x00\x01m\x16\x00\x01x", 10)), Version::v5), kOk);
+}
+
+}  // namespace
+}  // namespace harbor::mqtt
