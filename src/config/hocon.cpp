@@ -481,51 +481,52 @@ struct Resolver {
     return {};
   }
 
-  tl::expected<void, ConfigError> resolve_tree(Value& value) {
+  // `path` is the key being resolved; errors name it.
+  tl::expected<void, ConfigError> resolve_tree(Value& value, const std::string& path) {
     if (value.kind == Value::Kind::Unresolved) {
       // The copy of an object target may hold substitutions of its own: fall through.
-      if (auto r = resolve_one(value); !r) return r;
+      if (auto r = resolve_one(value, path); !r) return r;
     }
     if (value.kind == Value::Kind::Object) {
       for (auto& field : value.fields) {
-        if (auto r = resolve_tree(field.value); !r) return r;
+        std::string child = path.empty() ? field.key : path + "." + field.key;
+        if (auto r = resolve_tree(field.value, child); !r) return r;
       }
       std::erase_if(value.fields,
                     [](const Field& f) { return f.value.kind == Value::Kind::Absent; });
     } else if (value.kind == Value::Kind::Array) {
       for (auto& item : value.items) {
-        if (auto r = resolve_tree(item); !r) return r;
+        if (auto r = resolve_tree(item, path); !r) return r;
       }
       std::erase_if(value.items, [](const Value& v) { return v.kind == Value::Kind::Absent; });
     }
     return {};
   }
 
-  tl::expected<void, ConfigError> resolve_one(Value& value) {
+  tl::expected<void, ConfigError> resolve_one(Value& value, const std::string& path) {
     // resolve_pieces() takes the pieces out first, so an Unresolved value without pieces is
     // one whose resolution is under way further up: the substitution refers to itself.
     if (value.pieces.empty()) {
       return tl::unexpected(
-          ConfigError{value.origin.file, value.origin.line, "", "substitution cycle"});
+          ConfigError{value.origin.file, value.origin.line, path, "substitution cycle"});
     }
     if (++depth > kMaxSubstitutionDepth) {
       --depth;
-      return tl::unexpected(ConfigError{value.origin.file, value.origin.line,
-                                        value.pieces.empty() ? "" : value.pieces[0].text,
+      return tl::unexpected(ConfigError{value.origin.file, value.origin.line, path,
                                         "substitution cycle or chain too long"});
     }
-    auto result = resolve_pieces(value);
+    auto result = resolve_pieces(value, path);
     --depth;
     return result;
   }
 
-  tl::expected<void, ConfigError> resolve_pieces(Value& value) {
+  tl::expected<void, ConfigError> resolve_pieces(Value& value, const std::string& path) {
     Origin origin = value.origin;
     std::vector<Piece> pieces = std::move(value.pieces);
     value.pieces.clear();
     // A lone substitution takes the target's whole value (object, array or scalar).
     if (pieces.size() == 1) {
-      auto target = lookup(pieces[0], origin);
+      auto target = lookup(pieces[0], origin, path);
       if (!target) return tl::unexpected(target.error());
       if (!*target) {
         value = Value{};
@@ -545,12 +546,13 @@ struct Resolver {
         quoted = quoted || piece.quoted;
         continue;
       }
-      auto target = lookup(piece, origin);
+      auto target = lookup(piece, origin, path);
       if (!target) return tl::unexpected(target.error());
       if (!*target) continue;  // optional and missing: contributes nothing
       if ((*target)->kind != Value::Kind::Scalar) {
         return tl::unexpected(
-            ConfigError{origin.file, origin.line, piece.text, "only a string can be concatenated"});
+            ConfigError{origin.file, origin.line, path,
+                        "${" + piece.text + "} is not a string and cannot be concatenated"});
       }
       if (auto r = charge((*target)->text.size(), origin); !r) return r;
       text += (*target)->text;
@@ -565,7 +567,8 @@ struct Resolver {
   }
 
   // An empty optional: an optional substitution found nothing.
-  tl::expected<std::optional<Value>, ConfigError> lookup(const Piece& piece, const Origin& origin) {
+  tl::expected<std::optional<Value>, ConfigError> lookup(const Piece& piece, const Origin& origin,
+                                                         const std::string& path) {
     Value* target = &root;
     for (const auto& key : split_path(piece.text)) {
       if (target == nullptr || !target->is_object()) {
@@ -575,7 +578,7 @@ struct Resolver {
       target = target->find(key);
     }
     if (target != nullptr && target->kind == Value::Kind::Unresolved) {
-      if (auto r = resolve_one(*target); !r) return tl::unexpected(r.error());
+      if (auto r = resolve_one(*target, piece.text); !r) return tl::unexpected(r.error());
     }
     if (target != nullptr && target->kind != Value::Kind::Absent) {
       return std::optional<Value>(*target);
@@ -590,7 +593,7 @@ struct Resolver {
     }
     if (piece.optional) return std::optional<Value>();
     return tl::unexpected(ConfigError{
-        origin.file, origin.line, piece.text,
+        origin.file, origin.line, path,
         "substitution ${" + piece.text + "} names nothing in the file or the environment"});
   }
 };
@@ -710,6 +713,8 @@ tl::expected<Value, ConfigError> parse_file(const std::string& path, int include
   return parse(content, path, options, warnings);
 }
 
-tl::expected<void, ConfigError> resolve(Value& root) { return Resolver{root}.resolve_tree(root); }
+tl::expected<void, ConfigError> resolve(Value& root) {
+  return Resolver{root}.resolve_tree(root, "");
+}
 
 }  // namespace harbor::config::hocon

@@ -186,10 +186,14 @@ TEST(Hocon, SubstitutionFallsBackToEnvironment) {
 
 TEST(Hocon, SubstitutionErrors) {
   EXPECT_EQ(parse_error("a = 1\nb = ${no.such.key}\n"),
-            "t.conf:2: no.such.key: substitution ${no.such.key} names nothing in the file or "
+            "t.conf:2: b: substitution ${no.such.key} names nothing in the file or "
             "the environment");
   EXPECT_NE(parse_error("a = ${b}\nb = ${a}\n").find("cycle"), std::string::npos);
   EXPECT_NE(parse_error("a = ${a}\n").find("cycle"), std::string::npos);
+  EXPECT_EQ(parse_error("o { x = 1 }\ns = a${o}\n"),
+            "t.conf:2: s: ${o} is not a string and cannot be concatenated");
+  EXPECT_EQ(parse_error("a {\n  b = ${a.c}\n  c = ${a.b}\n}\n"),
+            "t.conf:2: a.b: substitution cycle");
 }
 
 TEST(Hocon, SyntaxErrorsNameFileLineAndKey) {
