@@ -33,14 +33,14 @@ bool valid_reason(PacketType t, uint8_t rc) {
     case PacketType::Pubcomp:
       return reason_in(rc, {0x00, 0x92});
     case PacketType::Suback:
-      return reason_in(rc, {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1,
-                            0xA2});
+      return reason_in(rc,
+                       {0x00, 0x01, 0x02, 0x80, 0x83, 0x87, 0x8F, 0x91, 0x97, 0x9E, 0xA1, 0xA2});
     case PacketType::Unsuback:
       return reason_in(rc, {0x00, 0x11, 0x80, 0x83, 0x87, 0x8F, 0x91});
     case PacketType::Disconnect:
-      return reason_in(rc, {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D, 0x8E,
-                            0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99, 0x9A, 0x9B,
-                            0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2});
+      return reason_in(rc, {0x00, 0x04, 0x80, 0x81, 0x82, 0x83, 0x87, 0x89, 0x8B, 0x8D,
+                            0x8E, 0x8F, 0x90, 0x93, 0x94, 0x95, 0x96, 0x97, 0x98, 0x99,
+                            0x9A, 0x9B, 0x9C, 0x9D, 0x9E, 0x9F, 0xA0, 0xA1, 0xA2});
     case PacketType::Auth:
       return reason_in(rc, {0x00, 0x18, 0x19});
     default:
@@ -51,9 +51,8 @@ bool valid_reason(PacketType t, uint8_t rc) {
 ReasonCode read_reason(ByteReader& r, PacketType t) {
   uint8_t rc = r.u8();
   if (!r.failed() && !valid_reason(t, rc))
-    r.fail(ReasonCode::MalformedPacket,
-           std::string("reason code ") + std::to_string(rc) + " not valid in " +
-               std::string(to_string(t)));
+    r.fail(ReasonCode::MalformedPacket, std::string("reason code ") + std::to_string(rc) +
+                                            " not valid in " + std::string(to_string(t)));
   return static_cast<ReasonCode>(rc);
 }
 
@@ -65,8 +64,9 @@ uint16_t read_packet_id(ByteReader& r) {
   return id;
 }
 
-void expect_end(ByteReader& r, const char* packet) {
-  if (!r.empty()) r.fail(ReasonCode::MalformedPacket, std::string("trailing bytes in ") + packet);
+// The message is built only on failure: acknowledgements are on the hot path.
+void expect_end(ByteReader& r, std::string_view packet) {
+  if (!r.empty()) r.fail(ReasonCode::MalformedPacket, "trailing bytes in " + std::string(packet));
 }
 
 Result<Packet> finish(ByteReader& r, Packet p) {
@@ -151,13 +151,26 @@ Result<Packet> decode_connack(ByteReader& r, Version v) {
   } else {
     const uint8_t rc = r.u8();
     switch (rc) {
-      case 0: c.reason = ReasonCode::Success; break;
-      case 1: c.reason = ReasonCode::UnsupportedProtocolVersion; break;
-      case 2: c.reason = ReasonCode::ClientIdentifierNotValid; break;
-      case 3: c.reason = ReasonCode::ServerUnavailable; break;
-      case 4: c.reason = ReasonCode::BadUserNameOrPassword; break;
-      case 5: c.reason = ReasonCode::NotAuthorized; break;
-      default: r.fail(ReasonCode::MalformedPacket, "reserved CONNACK return code");
+      case 0:
+        c.reason = ReasonCode::Success;
+        break;
+      case 1:
+        c.reason = ReasonCode::UnsupportedProtocolVersion;
+        break;
+      case 2:
+        c.reason = ReasonCode::ClientIdentifierNotValid;
+        break;
+      case 3:
+        c.reason = ReasonCode::ServerUnavailable;
+        break;
+      case 4:
+        c.reason = ReasonCode::BadUserNameOrPassword;
+        break;
+      case 5:
+        c.reason = ReasonCode::NotAuthorized;
+        break;
+      default:
+        r.fail(ReasonCode::MalformedPacket, "reserved CONNACK return code");
     }
   }
   // [MQTT-3.2.2-4] / [MQTT-3.2.2-6] a refused connection never has a session.
@@ -204,7 +217,7 @@ Result<Packet> decode_puback(PacketType t, ByteReader& r, Version v) {
     if (!r.empty()) a.reason = read_reason(r, t);
     if (!r.empty()) read_properties(r, a.props, PropertyContext::PubAck);
   }
-  expect_end(r, std::string(to_string(t)).c_str());
+  expect_end(r, to_string(t));
   return finish(r, std::move(a));
 }
 
@@ -293,7 +306,7 @@ Result<Packet> decode_reason_only(PacketType t, PropertyContext where, ByteReade
   T p;
   if (!r.empty()) p.reason = read_reason(r, t);
   if (!r.empty()) read_properties(r, p.props, where);
-  expect_end(r, std::string(to_string(t)).c_str());
+  expect_end(r, to_string(t));
   return finish(r, std::move(p));
 }
 
@@ -307,22 +320,29 @@ Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version
   // 0b0000 [MQTT-2.2.2-1] (5.0: [MQTT-2.1.3-1]).
   if (type != 3) {
     const uint8_t expected = (type == 6 || type == 8 || type == 10) ? 0x02 : 0x00;
-    if (flags != expected)
-      return fail(ReasonCode::MalformedPacket, "reserved fixed-header flags");
+    if (flags != expected) return fail(ReasonCode::MalformedPacket, "reserved fixed-header flags");
   }
   ByteReader r(body);
   switch (type) {
-    case 1: return decode_connect(r);
-    case 2: return decode_connack(r, v);
-    case 3: return decode_publish(flags, r, v);
+    case 1:
+      return decode_connect(r);
+    case 2:
+      return decode_connack(r, v);
+    case 3:
+      return decode_publish(flags, r, v);
     case 4:
     case 5:
     case 6:
-    case 7: return decode_puback(static_cast<PacketType>(type), r, v);
-    case 8: return decode_subscribe(r, v);
-    case 9: return decode_suback(r, v);
-    case 10: return decode_unsubscribe(r, v);
-    case 11: return decode_unsuback(r, v);
+    case 7:
+      return decode_puback(static_cast<PacketType>(type), r, v);
+    case 8:
+      return decode_subscribe(r, v);
+    case 9:
+      return decode_suback(r, v);
+    case 10:
+      return decode_unsubscribe(r, v);
+    case 11:
+      return decode_unsuback(r, v);
     case 12:
       if (!body.empty()) return fail(ReasonCode::MalformedPacket, "PINGREQ with a body");
       return Pingreq{};
@@ -334,8 +354,7 @@ Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version
         if (!body.empty()) return fail(ReasonCode::MalformedPacket, "DISCONNECT with a body");
         return Disconnect{};
       }
-      return decode_reason_only<Disconnect>(PacketType::Disconnect,
-                                            PropertyContext::Disconnect, r);
+      return decode_reason_only<Disconnect>(PacketType::Disconnect, PropertyContext::Disconnect, r);
     case 15:
       // AUTH is reserved (forbidden) before 5.0.
       if (!is_v5(v)) return fail(ReasonCode::MalformedPacket, "packet type 15 before MQTT 5");

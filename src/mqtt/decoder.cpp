@@ -72,9 +72,9 @@ Result<std::optional<Packet>> Decoder::next() {
   const size_t total = header + remaining;
   // Refused as soon as the header is known, before buffering the body.
   if (total > max_packet_size_) {
-    failed_ = Error{ReasonCode::PacketTooLarge,
-                    "packet of " + std::to_string(total) + " bytes exceeds maximum " +
-                        std::to_string(max_packet_size_)};
+    failed_ = Error{ReasonCode::PacketTooLarge, "packet of " + std::to_string(total) +
+                                                    " bytes exceeds maximum " +
+                                                    std::to_string(max_packet_size_)};
     return tl::unexpected(*failed_);
   }
   if (avail < total) {

@@ -172,8 +172,7 @@ void encode_unsuback(const Unsuback& u, Version v, std::string& out) {
 
 // DISCONNECT and AUTH: empty body for Success without properties (sections 3.14.2.1,
 // 3.15.2.1), reason code alone without properties.
-void encode_reason_only(uint8_t first, ReasonCode rc, const Properties& props,
-                        std::string& out) {
+void encode_reason_only(uint8_t first, ReasonCode rc, const Properties& props, std::string& out) {
   framed(out, first, [&] {
     const bool has_props = has_properties(props);
     if (rc != ReasonCode::Success || has_props) put_u8(out, code(rc));
@@ -208,8 +207,10 @@ void encode(const Packet& packet, Version v, std::string& out) {
         } else if constexpr (std::is_same_v<T, Pingresp>) {
           out.append("\xD0\x00", 2);
         } else if constexpr (std::is_same_v<T, Disconnect>) {
-          if (is_v5(v)) encode_reason_only(0xE0, p.reason, p.props, out);
-          else out.append("\xE0\x00", 2);  // 3.1.1 DISCONNECT has no variable header
+          if (is_v5(v))
+            encode_reason_only(0xE0, p.reason, p.props, out);
+          else
+            out.append("\xE0\x00", 2);  // 3.1.1 DISCONNECT has no variable header
         } else {
           // AUTH exists only in 5.0; there is nothing to send to an older peer.
           if (is_v5(v)) encode_reason_only(0xF0, p.reason, p.props, out);

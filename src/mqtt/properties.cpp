@@ -165,8 +165,7 @@ constexpr std::array<uint32_t, 0x2B> kAllowed = [] {
   set(PropertyId::RequestResponseInformation, kConnect);
   set(PropertyId::ResponseInformation, kConnack);
   set(PropertyId::ServerReference, kConnack | kDisconnect);
-  set(PropertyId::ReasonString,
-      kConnack | kPubAck | kSuback | kUnsuback | kDisconnect | kAuth);
+  set(PropertyId::ReasonString, kConnack | kPubAck | kSuback | kUnsuback | kDisconnect | kAuth);
   set(PropertyId::ReceiveMaximum, kConnect | kConnack);
   set(PropertyId::TopicAliasMaximum, kConnect | kConnack);
   set(PropertyId::TopicAlias, kPublish);
@@ -210,9 +209,8 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
     auto id = static_cast<PropertyId>(raw);
     // Section 2.2.2.2: repeating a property is a Protocol Error, except User Property and,
     // in PUBLISH, Subscription Identifier (section 3.3.2.3.8).
-    bool may_repeat = id == PropertyId::UserProperty ||
-                      (id == PropertyId::SubscriptionIdentifier &&
-                       where == PropertyContext::Publish);
+    bool may_repeat = id == PropertyId::UserProperty || (id == PropertyId::SubscriptionIdentifier &&
+                                                         where == PropertyContext::Publish);
     if ((seen & (uint64_t{1} << raw)) && !may_repeat) {
       b.fail(ReasonCode::ProtocolError, "property repeated");
       break;
@@ -222,8 +220,12 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
       case PropertyId::PayloadFormatIndicator:
         out.payload_format_indicator = read_flag(b, "Payload Format Indicator");
         break;
-      case PropertyId::MessageExpiryInterval: out.message_expiry_interval = b.u32(); break;
-      case PropertyId::ContentType: out.content_type = b.utf8(); break;
+      case PropertyId::MessageExpiryInterval:
+        out.message_expiry_interval = b.u32();
+        break;
+      case PropertyId::ContentType:
+        out.content_type = b.utf8();
+        break;
       case PropertyId::ResponseTopic: {
         std::string topic = b.utf8();
         // [MQTT-3.3.2-14] the Response Topic is a Topic Name: no wildcards.
@@ -232,7 +234,9 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
         out.response_topic = std::move(topic);
         break;
       }
-      case PropertyId::CorrelationData: out.correlation_data = b.binary(); break;
+      case PropertyId::CorrelationData:
+        out.correlation_data = b.binary();
+        break;
       case PropertyId::SubscriptionIdentifier: {
         uint32_t sub_id = b.varint();
         // Section 3.3.2.3.8 / 3.8.2.1.2: a value of 0 is a Protocol Error.
@@ -241,29 +245,51 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
         out.subscription_identifiers.push_back(sub_id);
         break;
       }
-      case PropertyId::SessionExpiryInterval: out.session_expiry_interval = b.u32(); break;
-      case PropertyId::AssignedClientIdentifier: out.assigned_client_identifier = b.utf8(); break;
-      case PropertyId::ServerKeepAlive: out.server_keep_alive = b.u16(); break;
-      case PropertyId::AuthenticationMethod: out.authentication_method = b.utf8(); break;
-      case PropertyId::AuthenticationData: out.authentication_data = b.binary(); break;
+      case PropertyId::SessionExpiryInterval:
+        out.session_expiry_interval = b.u32();
+        break;
+      case PropertyId::AssignedClientIdentifier:
+        out.assigned_client_identifier = b.utf8();
+        break;
+      case PropertyId::ServerKeepAlive:
+        out.server_keep_alive = b.u16();
+        break;
+      case PropertyId::AuthenticationMethod:
+        out.authentication_method = b.utf8();
+        break;
+      case PropertyId::AuthenticationData:
+        out.authentication_data = b.binary();
+        break;
       case PropertyId::RequestProblemInformation:
         out.request_problem_information = read_flag(b, "Request Problem Information");
         break;
-      case PropertyId::WillDelayInterval: out.will_delay_interval = b.u32(); break;
+      case PropertyId::WillDelayInterval:
+        out.will_delay_interval = b.u32();
+        break;
       case PropertyId::RequestResponseInformation:
         out.request_response_information = read_flag(b, "Request Response Information");
         break;
-      case PropertyId::ResponseInformation: out.response_information = b.utf8(); break;
-      case PropertyId::ServerReference: out.server_reference = b.utf8(); break;
-      case PropertyId::ReasonString: out.reason_string = b.utf8(); break;
+      case PropertyId::ResponseInformation:
+        out.response_information = b.utf8();
+        break;
+      case PropertyId::ServerReference:
+        out.server_reference = b.utf8();
+        break;
+      case PropertyId::ReasonString:
+        out.reason_string = b.utf8();
+        break;
       case PropertyId::ReceiveMaximum:
         out.receive_maximum = b.u16();
         // Section 3.1.2.11.3 / 3.2.2.3.3: Receive Maximum 0 is a Protocol Error.
         if (!b.failed() && *out.receive_maximum == 0)
           b.fail(ReasonCode::ProtocolError, "Receive Maximum 0");
         break;
-      case PropertyId::TopicAliasMaximum: out.topic_alias_maximum = b.u16(); break;
-      case PropertyId::TopicAlias: out.topic_alias = b.u16(); break;
+      case PropertyId::TopicAliasMaximum:
+        out.topic_alias_maximum = b.u16();
+        break;
+      case PropertyId::TopicAlias:
+        out.topic_alias = b.u16();
+        break;
       case PropertyId::MaximumQoS:
         out.maximum_qos = read_flag(b, "Maximum QoS");
         break;
@@ -286,8 +312,7 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
         out.wildcard_subscription_available = read_flag(b, "Wildcard Subscription Available");
         break;
       case PropertyId::SubscriptionIdentifierAvailable:
-        out.subscription_identifier_available =
-            read_flag(b, "Subscription Identifier Available");
+        out.subscription_identifier_available = read_flag(b, "Subscription Identifier Available");
         break;
       case PropertyId::SharedSubscriptionAvailable:
         out.shared_subscription_available = read_flag(b, "Shared Subscription Available");

@@ -91,8 +91,7 @@ Result<std::optional<Packet>> ServerProtocol::next() {
   // [MQTT-3.1.0-2] a second CONNECT is a Protocol Error.
   if (type == PacketType::Connect) return violation(ReasonCode::ProtocolError, "second CONNECT");
   if (!is_client_to_server(type))
-    return violation(ReasonCode::ProtocolError,
-                     std::string(to_string(type)) + " sent by a client");
+    return violation(ReasonCode::ProtocolError, std::string(to_string(type)) + " sent by a client");
   if (auto* pub = std::get_if<Publish>(&packet)) {
     // [MQTT-3.3.4-6] Subscription Identifiers only travel from server to client.
     if (!pub->props.subscription_identifiers.empty())
@@ -126,8 +125,7 @@ Result<std::optional<Packet>> ClientProtocol::next() {
   Packet& packet = **r;
   const PacketType type = packet_type(packet);
   if (!is_server_to_client(type))
-    return violation(ReasonCode::ProtocolError,
-                     std::string(to_string(type)) + " sent by a server");
+    return violation(ReasonCode::ProtocolError, std::string(to_string(type)) + " sent by a server");
 
   if (phase_ == ProtocolPhase::AwaitingConnect) {
     // [MQTT-3.2.0-1] the server's first packet is CONNACK; 5.0 enhanced authentication may

@@ -34,9 +34,12 @@ void check_round_trip(const Packet& p, Version v) {
 
 Version version_from(uint8_t bits) {
   switch (bits & 3) {
-    case 1: return Version::v5;
-    case 2: return Version::v31;
-    default: return Version::v311;
+    case 1:
+      return Version::v5;
+    case 2:
+      return Version::v31;
+    default:
+      return Version::v311;
   }
 }
 

@@ -1,10 +1,11 @@
 // Encoder/decoder round trips for every packet type and version, exact wire bytes for
 // reference packets, and the stream decoder fed at every fragment size.
+#include "mqtt/codec.hpp"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 
-#include "mqtt/codec.hpp"
 #include "mqtt/samples.hpp"
 
 namespace harbor::mqtt {
@@ -48,10 +49,9 @@ TEST_P(RoundTrip, EveryPacketTypeDecodesToWhatWasEncoded) {
     size_t header = 1;
     while (static_cast<uint8_t>(wire[header]) & 0x80) ++header;
     ++header;
-    auto direct = decode(static_cast<uint8_t>(wire[0]),
-                         std::span(reinterpret_cast<const uint8_t*>(wire.data()) + header,
-                                   wire.size() - header),
-                         v);
+    auto direct = decode(
+        static_cast<uint8_t>(wire[0]),
+        std::span(reinterpret_cast<const uint8_t*>(wire.data()) + header, wire.size() - header), v);
     ASSERT_TRUE(direct) << direct.error().message;
     EXPECT_EQ(*direct, sample.packet);
     // Encoding is deterministic and appends.
@@ -134,24 +134,27 @@ TEST(Encode, Connect311Bytes) {
   Connect c;
   c.client_id = "ab";
   c.keep_alive = 60;
-  EXPECT_EQ(encode(c, Version::v311),
-            std::string("\x10\x0E\x00\x04MQTT\x04\x02\x00\x3C\x00\x02" "ab", 16));
+  EXPECT_EQ(encode(c, Version::v311), std::string("\x10\x0E\x00\x04MQTT\x04\x02\x00\x3C\x00\x02"
+                                                  "ab",
+                                                  16));
 }
 
 TEST(Encode, Connect31UsesMQIsdp) {
   Connect c;
   c.version = Version::v31;
   c.client_id = "ab";
-  EXPECT_EQ(encode(c, Version::v31),
-            std::string("\x10\x10\x00\x06MQIsdp\x03\x02\x00\x3C\x00\x02" "ab", 18));
+  EXPECT_EQ(encode(c, Version::v31), std::string("\x10\x10\x00\x06MQIsdp\x03\x02\x00\x3C\x00\x02"
+                                                 "ab",
+                                                 18));
 }
 
 TEST(Encode, Connect5HasEmptyPropertyLength) {
   Connect c;
   c.version = Version::v5;
   c.client_id = "ab";
-  EXPECT_EQ(encode(c, Version::v5),
-            std::string("\x10\x0F\x00\x04MQTT\x05\x02\x00\x3C\x00\x00\x02" "ab", 17));
+  EXPECT_EQ(encode(c, Version::v5), std::string("\x10\x0F\x00\x04MQTT\x05\x02\x00\x3C\x00\x00\x02"
+                                                "ab",
+                                                17));
 }
 
 TEST(Encode, ConnackMapsReasonTo311ReturnCode) {
@@ -200,18 +203,24 @@ TEST(Encode, SubscribeAndUnsubscribeCarryFlags0010) {
   Subscribe s;
   s.packet_id = 1;
   s.topics.push_back({"a", 1});
-  EXPECT_EQ(encode(s, Version::v311), std::string("\x82\x06\x00\x01\x00\x01" "a\x01", 8));
+  EXPECT_EQ(encode(s, Version::v311), std::string("\x82\x06\x00\x01\x00\x01"
+                                                  "a\x01",
+                                                  8));
   Unsubscribe u;
   u.packet_id = 1;
   u.filters = {"a"};
-  EXPECT_EQ(encode(u, Version::v311), std::string("\xA2\x05\x00\x01\x00\x01" "a", 7));
+  EXPECT_EQ(encode(u, Version::v311), std::string("\xA2\x05\x00\x01\x00\x01"
+                                                  "a",
+                                                  7));
 }
 
 TEST(Encode, SubscribeOptions5) {
   Subscribe s;
   s.packet_id = 1;
   s.topics.push_back({"a", 2, true, true, 2});
-  EXPECT_EQ(encode(s, Version::v5), std::string("\x82\x07\x00\x01\x00\x00\x01" "a\x2E", 9));
+  EXPECT_EQ(encode(s, Version::v5), std::string("\x82\x07\x00\x01\x00\x00\x01"
+                                                "a\x2E",
+                                                9));
 }
 
 TEST(Encode, SubackFailureIs0x80In311) {

@@ -1,7 +1,8 @@
 // Server and client state machines: phases, direction checks, topic aliases, limits.
+#include "mqtt/protocol.hpp"
+
 #include <gtest/gtest.h>
 
-#include "mqtt/protocol.hpp"
 #include "mqtt/samples.hpp"
 
 namespace harbor::mqtt {
@@ -97,8 +98,8 @@ TEST(ServerProtocol, ServerOnlyPacketsFromClientAreProtocolErrors) {
   unsuback.packet_id = 1;
   unsuback.reasons = {ReasonCode::Success};
   for (Version v : {Version::v311, Version::v5}) {
-    for (const Packet& p : {Packet{Connack{}}, Packet{suback}, Packet{unsuback},
-                            Packet{Pingresp{}}}) {
+    for (const Packet& p :
+         {Packet{Connack{}}, Packet{suback}, Packet{unsuback}, Packet{Pingresp{}}}) {
       auto s = connected_server(v);
       auto r = send(s, p, v);
       ASSERT_FALSE(r) << to_string(packet_type(p));
@@ -271,8 +272,8 @@ TEST(ClientProtocol, ClientOnlyPacketsFromServerAreProtocolErrors) {
   Unsubscribe unsub;
   unsub.packet_id = 1;
   unsub.filters = {"a"};
-  for (const Packet& p : {Packet{connect_packet(Version::v311)}, Packet{sub}, Packet{unsub},
-                          Packet{Pingreq{}}}) {
+  for (const Packet& p :
+       {Packet{connect_packet(Version::v311)}, Packet{sub}, Packet{unsub}, Packet{Pingreq{}}}) {
     ClientProtocol c(Version::v311);
     ASSERT_TRUE(send(c, Connack{}, Version::v311));
     auto r = send(c, p, Version::v311);
@@ -287,7 +288,8 @@ TEST(ClientProtocol, ServerPacketsPass) {
   suback.reasons = {ReasonCode::GrantedQoS1};
   ClientProtocol c(Version::v5);
   ASSERT_TRUE(send(c, Connack{}, Version::v5));
-  for (const Packet& p : {Packet{suback}, Packet{Pingresp{}}, Packet{PubAck{PacketType::Puback, 3}}}) {
+  for (const Packet& p :
+       {Packet{suback}, Packet{Pingresp{}}, Packet{PubAck{PacketType::Puback, 3}}}) {
     auto r = send(c, p, Version::v5);
     ASSERT_TRUE(r && *r);
     EXPECT_EQ(**r, p);
@@ -339,7 +341,6 @@ TEST(ServerProtocol, MQTT_3_3_4_6_SubscriptionIdentifierFromClient) {
 }  // namespace
 }  // namespace harbor::mqtt
 
-
 namespace harbor::mqtt {
 namespace {
 
@@ -370,8 +371,7 @@ TEST(ServerProtocol, WholeClientSessionAtEveryFragmentSize) {
         s.feed(std::string_view(stream).substr(pos, step));
         for (;;) {
           auto r = s.next();
-          ASSERT_TRUE(r) << testing::name_of(v) << " step " << step << ": "
-                         << r.error().message;
+          ASSERT_TRUE(r) << testing::name_of(v) << " step " << step << ": " << r.error().message;
           if (!*r) break;
           got.push_back(std::move(**r));
         }

@@ -10,15 +10,16 @@
 
 namespace harbor::mqtt::testing {
 
-inline std::vector<uint8_t> bytes_of(std::string_view s) {
-  return {s.begin(), s.end()};
-}
+inline std::vector<uint8_t> bytes_of(std::string_view s) { return {s.begin(), s.end()}; }
 
 inline std::string name_of(Version v) {
   switch (v) {
-    case Version::v31: return "v31";
-    case Version::v311: return "v311";
-    case Version::v5: return "v5";
+    case Version::v31:
+      return "v31";
+    case Version::v311:
+      return "v311";
+    case Version::v5:
+      return "v5";
   }
   return "v?";
 }
@@ -138,8 +139,8 @@ inline std::vector<Sample> sample_packets(Version v) {
   for (size_t i = 0; i < big.payload.size(); ++i) big.payload[i] = static_cast<char>(i * 31);
   out.push_back({"publish_20k", big});
 
-  for (PacketType t : {PacketType::Puback, PacketType::Pubrec, PacketType::Pubrel,
-                       PacketType::Pubcomp}) {
+  for (PacketType t :
+       {PacketType::Puback, PacketType::Pubrec, PacketType::Pubrel, PacketType::Pubcomp}) {
     std::string base(to_string(t));
     for (auto& c : base) c = static_cast<char>(std::tolower(c));
     PubAck plain;

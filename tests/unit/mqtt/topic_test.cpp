@@ -1,7 +1,7 @@
 // Topic names, filters, shared filters and matching (section 4.7, 4.8) as tables.
-#include <gtest/gtest.h>
-
 #include "mqtt/topic.hpp"
+
+#include <gtest/gtest.h>
 
 namespace harbor::mqtt {
 namespace {
@@ -12,15 +12,15 @@ TEST(Utf8, WellFormedAndIllFormed) {
   EXPECT_TRUE(valid_utf8("\xC2\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80 \xF4\x8F\xBF\xBF"));
   EXPECT_TRUE(valid_utf8("\xEF\xBF\xBF"));  // U+FFFF: a non-character, allowed [MQTT-1.5.4-3]
   EXPECT_FALSE(valid_utf8(std::string_view("\0", 1)));  // [MQTT-1.5.4-2]
-  EXPECT_FALSE(valid_utf8("\xC0\x80"));                  // overlong U+0000
-  EXPECT_FALSE(valid_utf8("\xE0\x80\xAF"));              // overlong '/'
-  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));              // U+D800 [MQTT-1.5.4-1]
-  EXPECT_FALSE(valid_utf8("\xED\xBF\xBF"));              // U+DFFF
-  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));          // above U+10FFFF
-  EXPECT_FALSE(valid_utf8("\x80"));                      // lone continuation
-  EXPECT_FALSE(valid_utf8("\xC3"));                      // truncated
+  EXPECT_FALSE(valid_utf8("\xC0\x80"));                 // overlong U+0000
+  EXPECT_FALSE(valid_utf8("\xE0\x80\xAF"));             // overlong '/'
+  EXPECT_FALSE(valid_utf8("\xED\xA0\x80"));             // U+D800 [MQTT-1.5.4-1]
+  EXPECT_FALSE(valid_utf8("\xED\xBF\xBF"));             // U+DFFF
+  EXPECT_FALSE(valid_utf8("\xF4\x90\x80\x80"));         // above U+10FFFF
+  EXPECT_FALSE(valid_utf8("\x80"));                     // lone continuation
+  EXPECT_FALSE(valid_utf8("\xC3"));                     // truncated
   EXPECT_FALSE(valid_utf8("\xE2\x82"));
-  EXPECT_FALSE(valid_utf8("\xC3\x28"));                  // bad continuation
+  EXPECT_FALSE(valid_utf8("\xC3\x28"));  // bad continuation
   EXPECT_FALSE(valid_utf8("\xFE"));
 }
 
@@ -31,11 +31,11 @@ struct NameCase {
 
 TEST(TopicName, Table) {
   const NameCase cases[] = {
-      {"a", true},        {"a/b/c", true}, {"/", true},      {"/a", true},    {"a/", true},
-      {"a//b", true},     {" ", true},     {"$SYS/x", true}, {"caf\xC3\xA9", true},
-      {"", false},        // [MQTT-4.7.3-1]
-      {"a/+", false},     // [MQTT-3.3.2-2]
-      {"#", false},       {"a/#", false},  {"a+b", false},   {"\xC0\x80", false},
+      {"a", true},           {"a/b/c", true}, {"/", true},    {"/a", true},
+      {"a/", true},          {"a//b", true},  {" ", true},    {"$SYS/x", true},
+      {"caf\xC3\xA9", true}, {"", false},  // [MQTT-4.7.3-1]
+      {"a/+", false},                      // [MQTT-3.3.2-2]
+      {"#", false},          {"a/#", false},  {"a+b", false}, {"\xC0\x80", false},
   };
   for (const auto& c : cases) EXPECT_EQ(valid_topic_name(c.topic), c.valid) << c.topic;
 }
@@ -53,11 +53,11 @@ TEST(TopicFilter, Table) {
       {"sport/tennis/player1/#", true},
       {"$SYS/#", true},
       {"a//b", true},
-      {"", false},          // [MQTT-4.7.3-1]
-      {"a/#/b", false},     // [MQTT-4.7.1-2] '#' last
-      {"a#", false},        // [MQTT-4.7.1-2] '#' whole level
+      {"", false},       // [MQTT-4.7.3-1]
+      {"a/#/b", false},  // [MQTT-4.7.1-2] '#' last
+      {"a#", false},     // [MQTT-4.7.1-2] '#' whole level
       {"#/", false},
-      {"a+", false},        // [MQTT-4.7.1-3] '+' whole level
+      {"a+", false},  // [MQTT-4.7.1-3] '+' whole level
       {"+a/b", false},
       {"a/b+/c", false},
       {"++", false},
@@ -66,9 +66,9 @@ TEST(TopicFilter, Table) {
       {"$share/g/a/b", true},
       {"$share/g/#", true},
       {"$share/g/+/x", true},
-      {"$share/g/", false},   // empty filter
-      {"$share/g", false},    // no filter at all
-      {"$share//a", false},   // empty share name
+      {"$share/g/", false},  // empty filter
+      {"$share/g", false},   // no filter at all
+      {"$share//a", false},  // empty share name
       {"$share/g+/a", false},
       {"$share/g#/a", false},
       {"$share/g/a#", false},

@@ -50,13 +50,17 @@ TEST(FixedHeader, MQTT_2_2_2_1_ReservedFlagsMustMatch) {
       {0x60, b("\x00\x01", 2)},                               // PUBREL needs 0010
       {0x63, b("\x00\x01", 2)},                               // PUBREL
       {0x72, b("\x00\x01", 2)},                               // PUBCOMP
-      {0x80, b("\x00\x01\x00\x01" "a\x00", 6)},              // SUBSCRIBE needs 0010
-      {0x92, b("\x00\x01\x00", 3)},                           // SUBACK
-      {0xA0, b("\x00\x01\x00\x01" "a", 5)},                   // UNSUBSCRIBE needs 0010
-      {0xB1, b("\x00\x01", 2)},                               // UNSUBACK
-      {0xC1, ""},                                             // PINGREQ
-      {0xD4, ""},                                             // PINGRESP
-      {0xE2, ""},                                             // DISCONNECT
+      {0x80, b("\x00\x01\x00\x01"
+               "a\x00",
+               6)},                  // SUBSCRIBE needs 0010
+      {0x92, b("\x00\x01\x00", 3)},  // SUBACK
+      {0xA0, b("\x00\x01\x00\x01"
+               "a",
+               5)},              // UNSUBSCRIBE needs 0010
+      {0xB1, b("\x00\x01", 2)},  // UNSUBACK
+      {0xC1, ""},                // PINGREQ
+      {0xD4, ""},                // PINGRESP
+      {0xE2, ""},                // DISCONNECT
   };
   for (const auto& c : wrong) {
     EXPECT_EQ(outcome(frame(c.first, c.body), Version::v311), kMalformed) << int(c.first);
@@ -65,8 +69,16 @@ TEST(FixedHeader, MQTT_2_2_2_1_ReservedFlagsMustMatch) {
   EXPECT_EQ(outcome(frame(0xF1, ""), Version::v5), kMalformed);  // AUTH
   // The right flags decode.
   EXPECT_EQ(outcome(frame(0x62, b("\x00\x01", 2)), Version::v311), kOk);
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01" "a\x00", 6)), Version::v311), kOk);
-  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x01\x00\x01" "a", 5)), Version::v311), kOk);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01"
+                                  "a\x00",
+                                  6)),
+                    Version::v311),
+            kOk);
+  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x01\x00\x01"
+                                  "a",
+                                  5)),
+                    Version::v311),
+            kOk);
 }
 
 // Section 2.2.3: the remaining length has at most four bytes.
@@ -122,7 +134,9 @@ TEST(Utf8, MultibyteCharactersDecode) {
 
 // Section 1.5.4 applies to every UTF-8 field: client identifier, user properties.
 TEST(Utf8, ClientIdAndUserPropertiesAreChecked) {
-  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTT\x04\x02\x00\x3C\x00\x02" "a\xC0", 14)),
+  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTT\x04\x02\x00\x3C\x00\x02"
+                                  "a\xC0",
+                                  14)),
                     Version::v311),
             kMalformed);
   // PUBLISH "t" with a user property whose key is a lone continuation byte.
@@ -135,7 +149,10 @@ TEST(Utf8, ClientIdAndUserPropertiesAreChecked) {
 // [MQTT-3.3.2-2] a topic name must not contain wildcards.
 TEST(Publish, MQTT_3_3_2_2_WildcardInTopicIsTopicNameInvalid) {
   EXPECT_EQ(outcome(publish_with_topic("a/+"), Version::v311), ReasonCode::TopicNameInvalid);
-  EXPECT_EQ(outcome(frame(0x30, b("\x00\x03" "a/#\x00", 6)), Version::v5),
+  EXPECT_EQ(outcome(frame(0x30, b("\x00\x03"
+                                  "a/#\x00",
+                                  6)),
+                    Version::v5),
             ReasonCode::TopicNameInvalid);
 }
 
@@ -213,8 +230,7 @@ TEST(Publish, PayloadFormatIndicatorOutOfRange) {
 
 // [MQTT-3.3.2-14] the Response Topic is a topic name.
 TEST(Publish, MQTT_3_3_2_14_ResponseTopicWithWildcard) {
-  EXPECT_EQ(outcome(frame(0x30, b("\x00\x01t\x04\x08\x00\x01#", 8)), Version::v5),
-            kProtocolError);
+  EXPECT_EQ(outcome(frame(0x30, b("\x00\x01t\x04\x08\x00\x01#", 8)), Version::v5), kProtocolError);
 }
 
 // ---- CONNECT (section 3.1) -----------------------------------------------------------------
@@ -227,7 +243,10 @@ std::string connect311(uint8_t flags, std::string_view payload) {
   return frame(0x10, body);
 }
 
-const std::string kClientId = b("\x00\x01" "c", 3);
+const std::string kClientId =
+    b("\x00\x01"
+      "c",
+      3);
 
 // [MQTT-3.1.2-3] the reserved connect flag must be 0.
 TEST(Connect, MQTT_3_1_2_3_ReservedFlagIsMalformed) {
@@ -265,9 +284,10 @@ TEST(Connect, WillTopicWithWildcardIsTopicNameInvalid) {
 
 // [MQTT-3.1.2-22] 3.1.1: a password without a user name is malformed; 5.0 allows it.
 TEST(Connect, MQTT_3_1_2_22_PasswordWithoutUserName) {
-  EXPECT_EQ(outcome(connect311(0x42, kClientId + b("\x00\x02pw", 4)), Version::v311),
-            kMalformed);
-  const std::string v5 = frame(0x10, b("\x00\x04MQTT\x05\x42\x00\x3C\x00\x00\x01" "c\x00\x02pw", 18));
+  EXPECT_EQ(outcome(connect311(0x42, kClientId + b("\x00\x02pw", 4)), Version::v311), kMalformed);
+  const std::string v5 = frame(0x10, b("\x00\x04MQTT\x05\x42\x00\x3C\x00\x00\x01"
+                                       "c\x00\x02pw",
+                                       18));
   Packet p;
   ASSERT_EQ(outcome(v5, Version::v311, &p), kOk);
   EXPECT_EQ(std::get<Connect>(p).password, "pw");
@@ -276,14 +296,20 @@ TEST(Connect, MQTT_3_1_2_22_PasswordWithoutUserName) {
 
 // [MQTT-3.1.2-2] an unsupported protocol level.
 TEST(Connect, MQTT_3_1_2_2_UnknownLevelIsUnsupportedProtocolVersion) {
-  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTT\x06\x02\x00\x3C\x00\x01" "c", 13)),
+  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTT\x06\x02\x00\x3C\x00\x01"
+                                  "c",
+                                  13)),
                     Version::v311),
             ReasonCode::UnsupportedProtocolVersion);
   // 3.1's name with 3.1.1's level, and the reverse.
-  EXPECT_EQ(outcome(frame(0x10, b("\x00\x06MQIsdp\x04\x02\x00\x3C\x00\x01" "c", 15)),
+  EXPECT_EQ(outcome(frame(0x10, b("\x00\x06MQIsdp\x04\x02\x00\x3C\x00\x01"
+                                  "c",
+                                  15)),
                     Version::v311),
             ReasonCode::UnsupportedProtocolVersion);
-  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTT\x03\x02\x00\x3C\x00\x01" "c", 13)),
+  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTT\x03\x02\x00\x3C\x00\x01"
+                                  "c",
+                                  13)),
                     Version::v311),
             ReasonCode::UnsupportedProtocolVersion);
 }
@@ -291,10 +317,14 @@ TEST(Connect, MQTT_3_1_2_2_UnknownLevelIsUnsupportedProtocolVersion) {
 // [MQTT-3.1.2-1] an unknown protocol name: 5.0 makes it a Protocol Error (section 3.1.2.1);
 // under older levels the server answers "unacceptable protocol version".
 TEST(Connect, MQTT_3_1_2_1_UnknownProtocolName) {
-  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTX\x05\x02\x00\x3C\x00\x00\x01" "c", 14)),
+  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTX\x05\x02\x00\x3C\x00\x00\x01"
+                                  "c",
+                                  14)),
                     Version::v311),
             kProtocolError);
-  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTX\x04\x02\x00\x3C\x00\x01" "c", 13)),
+  EXPECT_EQ(outcome(frame(0x10, b("\x00\x04MQTX\x04\x02\x00\x3C\x00\x01"
+                                  "c",
+                                  13)),
                     Version::v311),
             ReasonCode::UnsupportedProtocolVersion);
 }
@@ -320,7 +350,7 @@ TEST(Connect, PropertyRules5) {
   EXPECT_EQ(outcome(connect5(b("\x21\x00\x00", 3)), Version::v311), kProtocolError);  // RM 0
   EXPECT_EQ(outcome(connect5(b("\x27\x00\x00\x00\x00", 5)), Version::v311), kProtocolError);
   EXPECT_EQ(outcome(connect5(b("\x19\x02", 2)), Version::v311), kProtocolError);
-  EXPECT_EQ(outcome(connect5(b("\x0B\x01", 2)), Version::v311), kMalformed);  // sub id
+  EXPECT_EQ(outcome(connect5(b("\x0B\x01", 2)), Version::v311), kMalformed);      // sub id
   EXPECT_EQ(outcome(connect5(b("\x13\x00\x01", 3)), Version::v311), kMalformed);  // CONNACK only
   EXPECT_EQ(outcome(connect5(b("\x11\x00\x00\x00\x01\x11\x00\x00\x00\x02", 10)), Version::v311),
             kProtocolError);
@@ -338,9 +368,9 @@ TEST(Connect, WillPropertyRules5) {
   };
   EXPECT_EQ(outcome(with_will_props(b("\x18\x00\x00\x00\x05", 5)), Version::v311), kOk);
   EXPECT_EQ(outcome(with_will_props(b("\x23\x00\x01", 3)), Version::v311), kMalformed);
-  EXPECT_EQ(outcome(with_will_props(b("\x18\x00\x00\x00\x05\x18\x00\x00\x00\x05", 10)),
-                    Version::v311),
-            kProtocolError);
+  EXPECT_EQ(
+      outcome(with_will_props(b("\x18\x00\x00\x00\x05\x18\x00\x00\x00\x05", 10)), Version::v311),
+      kProtocolError);
 }
 
 // ---- CONNACK (section 3.2) -----------------------------------------------------------------
@@ -394,7 +424,11 @@ TEST(PubAck, PropertyNotAllowedIsMalformed) {
 
 // [MQTT-2.3.1-1] SUBSCRIBE needs a non-zero packet identifier.
 TEST(Subscribe, MQTT_2_3_1_1_PacketIdZeroIsMalformed) {
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x00\x00\x01" "a\x00", 6)), Version::v311), kMalformed);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x00\x00\x01"
+                                  "a\x00",
+                                  6)),
+                    Version::v311),
+            kMalformed);
 }
 
 // [MQTT-3.8.3-3] (3.1.1) / [MQTT-3.8.3-2] (5.0): at least one topic filter.
@@ -406,21 +440,43 @@ TEST(Subscribe, MQTT_3_8_3_3_EmptyPayloadIsProtocolError) {
 // [MQTT-3-8.3-4] (3.1.1): the upper six bits of the requested QoS byte are 0; QoS 3 is
 // malformed.
 TEST(Subscribe, MQTT_3_8_3_4_RequestedQoSReservedBits311) {
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01" "a\x04", 6)), Version::v311), kMalformed);
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01" "a\x03", 6)), Version::v311), kMalformed);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01"
+                                  "a\x04",
+                                  6)),
+                    Version::v311),
+            kMalformed);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01"
+                                  "a\x03",
+                                  6)),
+                    Version::v311),
+            kMalformed);
 }
 
 // [MQTT-3.8.3-5] (5.0): subscription option bits 7 and 6 are reserved.
 TEST(Subscribe, MQTT_3_8_3_5_OptionsReservedBits5) {
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01" "a\x40", 7)), Version::v5), kMalformed);
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01" "a\x2E", 7)), Version::v5), kOk);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01"
+                                  "a\x40",
+                                  7)),
+                    Version::v5),
+            kMalformed);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01"
+                                  "a\x2E",
+                                  7)),
+                    Version::v5),
+            kOk);
 }
 
 // Section 3.8.3.1 (5.0): Retain Handling 3 and Maximum QoS 3 are Protocol Errors.
 TEST(Subscribe, RetainHandling3AndQoS3In5) {
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01" "a\x30", 7)), Version::v5),
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01"
+                                  "a\x30",
+                                  7)),
+                    Version::v5),
             kProtocolError);
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01" "a\x03", 7)), Version::v5),
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x01"
+                                  "a\x03",
+                                  7)),
+                    Version::v5),
             kProtocolError);
 }
 
@@ -433,24 +489,33 @@ TEST(Subscribe, MQTT_3_8_3_4_NoLocalOnSharedSubscription) {
 
 // Section 3.8.2.1.2: one Subscription Identifier at most, never 0.
 TEST(Subscribe, SubscriptionIdentifierRules) {
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x04\x0B\x01\x0B\x02\x00\x01" "a\x00", 11)),
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x04\x0B\x01\x0B\x02\x00\x01"
+                                  "a\x00",
+                                  11)),
                     Version::v5),
             kProtocolError);
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x02\x0B\x00\x00\x01" "a\x00", 9)), Version::v5),
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x02\x0B\x00\x00\x01"
+                                  "a\x00",
+                                  9)),
+                    Version::v5),
             kProtocolError);
   Packet p;
-  ASSERT_EQ(outcome(frame(0x82, b("\x00\x01\x03\x0B\xFF\x7F\x00\x01" "a\x00", 10)), Version::v5,
-                    &p),
+  ASSERT_EQ(outcome(frame(0x82, b("\x00\x01\x03\x0B\xFF\x7F\x00\x01"
+                                  "a\x00",
+                                  10)),
+                    Version::v5, &p),
             kOk);
-  EXPECT_EQ(std::get<Subscribe>(p).props.subscription_identifiers,
-            std::vector<uint32_t>{16383});
+  EXPECT_EQ(std::get<Subscribe>(p).props.subscription_identifiers, std::vector<uint32_t>{16383});
 }
 
 // Filter syntax is answered per filter in SUBACK (0x8F / 0x80), not with a disconnect: the
 // decoder returns the filter and valid_topic_filter judges it.
 TEST(Subscribe, InvalidFilterSyntaxIsNotADecodeError) {
   Packet p;
-  ASSERT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x05" "a/#/b\x00\x00\x02" "a+\x01", 15)),
+  ASSERT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x05"
+                                  "a/#/b\x00\x00\x02"
+                                  "a+\x01",
+                                  15)),
                     Version::v311, &p),
             kOk);
   const auto& s = std::get<Subscribe>(p);
@@ -460,7 +525,11 @@ TEST(Subscribe, InvalidFilterSyntaxIsNotADecodeError) {
 }
 
 TEST(Subscribe, MissingOptionsByteIsMalformed) {
-  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01" "a", 5)), Version::v311), kMalformed);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01"
+                                  "a",
+                                  5)),
+                    Version::v311),
+            kMalformed);
 }
 
 // ---- SUBACK, UNSUBSCRIBE, UNSUBACK ---------------------------------------------------------
@@ -478,7 +547,11 @@ TEST(Unsubscribe, MQTT_3_10_3_2_EmptyPayloadIsProtocolError) {
 }
 
 TEST(Unsubscribe, MQTT_2_3_1_1_PacketIdZeroIsMalformed) {
-  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x00\x00\x01" "a", 5)), Version::v311), kMalformed);
+  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x00\x00\x01"
+                                  "a",
+                                  5)),
+                    Version::v311),
+            kMalformed);
 }
 
 TEST(Unsuback, BodyIsPacketIdOnlyIn311) {
