@@ -118,6 +118,8 @@ class PersistenceSink {
   virtual bool degraded() const = 0;
   // Whether a QoS 1/2 acknowledgement must wait until durable_seq() >= its op's seq.
   virtual bool ack_after_commit() const = 0;
+  // The broker refused a message because of degraded(): counted by the store (metrics).
+  virtual void note_refused() {}
   // A fresh, never reused message store id.
   virtual MessageId next_message_id() = 0;
 };

@@ -471,6 +471,7 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     }
     if (store_on() && ctx_.store->degraded()) {
       ctx_.stats.refused_store.fetch_add(1, std::memory_order_relaxed);
+      ctx_.store->note_refused();
       if (!logged_store_refusal_) {
         log(2, "store unavailable: refusing QoS 1/2 publishes until it recovers");
         logged_store_refusal_ = true;

@@ -134,6 +134,7 @@ class Store final : public broker::PersistenceSink {
   bool full() const;
   // The broker refused a message because of degraded(): counted; the first is logged.
   void count_refusal();
+  void note_refused() override { count_refusal(); }
 
   Stats stats() const;
   DiskUsage usage() const;
