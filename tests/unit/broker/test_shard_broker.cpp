@@ -1,0 +1,1057 @@
+// ShardBroker driven through its connection-layer entry points with fakes only: no sockets,
+// no threads, a manual clock. Each test names the spec clause it checks (MQTT 3.1.1 and 5.0
+// conformance statements) and inspects the packets the broker wrote, decoded back with
+// mqtt::Decoder, and the persistence ops it submitted.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "broker/retained_store.hpp"
+#include "broker/shard_broker.hpp"
+#include "broker/subscription_tree.hpp"
+#include "config/config.hpp"
+#include "mqtt/codec.hpp"
+#include "broker_fakes.hpp"
+
+namespace harbor::broker {
+namespace {
+
+using mqtt::PacketType;
+using mqtt::ReasonCode;
+using mqtt::Version;
+using fakes::FakeLink;
+using fakes::FakeServices;
+using fakes::FakeSink;
+
+template <class T>
+std::vector<T> all_of(const std::vector<mqtt::Packet>& packets) {
+  std::vector<T> found;
+  for (const auto& p : packets)
+    if (const T* t = std::get_if<T>(&p)) found.push_back(*t);
+  return found;
+}
+
+std::vector<std::string> payloads(const std::vector<mqtt::Publish>& pubs) {
+  std::vector<std::string> out;
+  for (const auto& p : pubs) out.push_back(p.payload);
+  return out;
+}
+
+mqtt::Publish make_publish(std::string topic, std::string payload, mqtt::QoS qos,
+                           uint16_t packet_id = 0, bool retain = false) {
+  mqtt::Publish p;
+  p.topic = std::move(topic);
+  p.payload = std::move(payload);
+  p.qos = qos;
+  p.packet_id = qos > 0 ? packet_id : 0;
+  p.retain = retain;
+  return p;
+}
+
+mqtt::PubAck make_ack(PacketType type, uint16_t packet_id,
+                      ReasonCode rc = ReasonCode::Success) {
+  mqtt::PubAck a;
+  a.type = type;
+  a.packet_id = packet_id;
+  a.reason = rc;
+  return a;
+}
+
+struct ConnectOptions {
+  Version version = Version::v311;
+  bool clean_start = true;
+  uint16_t keep_alive = 0;  // most tests move the clock far; keepalive tests set it
+  std::optional<uint32_t> session_expiry;   // 5.0
+  std::optional<uint16_t> receive_maximum;  // 5.0
+  std::optional<mqtt::Will> will;
+};
+
+class ShardBrokerTest : public ::testing::Test {
+ protected:
+  // Tests change `cfg` (and the sink's flags) before start().
+  config::Config cfg = *config::defaults();
+  FakeServices services;
+  FakeSink sink;
+  std::unique_ptr<SubscriptionTree> tree;
+  std::unique_ptr<RetainedStore> retained;
+  std::vector<std::unique_ptr<FakeLink>> links;
+  std::unique_ptr<BrokerContext> ctx;
+  std::unique_ptr<ShardBroker> broker;
+  uint64_t next_link_id = 100;
+
+  // (Re)creates the broker and everything it shares, so a test may loop over versions.
+  void start(bool with_store = false) {
+    broker.reset();
+    ctx.reset();
+    links.clear();
+    tree = std::make_unique<SubscriptionTree>(1);
+    retained = std::make_unique<RetainedStore>(1);
+    ctx = std::make_unique<BrokerContext>();
+    ctx->config = std::make_shared<const config::Config>(cfg);
+    ctx->num_shards = 1;
+    ctx->tree = tree.get();
+    ctx->retained = retained.get();
+    ctx->store = with_store ? &sink : nullptr;
+    broker = std::make_unique<ShardBroker>(*ctx, services);
+  }
+
+  ShardBroker& b() {
+    if (!broker) start();
+    return *broker;
+  }
+
+  FakeLink& open(Version v) {
+    b();  // starts with the current cfg if no test did; start() drops old links
+    links.push_back(std::make_unique<FakeLink>(next_link_id++, v));
+    FakeLink& l = *links.back();
+    b().on_link_opened(&l);
+    return l;
+  }
+
+  // Opens a link and sends CONNECT; the CONNACK is left in the link's output.
+  FakeLink& connect(const std::string& client_id, ConnectOptions o = {}) {
+    FakeLink& l = open(o.version);
+    mqtt::Connect c;
+    c.version = o.version;
+    c.clean_start = o.clean_start;
+    c.keep_alive = o.keep_alive;
+    c.client_id = client_id;
+    c.will = o.will;
+    c.props.session_expiry_interval = o.session_expiry;
+    c.props.receive_maximum = o.receive_maximum;
+    b().on_connect(&l, std::move(c));
+    return l;
+  }
+
+  // Connects, expects exactly a successful CONNACK with `session_present`, then whatever
+  // the broker sends right after it (resent/queued messages) is left in the output.
+  FakeLink& connect_ok(const std::string& client_id, ConnectOptions o = {},
+                       std::optional<bool> session_present = std::nullopt) {
+    FakeLink& l = connect(client_id, o);
+    auto packets = l.take_packets();
+    EXPECT_FALSE(packets.empty());
+    if (packets.empty()) return l;
+    const auto* ack = std::get_if<mqtt::Connack>(&packets.front());
+    EXPECT_NE(ack, nullptr) << "first packet is not CONNACK";
+    if (ack != nullptr) {
+      EXPECT_EQ(ack->reason, ReasonCode::Success);
+      if (session_present) {
+        EXPECT_EQ(ack->session_present, *session_present);
+      }
+    }
+    // Put back what followed the CONNACK so the test can read it.
+    for (size_t i = 1; i < packets.size(); ++i) mqtt::encode(packets[i], l.version(), l.out());
+    return l;
+  }
+
+  void send(FakeLink& l, mqtt::Packet p) {
+    l.last_rx_ms = services.now_steady_ms();
+    b().on_packet(&l, std::move(p));
+  }
+
+  void publish(FakeLink& l, std::string topic, std::string payload, mqtt::QoS qos,
+               uint16_t packet_id = 0, bool retain = false) {
+    send(l, make_publish(std::move(topic), std::move(payload), qos, packet_id, retain));
+  }
+
+  // SUBSCRIBE with one filter; consumes and checks the SUBACK, leaves what follows.
+  void subscribe(FakeLink& l, const std::string& filter, mqtt::QoS qos,
+                 mqtt::SubscribeTopic opts = {}, uint32_t subscription_id = 0,
+                 uint16_t packet_id = 1) {
+    mqtt::Subscribe s;
+    s.packet_id = packet_id;
+    opts.filter = filter;
+    opts.qos = qos;
+    s.topics.push_back(opts);
+    if (subscription_id) s.props.subscription_identifiers.push_back(subscription_id);
+    send(l, std::move(s));
+    auto packets = l.take_packets();
+    ASSERT_FALSE(packets.empty());
+    const auto* ack = std::get_if<mqtt::Suback>(&packets.front());
+    ASSERT_NE(ack, nullptr) << "first packet after SUBSCRIBE is not SUBACK";
+    EXPECT_EQ(ack->packet_id, packet_id);
+    ASSERT_EQ(ack->reasons.size(), 1u);
+    EXPECT_EQ(ack->reasons[0], static_cast<ReasonCode>(qos));
+    for (size_t i = 1; i < packets.size(); ++i) mqtt::encode(packets[i], l.version(), l.out());
+  }
+
+  void disconnect(FakeLink& l, ReasonCode rc = ReasonCode::Success) {
+    mqtt::Disconnect d;
+    d.reason = rc;
+    send(l, d);
+    EXPECT_TRUE(l.closed());
+    b().on_link_closed(&l);
+  }
+
+  // The socket went away without DISCONNECT.
+  void drop(FakeLink& l) { b().on_link_closed(&l); }
+
+  std::vector<mqtt::Publish> publishes(FakeLink& l) {
+    return all_of<mqtt::Publish>(l.take_packets());
+  }
+};
+
+// ================================================================ CONNECT / CONNACK
+
+// [MQTT-3.2.2-2] / [MQTT-3.2.2-3]: session present 0 for a new session, 1 when the server
+// resumes a stored session (clean session 0 on both connections).
+TEST_F(ShardBrokerTest, SessionPresentFalseThenTrueForPersistentSession311) {
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& first = connect_ok("c1", o, false);
+  disconnect(first);
+  FakeLink& second = connect_ok("c1", o, true);
+  EXPECT_FALSE(second.closed());
+}
+
+// [MQTT-3.2.2-2] (5.0): Session Expiry Interval > 0 keeps the session; Clean Start 0 resumes.
+TEST_F(ShardBrokerTest, SessionPresentFalseThenTrueForPersistentSession5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  o.clean_start = false;
+  o.session_expiry = 300;
+  FakeLink& first = connect_ok("c5", o, false);
+  drop(first);
+  connect_ok("c5", o, true);
+}
+
+// [MQTT-3.1.2-6] (3.1.1): a session with clean session 1 ends with the connection.
+TEST_F(ShardBrokerTest, CleanSessionIsNotResumed311) {
+  FakeLink& first = connect_ok("c1");
+  disconnect(first);
+  ConnectOptions o;
+  o.clean_start = false;
+  connect_ok("c1", o, false);
+}
+
+// [MQTT-3.1.2-4] (5.0 [MQTT-3.1.2-4]): Clean Start discards the existing session, its
+// subscriptions and queued messages.
+TEST_F(ShardBrokerTest, CleanStartDiscardsStoredSession) {
+  ConnectOptions persistent;
+  persistent.clean_start = false;
+  FakeLink& sub = connect_ok("sub", persistent, false);
+  subscribe(sub, "t/#", 1);
+  disconnect(sub);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "t/1", "queued", 1, 1);
+
+  FakeLink& fresh = connect_ok("sub", ConnectOptions{}, false);
+  EXPECT_TRUE(fresh.take_packets().empty()) << "queued message of the discarded session sent";
+  publish(pub, "t/2", "after", 1, 2);
+  EXPECT_TRUE(fresh.take_packets().empty()) << "subscription of the discarded session kept";
+  EXPECT_EQ(tree->size(), 0u);
+}
+
+// [MQTT-3.1.3-8]: 3.1.1 zero-length client id with clean session 0 → CONNACK return code
+// 0x02 (identifier rejected), then close.
+TEST_F(ShardBrokerTest, EmptyClientIdWithoutCleanSessionRejected311) {
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& l = connect("", o);
+  EXPECT_EQ(l.raw(), std::string("\x20\x02\x00\x02", 4));
+  EXPECT_TRUE(l.closed());
+  EXPECT_EQ(b().session_count(), 0u);
+}
+
+// [MQTT-3.1.3-6] / [MQTT-3.1.3-7]: 3.1.1 zero-length id with clean session 1 is accepted and
+// the server assigns a unique id.
+TEST_F(ShardBrokerTest, EmptyClientIdWithCleanSessionAccepted311) {
+  FakeLink& l = connect_ok("", ConnectOptions{}, false);
+  EXPECT_FALSE(l.closed());
+  EXPECT_EQ(b().session_count(), 1u);
+}
+
+// 5.0 §3.2.2.3.7, [MQTT-3.2.2-16]: an assigned client id is returned in the Assigned Client
+// Identifier property; two such clients get different ids.
+TEST_F(ShardBrokerTest, AssignedClientIdentifierProperty5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  std::set<std::string> ids;
+  for (int i = 0; i < 2; ++i) {
+    FakeLink& l = connect("", o);
+    auto packets = l.take_packets();
+    ASSERT_EQ(packets.size(), 1u);
+    const auto& ack = std::get<mqtt::Connack>(packets[0]);
+    EXPECT_EQ(ack.reason, ReasonCode::Success);
+    ASSERT_TRUE(ack.props.assigned_client_identifier.has_value());
+    EXPECT_FALSE(ack.props.assigned_client_identifier->empty());
+    ids.insert(*ack.props.assigned_client_identifier);
+  }
+  EXPECT_EQ(ids.size(), 2u);
+}
+
+// [MQTT-3.1.4-3] (5.0 §3.1.4, §4.13): a second connection with the same client id takes the
+// session over; the old one gets DISCONNECT 0x8E and is closed.
+TEST_F(ShardBrokerTest, TakeoverSendsSessionTakenOverAndClosesOldLink5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  o.clean_start = false;
+  o.session_expiry = 600;
+  FakeLink& old = connect_ok("dup", o, false);
+  FakeLink& now = connect_ok("dup", o, true);
+  auto old_packets = old.take_packets();
+  ASSERT_EQ(old_packets.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Disconnect>(old_packets[0]).reason, ReasonCode::SessionTakenOver);
+  EXPECT_TRUE(old.closed());
+  EXPECT_FALSE(now.closed());
+  // The old socket goes away later; the session stays with the new connection.
+  drop(old);
+  subscribe(now, "x", 0);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "x", "to-new", 0);
+  EXPECT_EQ(payloads(publishes(now)), std::vector<std::string>{"to-new"});
+}
+
+// [MQTT-3.1.4-2] (3.1.1): the server disconnects the existing client; 3.1.1 has no
+// DISCONNECT from the server.
+TEST_F(ShardBrokerTest, TakeoverClosesOldLinkWithoutDisconnect311) {
+  FakeLink& old = connect_ok("dup");
+  connect_ok("dup", ConnectOptions{}, false);
+  EXPECT_TRUE(old.raw().empty());
+  EXPECT_TRUE(old.closed());
+  drop(old);
+  EXPECT_EQ(b().session_count(), 1u);
+}
+
+// ================================================================ QoS 1 outbound
+
+// [MQTT-4.9.0-2] (inflight window) and [MQTT-4.6.0-2] (order): beyond the window messages
+// wait in order; each PUBACK frees one slot and the next one is sent [MQTT-4.3.2-4]
+// (PUBACK for the packet id ends the flow).
+TEST_F(ShardBrokerTest, Qos1WindowRespectedAndQueueDrainsInOrder) {
+  cfg.mqtt.max_inflight_window = 2;
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "q", 1);
+  FakeLink& pub = connect_ok("pub");
+  for (int i = 0; i < 5; ++i) publish(pub, "q", "m" + std::to_string(i), 1, uint16_t(i + 1));
+
+  auto first = publishes(sub);
+  ASSERT_EQ(payloads(first), (std::vector<std::string>{"m0", "m1"}));
+  for (const auto& p : first) {
+    EXPECT_EQ(p.qos, 1);
+    EXPECT_FALSE(p.dup);
+    EXPECT_NE(p.packet_id, 0);
+  }
+  EXPECT_NE(first[0].packet_id, first[1].packet_id);
+
+  send(sub, make_ack(PacketType::Puback, first[0].packet_id));
+  auto next = publishes(sub);
+  ASSERT_EQ(payloads(next), std::vector<std::string>{"m2"});
+  EXPECT_NE(next[0].packet_id, first[1].packet_id);
+
+  // A PUBACK for an id not in flight frees nothing.
+  send(sub, make_ack(PacketType::Puback, 999));
+  EXPECT_TRUE(publishes(sub).empty());
+
+  send(sub, make_ack(PacketType::Puback, first[1].packet_id));
+  send(sub, make_ack(PacketType::Puback, next[0].packet_id));
+  EXPECT_EQ(payloads(publishes(sub)), (std::vector<std::string>{"m3", "m4"}));
+}
+
+// [MQTT-3.3.4-7] / [MQTT-3.3.4-8] (5.0): the server sends no more unacknowledged QoS 1/2
+// PUBLISH than the client's Receive Maximum.
+TEST_F(ShardBrokerTest, ReceiveMaximumLimitsOutboundWindow5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  o.receive_maximum = 3;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "q", 2);
+  FakeLink& pub = connect_ok("pub");
+  for (int i = 0; i < 6; ++i) publish(pub, "q", "m" + std::to_string(i), 1, uint16_t(i + 1));
+  auto sent = publishes(sub);
+  ASSERT_EQ(payloads(sent), (std::vector<std::string>{"m0", "m1", "m2"}));
+  send(sub, make_ack(PacketType::Puback, sent[1].packet_id));
+  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"m3"});
+}
+
+// The smaller of Receive Maximum and mqtt.max_inflight_window wins.
+TEST_F(ShardBrokerTest, MaxInflightWindowCapsReceiveMaximum5) {
+  cfg.mqtt.max_inflight_window = 2;
+  ConnectOptions o;
+  o.version = Version::v5;
+  o.receive_maximum = 10;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "q", 1);
+  FakeLink& pub = connect_ok("pub");
+  for (int i = 0; i < 4; ++i) publish(pub, "q", "m", 1, uint16_t(i + 1));
+  EXPECT_EQ(publishes(sub).size(), 2u);
+}
+
+// [MQTT-2.2.1-3] (5.0 [MQTT-2.2.1-4]): a packet id is not reused while its flow is in
+// progress. Acknowledges out of order for many rounds and checks every new id is free.
+TEST_F(ShardBrokerTest, PacketIdsNeverReusedWhileInflight) {
+  cfg.mqtt.max_inflight_window = 4;
+  cfg.mqtt.max_mqueue_len = 0;  // unbounded: every message must eventually go out
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "q", 1);
+  FakeLink& pub = connect_ok("pub");
+  constexpr int kMessages = 300;
+  for (int i = 0; i < kMessages; ++i) publish(pub, "q", std::to_string(i), 1, uint16_t(i % 60000 + 1));
+  std::vector<uint16_t> inflight;
+  std::vector<std::string> received;
+  uint32_t lcg = 12345;
+  for (int round = 0; round < 10 * kMessages && received.size() < size_t(kMessages); ++round) {
+    for (const auto& p : publishes(sub)) {
+      EXPECT_NE(p.packet_id, 0);
+      EXPECT_EQ(std::count(inflight.begin(), inflight.end(), p.packet_id), 0)
+          << "packet id " << p.packet_id << " reused while in flight";
+      inflight.push_back(p.packet_id);
+      received.push_back(p.payload);
+    }
+    ASSERT_LE(inflight.size(), 4u);
+    if (inflight.empty()) break;
+    lcg = lcg * 1103515245u + 12345u;
+    size_t pick = (lcg >> 16) % inflight.size();
+    send(sub, make_ack(PacketType::Puback, inflight[pick]));
+    inflight.erase(inflight.begin() + static_cast<long>(pick));
+  }
+  ASSERT_EQ(received.size(), size_t(kMessages));
+  for (int i = 0; i < kMessages; ++i) EXPECT_EQ(received[size_t(i)], std::to_string(i));
+}
+
+// ================================================================ QoS 2 outbound
+
+// [MQTT-4.3.3-1..4] (sender side): PUBLISH QoS 2 → PUBREC → PUBREL with the same id →
+// PUBCOMP; the slot is held until PUBCOMP.
+TEST_F(ShardBrokerTest, Qos2OutboundPubrecPubrelPubcomp) {
+  cfg.mqtt.max_inflight_window = 1;
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "q", 2);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "q", "a", 2, 1);
+  publish(pub, "q", "b", 2, 2);
+
+  auto first = publishes(sub);
+  ASSERT_EQ(first.size(), 1u);
+  EXPECT_EQ(first[0].qos, 2);
+  EXPECT_EQ(first[0].payload, "a");
+  const uint16_t pid = first[0].packet_id;
+
+  send(sub, make_ack(PacketType::Pubrec, pid));
+  auto after_rec = sub.take_packets();
+  ASSERT_EQ(after_rec.size(), 1u) << "only PUBREL; the slot is still taken";
+  const auto& rel = std::get<mqtt::PubAck>(after_rec[0]);
+  EXPECT_EQ(rel.type, PacketType::Pubrel);
+  EXPECT_EQ(rel.packet_id, pid);
+
+  send(sub, make_ack(PacketType::Pubcomp, pid));
+  auto next = publishes(sub);
+  ASSERT_EQ(payloads(next), std::vector<std::string>{"b"});
+  EXPECT_FALSE(next[0].dup);
+}
+
+// [MQTT-4.4.0-1] (5.0 [MQTT-4.4.0-1], [MQTT-4.4.0-2]) and [MQTT-3.3.1-1]: on reconnect with
+// a resumed session, unacknowledged PUBLISH are resent with DUP=1 and PUBREL for those
+// awaiting PUBCOMP, in the original order, before anything queued.
+TEST_F(ShardBrokerTest, ReconnectResendsDupPublishAndPubrelInOrderThenQueue) {
+  for (Version v : {Version::v311, Version::v5}) {
+    SCOPED_TRACE(v == Version::v5 ? "5.0" : "3.1.1");
+    cfg.mqtt.max_inflight_window = 3;
+    start();
+    ConnectOptions o;
+    o.version = v;
+    o.clean_start = false;
+    o.session_expiry = 3600;
+    FakeLink* sub = &connect_ok("sub", o);
+    subscribe(*sub, "q", 2);
+    FakeLink& pub = connect_ok("pub");
+    for (int i = 1; i <= 4; ++i) publish(pub, "q", "m" + std::to_string(i), 2, uint16_t(i));
+    auto sent = publishes(*sub);
+    ASSERT_EQ(payloads(sent), (std::vector<std::string>{"m1", "m2", "m3"}));
+    send(*sub, make_ack(PacketType::Pubrec, sent[0].packet_id));
+    ASSERT_EQ(sub->take_packets().size(), 1u);  // PUBREL
+    drop(*sub);
+    publish(pub, "q", "m5", 2, 5);
+
+    sub = &connect_ok("sub", o, true);
+    auto resent = sub->take_packets();
+    ASSERT_EQ(resent.size(), 3u);
+    const auto* rel = std::get_if<mqtt::PubAck>(&resent[0]);
+    ASSERT_NE(rel, nullptr);
+    EXPECT_EQ(rel->type, PacketType::Pubrel);
+    EXPECT_EQ(rel->packet_id, sent[0].packet_id);
+    for (int i = 1; i <= 2; ++i) {
+      const auto* p = std::get_if<mqtt::Publish>(&resent[size_t(i)]);
+      ASSERT_NE(p, nullptr);
+      EXPECT_TRUE(p->dup);
+      EXPECT_EQ(p->packet_id, sent[size_t(i)].packet_id);
+      EXPECT_EQ(p->payload, sent[size_t(i)].payload);
+    }
+    // The queue follows, in order, as slots free.
+    send(*sub, make_ack(PacketType::Pubcomp, sent[0].packet_id));
+    auto q1 = publishes(*sub);
+    ASSERT_EQ(payloads(q1), std::vector<std::string>{"m4"});
+    EXPECT_FALSE(q1[0].dup);
+    send(*sub, make_ack(PacketType::Pubrec, sent[1].packet_id));
+    send(*sub, make_ack(PacketType::Pubcomp, sent[1].packet_id));
+    EXPECT_EQ(payloads(publishes(*sub)), std::vector<std::string>{"m5"});
+    broker.reset();
+  }
+}
+
+// ================================================================ QoS 2 inbound
+
+// [MQTT-4.3.3-9] (5.0 [MQTT-4.3.3-10]..[MQTT-4.3.3-11]): until PUBREL, a PUBLISH with the same
+// packet id is answered with PUBREC and not delivered again; PUBREL → PUBCOMP; after that
+// the id starts a new message.
+TEST_F(ShardBrokerTest, Qos2InboundDuplicateBeforePubrelDeliveredOnce) {
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "q", 2);
+  FakeLink& pub = connect_ok("pub");
+
+  publish(pub, "q", "once", 2, 7);
+  auto rec = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].type, PacketType::Pubrec);
+  EXPECT_EQ(rec[0].packet_id, 7);
+  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"once"});
+
+  auto dup = make_publish("q", "once", 2, 7);
+  dup.dup = true;
+  send(pub, dup);
+  rec = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].type, PacketType::Pubrec);
+  EXPECT_TRUE(publishes(sub).empty()) << "duplicate QoS 2 delivered twice";
+
+  send(pub, make_ack(PacketType::Pubrel, 7));
+  auto comp = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(comp.size(), 1u);
+  EXPECT_EQ(comp[0].type, PacketType::Pubcomp);
+  EXPECT_EQ(comp[0].packet_id, 7);
+  EXPECT_EQ(comp[0].reason, ReasonCode::Success);
+
+  publish(pub, "q", "again", 2, 7);
+  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"again"});
+}
+
+// 5.0 §3.7.2.1: PUBREL for an unknown packet id → PUBCOMP 0x92.
+TEST_F(ShardBrokerTest, PubrelUnknownIdAnsweredWithNotFound5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  FakeLink& pub = connect_ok("pub", o);
+  send(pub, make_ack(PacketType::Pubrel, 42));
+  auto comp = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(comp.size(), 1u);
+  EXPECT_EQ(comp[0].type, PacketType::Pubcomp);
+  EXPECT_EQ(comp[0].reason, ReasonCode::PacketIdentifierNotFound);
+}
+
+// mqtt.await_rel_timeout: inbound QoS 2 state that never sees PUBREL is dropped by sweep.
+TEST_F(ShardBrokerTest, AwaitRelTimeoutDropsInboundQos2State) {
+  cfg.mqtt.await_rel_timeout = std::chrono::milliseconds(1000);
+  ConnectOptions o;
+  o.version = Version::v5;
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "q", 2);
+  FakeLink& pub = connect_ok("pub", o);
+  publish(pub, "q", "x", 2, 9);
+  pub.take_packets();
+  ASSERT_EQ(publishes(sub).size(), 1u);
+
+  services.advance(900);
+  b().sweep();
+  send(pub, make_publish("q", "x", 2, 9));  // still tracked: not delivered again
+  EXPECT_TRUE(publishes(sub).empty());
+  pub.take_packets();
+
+  services.advance(1200);
+  b().sweep();
+  EXPECT_FALSE(pub.closed());
+  send(pub, make_ack(PacketType::Pubrel, 9));
+  auto comp = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(comp.size(), 1u);
+  EXPECT_EQ(comp[0].reason, ReasonCode::PacketIdentifierNotFound) << "state not dropped";
+}
+
+// ================================================================ 3.1.1 retry / 5.0 no retry
+
+// 3.1.1 §4.4 (and mqtt.retry_interval): while online, unacknowledged PUBLISH are resent with
+// DUP=1 [MQTT-3.3.1-1] and the same packet id after the retry interval; PUBREL likewise.
+TEST_F(ShardBrokerTest, Retry311OnSweepAfterRetryIntervalWithDup) {
+  cfg.mqtt.retry_interval = std::chrono::milliseconds(5000);
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "q1", 1);
+  subscribe(sub, "q2", 2, {}, 0, 2);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "q1", "one", 1, 1);
+  publish(pub, "q2", "two", 2, 2);
+  auto sent = publishes(sub);
+  ASSERT_EQ(sent.size(), 2u);
+  send(sub, make_ack(PacketType::Pubrec, sent[1].packet_id));
+  ASSERT_EQ(sub.take_packets().size(), 1u);  // PUBREL
+
+  services.advance(4000);
+  b().sweep();
+  EXPECT_TRUE(sub.take_packets().empty()) << "resent before retry_interval";
+
+  services.advance(1500);
+  b().sweep();
+  auto again = sub.take_packets();
+  ASSERT_EQ(again.size(), 2u);
+  const auto& p = std::get<mqtt::Publish>(again[0]);
+  EXPECT_TRUE(p.dup);
+  EXPECT_EQ(p.packet_id, sent[0].packet_id);
+  EXPECT_EQ(p.payload, "one");
+  const auto& rel = std::get<mqtt::PubAck>(again[1]);
+  EXPECT_EQ(rel.type, PacketType::Pubrel);
+  EXPECT_EQ(rel.packet_id, sent[1].packet_id);
+
+  // Acknowledged: no more retries.
+  send(sub, make_ack(PacketType::Puback, sent[0].packet_id));
+  send(sub, make_ack(PacketType::Pubcomp, sent[1].packet_id));
+  services.advance(6000);
+  b().sweep();
+  EXPECT_TRUE(sub.take_packets().empty());
+}
+
+// 5.0 [MQTT-4.4.0-1]: PUBLISH is resent only on reconnect, never while the connection lives.
+TEST_F(ShardBrokerTest, V5NeverResentWhileOnline) {
+  cfg.mqtt.retry_interval = std::chrono::milliseconds(1000);
+  ConnectOptions o;
+  o.version = Version::v5;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "q", 1);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "q", "x", 1, 1);
+  ASSERT_EQ(publishes(sub).size(), 1u);
+  for (int i = 0; i < 5; ++i) {
+    services.advance(10'000);
+    b().sweep();
+  }
+  EXPECT_TRUE(sub.take_packets().empty());
+  EXPECT_FALSE(sub.closed());
+}
+
+// ================================================================ offline queue
+
+// mqtt.max_mqueue_len (STYLE rule 11): an offline session queues at most that many; newer
+// messages are dropped and counted; the kept ones arrive in order [MQTT-4.6.0-2].
+TEST_F(ShardBrokerTest, OfflineQueueBoundedDropsNewAndCounts) {
+  cfg.mqtt.max_mqueue_len = 3;
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "q", 1);
+  disconnect(sub);
+  FakeLink& pub = connect_ok("pub");
+  for (int i = 0; i < 5; ++i) publish(pub, "q", "m" + std::to_string(i), 1, uint16_t(i + 1));
+  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 2u);
+  // The publisher is still acknowledged for every message.
+  EXPECT_EQ(all_of<mqtt::PubAck>(pub.take_packets()).size(), 5u);
+
+  FakeLink& back = connect_ok("sub", o, true);
+  EXPECT_EQ(payloads(publishes(back)), (std::vector<std::string>{"m0", "m1", "m2"}));
+}
+
+// QoS 0 is not queued for an offline session unless mqtt.queue_qos0.
+TEST_F(ShardBrokerTest, OfflineQos0NotQueuedByDefault) {
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "q", 1);
+  disconnect(sub);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "q", "zero", 0);
+  publish(pub, "q", "one", 1, 1);
+  FakeLink& back = connect_ok("sub", o, true);
+  EXPECT_EQ(payloads(publishes(back)), std::vector<std::string>{"one"});
+}
+
+// ================================================================ keepalive and wills
+
+mqtt::Will make_will(std::string topic, std::string payload) {
+  mqtt::Will w;
+  w.topic = std::move(topic);
+  w.payload = std::move(payload);
+  return w;
+}
+
+// [MQTT-3.1.2-24] (3.1.1 [MQTT-3.1.2-24]; 5.0 §3.1.2.10): no packet within 1.5 (here
+// mqtt.keepalive_multiplier) × Keep Alive → the server disconnects; as a network failure,
+// the will is published [MQTT-3.1.2-8]. 5.0 gets DISCONNECT 0x8D first.
+TEST_F(ShardBrokerTest, KeepaliveTimeoutClosesAndPublishesWill) {
+  for (Version v : {Version::v311, Version::v5}) {
+    SCOPED_TRACE(v == Version::v5 ? "5.0" : "3.1.1");
+    start();
+    FakeLink& watcher = connect_ok("watcher");
+    subscribe(watcher, "will/#", 0);
+    ConnectOptions o;
+    o.version = v;
+    o.keep_alive = 10;
+    o.will = make_will("will/c", "gone");
+    FakeLink& c = connect_ok("c", o);
+
+    services.advance(5000);
+    send(c, mqtt::Pingreq{});  // activity restarts the keepalive period
+    EXPECT_EQ(all_of<mqtt::Pingresp>(c.take_packets()).size(), 1u);
+    services.advance(12'000);  // 12 s since the last packet: within 12.5 s
+    b().sweep();
+    EXPECT_FALSE(c.closed());
+
+    services.advance(1000);
+    b().sweep();
+    EXPECT_TRUE(c.closed());
+    auto out = c.take_packets();
+    if (v == Version::v5) {
+      ASSERT_EQ(out.size(), 1u);
+      EXPECT_EQ(std::get<mqtt::Disconnect>(out[0]).reason, ReasonCode::KeepAliveTimeout);
+    } else {
+      EXPECT_TRUE(out.empty());
+    }
+    EXPECT_TRUE(publishes(watcher).empty()) << "will before the connection closed";
+    drop(c);
+    EXPECT_EQ(payloads(publishes(watcher)), std::vector<std::string>{"gone"});
+    broker.reset();
+  }
+}
+
+// [MQTT-3.1.2-10] (5.0 [MQTT-3.1.2-10]): DISCONNECT 0x00 removes the will: not published.
+TEST_F(ShardBrokerTest, NormalDisconnectDoesNotPublishWill) {
+  for (Version v : {Version::v311, Version::v5}) {
+    SCOPED_TRACE(v == Version::v5 ? "5.0" : "3.1.1");
+    start();
+    FakeLink& watcher = connect_ok("watcher");
+    subscribe(watcher, "will/#", 0);
+    ConnectOptions o;
+    o.version = v;
+    o.will = make_will("will/c", "gone");
+    FakeLink& c = connect_ok("c", o);
+    disconnect(c);
+    EXPECT_TRUE(publishes(watcher).empty());
+    broker.reset();
+  }
+}
+
+// [MQTT-3.14.4-3] (5.0 §3.14.2.1): DISCONNECT with reason 0x04 publishes the will.
+TEST_F(ShardBrokerTest, DisconnectWithWillMessagePublishesWill5) {
+  FakeLink& watcher = connect_ok("watcher");
+  subscribe(watcher, "will/#", 0);
+  ConnectOptions o;
+  o.version = Version::v5;
+  o.will = make_will("will/c", "bye");
+  FakeLink& c = connect_ok("c", o);
+  disconnect(c, ReasonCode::DisconnectWithWill);
+  EXPECT_EQ(payloads(publishes(watcher)), std::vector<std::string>{"bye"});
+}
+
+// [MQTT-3.1.2-8]: a connection closed without DISCONNECT publishes the will.
+TEST_F(ShardBrokerTest, NetworkCloseWithoutDisconnectPublishesWill) {
+  FakeLink& watcher = connect_ok("watcher");
+  subscribe(watcher, "will/#", 0);
+  ConnectOptions o;
+  o.will = make_will("will/c", "lost");
+  FakeLink& c = connect_ok("c", o);
+  drop(c);
+  EXPECT_EQ(payloads(publishes(watcher)), std::vector<std::string>{"lost"});
+}
+
+// ================================================================ retained
+
+// [MQTT-3.8.4-4] / [MQTT-3.3.1-6] / [MQTT-3.3.1-8]: retained messages matching a new
+// subscription are sent after the SUBACK with RETAIN=1 at min(message QoS, granted QoS).
+TEST_F(ShardBrokerTest, RetainedSentAfterSubackWithRetainFlagAtMinQos) {
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "r/a", "two", 2, 1, /*retain=*/true);
+  publish(pub, "r/b", "zero", 0, 0, /*retain=*/true);
+  EXPECT_EQ(retained->size(), 2u);
+
+  FakeLink& sub = connect_ok("sub");
+  mqtt::Subscribe s;
+  s.packet_id = 3;
+  s.topics.push_back(mqtt::SubscribeTopic{"r/#", 1});
+  send(sub, s);
+  auto packets = sub.take_packets();
+  ASSERT_EQ(packets.size(), 3u);
+  ASSERT_TRUE(std::holds_alternative<mqtt::Suback>(packets[0])) << "retained before SUBACK";
+  std::vector<mqtt::Publish> got = all_of<mqtt::Publish>(packets);
+  std::sort(got.begin(), got.end(),
+            [](const mqtt::Publish& a, const mqtt::Publish& b) { return a.topic < b.topic; });
+  ASSERT_EQ(got.size(), 2u);
+  EXPECT_EQ(got[0].topic, "r/a");
+  EXPECT_TRUE(got[0].retain);
+  EXPECT_EQ(got[0].qos, 1);
+  EXPECT_EQ(got[1].topic, "r/b");
+  EXPECT_TRUE(got[1].retain);
+  EXPECT_EQ(got[1].qos, 0);
+
+  // A live publish to an existing subscription carries RETAIN=0 [MQTT-3.3.1-9] (3.1.1).
+  publish(pub, "r/a", "live", 0, 0, /*retain=*/true);
+  auto live = publishes(sub);
+  ASSERT_EQ(live.size(), 1u);
+  EXPECT_FALSE(live[0].retain);
+}
+
+// 5.0 [MQTT-3.3.1-9]..[MQTT-3.3.1-11]: Retain Handling 0 sends on every subscribe, 1 only
+// when the subscription is new, 2 never.
+TEST_F(ShardBrokerTest, RetainHandlingZeroOneTwo5) {
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "r/x", "kept", 1, 1, /*retain=*/true);
+  ConnectOptions o;
+  o.version = Version::v5;
+  FakeLink& sub = connect_ok("sub", o);
+
+  mqtt::SubscribeTopic rh1;
+  rh1.retain_handling = 1;
+  subscribe(sub, "r/x", 1, rh1, 0, 1);
+  EXPECT_EQ(publishes(sub).size(), 1u) << "handling 1, new subscription";
+  subscribe(sub, "r/x", 1, rh1, 0, 2);
+  EXPECT_TRUE(publishes(sub).empty()) << "handling 1, existing subscription";
+
+  mqtt::SubscribeTopic rh0;
+  subscribe(sub, "r/x", 1, rh0, 0, 3);
+  EXPECT_EQ(publishes(sub).size(), 1u) << "handling 0, existing subscription";
+
+  mqtt::SubscribeTopic rh2;
+  rh2.retain_handling = 2;
+  subscribe(sub, "r/+", 1, rh2, 0, 4);
+  EXPECT_TRUE(publishes(sub).empty()) << "handling 2";
+}
+
+// [MQTT-3.3.1-10] / [MQTT-3.3.1-11] (3.1.1): a retained PUBLISH with an empty payload removes
+// the retained message; it is not stored; later subscribers get nothing.
+TEST_F(ShardBrokerTest, EmptyRetainedPayloadClears) {
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "r/c", "v", 1, 1, true);
+  ASSERT_EQ(retained->size(), 1u);
+  publish(pub, "r/c", "", 1, 2, true);
+  EXPECT_EQ(retained->size(), 0u);
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "r/#", 1);
+  EXPECT_TRUE(sub.take_packets().empty());
+}
+
+// ================================================================ overlapping subscriptions
+
+// 5.0 [MQTT-3.3.4-2] / [MQTT-3.3.4-3] / [MQTT-3.3.4-5]: overlapping subscriptions of one
+// session give one delivery at the highest granted QoS carrying every Subscription
+// Identifier.
+TEST_F(ShardBrokerTest, OverlappingSubscriptionsOneDeliveryMaxQosAllIds5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "a/+", 0, {}, 11, 1);
+  subscribe(sub, "a/#", 2, {}, 22, 2);
+  subscribe(sub, "a/b", 1, {}, 0, 3);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "a/b", "m", 2, 1);
+  auto got = publishes(sub);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 2);
+  auto ids = got[0].props.subscription_identifiers;
+  std::sort(ids.begin(), ids.end());
+  EXPECT_EQ(ids, (std::vector<uint32_t>{11, 22}));
+
+  // The delivered QoS is never above the published one [MQTT-3.8.4-8].
+  publish(pub, "a/b", "m1", 1, 2);
+  got = publishes(sub);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(got[0].qos, 1);
+}
+
+// 5.0 [MQTT-3.8.3-3]: No Local — not sent back to the publishing session; others get it.
+TEST_F(ShardBrokerTest, NoLocalNotSentToPublisher5) {
+  ConnectOptions o;
+  o.version = Version::v5;
+  FakeLink& me = connect_ok("me", o);
+  mqtt::SubscribeTopic nl;
+  nl.no_local = true;
+  subscribe(me, "n/t", 1, nl);
+  FakeLink& other = connect_ok("other", o);
+  subscribe(other, "n/t", 1, nl);
+  publish(me, "n/t", "hello", 1, 1);
+  auto mine = me.take_packets();
+  EXPECT_TRUE(all_of<mqtt::Publish>(mine).empty());
+  EXPECT_EQ(all_of<mqtt::PubAck>(mine).size(), 1u);
+  EXPECT_EQ(payloads(publishes(other)), std::vector<std::string>{"hello"});
+}
+
+// ================================================================ persistence ops
+
+// DESIGN §4 ops for a persistent QoS 1 delivery: the message body once (MessageAdd), a queue
+// row per subscriber (QueueAdd), its state when sent (QueueUpdate AwaitPuback + packet id),
+// its removal on PUBACK (QueueRemove); non-persistent subscribers add nothing.
+TEST_F(ShardBrokerTest, PersistentQos1DeliveryEmitsStoreOps) {
+  start(/*with_store=*/true);
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& s1 = connect_ok("s1", o);
+  subscribe(s1, "p", 1);
+  FakeLink& s2 = connect_ok("s2", o);
+  subscribe(s2, "p", 1);
+  disconnect(s2);  // s2 offline: queued, not sent
+  FakeLink& volatile_sub = connect_ok("v");
+  subscribe(volatile_sub, "p", 1);
+  FakeLink& pub = connect_ok("pub");
+  sink.clear();
+
+  publish(pub, "p", "body", 1, 1);
+  auto adds = sink.ops_of<OpMessageAdd>();
+  ASSERT_EQ(adds.size(), 1u) << "message body stored once";
+  const MessageId mid = adds[0].message->store_id;
+  EXPECT_NE(mid, 0u);
+  EXPECT_EQ(adds[0].message->payload, "body");
+
+  auto qadds = sink.ops_of<OpQueueAdd>();
+  ASSERT_EQ(qadds.size(), 2u);
+  std::set<std::string> owners;
+  for (const auto& q : qadds) {
+    owners.insert(q.client_id);
+    EXPECT_EQ(q.message, mid);
+    EXPECT_EQ(q.qos, 1);
+  }
+  EXPECT_EQ(owners, (std::set<std::string>{"s1", "s2"}));
+
+  auto updates = sink.ops_of<OpQueueUpdate>();
+  ASSERT_EQ(updates.size(), 1u) << "only the online subscriber's row changes state";
+  EXPECT_EQ(updates[0].client_id, "s1");
+  EXPECT_EQ(updates[0].state, OutState::AwaitPuback);
+  auto sent = publishes(s1);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_EQ(updates[0].packet_id, sent[0].packet_id);
+
+  // Order: MessageAdd before any QueueAdd, QueueAdd(s1) before QueueUpdate(s1).
+  const auto& ops = sink.ops();
+  size_t msg_at = 0, qadd_s1 = 0, upd_s1 = 0;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    if (std::holds_alternative<OpMessageAdd>(ops[i].op)) msg_at = i;
+    if (auto* q = std::get_if<OpQueueAdd>(&ops[i].op); q && q->client_id == "s1") qadd_s1 = i;
+    if (auto* u = std::get_if<OpQueueUpdate>(&ops[i].op); u && u->client_id == "s1") upd_s1 = i;
+  }
+  EXPECT_LT(msg_at, qadd_s1);
+  EXPECT_LT(qadd_s1, upd_s1);
+
+  send(s1, make_ack(PacketType::Puback, sent[0].packet_id));
+  auto removes = sink.ops_of<OpQueueRemove>();
+  ASSERT_EQ(removes.size(), 1u);
+  EXPECT_EQ(removes[0].client_id, "s1");
+  EXPECT_EQ(removes[0].seq, updates[0].seq);
+
+  // A second message is stored again, once.
+  publish(pub, "p", "body2", 1, 2);
+  EXPECT_EQ(sink.count<OpMessageAdd>(), 2u);
+}
+
+// Durability before acknowledgement (sqlite.ack_policy = after_commit, DESIGN §4): the
+// publisher's PUBACK is withheld until durable_seq covers every op of the message.
+TEST_F(ShardBrokerTest, AckAfterCommitWithholdsPubackUntilDurable) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "p", 1);
+  FakeLink& pub = connect_ok("pub");
+  sink.commit_all();
+  const uint64_t before = sink.last_seq();
+
+  publish(pub, "p", "durable", 1, 5);
+  EXPECT_TRUE(pub.take_packets().empty()) << "PUBACK before the store committed";
+  EXPECT_EQ(publishes(sub).size(), 1u) << "delivery itself need not wait";
+  ASSERT_GT(sink.last_seq(), before);
+
+  services.run_posted(b());
+  EXPECT_TRUE(pub.take_packets().empty());
+
+  // Committed up to the QueueAdd but not yet... everything before the last covering op.
+  uint64_t needed = 0;
+  for (const auto& r : sink.ops())
+    if (std::holds_alternative<OpMessageAdd>(r.op) || std::holds_alternative<OpQueueAdd>(r.op))
+      needed = std::max(needed, r.seq);
+  sink.set_durable(needed - 1);
+  b().on_durable();
+  EXPECT_TRUE(pub.take_packets().empty()) << "PUBACK before its ops were durable";
+
+  sink.set_durable(needed);
+  b().on_durable();
+  auto acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].type, PacketType::Puback);
+  EXPECT_EQ(acks[0].packet_id, 5);
+  b().on_durable();
+  EXPECT_TRUE(pub.take_packets().empty()) << "PUBACK sent twice";
+}
+
+// A QoS 2 publish from a persistent publisher under ack-after-commit: PUBREC waits for the
+// Qos2InAdd row too; PUBREL removes it.
+TEST_F(ShardBrokerTest, AckAfterCommitQos2WaitsForQos2InRow) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& pub = connect_ok("pub", o);
+  publish(pub, "nobody", "x", 2, 8);
+  services.run_posted(b());
+  EXPECT_TRUE(pub.take_packets().empty());
+  auto rows = sink.ops_of<OpQos2InAdd>();
+  ASSERT_EQ(rows.size(), 1u);
+  EXPECT_EQ(rows[0].client_id, "pub");
+  EXPECT_EQ(rows[0].packet_id, 8);
+  sink.commit_all();
+  b().on_durable();
+  auto rec = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(rec.size(), 1u);
+  EXPECT_EQ(rec[0].type, PacketType::Pubrec);
+  send(pub, make_ack(PacketType::Pubrel, 8));
+  EXPECT_EQ(sink.count<OpQos2InRemove>(), 1u);
+}
+
+// With nothing to store for a message (no persistent subscriber) the PUBACK is released as
+// soon as the posted completion runs.
+TEST_F(ShardBrokerTest, AckAfterCommitWithNothingToStoreAcksAfterPostedTask) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "p", 1);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "p", "x", 1, 3);
+  EXPECT_TRUE(pub.take_packets().empty());
+  EXPECT_EQ(services.run_posted(b()), 1u);
+  auto acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].packet_id, 3);
+}
+
+// A degraded store cannot promise durability: 5.0 PUBACK 0x97 (Quota exceeded), 3.1.1 no
+// acknowledgement (the client resends); the message is not delivered.
+TEST_F(ShardBrokerTest, DegradedStoreRefusesQos1) {
+  for (Version v : {Version::v311, Version::v5}) {
+    SCOPED_TRACE(v == Version::v5 ? "5.0" : "3.1.1");
+    start(/*with_store=*/true);
+    FakeLink& sub = connect_ok("sub");
+    subscribe(sub, "p", 1);
+    ConnectOptions o;
+    o.version = v;
+    FakeLink& pub = connect_ok("pub", o);
+    sink.set_degraded(true);
+    const uint64_t refused_before = sink.refused();
+    publish(pub, "p", "x", 1, 4);
+    auto acks = all_of<mqtt::PubAck>(pub.take_packets());
+    if (v == Version::v5) {
+      ASSERT_EQ(acks.size(), 1u);
+      EXPECT_EQ(acks[0].reason, ReasonCode::QuotaExceeded);
+      EXPECT_EQ(acks[0].packet_id, 4);
+    } else {
+      EXPECT_TRUE(acks.empty());
+    }
+    EXPECT_TRUE(publishes(sub).empty()) << "refused message delivered";
+    EXPECT_EQ(sink.refused(), refused_before + 1);
+    EXPECT_EQ(ctx->stats.refused_store.load(), 1u);
+    sink.set_degraded(false);
+    // Recovered: accepted again.
+    publish(pub, "p", "y", 1, 5);
+    EXPECT_EQ(all_of<mqtt::PubAck>(pub.take_packets()).size(), 1u);
+    EXPECT_EQ(publishes(sub).size(), 1u);
+    broker.reset();
+  }
+}
+
+}  // namespace
+}  // namespace harbor::broker
