@@ -952,6 +952,12 @@ void ShardBroker::sweep() {
     }
   }
   for (Link* link : expired_links) close_with(link, ReasonCode::KeepAliveTimeout);
+  // Expired retained messages leave the tree and the store (shard 0 owns this sweep).
+  if (shard_ == 0 && now >= next_retained_sweep_ms_) {
+    next_retained_sweep_ms_ = now + 5000;  // a full walk under the writer lock: not too often
+    for (const auto& msg : ctx_.retained->take_expired(services_.now_unix_ms()))
+      if (store_on()) submit(OpRetainedClear{msg->topic});
+  }
 }
 
 void ShardBroker::restore_session(RestoredSession r) {

@@ -126,6 +126,7 @@ class ShardBroker {
   };
   std::vector<PendingAck> pending_acks_;
   MessageId last_persisted_message_ = 0;
+  int64_t next_retained_sweep_ms_ = 0;
   bool logged_queue_full_ = false;
   bool logged_store_refusal_ = false;
 };
