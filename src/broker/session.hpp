@@ -64,7 +64,13 @@ class Session {
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;
   std::deque<OutEntry> inflight;  // sent, awaiting acknowledgement, in seq order
   std::deque<OutEntry> queue;     // not sent yet, in seq order
-  std::unordered_map<uint16_t, int64_t> qos2_in;  // packet id → steady ms received
+  // Inbound QoS 2 flows awaiting PUBREL, by packet id. `acked` is false while the PUBREC
+  // still waits for the store: a resent PUBLISH then gets nothing yet [MQTT-4.3.3-9].
+  struct Qos2In {
+    int64_t received_ms = 0;
+    bool acked = false;
+  };
+  std::unordered_map<uint16_t, Qos2In> qos2_in;
   uint64_t next_seq = 1;
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;

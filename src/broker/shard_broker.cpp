@@ -451,9 +451,10 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   const auto& cfg = *ctx_.config;
   ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
   if (p.qos > 0) {
-    if (p.qos == 2 && s->qos2_in.count(p.packet_id)) {
-      // Resent PUBLISH of a QoS 2 flow we already own: acknowledge, never deliver twice
-      // [MQTT-4.3.3-9].
+    if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
+      // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].
+      // If its PUBREC still waits for the store, that PUBREC answers this one too.
+      if (!q2->second.acked) return;
       mqtt::PubAck rec;
       rec.type = mqtt::PacketType::Pubrec;
       rec.packet_id = p.packet_id;
@@ -482,7 +483,7 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     }
     logged_store_refusal_ = false;
     link->inbound_unacked++;
-    if (p.qos == 2) s->qos2_in[p.packet_id] = services_.now_steady_ms();
+    if (p.qos == 2) s->qos2_in[p.packet_id] = Session::Qos2In{services_.now_steady_ms(), false};
   }
   uint16_t packet_id = p.packet_id;
   mqtt::QoS qos = p.qos;
@@ -570,6 +571,10 @@ void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bo
   mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
   link->mark_dirty();
   if (qos == 1 && !refused && link->inbound_unacked) link->inbound_unacked--;
+  if (qos == 2 && !refused && link->session) {
+    if (auto it = link->session->qos2_in.find(packet_id); it != link->session->qos2_in.end())
+      it->second.acked = true;
+  }
 }
 
 void ShardBroker::on_pubrel(Link* link, Session* s, const mqtt::PubAck& a) {
@@ -772,13 +777,16 @@ void ShardBroker::pump(Session* s) {
 }
 
 void ShardBroker::resend_inflight(Session* s) {
-  for (auto& e : s->inflight) {
-    if (e.state == OutState::AwaitPubcomp) {
-      send_pubrel(s->link, e.packet_id);
-      e.sent_ms = services_.now_steady_ms();
-    } else {
-      send_entry(s, e, /*dup=*/true);  // [MQTT-3.3.1-1]
+  for (auto it = s->inflight.begin(); it != s->inflight.end();) {
+    if (it->state == OutState::AwaitPubcomp) {
+      send_pubrel(s->link, it->packet_id);
+      it->sent_ms = services_.now_steady_ms();
+    } else if (!send_entry(s, *it, /*dup=*/true)) {  // [MQTT-3.3.1-1]
+      // Too large for the client's new Maximum Packet Size: discarded as if delivered.
+      it = s->inflight.erase(it);
+      continue;
     }
+    ++it;
   }
 }
 
@@ -941,7 +949,7 @@ void ShardBroker::sweep() {
     // QoS 2 receiver state that never saw its PUBREL is dropped after await_rel_timeout.
     if (!s->qos2_in.empty() && cfg.mqtt.await_rel_timeout.count() > 0) {
       for (auto it = s->qos2_in.begin(); it != s->qos2_in.end();) {
-        if (now - it->second > cfg.mqtt.await_rel_timeout.count()) {
+        if (it->second.acked && now - it->second.received_ms > cfg.mqtt.await_rel_timeout.count()) {
           if (link->inbound_unacked) link->inbound_unacked--;
           if (store_on() && s->persistent()) submit(OpQos2InRemove{s->client_id(), it->first});
           it = s->qos2_in.erase(it);
@@ -1008,7 +1016,7 @@ void ShardBroker::restore_session(RestoredSession r) {
     }
   }
   int64_t steady = services_.now_steady_ms();
-  for (uint16_t pid : r.qos2_in) s->qos2_in[pid] = steady;
+  for (uint16_t pid : r.qos2_in) s->qos2_in[pid] = Session::Qos2In{steady, true};
   schedule_expiry(s);
 }
 

@@ -1260,11 +1260,7 @@ TEST_F(ShardBrokerTest, StoreOpsForCleanStartAndRetainedDelivery) {
 // and the server behaves as if it had been delivered. That holds for a message resent on
 // reconnect too, when the client now announces a smaller maximum: it must not stay in flight
 // and block the window forever.
-TEST_F(ShardBrokerTest, DISABLED_TooLargeInflightMessageOnReconnectIsDiscarded5) {
-  // BUG: expected: after reconnecting with Maximum Packet Size 200, the in-flight 1000-byte
-  // message is discarded and the queued small one is sent; actual: resend_inflight ignores
-  // send_entry()'s false return, the entry stays in Session::inflight (its store row already
-  // removed), occupying the only window slot, so nothing is ever sent again.
+TEST_F(ShardBrokerTest, TooLargeInflightMessageOnReconnectIsDiscarded5) {
   ConnectOptions o;
   o.version = Version::v5;
   o.clean_start = false;
@@ -1288,10 +1284,7 @@ TEST_F(ShardBrokerTest, DISABLED_TooLargeInflightMessageOnReconnectIsDiscarded5)
 // Ack after commit: a resent QoS 2 PUBLISH [MQTT-4.3.3-9] that arrives while the original is
 // still waiting for the store must not be acknowledged before the message is durable, or a
 // crash loses a message the client was told the server owns.
-TEST_F(ShardBrokerTest, DISABLED_AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
-  // BUG: expected: no PUBREC for the duplicate until on_durable() covers the ops; actual:
-  // on_publish answers any PUBLISH whose id is in qos2_in with PUBREC at once, and qos2_in is
-  // filled before the store committed.
+TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
   sink.set_ack_after_commit(true);
   start(/*with_store=*/true);
   ConnectOptions o;
