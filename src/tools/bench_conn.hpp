@@ -1,0 +1,81 @@
+// One bench client connection on a Worker's event loop. Worker thread only.
+// States: Idle → Connecting (TCP) → AwaitConnack → [AwaitSuback] → Ready → Closed.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mqtt/protocol.hpp"
+#include "runtime/event_loop.hpp"
+#include "tools/sequence_tracker.hpp"
+
+namespace harbor::tools {
+
+class Worker;
+
+class BenchConn : public runtime::IoHandler {
+ public:
+  enum class State : uint8_t { Idle, Connecting, AwaitConnack, AwaitSuback, Ready, Closing, Closed };
+
+  BenchConn(Worker& worker, uint64_t number);
+  ~BenchConn() override;
+
+  void start_connect();
+  void on_io(uint32_t events) override;
+  // Publisher: sends what the rate, the count and the window allow.
+  void pump(uint64_t now_ns);
+  // Sends PINGREQ when quiet; fails a connection attempt that took too long.
+  void sweep(int64_t now_ms);
+  // Sends DISCONNECT, flushes, half-closes and waits for the broker's EOF (Closing).
+  void disconnect();
+  // Closes at once (end of the grace period).
+  void force_close();
+
+  State state() const { return state_; }
+  bool is_publisher_active() const;
+  const SequenceTracker& tracker() const { return tracker_; }
+
+ private:
+  void on_packet(mqtt::Packet& p);
+  void on_connack(const mqtt::Connack& ack);
+  void on_publish(const mqtt::Publish& p);
+  void on_ack(const mqtt::PubAck& a);
+  bool send_publish(uint64_t now_ns);
+  void release(uint16_t id, bool rejected);
+  void flush();
+  void update_interest();
+  void fail(const std::string& why);
+  void close_fd();
+  void on_closing_io(uint32_t events);
+
+  Worker& w_;
+  uint64_t number_;
+  std::string client_id_;
+  State state_ = State::Idle;
+  int fd_ = -1;
+  uint32_t interest_ = 0;
+  mqtt::ClientProtocol proto_;
+  std::string out_;
+  size_t out_off_ = 0;
+  int64_t started_ms_ = 0;
+  uint64_t started_ns_ = 0;
+  int64_t last_send_ms_ = 0;
+  bool counted_pending_ = false;
+
+  // publisher
+  mqtt::Publish pub_;
+  mqtt::PubAck ack_;
+  uint32_t seq_ = 0;
+  uint64_t sent_ = 0;
+  uint32_t inflight_ = 0;
+  uint16_t next_id_ = 0;
+  std::vector<bool> in_use_;
+  uint64_t phase_ns_ = 0;  // spreads rate-limited publishers over one interval
+  bool finished_ = false;
+
+  // subscriber
+  SequenceTracker tracker_;
+};
+
+}  // namespace harbor::tools

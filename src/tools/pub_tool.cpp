@@ -1,0 +1,123 @@
+// `harbormq pub`: publish one message (or each stdin line) and exit, like mosquitto_pub.
+#include "tools/pub_tool.hpp"
+
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <iterator>
+#include <sstream>
+#include <thread>
+
+#include "mqtt/topic.hpp"
+#include "tools/stop_signal.hpp"
+#include "tools/sync_client.hpp"
+
+namespace harbor::tools {
+
+namespace {
+std::string default_client_id(const char* tool) {
+  return std::string("harbormq-") + tool + "-" + std::to_string(getpid());
+}
+
+// Sends one PUBLISH and completes its QoS flow.
+ToolResult<void> publish_one(SyncClient& client, const PubOptions& o, const std::string& payload) {
+  mqtt::Publish p;
+  p.topic = o.topic;
+  p.qos = static_cast<mqtt::QoS>(o.qos);
+  p.retain = o.retain;
+  p.payload = payload;
+  if (o.qos > 0) p.packet_id = client.next_packet_id();
+  if (o.conn.version == mqtt::Version::v5) {
+    p.props.user_properties = o.user_props;
+    if (!o.content_type.empty()) p.props.content_type = o.content_type;
+    p.props.message_expiry_interval = o.message_expiry;
+    if (!o.response_topic.empty()) p.props.response_topic = o.response_topic;
+    if (!o.correlation_data.empty()) p.props.correlation_data = o.correlation_data;
+  }
+  if (auto r = client.send(p); !r) return r;
+  if (o.qos == 0) return {};
+  const uint16_t id = p.packet_id;
+  auto first = o.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec;
+  auto is_ack = [id](mqtt::PacketType t) {
+    return [id, t](const mqtt::Packet& pk) {
+      auto* a = std::get_if<mqtt::PubAck>(&pk);
+      return a && a->type == t && a->packet_id == id;
+    };
+  };
+  auto ignore = [](const mqtt::Packet&) {};
+  auto ack = client.wait_for(is_ack(first), ignore, o.qos == 1 ? "PUBACK" : "PUBREC");
+  if (!ack) return tl::unexpected(ack.error());
+  auto reason = std::get<mqtt::PubAck>(*ack).reason;
+  if (mqtt::is_error(reason))
+    return tl::unexpected(ToolError{kExitRejected, "publish rejected by broker: " + describe(reason)});
+  if (o.qos == 1) return {};
+  mqtt::PubAck rel;
+  rel.type = mqtt::PacketType::Pubrel;
+  rel.packet_id = id;
+  if (auto r = client.send(rel); !r) return r;
+  auto comp = client.wait_for(is_ack(mqtt::PacketType::Pubcomp), ignore, "PUBCOMP");
+  if (!comp) return tl::unexpected(comp.error());
+  return {};
+}
+
+ToolResult<void> run(const PubOptions& o) {
+  SyncClient client(o.conn, o.verbose > 0);
+  std::string id = o.conn.client_id.empty() ? default_client_id("pub") : o.conn.client_id;
+  if (auto r = client.connect(id); !r) return tl::unexpected(r.error());
+
+  auto send_repeated = [&](const std::string& payload) -> ToolResult<void> {
+    for (int i = 0; i < o.repeat; ++i) {
+      if (i > 0 && o.repeat_delay_s > 0)
+        std::this_thread::sleep_for(std::chrono::duration<double>(o.repeat_delay_s));
+      if (auto r = publish_one(client, o, payload); !r) return r;
+    }
+    return {};
+  };
+
+  if (o.stdin_lines) {
+    std::string line;
+    while (!stop_requested() && std::getline(std::cin, line)) {
+      if (auto r = send_repeated(line); !r) return r;
+    }
+  } else {
+    std::string payload;
+    if (o.message) {
+      payload = *o.message;
+    } else if (!o.file.empty()) {
+      std::ifstream in(o.file, std::ios::binary);
+      if (!in) return tl::unexpected(ToolError{kExitIo, "cannot read file '" + o.file + "'"});
+      payload.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+    } else if (o.stdin_whole) {
+      std::ostringstream ss;
+      ss << std::cin.rdbuf();
+      payload = ss.str();
+    }
+    if (auto r = send_repeated(payload); !r) return r;
+  }
+  client.disconnect();
+  return {};
+}
+}  // namespace
+
+int run_pub(PubOptions& o) {
+  if (auto r = finalize(o); !r) {
+    std::fprintf(stderr, "Error: %s\n", r.error().c_str());
+    return kExitUsage;
+  }
+  if (!mqtt::valid_topic_name(o.topic)) {
+    std::fprintf(stderr, "Error: invalid topic name '%s'\n", o.topic.c_str());
+    return kExitUsage;
+  }
+  install_stop_signals();
+  auto r = run(o);
+  if (!r) {
+    std::fprintf(stderr, "Error: %s\n", r.error().message.c_str());
+    return r.error().code;
+  }
+  return kExitOk;
+}
+
+}  // namespace harbor::tools
