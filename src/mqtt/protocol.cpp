@@ -126,6 +126,9 @@ Result<std::optional<Packet>> ClientProtocol::next() {
   const PacketType type = packet_type(packet);
   if (!is_server_to_client(type))
     return violation(ReasonCode::ProtocolError, std::string(to_string(type)) + " sent by a server");
+  // Before 5.0 DISCONNECT only travels from client to server (3.1.1 section 3.14).
+  if (type == PacketType::Disconnect && !is_v5(version_))
+    return violation(ReasonCode::ProtocolError, "DISCONNECT sent by a 3.1.1 server");
 
   if (phase_ == ProtocolPhase::AwaitingConnect) {
     // [MQTT-3.2.0-1] the server's first packet is CONNACK; 5.0 enhanced authentication may

@@ -384,3 +384,22 @@ TEST(ServerProtocol, WholeClientSessionAtEveryFragmentSize) {
 
 }  // namespace
 }  // namespace harbor::mqtt
+
+namespace harbor::mqtt {
+namespace {
+
+// 3.1.1 section 3.14: DISCONNECT is sent by the client only; 5.0 lets the server send it.
+TEST(ClientProtocol, DisconnectFromServerOnlyIn5) {
+  ClientProtocol old(Version::v311);
+  ASSERT_TRUE(send(old, Connack{}, Version::v311));
+  auto r = send(old, Disconnect{}, Version::v311);
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().reason, ReasonCode::ProtocolError);
+  ClientProtocol v5(Version::v5);
+  ASSERT_TRUE(send(v5, Connack{}, Version::v5));
+  r = send(v5, Disconnect{}, Version::v5);
+  ASSERT_TRUE(r && *r);
+}
+
+}  // namespace
+}  // namespace harbor::mqtt
