@@ -175,3 +175,60 @@ def test_ordering_per_publisher_and_topic(broker, open_client, version, qos):
     got = sub.publishes(n, 20)
     assert [p.payload for p in got] == [b"%05d" % i for i in range(n)]
     assert {p.qos for p in got} == {qos}
+
+
+def test_v5_publish_properties_forwarded(broker, open_client):
+    """5.0 [MQTT-3.3.2-17] / [MQTT-3.3.2-18] / 3.3.2.3: Payload Format Indicator, Content
+    Type, Response Topic, Correlation Data and User Properties (in order) are forwarded
+    unaltered."""
+    sub = open_client(broker, 5)
+    sub.subscribe([("props/t", 1)])
+    pub = open_client(broker, 5)
+    props = {m.P_PAYLOAD_FORMAT: 1, m.P_CONTENT_TYPE: "text/plain",
+             m.P_RESPONSE_TOPIC: "props/reply", m.P_CORRELATION_DATA: b"\x00\x01corr",
+             m.P_USER_PROPERTY: [("k1", "v1"), ("k2", "v2"), ("k1", "v3")]}
+    pub.publish("props/t", "hällo".encode(), qos=1, props=props)
+    p = sub.publishes(1)[0]
+    for k in (m.P_PAYLOAD_FORMAT, m.P_CONTENT_TYPE, m.P_RESPONSE_TOPIC,
+              m.P_CORRELATION_DATA, m.P_USER_PROPERTY):
+        assert p.props.get(k) == props[k], "property %#x: %r" % (k, p.props.get(k))
+
+
+def test_v5_topic_alias_from_client(broker, open_client):
+    """5.0 3.3.2.3.4: a client sets Topic Alias 1 with a topic, then publishes with the
+    alias and an empty topic; subscribers see the full topic name."""
+    sub = open_client(broker, 5)
+    sub.subscribe([("alias/#", 1)])
+    pub = open_client(broker, 5)
+    pub.publish("alias/long/topic", b"1", qos=1, props={m.P_TOPIC_ALIAS: 1})
+    pub.publish("", b"2", qos=1, props={m.P_TOPIC_ALIAS: 1})
+    pub.publish("alias/other", b"3", qos=1, props={m.P_TOPIC_ALIAS: 1})  # remap
+    pub.publish("", b"4", qos=1, props={m.P_TOPIC_ALIAS: 1})
+    got = sub.publishes(4)
+    assert [(p.topic, p.payload) for p in got] == [
+        ("alias/long/topic", b"1"), ("alias/long/topic", b"2"),
+        ("alias/other", b"3"), ("alias/other", b"4")]
+
+
+def test_v5_client_maximum_packet_size_respected(broker, open_client):
+    """5.0 [MQTT-3.1.2-25]: the server does not send a packet larger than the client's
+    Maximum Packet Size; it drops that message for this client and goes on."""
+    sub = open_client(broker, 5, props={m.P_MAXIMUM_PACKET_SIZE: 200})
+    sub.subscribe([("mps/t", 1)])
+    pub = open_client(broker, 5)
+    pub.publish("mps/t", b"x" * 500, qos=1)
+    pub.publish("mps/t", b"small", qos=1)
+    got = sub.publishes(1)
+    assert got[0].payload == b"small"
+    sub.no_publish(0.5)
+
+
+def test_v5_message_expiry_interval_decremented(broker, open_client):
+    """5.0 [MQTT-3.3.2-6]: the forwarded Message Expiry Interval is the received value
+    minus the time the message waited in the server."""
+    sub = open_client(broker, 5)
+    sub.subscribe([("mexp/t", 1)])
+    pub = open_client(broker, 5)
+    pub.publish("mexp/t", b"e", qos=1, props={m.P_MESSAGE_EXPIRY: 100})
+    p = sub.publishes(1)[0]
+    assert 98 <= p.props.get(m.P_MESSAGE_EXPIRY, -1) <= 100, p

@@ -231,3 +231,21 @@ def test_v5_no_resend_while_connected(broker, open_client):
     pub.publish("nr/t", b"x", qos=1)
     s.publishes(1)
     s.no_publish(3.0)
+
+
+def test_v5_expired_message_not_delivered_from_queue(broker, open_client):
+    """5.0 [MQTT-3.3.2-5]: a queued message whose Message Expiry Interval passed before
+    delivery started is deleted; unexpired ones are delivered."""
+    cid = unique_id("mexpq")
+    s = fresh_persistent(broker, open_client, 5, cid)
+    s.subscribe([("mq5/t", 1)])
+    s.disconnect()
+    pub = open_client(broker, 5)
+    pub.publish("mq5/t", b"short", qos=1, props={m.P_MESSAGE_EXPIRY: 1})
+    pub.publish("mq5/t", b"long", qos=1, props={m.P_MESSAGE_EXPIRY: 60})
+    time.sleep(2.2)  # the elapsed time is what is under test, not a synchronisation
+    s = open_client(broker, 5, client_id=cid, **persistent_kw(5))
+    got = s.publishes(1)
+    assert got[0].payload == b"long"
+    assert got[0].props.get(m.P_MESSAGE_EXPIRY, 0) <= 58
+    s.no_publish(0.5)
