@@ -10,12 +10,14 @@
 #include <vector>
 
 #include "app/broker_commands.hpp"
+#include "tools/tools.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{"HarborMQ: a durable MQTT 3.1.1 / 5.0 broker for the edge"};
   app.require_subcommand(1);
   int exit_code = 0;
   harbor::app::add_broker_commands(app, &exit_code);
+  harbor::tools::add_tool_commands(app, &exit_code);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
