@@ -61,6 +61,7 @@ tl::expected<void, std::string> Server::start() {
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   ctx_.config = cfg_;
   ctx_.num_shards = n;
+  ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
   tree_ = std::make_unique<broker::SubscriptionTree>(n);
   retained_ = std::make_unique<broker::RetainedStore>(n);
   ctx_.tree = tree_.get();

@@ -37,6 +37,8 @@ struct BrokerContext {
   PersistenceSink* store = nullptr;  // nullptr when persistence is off
   BrokerStats stats;
   std::atomic<uint64_t> next_session_id{1};
+  // Deliveries posted to each shard and not processed yet (backpressure between shards).
+  std::unique_ptr<std::atomic<int64_t>[]> inbox_load;
   // Logging hook (level: 0 debug, 1 info, 2 warn, 3 error). Any thread.
   std::function<void(int, const std::string&)> log;
 };

@@ -41,6 +41,8 @@ struct AckWaiter {
 namespace {
 
 constexpr size_t kMaxPendingBytesQos0 = 8u * 1024 * 1024;  // slow consumer: drop QoS 0 beyond
+constexpr size_t kCongestedBytes = 512u * 1024;  // output buffer size that slows publishers
+constexpr int64_t kCongestedInbox = 16384;       // queued cross-shard deliveries that do too
 
 mqtt::Properties forward_subset(const mqtt::Properties& p) {
   // Properties the server forwards unaltered to subscribers [MQTT-3.3.2-15..20].
@@ -634,6 +636,9 @@ void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
       } else {
         outboxes_[first.who.shard].push_back(
             RemoteDelivery{first.who.session, msg, qos, retain, std::move(sub_ids), token});
+        if (ctx_.inbox_load &&
+            ctx_.inbox_load[first.who.shard].load(std::memory_order_relaxed) > kCongestedInbox)
+          throttle_ = true;
       }
     }
     i = j;
@@ -645,6 +650,8 @@ void ShardBroker::flush_outboxes() {
     if (outboxes_[shard].empty()) continue;
     auto batch = std::make_shared<std::vector<RemoteDelivery>>(std::move(outboxes_[shard]));
     outboxes_[shard].clear();
+    if (ctx_.inbox_load)
+      ctx_.inbox_load[shard].fetch_add(static_cast<int64_t>(batch->size()), std::memory_order_relaxed);
     services_.post_to_shard(shard, [batch](ShardBroker& b) { b.deliver_batch(*batch); });
   }
 }
@@ -656,6 +663,8 @@ void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
       deliver_local(it->second, d.msg, d.qos, d.retain, std::move(d.subscription_ids), d.token.get());
     d.token.reset();  // this part is done
   }
+  if (ctx_.inbox_load)
+    ctx_.inbox_load[shard_].fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
 }
 
 // ---------------------------------------------------------------- delivery out
@@ -676,6 +685,7 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     s->stats.dropped_expired++;
     return;
   }
+  if (s->link != nullptr && s->link->pending_bytes() > kCongestedBytes) throttle_ = true;
   if (qos == 0) {
     if (s->link != nullptr) {
       if (s->link->pending_bytes() > kMaxPendingBytesQos0) {

@@ -64,6 +64,16 @@ class ShardBroker {
 
   size_t session_count() const { return sessions_.size(); }
 
+  // True once after a PUBLISH from the current packet met a congested receiver (a local
+  // connection with a full output buffer, or a shard with a long inbox): the connection
+  // layer then stops reading that publisher for a moment, so the broker slows publishers
+  // down instead of piling up memory or dropping (backpressure through TCP).
+  bool take_throttle() {
+    bool t = throttle_;
+    throttle_ = false;
+    return t;
+  }
+
  private:
   friend struct AckWaiter;
 
@@ -127,6 +137,7 @@ class ShardBroker {
   std::vector<PendingAck> pending_acks_;
   MessageId last_persisted_message_ = 0;
   int64_t next_retained_sweep_ms_ = 0;
+  bool throttle_ = false;
   bool logged_queue_full_ = false;
   bool logged_store_refusal_ = false;
 };

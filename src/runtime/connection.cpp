@@ -66,10 +66,35 @@ void Connection::read_socket() {
     break;
   }
   if (!closing) process_input();
-  if (eof && !moving) fail();
+  if (eof && !moving) {
+    fail();
+    return;
+  }
+  if (shard_->broker().take_throttle() && !closed && !moving && !closing) pause_reading();
+}
+
+uint32_t Connection::interest() const {
+  uint32_t ev = paused_ ? 0u : static_cast<uint32_t>(EPOLLIN | EPOLLRDHUP);
+  if (epollout) ev |= EPOLLOUT;
+  return ev;
+}
+
+void Connection::pause_reading() {
+  if (paused_ || closed) return;
+  paused_ = true;
+  shard_->loop().modify(fd_, interest(), this);
+  shard_->schedule_resume(this);
+}
+
+void Connection::resume_reading() {
+  if (!paused_ || closed || moving) return;
+  paused_ = false;
+  shard_->loop().modify(fd_, interest(), this);
+  read_socket();
 }
 
 void Connection::process_input() {
+  shard_->broker().take_throttle();  // a stale signal from other work is not ours
   while (!closing && !closed && !moving) {
     auto next = protocol_.next();
     if (!next) {
@@ -97,7 +122,7 @@ void Connection::flush() {
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       if (!epollout) {
         epollout = true;
-        shard_->loop().modify(fd_, EPOLLIN | EPOLLOUT | EPOLLRDHUP, this);
+        shard_->loop().modify(fd_, interest(), this);
       }
       return;
     }
@@ -110,7 +135,7 @@ void Connection::flush() {
   if (out_.capacity() > 4 * 1024 * 1024) out_.shrink_to_fit();
   if (epollout) {
     epollout = false;
-    shard_->loop().modify(fd_, EPOLLIN | EPOLLRDHUP, this);
+    shard_->loop().modify(fd_, interest(), this);
   }
   if (closing) fail();
 }

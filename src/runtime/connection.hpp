@@ -36,6 +36,11 @@ class Connection final : public IoHandler, public broker::Link {
   // Decodes and dispatches buffered packets (also after a move to another shard).
   void process_input();
   void attach(Shard* shard);
+  // Backpressure: stop reading the socket until resume_reading() (the shard calls it after
+  // a short pause). Writing goes on.
+  void pause_reading();
+  void resume_reading();
+  bool paused() const { return paused_; }
 
   bool dirty = false;     // in the shard's flush list
   bool closing = false;   // close once out_ is flushed
@@ -45,6 +50,7 @@ class Connection final : public IoHandler, public broker::Link {
 
  private:
   void read_socket();
+  uint32_t interest() const;  // epoll events wanted now
   void fail();  // socket error or EOF: close now
 
   int fd_;
@@ -53,6 +59,7 @@ class Connection final : public IoHandler, public broker::Link {
   mqtt::ServerProtocol protocol_;
   std::string out_;
   size_t out_offset_ = 0;
+  bool paused_ = false;
 };
 
 }  // namespace harbor::runtime

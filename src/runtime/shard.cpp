@@ -88,6 +88,23 @@ void Shard::connection_closed(Connection* c) {
   closed_.push_back(c);
 }
 
+void Shard::schedule_resume(Connection* c) {
+  paused_.push_back(c->link_id());
+  if (resume_armed_) return;
+  resume_armed_ = true;
+  // 1 ms: long enough for the congested receiver to drain some, short enough that a stuck
+  // receiver only slows its publishers down instead of stopping them.
+  loop_.add_timer_after(1, [this] {
+    resume_armed_ = false;
+    std::vector<uint64_t> ids;
+    ids.swap(paused_);
+    for (uint64_t id : ids) {
+      auto it = connections_.find(id);
+      if (it != connections_.end()) it->second->resume_reading();
+    }
+  });
+}
+
 void Shard::post_to_shard(unsigned shard, std::function<void(broker::ShardBroker&)> fn) {
   Shard* target = all_[shard].get();
   target->loop_.post([target, fn = std::move(fn)] { fn(target->broker_); });

@@ -35,6 +35,8 @@ class Shard final : public broker::ShardServices {
   // Owner thread, from Connection.
   void mark_dirty(Connection* c);
   void connection_closed(Connection* c);
+  // Resumes reading `c` after a short backpressure pause.
+  void schedule_resume(Connection* c);
 
   // broker::ShardServices
   unsigned shard_index() const override { return index_; }
@@ -68,6 +70,8 @@ class Shard final : public broker::ShardServices {
   };
   std::vector<Move> moves_;
   std::atomic<bool> durable_pending_{false};
+  std::vector<uint64_t> paused_;  // link ids of connections paused by backpressure
+  bool resume_armed_ = false;
   static std::atomic<uint64_t> next_connection_id_;
 };
 
