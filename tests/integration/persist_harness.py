@@ -1,0 +1,424 @@
+"""Harness for the persistence tests: a HarborMQ process with a SQLite data dir that can be
+killed with SIGKILL and restarted on the same port and data dir, plus load publishers and
+collectors used by test_persistence.py and test_full_disk.py.
+
+The broker command is `$HARBORMQ_BIN start --conf FILE`; its stdout/stderr go to a log
+file in the test's tmp dir (appended across restarts, one header line per start).
+Only processes started here are signalled, always by PID.
+"""
+
+import os
+import signal
+import socket
+import struct
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as paho
+import pytest
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+import mqttraw
+from helpers import HOST, free_port, unique_id
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HARBORMQ_BIN = os.environ.get(
+    "HARBORMQ_BIN", os.path.normpath(os.path.join(HERE, "..", "..", "build", "harbormq")))
+
+DB_NAME = "harbormq.db"
+
+
+def deadline_after(seconds):
+    return time.monotonic() + seconds
+
+
+class PersistBroker:
+    """One HarborMQ process with persistence. start() waits until the port accepts."""
+
+    def __init__(self, tmp_dir, data_dir=None, extra_conf=""):
+        self.tmp_dir = str(tmp_dir)
+        self.data_dir = str(data_dir) if data_dir else os.path.join(self.tmp_dir, "data")
+        os.makedirs(self.data_dir, exist_ok=True)
+        self.host = HOST
+        self.port = free_port()
+        self.conf_path = os.path.join(self.tmp_dir, "harbormq.conf")
+        self.log_path = os.path.join(self.tmp_dir, "broker.stderr")
+        self.extra_conf = extra_conf
+        self.proc = None
+        self.starts = 0
+        self.write_config()
+
+    @property
+    def db_path(self):
+        return os.path.join(self.data_dir, DB_NAME)
+
+    def write_config(self):
+        text = ('listeners.tcp { bind = "%s:%d" }\n' % (self.host, self.port) +
+                "system { num_taskq_thread = 2 }\n" +
+                # max_packet_size: the broker default advertises Maximum Packet Size 268435456
+                # (legal), which paho 1.6 rejects as out of range (it allows 268435455).
+                "mqtt { max_mqueue_len = 0, max_inflight_window = 100, max_packet_size = 1MB }\n" +
+                'sqlite { mounted_file_path = "%s" }\n' % self.data_dir +
+                self.extra_conf)
+        with open(self.conf_path, "w") as f:
+            f.write(text)
+
+    def command(self):
+        return [HARBORMQ_BIN, "start", "--conf", self.conf_path]
+
+    def spawn(self):
+        """Start the process without waiting for the port (used for startup failures)."""
+        if not os.access(HARBORMQ_BIN, os.X_OK):
+            pytest.fail("harbormq binary not found or not executable: %s (set HARBORMQ_BIN)"
+                        % HARBORMQ_BIN)
+        assert self.proc is None or self.proc.poll() is not None, "broker already running"
+        self.starts += 1
+        with open(self.log_path, "ab") as log:
+            log.write(b"\n===== start #%d: %s\n" % (
+                self.starts, " ".join(self.command()).encode()))
+            log.flush()
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log,
+                                         stdin=subprocess.DEVNULL, cwd=self.tmp_dir)
+        return self.proc
+
+    def start(self, timeout=15.0):
+        self.spawn()
+        deadline = deadline_after(timeout)
+        while True:
+            rc = self.proc.poll()
+            if rc is not None:
+                self.proc = None
+                pytest.fail("broker exited with %d during start #%d; log:\n%s" % (
+                    rc, self.starts, self.log_tail()))
+            try:
+                s = socket.create_connection((self.host, self.port), timeout=0.5)
+                s.close()
+                return self
+            except OSError:
+                pass
+            if time.monotonic() >= deadline:
+                self.kill9()
+                pytest.fail("broker did not accept TCP on %s:%d within %.0fs; log:\n%s" % (
+                    self.host, self.port, timeout, self.log_tail()))
+            time.sleep(0.02)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self):
+        """SIGKILL the process we started (by PID) and reap it."""
+        if self.proc is None:
+            return None
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGKILL)
+        rc = self.proc.wait(10)
+        self.proc = None
+        return rc
+
+    def terminate(self, timeout=20.0):
+        """SIGTERM and wait; returns the exit code (kills and fails on timeout)."""
+        assert self.proc is not None, "broker not started"
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise AssertionError("broker did not exit within %.0fs of SIGTERM; log:\n%s" % (
+                timeout, self.log_tail()))
+        self.proc = None
+        return rc
+
+    def stop(self, timeout=20.0):
+        """SIGTERM, which must exit 0."""
+        rc = self.terminate(timeout)
+        assert rc == 0, "broker exit code %d after SIGTERM; log:\n%s" % (rc, self.log_tail())
+
+    def wait_exit(self, timeout=15.0):
+        """For a broker expected to fail at startup: its exit code (fails on timeout)."""
+        try:
+            rc = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill9()
+            raise AssertionError("broker still running after %.0fs; log:\n%s" % (
+                timeout, self.log_tail()))
+        self.proc = None
+        return rc
+
+    def log_text(self):
+        try:
+            with open(self.log_path, "rb") as f:
+                return f.read().decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def log_tail(self, n=40):
+        return "\n".join(self.log_text().splitlines()[-n:])
+
+
+def make_persist_broker_fixture():
+    """Returns a pytest fixture function: factory(data_dir=None, start=True) -> PersistBroker.
+    Every broker still running at teardown gets SIGTERM (exit 0 required) or SIGKILL."""
+
+    @pytest.fixture
+    def persist_broker(tmp_path):
+        made = []
+
+        def factory(data_dir=None, start=True, extra_conf=""):
+            d = tmp_path / ("pbroker%d" % len(made))
+            d.mkdir()
+            b = PersistBroker(d, data_dir, extra_conf)
+            made.append(b)
+            if start:
+                b.start()
+            return b
+
+        yield factory
+        problems = []
+        for b in made:
+            if b.proc is None:
+                continue
+            if b.proc.poll() is not None:
+                problems.append("broker pid %d exited unexpectedly with %d; log:\n%s" % (
+                    b.proc.pid, b.proc.returncode, b.log_tail()))
+                b.proc = None
+                continue
+            try:
+                b.stop()
+            except AssertionError as e:
+                problems.append(str(e))
+        if problems:
+            pytest.fail("\n".join(problems))
+
+    return persist_broker
+
+
+# ---------------------------------------------------------------- paho publishers
+
+class _AckClient(paho.Client):
+    """paho 1.6 client that also records the reason code of each PUBACK / PUBREC
+    (paho 1.6 calls on_publish even for a failure reason code in MQTT 5)."""
+
+    def _reason_of(self):
+        pkt = self._in_packet['packet']
+        mid, = struct.unpack("!H", pkt[:2])
+        reason = pkt[2] if (self._protocol == paho.MQTTv5 and len(pkt) > 2) else 0
+        return mid, reason
+
+    def _handle_pubackcomp(self, cmd):
+        mid, reason = self._reason_of()
+        if reason >= 0x80:
+            self.refused_mids[mid] = reason
+        return super()._handle_pubackcomp(cmd)
+
+    def _handle_pubrec(self):
+        mid, reason = self._reason_of()
+        if reason >= 0x80:
+            self.refused_mids[mid] = reason
+        return super()._handle_pubrec()
+
+
+class LoadPublisher:
+    """A paho client on its own thread publishing `<prefix>/<n>` with payload
+    b"<n>:<seq>:" + padding, QoS q, as fast as the window allows (at most `window`
+    unacknowledged). acked_seqs() = sequence numbers whose on_publish fired without a
+    failure reason code (QoS 1: PUBACK, QoS 2: PUBCOMP)."""
+
+    def __init__(self, broker, index, qos, version, prefix="load", window=100,
+                 max_messages=30000, pad=0):
+        self.index = index
+        self.qos = qos
+        self.topic = "%s/%d" % (prefix, index)
+        self.max_messages = max_messages
+        self.pad = b"x" * pad
+        self.lock = threading.Lock()
+        self.mid_to_seq = {}
+        self.published_mids = set()
+        self.sent = 0
+        self.slots = threading.Semaphore(window)
+        self.stop_flag = threading.Event()
+        self.error = None
+        proto = paho.MQTTv5 if version == 5 else paho.MQTTv311
+        cid = unique_id("pub%d" % index)
+        if version == 5:
+            self.c = _AckClient(cid, protocol=proto)
+        else:
+            self.c = _AckClient(cid, clean_session=True, protocol=proto)
+        self.c.refused_mids = {}
+        self.c.max_inflight_messages_set(window)
+        self.c.on_publish = self._on_publish
+        self.connected = threading.Event()
+        self.c.on_connect = lambda *a, **k: self.connected.set()
+        self.c.connect(broker.host, broker.port, 60)
+        self.c.loop_start()
+        assert self.connected.wait(10), "publisher %d got no CONNACK" % index
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _on_publish(self, client, userdata, mid):
+        with self.lock:
+            self.published_mids.add(mid)
+        self.slots.release()
+
+    def start(self):
+        self.thread.start()
+
+    def _run(self):
+        try:
+            for seq in range(self.max_messages):
+                while not self.slots.acquire(timeout=0.1):
+                    if self.stop_flag.is_set():
+                        return
+                if self.stop_flag.is_set():
+                    return
+                payload = b"%d:%d:" % (self.index, seq) + self.pad
+                # paho calls on_publish with its own mutex held, so never call publish()
+                # under self.lock; an ack may be recorded before its mid is mapped here.
+                info = self.c.publish(self.topic, payload, self.qos)
+                with self.lock:
+                    self.mid_to_seq[info.mid] = seq
+                    self.sent = seq + 1
+                if info.rc != paho.MQTT_ERR_SUCCESS and info.rc != paho.MQTT_ERR_NO_CONN:
+                    self.error = "publish rc %d" % info.rc
+                    return
+        except Exception as e:  # reported by the test
+            self.error = repr(e)
+
+    def acked_count(self):
+        with self.lock:
+            return len(self.published_mids)
+
+    def acked_seqs(self):
+        with self.lock:
+            return {self.mid_to_seq[m] for m in self.published_mids
+                    if m in self.mid_to_seq and m not in self.c.refused_mids}
+
+    def refused_count(self):
+        return len(self.c.refused_mids)
+
+    def halt(self):
+        """Stop publishing and the network loop (no reconnect to a restarted broker)."""
+        self.stop_flag.set()
+        self.thread.join(10)
+        try:
+            self.c.disconnect()  # also stops paho's automatic reconnect
+        except Exception:
+            pass
+        self.c.loop_stop()
+        self.c.on_publish = None
+
+
+def run_load(broker, n_publishers, qos, version, duration=1.5, max_acked=20000,
+             prefix="load", end="kill9"):
+    """Start publishers, wait until `duration` has passed or `max_acked` acknowledgements,
+    then end the broker while they are still publishing (end="kill9" or "sigterm").
+    Returns (publishers, exit code of the broker or None for kill -9)."""
+    pubs = [LoadPublisher(broker, i, qos, version, prefix=prefix) for i in range(n_publishers)]
+    for p in pubs:
+        p.start()
+    deadline = deadline_after(duration)
+    while time.monotonic() < deadline:
+        if sum(p.acked_count() for p in pubs) >= max_acked:
+            break
+        if any(p.error for p in pubs):
+            break
+        time.sleep(0.01)
+    rc = None
+    if end == "kill9":
+        broker.kill9()
+    else:
+        rc = broker.terminate()
+    for p in pubs:
+        p.halt()
+    errors = [(p.index, p.error) for p in pubs if p.error]
+    assert not errors, "publisher errors: %r" % errors
+    return pubs, rc
+
+
+# ---------------------------------------------------------------- collecting
+
+def paho_session_client(broker, version, client_id, clean, expiry=3600):
+    """A paho subscriber (clean_session / clean_start = clean, MQTT 5 session expiry
+    `expiry`) collecting messages on its own thread. Returns helpers.PahoClient."""
+    from helpers import PahoClient
+    return PahoClient(broker, version, client_id=client_id, clean=clean,
+                      session_expiry=expiry if version == 5 else None)
+
+
+def collect_until(client, want_done, timeout, quiet=0.7):
+    """Wait (deadline `timeout`) until want_done(messages) is true, then until no new message
+    arrived for `quiet` seconds (to catch late duplicates). Returns the message list."""
+    deadline = deadline_after(timeout)
+    with client.lock:
+        client.lock.wait_for(lambda: want_done(client.messages), timeout)
+    last_n, last_change = -1, time.monotonic()
+    while time.monotonic() < deadline + quiet:
+        with client.lock:
+            n = len(client.messages)
+        if n != last_n:
+            last_n, last_change = n, time.monotonic()
+        elif time.monotonic() - last_change >= quiet:
+            break
+        time.sleep(0.05)
+    with client.lock:
+        return list(client.messages)
+
+
+def parse_payload(payload):
+    idx, seq, _ = payload.split(b":", 2)
+    return int(idx), int(seq)
+
+
+def check_delivery(pubs, messages, exactly_once):
+    """Every acknowledged (index, seq) was delivered; per publisher, first occurrences are in
+    increasing seq order; with exactly_once no (index, seq) arrives twice.
+    Returns a summary dict with counts."""
+    delivered = {}
+    order = {p.index: [] for p in pubs}
+    dups = []
+    for m in messages:
+        key = parse_payload(m.payload)
+        if key in delivered:
+            delivered[key] += 1
+            dups.append(key)
+        else:
+            delivered[key] = 1
+            order.setdefault(key[0], []).append(key[1])
+    summary = {"acked": 0, "delivered_total": len(messages), "distinct": len(delivered),
+               "duplicates": len(dups), "sent": sum(p.sent for p in pubs)}
+    problems = []
+    for p in pubs:
+        acked = p.acked_seqs()
+        summary["acked"] += len(acked)
+        missing = sorted(s for s in acked if (p.index, s) not in delivered)
+        if missing:
+            problems.append("publisher %d: %d of %d acknowledged messages lost, first %r" % (
+                p.index, len(missing), len(acked), missing[:10]))
+        seqs = order.get(p.index, [])
+        bad = [(a, b) for a, b in zip(seqs, seqs[1:]) if b <= a]
+        if bad:
+            problems.append("publisher %d: out of order (first occurrences), e.g. %r" % (
+                p.index, bad[:5]))
+        unknown = [s for s in seqs if s >= p.sent]
+        if unknown:
+            problems.append("publisher %d: delivered seqs never sent: %r" % (
+                p.index, unknown[:5]))
+    if exactly_once and dups:
+        problems.append("QoS 2: %d duplicate deliveries, e.g. %r" % (len(dups), dups[:10]))
+    assert not problems, "\n".join(problems) + "\nsummary: %r" % summary
+    return summary
+
+
+def raw_client(broker, version=4):
+    return mqttraw.RawClient(broker.host, broker.port, version)
+
+
+def session_props(version, expiry=3600):
+    return {mqttraw.P_SESSION_EXPIRY: expiry} if version == 5 else None
+
+
+def v5_connect_props(expiry):
+    props = Properties(PacketTypes.CONNECT)
+    props.SessionExpiryInterval = expiry
+    return props
