@@ -441,8 +441,10 @@ MessagePtr ShardBroker::make_message(Session* origin, mqtt::Publish& p) {
   m->received_at_ms = services_.now_unix_ms();
   if (p.props.message_expiry_interval)
     m->expires_at_ms = m->received_at_ms + int64_t{*p.props.message_expiry_interval} * 1000;
-  mqtt::Properties fwd = forward_subset(p.props);
-  if (fwd != mqtt::Properties{}) mqtt::encode_properties(fwd, m->forward_props);
+  const auto& pp = p.props;
+  if (pp.payload_format_indicator || pp.content_type || pp.response_topic ||
+      pp.correlation_data || !pp.user_properties.empty())
+    mqtt::encode_properties(forward_subset(pp), m->forward_props);
   m->origin = origin ? origin->id() : 0;
   if (store_on() && (m->qos > 0 || m->retain)) m->store_id = ctx_.store->next_message_id();
   return m;
@@ -603,11 +605,13 @@ void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
   if (matches_.empty()) return;
   // Overlapping subscriptions of one session give one delivery at the highest QoS with
   // every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]; shared ones stand alone.
-  std::stable_sort(matches_.begin(), matches_.end(),
-                   [](const SubscriptionMatch& a, const SubscriptionMatch& b) {
-                     if (a.shared != b.shared) return a.shared < b.shared;
-                     return a.who.session < b.who.session;
-                   });
+  if (matches_.size() > 1) {
+    std::sort(matches_.begin(), matches_.end(),
+              [](const SubscriptionMatch& a, const SubscriptionMatch& b) {
+                if (a.shared != b.shared) return a.shared < b.shared;
+                return a.who.session < b.who.session;
+              });
+  }
   size_t i = 0;
   while (i < matches_.size()) {
     const SubscriptionMatch& first = matches_[i];
@@ -702,6 +706,9 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     if (!cfg.mqtt.queue_qos0 || !s->persistent()) return;
   }
   const bool direct = s->link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
+  // An online receiver whose window is full slows the publisher down (backpressure) rather
+  // than letting its queue grow without end.
+  if (!direct && s->link != nullptr && s->queue.size() >= 1024) throttle_ = true;
   if (!direct && cfg.mqtt.max_mqueue_len != 0 && s->queue.size() >= cfg.mqtt.max_mqueue_len) {
     // Queue full: the new message is dropped (documented policy), counted, logged once.
     s->stats.dropped_queue_full++;

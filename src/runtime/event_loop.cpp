@@ -26,6 +26,12 @@ int64_t EventLoop::steady_ms() {
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
 
+int64_t EventLoop::unix_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
+}
+
 EventLoop::EventLoop() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);
   if (epoll_fd_ < 0) throw_errno("epoll_create1");
@@ -36,6 +42,7 @@ EventLoop::EventLoop() {
   ev.data.ptr = nullptr;  // nullptr marks the wake-up eventfd
   if (epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, wake_fd_, &ev) < 0) throw_errno("epoll_ctl(wake)");
   now_ms_ = steady_ms();
+  now_unix_ms_ = unix_ms();
 }
 
 EventLoop::~EventLoop() {
@@ -128,6 +135,7 @@ void EventLoop::run_once(int timeout_ms) {
   int n = epoll_wait(epoll_fd_, events, kMaxEvents, next_timeout(timeout_ms));
   if (n < 0 && errno != EINTR) throw_errno("epoll_wait");
   now_ms_ = steady_ms();
+  now_unix_ms_ = unix_ms();
   bool woke = false;
   for (int i = 0; i < n; ++i) {
     auto* handler = static_cast<IoHandler*>(events[i].data.ptr);

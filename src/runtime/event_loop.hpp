@@ -55,6 +55,10 @@ class EventLoop {
 
   // Steady clock in ms, refreshed every iteration (cheap to call).
   int64_t now_ms() const { return now_ms_; }
+  // Wall clock (Unix ms), also refreshed once per iteration: expiry bookkeeping needs no
+  // more precision than that, and a clock read per message is measurable.
+  int64_t now_unix_ms() const { return now_unix_ms_; }
+  static int64_t unix_ms();
   static int64_t steady_ms();
 
   // ---- any thread ----
@@ -71,6 +75,7 @@ class EventLoop {
   int wake_fd_ = -1;
   std::atomic<bool> stop_{false};
   int64_t now_ms_ = 0;
+  int64_t now_unix_ms_ = 0;
 
   // Inbox (MPSC): producers append under the mutex; the owner swaps the vector out.
   std::mutex inbox_mutex_;

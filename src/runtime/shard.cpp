@@ -40,11 +40,7 @@ void Shard::join() {
   if (thread_.joinable()) thread_.join();
 }
 
-int64_t Shard::now_unix_ms() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
+int64_t Shard::now_unix_ms() const { return loop_.now_unix_ms(); }
 
 void Shard::arm_sweep() {
   loop_.add_timer_after(kSweepIntervalMs, [this] {
