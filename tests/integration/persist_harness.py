@@ -39,6 +39,7 @@ class PersistBroker:
 
     def __init__(self, tmp_dir, data_dir=None, extra_conf=""):
         self.tmp_dir = str(tmp_dir)
+        os.makedirs(self.tmp_dir, exist_ok=True)
         self.data_dir = str(data_dir) if data_dir else os.path.join(self.tmp_dir, "data")
         os.makedirs(self.data_dir, exist_ok=True)
         self.host = HOST

@@ -50,7 +50,7 @@ def _load_then_check(persist_broker, version, qos, end):
     b = persist_broker()
     cid = _persistent_subscriber(b, version, "load/#", qos)
     _barrier(b, version)
-    pubs, rc = run_load(b, N_PUBLISHERS, qos, version, duration=1.5, max_acked=20000,
+    pubs, rc = run_load(b, N_PUBLISHERS, qos, version, duration=1.5, max_acked=15000,
                         end=end)
     if end == "sigterm":
         assert rc == 0, "exit code %d after SIGTERM; log:\n%s" % (rc, b.log_tail())
