@@ -10,7 +10,7 @@ uint16_t Session::allocate_packet_id() {
   for (uint32_t tries = 0; tries < 65536; ++tries) {
     uint16_t id = next_packet_id_;
     next_packet_id_ = static_cast<uint16_t>(next_packet_id_ == 65535 ? 1 : next_packet_id_ + 1);
-    if (find_inflight(id) == nullptr) return id;
+    if (pids_in_use_.insert(id).second) return id;
   }
   return 0;
 }
@@ -29,6 +29,7 @@ std::optional<OutEntry> Session::take_inflight(uint16_t packet_id) {
   if (it == inflight.end()) return std::nullopt;
   OutEntry e = std::move(*it);
   inflight.erase(it);
+  pids_in_use_.erase(packet_id);
   return e;
 }
 

@@ -10,6 +10,7 @@
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/link.hpp"
@@ -76,8 +77,11 @@ class Session {
   uint64_t expiry_timer = 0;
   SessionStats stats;
 
-  // A free packet id for an outbound PUBLISH (never one in use) [MQTT-2.2.1-3].
+  // A free packet id for an outbound PUBLISH (never one in use) [MQTT-2.2.1-3]; it stays
+  // reserved until take_inflight()/release_packet_id().
   uint16_t allocate_packet_id();
+  void reserve_packet_id(uint16_t id) { pids_in_use_.insert(id); }  // restored entries
+  void release_packet_id(uint16_t id) { pids_in_use_.erase(id); }
   // Inflight entry with this packet id, or nullptr.
   OutEntry* find_inflight(uint16_t packet_id);
   // Removes the inflight entry with this packet id; returns it if found.
@@ -88,6 +92,7 @@ class Session {
   SessionId id_;
   uint16_t shard_;
   uint16_t next_packet_id_ = 1;
+  std::unordered_set<uint16_t> pids_in_use_;  // O(1) allocation with large windows
 };
 
 }  // namespace harbor::broker

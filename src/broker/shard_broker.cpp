@@ -759,6 +759,7 @@ bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
     // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
     s->stats.dropped_too_large++;
     drop_entry_storage(s, e);
+    if (e.packet_id != 0) s->release_packet_id(e.packet_id);
     return false;
   }
   encode_publish(link->version(), *e.msg, d, link->out());
@@ -800,6 +801,7 @@ void ShardBroker::resend_inflight(Session* s) {
       it->sent_ms = services_.now_steady_ms();
     } else if (!send_entry(s, *it, /*dup=*/true)) {  // [MQTT-3.3.1-1]
       // Too large for the client's new Maximum Packet Size: discarded as if delivered.
+      s->release_packet_id(it->packet_id);
       it = s->inflight.erase(it);
       continue;
     }
@@ -1029,6 +1031,7 @@ void ShardBroker::restore_session(RestoredSession r) {
       e.packet_id = 0;
       s->queue.push_back(std::move(e));
     } else {
+      s->reserve_packet_id(e.packet_id);
       s->inflight.push_back(std::move(e));
     }
   }
