@@ -190,3 +190,13 @@ def test_v5_connack_announces_topic_alias_maximum(broker, open_client):
     c = open_client(broker, 5, connect=False)
     ack = c.connect(unique_id())
     assert ack.props.get(m.P_TOPIC_ALIAS_MAXIMUM) == 10
+
+
+def test_v5_unsupported_authentication_method_rejected(broker, open_client):
+    """5.0 [MQTT-4.12.0-1]: an Authentication Method the server does not support -> CONNACK
+    0x8C (Bad authentication method) or 0x87 (Not authorized), then close."""
+    c = open_client(broker, 5, connect=False)
+    c.send(m.connect_packet(unique_id(), 5, props={m.P_AUTH_METHOD: "NO-SUCH-METHOD"}))
+    got = c.wait_closed(5)
+    acks = [p for p in got if p.type == m.CONNACK]
+    assert acks and acks[0].reason in (0x8C, 0x87), got

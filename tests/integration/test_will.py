@@ -136,3 +136,13 @@ def test_will_published_on_takeover_of_connection(broker, open_client, version):
     open_client(broker, version, client_id=cid, will=will("w/takeover", b"old"))
     open_client(broker, version, client_id=cid)
     assert w.publishes(1)[0].payload == b"old"
+
+
+@both_versions
+def test_will_topic_with_wildcard_rejected(broker, open_client, version):
+    """[MQTT-3.1.3-10] / 3.3.2: the Will Topic is a Topic Name, wildcards are not allowed ->
+    the connection is refused (CONNACK failure code, 5.0: e.g. 0x90) or closed."""
+    c = open_client(broker, version, connect=False)
+    c.send(m.connect_packet(unique_id(), version, will=will("w/+/bad")))
+    got = c.wait_closed(5)
+    assert all(p.type == m.CONNACK and p.reason != 0 for p in got), got
