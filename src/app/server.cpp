@@ -138,6 +138,12 @@ void Server::stop() {
   }
   for (auto& s : shards_) s->begin_shutdown();
   for (auto& s : shards_) s->join();
+  const auto& st = ctx_.stats;
+  log_info("totals: " + std::to_string(st.messages_in.load()) + " messages in, " +
+           std::to_string(st.messages_out.load()) + " out, " +
+           std::to_string(st.dropped_qos0_slow.load()) + " QoS 0 dropped for slow receivers, " +
+           std::to_string(st.dropped_queue_full.load()) + " dropped on full queues, " +
+           std::to_string(st.refused_store.load()) + " refused by the store");
   if (store_) {
     store_->stop();
     log_info("store: closed (" + store_->describe_size() + ")");
