@@ -288,3 +288,83 @@ def test_corrupt_database_refused(persist_broker):
         "startup error does not name %s; log:\n%s" % (b.db_path, b.log_tail())
     with open(b.db_path, "rb") as f:
         assert f.read() == garbage, "the corrupt database file was modified"
+
+
+class _Qos2Receiver:
+    """Application view of a raw QoS 2 subscriber that keeps its receiver state across
+    reconnects: a PUBLISH whose packet id awaits PUBREL is a retransmission, not a new
+    delivery (auto_ack answers PUBREC / PUBCOMP)."""
+
+    def __init__(self):
+        self.awaiting_rel = set()
+        self.delivered = []
+
+    def feed(self, p):
+        if p.type == mqttraw.PUBLISH:
+            if p.qos == 2 and p.pid in self.awaiting_rel:
+                return
+            self.delivered.append(p)
+            if p.qos == 2:
+                self.awaiting_rel.add(p.pid)
+        elif p.type == mqttraw.PUBREL:
+            self.awaiting_rel.discard(p.pid)
+
+    def drain(self, client, quiet):
+        """Read until nothing arrived for `quiet` seconds (absence check, bounded)."""
+        for p in client.pending:
+            self.feed(p)
+        client.pending = []
+        limit = time.monotonic() + 10
+        while time.monotonic() < limit:
+            try:
+                p = client.recv(timeout=quiet)
+            except mqttraw.Closed:
+                return
+            if p is None:
+                return
+            self.feed(p)
+
+
+@both_versions
+def test_qos2_inbound_state_survives_kill9_online_subscriber(persist_broker, version):
+    """As above, but the subscriber is connected, so the broker forwards the message when
+    the PUBLISH arrives; the DUP resend after the restart must not be forwarded again."""
+    b = persist_broker()
+    sub_cid = unique_id("q2on")
+    rx = _Qos2Receiver()
+    sub = raw_client(b, version)
+    assert sub.connect(sub_cid, clean=(version == 5), props=session_props(version)).reason == 0
+    opts = 2 if version == 4 else mqttraw.sub_options(qos=2)
+    assert sub.subscribe(("q2on/#", opts)) == [2]
+    pub_cid = unique_id("q2onpub")
+    pub = raw_client(b, version)
+    assert pub.connect(pub_cid, clean=(version == 5), props=session_props(version)).reason == 0
+    pub.send(mqttraw.publish_packet("q2on/x", b"once", qos=2, pid=7, version=version))
+    rec = pub.wait_for(mqttraw.PUBREC, 5, pid=7)
+    assert rec.reason == 0, "PUBREC reason %#x" % rec.reason
+    first = sub.wait_for(mqttraw.PUBLISH, 5)
+    rx.feed(first)
+    rx.drain(sub, quiet=0.3)
+    _barrier(b, version)
+    b.kill9()
+    sub.close()
+    pub.close()
+    b.start()
+    sub = raw_client(b, version)
+    ack = sub.connect(sub_cid, clean=False, props=session_props(version))
+    assert ack.reason == 0 and ack.session_present
+    rx.drain(sub, quiet=0.3)
+    pub = raw_client(b, version)
+    ack = pub.connect(pub_cid, clean=False, props=session_props(version))
+    assert ack.reason == 0 and ack.session_present, "publisher session lost: %r" % ack
+    pub.send(mqttraw.publish_packet("q2on/x", b"once", qos=2, pid=7, dup=True,
+                                    version=version))
+    rec = pub.wait_for(mqttraw.PUBREC, 5, pid=7)
+    assert rec.reason == 0, "PUBREC reason %#x after resend" % rec.reason
+    pub.send(mqttraw.ack_packet(mqttraw.PUBREL, 7, version))
+    assert pub.wait_for(mqttraw.PUBCOMP, 5, pid=7).reason == 0
+    pub.disconnect()
+    rx.drain(sub, quiet=1.0)
+    sub.disconnect()
+    assert [p.payload for p in rx.delivered] == [b"once"], \
+        "QoS 2 message delivered %d times: %r" % (len(rx.delivered), rx.delivered)
