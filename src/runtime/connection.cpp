@@ -111,6 +111,14 @@ void Connection::process_input() {
   }
 }
 
+void Connection::update_congestion() {
+  bool now = pending_bytes() > kCongestionLowWater;
+  if (now != congested_) {
+    congested_ = now;
+    shard_->add_congested(now ? 1 : -1);
+  }
+}
+
 void Connection::flush() {
   while (out_offset_ < out_.size()) {
     ssize_t n = ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
@@ -120,6 +128,7 @@ void Connection::flush() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      update_congestion();
       if (!epollout) {
         epollout = true;
         shard_->loop().modify(fd_, interest(), this);
@@ -132,6 +141,7 @@ void Connection::flush() {
   // Everything written: reuse the buffer's capacity, but give back a huge one.
   out_.clear();
   out_offset_ = 0;
+  update_congestion();
   if (out_.capacity() > 4 * 1024 * 1024) out_.shrink_to_fit();
   if (epollout) {
     epollout = false;
@@ -143,6 +153,10 @@ void Connection::flush() {
 void Connection::fail() {
   if (closed) return;
   closed = true;
+  if (congested_) {
+    congested_ = false;
+    shard_->add_congested(-1);
+  }
   shard_->loop().remove(fd_);
   ::shutdown(fd_, SHUT_RDWR);
   shard_->connection_closed(this);

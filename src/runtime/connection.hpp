@@ -14,6 +14,10 @@ namespace harbor::runtime {
 
 class Shard;
 
+// Output still waiting above this keeps the connection "congested": publishers paused for
+// backpressure resume only when no connection of the shard is congested (or after a cap).
+constexpr size_t kCongestionLowWater = 256 * 1024;
+
 class Connection final : public IoHandler, public broker::Link {
  public:
   Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits);
@@ -51,6 +55,7 @@ class Connection final : public IoHandler, public broker::Link {
  private:
   void read_socket();
   uint32_t interest() const;  // epoll events wanted now
+  void update_congestion();
   void fail();  // socket error or EOF: close now
 
   int fd_;
@@ -60,6 +65,7 @@ class Connection final : public IoHandler, public broker::Link {
   std::string out_;
   size_t out_offset_ = 0;
   bool paused_ = false;
+  bool congested_ = false;  // counted in the shard's congested total
 };
 
 }  // namespace harbor::runtime

@@ -13,6 +13,8 @@ std::atomic<uint64_t> Shard::next_connection_id_{1};
 
 namespace {
 constexpr int64_t kSweepIntervalMs = 250;
+constexpr int64_t kMaxPauseMs = 50;      // a paused publisher reads again after this at most
+constexpr int64_t kResumeInbox = 4096;   // cross-shard backlog below which publishers resume
 
 mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
   mqtt::ServerProtocol::Limits l;
@@ -85,13 +87,29 @@ void Shard::connection_closed(Connection* c) {
 }
 
 void Shard::schedule_resume(Connection* c) {
+  if (paused_.empty()) paused_since_ms_ = loop_.now_ms();
   paused_.push_back(c->link_id());
+  arm_resume();
+}
+
+bool Shard::congestion_cleared() const {
+  if (congested_ > 0) return false;
+  for (unsigned i = 0; i < ctx_.num_shards; ++i)
+    if (ctx_.inbox_load && ctx_.inbox_load[i].load(std::memory_order_relaxed) > kResumeInbox)
+      return false;
+  return true;
+}
+
+void Shard::arm_resume() {
   if (resume_armed_) return;
   resume_armed_ = true;
-  // 1 ms: long enough for the congested receiver to drain some, short enough that a stuck
-  // receiver only slows its publishers down instead of stopping them.
   loop_.add_timer_after(1, [this] {
     resume_armed_ = false;
+    if (paused_.empty()) return;
+    if (!congestion_cleared() && loop_.now_ms() - paused_since_ms_ < kMaxPauseMs) {
+      arm_resume();
+      return;
+    }
     std::vector<uint64_t> ids;
     ids.swap(paused_);
     for (uint64_t id : ids) {
