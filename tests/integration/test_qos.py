@@ -232,3 +232,53 @@ def test_v5_message_expiry_interval_decremented(broker, open_client):
     pub.publish("mexp/t", b"e", qos=1, props={m.P_MESSAGE_EXPIRY: 100})
     p = sub.publishes(1)[0]
     assert 98 <= p.props.get(m.P_MESSAGE_EXPIRY, -1) <= 100, p
+
+
+@both_versions
+def test_fan_out_many_subscribers(broker, open_client, version):
+    """Every subscriber of a topic gets every message, in order (fan-out across shards)."""
+    subs = [open_client(broker, version) for _ in range(20)]
+    for s in subs:
+        s.subscribe([("fan/t", 1)])
+    pub = open_client(broker, version)
+    n = 50
+    for i in range(n):
+        pub.publish("fan/t", b"%d" % i, qos=1)
+    for s in subs:
+        assert [p.payload for p in s.publishes(n, 10)] == [b"%d" % i for i in range(n)]
+
+
+@both_versions
+def test_ordering_per_publisher_with_concurrent_publishers(broker, open_client, version):
+    """[MQTT-4.6.0-5] / [MQTT-4.6.0-6]: with several publishers interleaving on one topic,
+    each publisher's messages still arrive in its own order."""
+    sub = open_client(broker, version)
+    sub.subscribe([("multi/t", 1)])
+    pubs = [open_client(broker, version) for _ in range(4)]
+    n = 100
+    for i in range(n):
+        for k, p in enumerate(pubs):
+            p.send(m.publish_packet("multi/t", b"%d:%d" % (k, i), qos=1, pid=i + 1,
+                                    version=version))
+    for p in pubs:
+        for i in range(n):
+            p.wait_for(m.PUBACK, pid=i + 1)
+    got = sub.publishes(4 * n, 15)
+    per = {}
+    for p in got:
+        k, i = p.payload.split(b":")
+        per.setdefault(k, []).append(int(i))
+    assert sorted(per) == [b"0", b"1", b"2", b"3"]
+    for k, seq in per.items():
+        assert seq == list(range(n)), "publisher %s out of order" % k
+
+
+@both_versions
+def test_large_payload_intact(broker, open_client, version):
+    """A 512 KiB payload (below max_packet_size 1MB) passes through unchanged."""
+    sub = open_client(broker, version)
+    sub.subscribe([("big/t", 1)])
+    pub = open_client(broker, version)
+    payload = bytes(range(256)) * 2048
+    pub.publish("big/t", payload, qos=1)
+    assert sub.publishes(1, 10)[0].payload == payload

@@ -1,5 +1,7 @@
 """Retained messages."""
 
+import time
+
 import pytest
 
 import mqttraw as m
@@ -145,3 +147,17 @@ def test_retained_qos0_message_stored(broker, open_client, version):
     pub.ping()  # the QoS 0 publish was processed before the PINGREQ
     _, got = subscribe_and_get_retained(broker, open_client, version, [("r0/t", 1)], 1)
     assert (got[0].payload, got[0].qos) == (b"new", 0)
+
+
+def test_v5_expired_retained_message_not_sent(broker, open_client):
+    """5.0 [MQTT-3.3.2-5]: a retained message whose Message Expiry Interval passed is not
+    sent to new subscribers."""
+    pub = open_client(broker, 5)
+    pub.publish("rexp/short", b"s", qos=1, retain=True, props={m.P_MESSAGE_EXPIRY: 1})
+    pub.publish("rexp/long", b"l", qos=1, retain=True, props={m.P_MESSAGE_EXPIRY: 60})
+    time.sleep(2.2)  # the elapsed time is what is under test, not a synchronisation
+    c = open_client(broker, 5)
+    c.subscribe([("rexp/#", 1)])
+    got = c.publishes(1)
+    assert got[0].payload == b"l"
+    c.no_publish(0.5)

@@ -249,3 +249,30 @@ def test_v5_expired_message_not_delivered_from_queue(broker, open_client):
     assert got[0].payload == b"long"
     assert got[0].props.get(m.P_MESSAGE_EXPIRY, 0) <= 58
     s.no_publish(0.5)
+
+
+@both_versions
+def test_takeover_keeps_persistent_session(broker, open_client, version):
+    """[MQTT-3.1.4-2] / 5.0 3.1.4: a takeover with a persistent session continues it: the
+    new connection has session present = 1 and the subscriptions still deliver."""
+    cid = unique_id("tkp")
+    old = fresh_persistent(broker, open_client, version, cid)
+    old.subscribe([("tkp/t", 1)])
+    new = open_client(broker, version, client_id=cid, **persistent_kw(version))
+    assert new.connack.session_present is True
+    old.wait_closed(5)
+    pub = open_client(broker, version)
+    pub.publish("tkp/t", b"to-new", qos=1)
+    assert new.publishes(1)[0].payload == b"to-new"
+
+
+@both_versions
+def test_keepalive_zero_disables_timeout(broker, open_client, version):
+    """[MQTT-3.1.2-10..] 3.1.2.10: Keep Alive 0 turns the keepalive mechanism off (unless a
+    5.0 server announces its own Server Keep Alive)."""
+    c = open_client(broker, version, keepalive=0)
+    if version == 5 and m.P_SERVER_KEEP_ALIVE in c.connack.props:
+        pytest.skip("server imposed Server Keep Alive %d" % c.connack.props[
+            m.P_SERVER_KEEP_ALIVE])
+    c.no_publish(2.5)  # silent for longer than any small keepalive
+    assert c.is_open()

@@ -268,3 +268,21 @@ def test_v5_suback_reason_is_granted_qos(broker, open_client):
     """5.0 3.9.3: SUBACK reason codes 0x00..0x02 are the granted QoS."""
     c = open_client(broker, 5)
     assert c.subscribe([("g/0", 0), ("g/1", 1), ("g/2", 2)]) == [0, 1, 2]
+
+
+@both_versions
+def test_unsubscribe_from_shared_subscription(broker, open_client, version):
+    """5.0 4.8.2: a member that unsubscribes from $share/g/f gets no more messages; the
+    remaining member gets them all."""
+    a = open_client(broker, version)
+    b = open_client(broker, version)
+    for c in (a, b):
+        c.subscribe([("$share/g2/shu/t", 1)])
+    assert a.unsubscribe("$share/g2/shu/t") in ([], [0])
+    a.subscribe([(MARKER, 1)])
+    pub = open_client(broker, version)
+    for i in range(10):
+        pub.publish("shu/t", b"%d" % i, qos=1)
+    pub.publish(MARKER, b"end", qos=1)
+    assert until_marker(a) == []
+    assert sorted(p.payload for p in b.publishes(10)) == sorted(b"%d" % i for i in range(10))
