@@ -128,6 +128,12 @@ void Connection::flush() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      // Give back the sent prefix once it dominates, or a receiver that never fully
+      // drains would make the buffer grow without bound.
+      if (out_offset_ > 64 * 1024 && out_offset_ * 2 > out_.size()) {
+        out_.erase(0, out_offset_);
+        out_offset_ = 0;
+      }
       update_congestion();
       if (!epollout) {
         epollout = true;
