@@ -115,7 +115,7 @@ void Connection::update_congestion() {
   bool now = pending_bytes() > kCongestionLowWater;
   if (now != congested_) {
     congested_ = now;
-    shard_->add_congested(now ? 1 : -1);
+    shard_->set_congested(this, now);
   }
 }
 
@@ -124,6 +124,7 @@ void Connection::flush() {
     ssize_t n = ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
     if (n > 0) {
       out_offset_ += static_cast<size_t>(n);
+      last_write_ms = shard_->now_steady_ms();
       continue;
     }
     if (n < 0 && errno == EINTR) continue;
@@ -161,7 +162,7 @@ void Connection::fail() {
   closed = true;
   if (congested_) {
     congested_ = false;
-    shard_->add_congested(-1);
+    shard_->set_congested(this, false);
   }
   shard_->loop().remove(fd_);
   ::shutdown(fd_, SHUT_RDWR);

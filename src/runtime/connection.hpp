@@ -51,6 +51,7 @@ class Connection final : public IoHandler, public broker::Link {
   bool closed = false;    // socket closed, waiting to be destroyed
   bool moving = false;    // being handed to another shard
   bool epollout = false;  // registered for EPOLLOUT
+  int64_t last_write_ms = 0;  // steady ms the socket last accepted bytes
 
  private:
   void read_socket();

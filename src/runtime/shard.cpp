@@ -3,6 +3,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 
 #include "runtime/log.hpp"
@@ -13,7 +14,8 @@ std::atomic<uint64_t> Shard::next_connection_id_{1};
 
 namespace {
 constexpr int64_t kSweepIntervalMs = 250;
-constexpr int64_t kMaxPauseMs = 50;      // a paused publisher reads again after this at most
+constexpr int64_t kMaxPauseMs = 1000;    // a paused publisher reads again after this at most
+constexpr int64_t kStuckReceiverMs = 200;  // no write progress for this long: not backpressure
 constexpr int64_t kResumeInbox = 4096;   // cross-shard backlog below which publishers resume
 
 mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
@@ -86,6 +88,14 @@ void Shard::connection_closed(Connection* c) {
   closed_.push_back(c);
 }
 
+void Shard::set_congested(Connection* c, bool congested) {
+  if (congested) {
+    congested_.push_back(c);
+  } else {
+    congested_.erase(std::remove(congested_.begin(), congested_.end(), c), congested_.end());
+  }
+}
+
 void Shard::schedule_resume(Connection* c) {
   if (paused_.empty()) paused_since_ms_ = loop_.now_ms();
   paused_.push_back(c->link_id());
@@ -93,7 +103,10 @@ void Shard::schedule_resume(Connection* c) {
 }
 
 bool Shard::congestion_cleared() const {
-  if (congested_ > 0) return false;
+  // A receiver that still drains holds publishers back; one that made no progress for a
+  // while is stuck, and its QoS 0 traffic is dropped rather than stalling everyone.
+  for (Connection* c : congested_)
+    if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) return false;
   for (unsigned i = 0; i < ctx_.num_shards; ++i)
     if (ctx_.inbox_load && ctx_.inbox_load[i].load(std::memory_order_relaxed) > kResumeInbox)
       return false;

@@ -38,7 +38,7 @@ class Shard final : public broker::ShardServices {
   // Resumes reading `c` once congestion clears (or after a cap, so a stuck receiver only
   // slows publishers down).
   void schedule_resume(Connection* c);
-  void add_congested(int delta) { congested_ += delta; }
+  void set_congested(Connection* c, bool congested);
 
   // broker::ShardServices
   unsigned shard_index() const override { return index_; }
@@ -74,7 +74,7 @@ class Shard final : public broker::ShardServices {
   std::atomic<bool> durable_pending_{false};
   std::vector<uint64_t> paused_;  // link ids of connections paused by backpressure
   bool resume_armed_ = false;
-  int congested_ = 0;          // connections of this shard above the low water mark
+  std::vector<Connection*> congested_;  // connections above the low water mark
   int64_t paused_since_ms_ = 0;
   void arm_resume();
   bool congestion_cleared() const;
