@@ -13,6 +13,7 @@ namespace harbor::runtime {
 namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 8;  // fairness between connections of one shard
+constexpr size_t kCarefulChunk = 8 * 1024;
 }  // namespace
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits)
@@ -48,8 +49,13 @@ void Connection::on_io(uint32_t events) {
 
 void Connection::read_socket() {
   bool eof = false;
-  for (int i = 0; i < kMaxReadsPerEvent; ++i) {
+  // While a receiver of this shard is congested, read in small steps so a resumed
+  // publisher cannot push a burst far past what the receivers drain.
+  const bool careful = shard_->congested();
+  const int reads = careful ? 1 : kMaxReadsPerEvent;
+  for (int i = 0; i < reads; ++i) {
     auto span = protocol_.prepare(kReadChunk);
+    if (careful && span.size() > kCarefulChunk) span = span.first(kCarefulChunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
     if (n > 0) {
       protocol_.commit(static_cast<size_t>(n));

@@ -39,6 +39,7 @@ class Shard final : public broker::ShardServices {
   // slows publishers down).
   void schedule_resume(Connection* c);
   void set_congested(Connection* c, bool congested);
+  bool congested() const { return !congested_.empty(); }
 
   // broker::ShardServices
   unsigned shard_index() const override { return index_; }
