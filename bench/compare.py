@@ -113,7 +113,9 @@ class Broker:
                 "max_connections -1",
                 "max_queued_messages 0",
                 "max_queued_bytes 0",
-                "max_inflight_messages 0",
+                # 65535 = HarborMQ's max_inflight_window. 0 ("unlimited") stalls QoS 1 delivery
+                # in Mosquitto 2.0.11: messages stay queued until the client sends something.
+                "max_inflight_messages 65535",
                 "max_inflight_bytes 0",
                 "set_tcp_nodelay true",
                 f"persistence {'true' if persistence else 'false'}",

@@ -25,7 +25,8 @@ def has_subcommand(*cmd):
 @pytest.mark.skipif(not has_subcommand("bench", "pub") or not os.path.exists("/usr/sbin/mosquitto"),
                     reason="harbormq bench or mosquitto not available")
 def test_compare_smoke():
-    brokers = "harbormq,mosquitto" if has_subcommand("start") else "mosquitto"
+    top = subprocess.run([BIN, "--help"], capture_output=True, text=True, timeout=10).stdout
+    brokers = "harbormq,mosquitto" if "start" in top.split() else "mosquitto"
     with tempfile.TemporaryDirectory() as out:
         r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare.py"), "--smoke", "--no-chart",
                             "--harbormq", BIN, "--brokers", brokers, "--out-dir", out],
