@@ -43,6 +43,7 @@ namespace {
 constexpr size_t kMaxPendingBytesQos0 = 8u * 1024 * 1024;  // slow consumer: drop QoS 0 beyond
 constexpr size_t kCongestedBytes = 512u * 1024;  // output buffer size that slows publishers
 constexpr int64_t kCongestedInbox = 16384;       // queued cross-shard deliveries that do too
+constexpr int64_t kMaxInboxQos0 = 65536;         // beyond this, QoS 0 to that shard is dropped
 
 mqtt::Properties forward_subset(const mqtt::Properties& p) {
   // Properties the server forwards unaltered to subscribers [MQTT-3.3.2-15..20].
@@ -637,6 +638,12 @@ void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
       if (first.who.shard == shard_) {
         auto it = by_id_.find(first.who.session);
         if (it != by_id_.end()) deliver_local(it->second, msg, qos, retain, std::move(sub_ids), token.get());
+      } else if (qos == 0 && ctx_.inbox_load &&
+                 ctx_.inbox_load[first.who.shard].load(std::memory_order_relaxed) > kMaxInboxQos0) {
+        // The destination shard is far behind: QoS 0 is dropped here (counted) so its
+        // inbox stays bounded in memory.
+        ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
+        throttle_ = true;
       } else {
         outboxes_[first.who.shard].push_back(
             RemoteDelivery{first.who.session, msg, qos, retain, std::move(sub_ids), token});
