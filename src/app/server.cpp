@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
@@ -77,8 +78,9 @@ tl::expected<void, std::string> Server::start() {
     auto opened = store::Store::open(cfg_->sqlite);
     if (!opened) return tl::unexpected(opened.error());
     store_ = std::move(*opened);
+    // The store counts debug=1 … error=4; the logger debug=0 … error=3.
     store_->set_log([](int level, std::string_view text) {
-      runtime::log_line(static_cast<runtime::LogLevel>(level), text);
+      runtime::log_line(static_cast<runtime::LogLevel>(std::clamp(level - 1, 0, 3)), text);
     });
     log_info("store: " + store_->path() + " (" + store_->describe_size() + ")");
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(

@@ -245,7 +245,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     ack_props.topic_alias_maximum = cfg.mqtt.max_topic_alias;
     ack_props.receive_maximum =
         static_cast<uint16_t>(std::clamp<uint32_t>(cfg.mqtt.max_awaiting_rel, 1, 65535));
-    ack_props.maximum_packet_size = cfg.mqtt.max_packet_size;
+    // At most the largest packet the protocol can express (some clients reject more).
+    ack_props.maximum_packet_size = std::min<uint32_t>(cfg.mqtt.max_packet_size, mqtt::kMaxRemainingLength);
     ack_props.retain_available = 1;
     ack_props.wildcard_subscription_available = 1;
     ack_props.subscription_identifier_available = 1;

@@ -25,6 +25,10 @@ bool parse_log_level(std::string_view text, LogLevel& out) {
 }
 
 void log_line(LogLevel level, std::string_view text) {
+  int index = static_cast<int>(level);
+  if (index < 0) index = 0;
+  if (index > 3) index = 3;
+  level = static_cast<LogLevel>(index);
   if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
