@@ -171,6 +171,11 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     link->assigned_client_id = true;
   }
   if (v5 && link->assigned_client_id) ack_props.assigned_client_identifier = c.client_id;
+  if (v5 && c.props.authentication_method) {
+    // Enhanced authentication (AUTH exchanges) is not supported: refuse the method
+    // [MQTT-4.12.0-1] with 0x8C rather than ignore it.
+    return reject_connect(link, ReasonCode::BadAuthenticationMethod);
+  }
   unsigned home = home_shard(c.client_id);
   if (home != shard_) {
     links_.erase(link->link_id());

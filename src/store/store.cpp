@@ -321,7 +321,8 @@ bool Store::commit_front() {
   });
   if (commit_failing_.exchange(false)) {
     overflow_logged_.store(false);
-    log(kLogInfo, path_ + ": storing again; the held operations are committed");
+    // Warn level, like the failure it ends: an operator who saw one must see the other.
+    log(kLogWarn, path_ + ": storing again; the held operations are committed");
   }
   if (!poisoned_.load()) {
     durable_seq_.store(last_seq, std::memory_order_release);
