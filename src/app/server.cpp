@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <chrono>
 #include <condition_variable>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <thread>
@@ -148,6 +149,13 @@ void Server::stop() {
            std::to_string(st.refused_store.load()) + " refused by the store");
   if (store_) {
     store_->stop();
+    auto ss = store_->stats();
+    char mean[32];
+    std::snprintf(mean, sizeof mean, "%.1f", ss.mean_batch());
+    log_info("store: " + std::to_string(ss.commits) + " commits of " +
+             std::to_string(ss.committed_ops) + " ops (mean batch " + mean + ", max " +
+             std::to_string(ss.max_batch) + "), " + std::to_string(ss.elided_ops) +
+             " ops elided in-batch, " + std::to_string(ss.failed_commits) + " failed commits");
     log_info("store: closed (" + store_->describe_size() + ")");
   }
   acceptor_.reset();
