@@ -54,13 +54,15 @@ void Connection::read_socket() {
   const bool careful = shard_->congested();
   const int reads = careful ? 1 : kMaxReadsPerEvent;
   for (int i = 0; i < reads; ++i) {
-    auto span = protocol_.prepare(kReadChunk);
+    // Idle connections keep a small read buffer (footprint); busy ones grow it to 64 KiB.
+    auto span = protocol_.prepare(read_chunk_);
     if (careful && span.size() > kCarefulChunk) span = span.first(kCarefulChunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
     if (n > 0) {
       protocol_.commit(static_cast<size_t>(n));
       last_rx_ms = shard_->now_steady_ms();
       if (static_cast<size_t>(n) < span.size()) break;
+      if (read_chunk_ < kReadChunk) read_chunk_ *= 2;
       continue;
     }
     if (n == 0) {

@@ -66,6 +66,7 @@ class Connection final : public IoHandler, public broker::Link {
   std::string out_;
   size_t out_offset_ = 0;
   bool paused_ = false;
+  size_t read_chunk_ = 1024;
   bool congested_ = false;  // counted in the shard's congested total
 };
 
