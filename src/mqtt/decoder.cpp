@@ -8,7 +8,7 @@ namespace harbor::mqtt {
 
 namespace {
 
-constexpr size_t kInitialBuffer = 4096;
+constexpr size_t kInitialBuffer = 256;  // callers ask for what they need; idle connections stay small
 
 }  // namespace
 
