@@ -64,6 +64,7 @@ tl::expected<void, std::string> Server::start() {
   ctx_.config = cfg_;
   ctx_.num_shards = n;
   ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
+  ctx_.shard_congested = std::make_unique<std::atomic<bool>[]>(n);
   tree_ = std::make_unique<broker::SubscriptionTree>(n);
   retained_ = std::make_unique<broker::RetainedStore>(n);
   ctx_.tree = tree_.get();

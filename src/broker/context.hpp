@@ -39,6 +39,9 @@ struct BrokerContext {
   std::atomic<uint64_t> next_session_id{1};
   // Deliveries posted to each shard and not processed yet (backpressure between shards).
   std::unique_ptr<std::atomic<int64_t>[]> inbox_load;
+  // Per shard: one of its receivers is congested and still draining (set by its runtime
+  // once per loop iteration); publishers on other shards that feed it are slowed down.
+  std::unique_ptr<std::atomic<bool>[]> shard_congested;
   // Logging hook (level: 0 debug, 1 info, 2 warn, 3 error). Any thread.
   std::function<void(int, const std::string&)> log;
 };

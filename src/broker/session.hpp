@@ -73,6 +73,7 @@ class Session {
   };
   std::unordered_map<uint16_t, Qos2In> qos2_in;
   uint64_t next_seq = 1;
+  int64_t last_ack_ms = 0;  // steady ms of the last PUBACK/PUBREC/PUBCOMP from the client
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
   SessionStats stats;

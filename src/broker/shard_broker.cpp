@@ -44,6 +44,8 @@ constexpr size_t kMaxPendingBytesQos0 = 8u * 1024 * 1024;  // slow consumer: dro
 constexpr size_t kCongestedBytes = 512u * 1024;  // output buffer size that slows publishers
 constexpr int64_t kCongestedInbox = 16384;       // queued cross-shard deliveries that do too
 constexpr int64_t kMaxInboxQos0 = 65536;         // beyond this, QoS 0 to that shard is dropped
+constexpr size_t kLongQueue = 1024;              // queued behind a full window: slow publishers
+constexpr int64_t kAckProgressMs = 200;          // no ack for this long: stuck, not congested
 
 mqtt::Properties forward_subset(const mqtt::Properties& p) {
   // Properties the server forwards unaltered to subscribers [MQTT-3.3.2-15..20].
@@ -134,6 +136,7 @@ void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
   if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});
   by_id_.erase(s->id());
+  long_queues_.erase(s->id());
   ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
   sessions_.erase(s->client_id());  // destroys s
 }
@@ -651,6 +654,8 @@ void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
         ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
         throttle_ = true;
       } else {
+        if (ctx_.shard_congested && ctx_.shard_congested[first.who.shard].load(std::memory_order_relaxed))
+          throttle_ = true;
         outboxes_[first.who.shard].push_back(
             RemoteDelivery{first.who.session, msg, qos, retain, std::move(sub_ids), token});
         if (ctx_.inbox_load &&
@@ -721,7 +726,10 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   const bool direct = s->link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
   // An online receiver whose window is full slows the publisher down (backpressure) rather
   // than letting its queue grow without end.
-  if (!direct && s->link != nullptr && s->queue.size() >= 1024) throttle_ = true;
+  if (!direct && s->link != nullptr && s->queue.size() >= kLongQueue) {
+    throttle_ = true;
+    long_queues_.insert(s->id());
+  }
   if (!direct && cfg.mqtt.max_mqueue_len != 0 && s->queue.size() >= cfg.mqtt.max_mqueue_len) {
     // Queue full: the new message is dropped (documented policy), counted, logged once.
     s->stats.dropped_queue_full++;
@@ -794,6 +802,18 @@ void ShardBroker::drop_entry_storage(Session* s, const OutEntry& e) {
   if (e.stored) submit(OpQueueRemove{s->client_id(), e.seq});
 }
 
+bool ShardBroker::receivers_congested() const {
+  int64_t now = services_.now_steady_ms();
+  for (SessionId id : long_queues_) {
+    auto it = by_id_.find(id);
+    if (it == by_id_.end()) continue;
+    const Session* s = it->second;
+    if (s->link != nullptr && s->queue.size() >= kLongQueue / 2 && now - s->last_ack_ms < kAckProgressMs)
+      return true;
+  }
+  return false;
+}
+
 void ShardBroker::pump(Session* s) {
   while (s->link != nullptr && !s->queue.empty() && s->inflight.size() < s->window) {
     OutEntry e = std::move(s->queue.front());
@@ -805,6 +825,7 @@ void ShardBroker::pump(Session* s) {
     }
     if (send_entry(s, e, false) && e.qos > 0) s->inflight.push_back(std::move(e));
   }
+  if (!long_queues_.empty() && s->queue.size() < kLongQueue / 2) long_queues_.erase(s->id());
 }
 
 void ShardBroker::resend_inflight(Session* s) {
@@ -823,6 +844,7 @@ void ShardBroker::resend_inflight(Session* s) {
 }
 
 void ShardBroker::on_puback(Session* s, const mqtt::PubAck& a) {
+  s->last_ack_ms = services_.now_steady_ms();
   OutEntry* e = s->find_inflight(a.packet_id);
   if (e == nullptr || e->state != OutState::AwaitPuback) return;
   auto taken = s->take_inflight(a.packet_id);
@@ -831,6 +853,7 @@ void ShardBroker::on_puback(Session* s, const mqtt::PubAck& a) {
 }
 
 void ShardBroker::on_pubrec(Session* s, const mqtt::PubAck& a) {
+  s->last_ack_ms = services_.now_steady_ms();
   OutEntry* e = s->find_inflight(a.packet_id);
   if (e == nullptr) {
     if (s->link && mqtt::is_v5(s->link->version())) {
@@ -859,6 +882,7 @@ void ShardBroker::on_pubrec(Session* s, const mqtt::PubAck& a) {
 }
 
 void ShardBroker::on_pubcomp(Session* s, const mqtt::PubAck& a) {
+  s->last_ack_ms = services_.now_steady_ms();
   OutEntry* e = s->find_inflight(a.packet_id);
   if (e == nullptr || e->state != OutState::AwaitPubcomp) return;
   auto taken = s->take_inflight(a.packet_id);

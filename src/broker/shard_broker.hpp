@@ -8,6 +8,7 @@
 #include <memory>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "broker/context.hpp"
@@ -68,6 +69,10 @@ class ShardBroker {
   // connection with a full output buffer, or a shard with a long inbox): the connection
   // layer then stops reading that publisher for a moment, so the broker slows publishers
   // down instead of piling up memory or dropping (backpressure through TCP).
+  // Online sessions with a long queue that still acknowledge (their client drains, just
+  // slower than the publishers): the runtime publishes this as the shard's congestion.
+  bool receivers_congested() const;
+
   bool take_throttle() {
     bool t = throttle_;
     throttle_ = false;
@@ -138,6 +143,7 @@ class ShardBroker {
   MessageId last_persisted_message_ = 0;
   int64_t next_retained_sweep_ms_ = 0;
   bool throttle_ = false;
+  std::unordered_set<SessionId> long_queues_;
   bool logged_queue_full_ = false;
   bool logged_store_refusal_ = false;
 };

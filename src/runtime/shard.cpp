@@ -107,6 +107,10 @@ bool Shard::congestion_cleared() const {
   // while is stuck, and its QoS 0 traffic is dropped rather than stalling everyone.
   for (Connection* c : congested_)
     if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) return false;
+  if (broker_.receivers_congested()) return false;
+  for (unsigned i = 0; i < ctx_.num_shards; ++i)
+    if (i != index_ && ctx_.shard_congested && ctx_.shard_congested[i].load(std::memory_order_relaxed))
+      return false;
   for (unsigned i = 0; i < ctx_.num_shards; ++i)
     if (ctx_.inbox_load && ctx_.inbox_load[i].load(std::memory_order_relaxed) > kResumeInbox)
       return false;
@@ -180,6 +184,13 @@ void Shard::after_io() {
   moves_.clear();
   for (Connection* c : closed_) connections_.erase(c->link_id());
   closed_.clear();
+  // Tell the other shards whether our receivers are congested (they slow their publishers).
+  if (ctx_.shard_congested) {
+    bool congested = broker_.receivers_congested();
+    for (Connection* c : congested_)
+      if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) congested = true;
+    ctx_.shard_congested[index_].store(congested, std::memory_order_relaxed);
+  }
 }
 
 }  // namespace harbor::runtime
