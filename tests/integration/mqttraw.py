@@ -592,6 +592,19 @@ class RawClient:
             pass
         self.close()
 
+    def disconnect_and_wait(self, timeout=5.0, reason=None, props=None):
+        """Send DISCONNECT, half-close, and wait until the server closes its side: after
+        that the server has processed the DISCONNECT (the session is offline), so a test
+        can publish 'while the client is offline' without racing the disconnect."""
+        self.send(disconnect_packet(self.version, reason, props))
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass
+        got = self.wait_closed(timeout)
+        self.close()
+        return got
+
     def ping(self, timeout=5.0):
         self.send(pingreq_packet())
         return self.wait_for(PINGRESP, timeout)
