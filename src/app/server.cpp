@@ -147,7 +147,9 @@ void Server::stop() {
            std::to_string(st.messages_out.load()) + " out, " +
            std::to_string(st.dropped_qos0_slow.load()) + " QoS 0 dropped for slow receivers, " +
            std::to_string(st.dropped_queue_full.load()) + " dropped on full queues, " +
-           std::to_string(st.refused_store.load()) + " refused by the store");
+           std::to_string(st.refused_store.load()) + " refused by the store, " +
+           std::to_string(st.no_subscribers.load()) + " matched no subscriber, " +
+           std::to_string(st.queued.load()) + " waited in session queues");
   if (store_) {
     store_->stop();
     auto ss = store_->stats();

@@ -25,6 +25,8 @@ struct BrokerStats {
   std::atomic<uint64_t> dropped_queue_full{0};
   std::atomic<uint64_t> dropped_qos0_slow{0};
   std::atomic<uint64_t> refused_store{0};
+  std::atomic<uint64_t> no_subscribers{0};  // accepted messages that matched no subscription
+  std::atomic<uint64_t> queued{0};          // deliveries that waited in a session queue
   std::atomic<uint64_t> connections{0};
   std::atomic<uint64_t> sessions{0};
 };

@@ -612,7 +612,10 @@ void ShardBroker::on_pubrel(Link* link, Session* s, const mqtt::PubAck& a) {
 void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
   matches_.clear();
   ctx_.tree->match(msg->topic, shard_, matches_);
-  if (matches_.empty()) return;
+  if (matches_.empty()) {
+    ctx_.stats.no_subscribers.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   // Overlapping subscriptions of one session give one delivery at the highest QoS with
   // every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]; shared ones stand alone.
   if (matches_.size() > 1) {
@@ -756,6 +759,7 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   if (direct) {
     if (send_entry(s, e, false) && qos > 0) s->inflight.push_back(std::move(e));
   } else {
+    ctx_.stats.queued.fetch_add(1, std::memory_order_relaxed);
     s->queue.push_back(std::move(e));
   }
 }
