@@ -5,7 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 
+#include "runtime/log.hpp"
 #include "runtime/shard.hpp"
 
 namespace harbor::runtime {
@@ -70,7 +72,10 @@ void Connection::read_socket() {
       break;
     }
     if (errno == EINTR) continue;
-    if (errno != EAGAIN && errno != EWOULDBLOCK) eof = true;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      eof = true;
+      log_debug(std::string("read: ") + std::strerror(errno));
+    }
     break;
   }
   if (!closing) process_input();
@@ -150,6 +155,7 @@ void Connection::flush() {
       }
       return;
     }
+    log_debug(std::string("send: ") + std::strerror(errno));
     fail();
     return;
   }

@@ -193,7 +193,9 @@ int run_bench(BenchOptions& o) {
         break;
       }
       if (o.mode == BenchMode::Sub && o.count > 0 && t.received >= o.count) break;
-      if (o.mode == BenchMode::Sub && o.idle_s > 0 && t.received > 0 &&
+      // Workers stamp last_receive_ns concurrently: it may be later than `now` (read
+      // before the sum), and the unsigned difference must not wrap into "idle".
+      if (o.mode == BenchMode::Sub && o.idle_s > 0 && t.received > 0 && now > t.last_receive_ns &&
           now - t.last_receive_ns >= static_cast<uint64_t>(o.idle_s * 1e9))
         break;
       progress.maybe_print(phase);
