@@ -5,31 +5,15 @@
 #include <unordered_map>
 #include <utility>
 
+#include "broker/topic_levels.hpp"
+
 namespace harbor::broker {
 
 namespace {
 
-constexpr size_t kEnd = std::string_view::npos;
-
-struct StringHash {
-  using is_transparent = void;
-  size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
-};
-
-// The level of `s` starting at `pos`; advances `pos` past the following '/', or to kEnd
-// when this was the last level. Empty levels are levels too.
-std::string_view next_level(std::string_view s, size_t& pos) {
-  const size_t slash = s.find('/', pos);
-  std::string_view level;
-  if (slash == kEnd) {
-    level = s.substr(pos);
-    pos = kEnd;
-  } else {
-    level = s.substr(pos, slash - pos);
-    pos = slash + 1;
-  }
-  return level;
-}
+using levels::kEnd;
+using levels::next_level;
+using levels::StringHash;
 
 bool expired(const Message& m, int64_t now_unix_ms) {
   return m.expires_at_ms != 0 && m.expires_at_ms <= now_unix_ms;
