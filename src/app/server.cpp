@@ -94,7 +94,7 @@ tl::expected<void, std::string> Server::start() {
     for (auto& msg : restored->retained) retained_->set(msg);
     for (auto& rs : restored->sessions) {
       queued += rs.queue.size();
-      unsigned home = static_cast<unsigned>(std::hash<std::string>{}(rs.session.client_id) % n);
+      unsigned home = broker::home_shard(rs.session.client_id, n);
       // Shards are not running yet: restoring on this thread is the hand-over.
       shards_[home]->broker().restore_session(std::move(rs));
     }
@@ -147,6 +147,8 @@ void Server::stop() {
            std::to_string(st.messages_out.load()) + " out, " +
            std::to_string(st.dropped_qos0_slow.load()) + " QoS 0 dropped for slow receivers, " +
            std::to_string(st.dropped_queue_full.load()) + " dropped on full queues, " +
+           std::to_string(st.dropped_expired.load()) + " expired, " +
+           std::to_string(st.dropped_too_large.load()) + " too large for the client, " +
            std::to_string(st.refused_store.load()) + " refused by the store, " +
            std::to_string(st.no_subscribers.load()) + " matched no subscriber, " +
            std::to_string(st.queued.load()) + " waited in session queues");

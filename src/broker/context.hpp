@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "broker/link.hpp"
 #include "broker/ports.hpp"
@@ -24,6 +25,8 @@ struct BrokerStats {
   std::atomic<uint64_t> messages_out{0};
   std::atomic<uint64_t> dropped_queue_full{0};
   std::atomic<uint64_t> dropped_qos0_slow{0};
+  std::atomic<uint64_t> dropped_expired{0};
+  std::atomic<uint64_t> dropped_too_large{0};  // above a client's Maximum Packet Size
   std::atomic<uint64_t> refused_store{0};
   std::atomic<uint64_t> no_subscribers{0};  // accepted messages that matched no subscription
   std::atomic<uint64_t> queued{0};          // deliveries that waited in a session queue
@@ -47,6 +50,11 @@ struct BrokerContext {
   // Logging hook (level: 0 debug, 1 info, 2 warn, 3 error). Any thread.
   std::function<void(int, const std::string&)> log;
 };
+
+// The shard that owns every session of `client_id` (sessions never move between shards).
+inline unsigned home_shard(const std::string& client_id, unsigned num_shards) {
+  return static_cast<unsigned>(std::hash<std::string>{}(client_id) % num_shards);
+}
 
 // What a ShardBroker needs from its runtime (implemented by runtime::Shard).
 // Owner thread only, except post_to_shard which any thread may call.

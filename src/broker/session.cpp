@@ -24,6 +24,12 @@ OutEntry* Session::find_inflight(uint16_t packet_id) {
 }
 
 std::optional<OutEntry> Session::take_inflight(uint16_t packet_id) {
+  if (!inflight.empty() && inflight.front().packet_id == packet_id) {  // the common case
+    OutEntry e = std::move(inflight.front());
+    inflight.pop_front();
+    pids_in_use_.erase(packet_id);
+    return e;
+  }
   auto it = std::find_if(inflight.begin(), inflight.end(),
                          [packet_id](const OutEntry& e) { return e.packet_id == packet_id; });
   if (it == inflight.end()) return std::nullopt;

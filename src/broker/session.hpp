@@ -36,12 +36,6 @@ struct OutEntry {
   bool stored = false;  // has a queue row in the store
 };
 
-struct SessionStats {
-  uint64_t dropped_queue_full = 0;
-  uint64_t dropped_expired = 0;
-  uint64_t dropped_too_large = 0;
-};
-
 class Session {
  public:
   Session(std::string client_id, SessionId id, uint16_t shard)
@@ -76,7 +70,6 @@ class Session {
   int64_t last_ack_ms = 0;  // steady ms of the last PUBACK/PUBREC/PUBCOMP from the client
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
-  SessionStats stats;
 
   // A free packet id for an outbound PUBLISH (never one in use) [MQTT-2.2.1-3]; it stays
   // reserved until take_inflight()/release_packet_id().

@@ -94,7 +94,7 @@ void ShardBroker::log(int level, const std::string& text) const {
 uint64_t ShardBroker::submit(PersistOp op) { return ctx_.store->submit(std::move(op)); }
 
 unsigned ShardBroker::home_shard(const std::string& client_id) const {
-  return static_cast<unsigned>(std::hash<std::string>{}(client_id) % ctx_.num_shards);
+  return broker::home_shard(client_id, ctx_.num_shards);
 }
 
 // ---------------------------------------------------------------- connection lifecycle
@@ -707,7 +707,7 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   const auto& cfg = *ctx_.config;
   int64_t now = services_.now_unix_ms();
   if (expired(*msg, now)) {
-    s->stats.dropped_expired++;
+    ctx_.stats.dropped_expired.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   if (s->link != nullptr && s->link->pending_bytes() > kCongestedBytes) throttle_ = true;
@@ -717,11 +717,12 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
         ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
         return;
       }
-      OutEntry e;
-      e.msg = msg;
-      e.retain = retain;
-      e.subscription_ids = std::move(sub_ids);
-      send_entry(s, e, false);
+      // QoS 0 is written and forgotten: no entry, no packet id, no extra reference.
+      Delivery d;
+      d.retain = retain;
+      d.subscription_ids = sub_ids;
+      d.expiry_remaining_s = remaining_expiry_s(*msg, now);
+      write_publish(s, *msg, d);
       return;
     }
     if (!cfg.mqtt.queue_qos0 || !s->persistent()) return;
@@ -735,7 +736,6 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   }
   if (!direct && cfg.mqtt.max_mqueue_len != 0 && s->queue.size() >= cfg.mqtt.max_mqueue_len) {
     // Queue full: the new message is dropped (documented policy), counted, logged once.
-    s->stats.dropped_queue_full++;
     ctx_.stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
     if (!logged_queue_full_) {
       log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(cfg.mqtt.max_mqueue_len) +
@@ -764,33 +764,38 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   }
 }
 
-bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
+bool ShardBroker::write_publish(Session* s, const Message& m, const Delivery& d) {
   Link* link = s->link;
-  Delivery d;
-  d.qos = e.qos;
-  d.dup = dup;
-  d.retain = e.retain;
-  d.subscription_ids = e.subscription_ids;
-  int64_t now = services_.now_unix_ms();
-  d.expiry_remaining_s = remaining_expiry_s(*e.msg, now);
+  if (s->max_packet_out != 0xFFFFFFFF && publish_packet_size(link->version(), m, d) > s->max_packet_out) {
+    // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
+    ctx_.stats.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+    return false;
+  }
+  encode_publish(link->version(), m, d, link->out());
+  link->mark_dirty();
+  ctx_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
+  return true;
+}
+
+bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
   if (e.qos > 0 && e.packet_id == 0) {
     e.packet_id = s->allocate_packet_id();
     e.state = e.qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
     if (e.stored) submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
   }
+  Delivery d;
+  d.qos = e.qos;
+  d.dup = dup;
+  d.retain = e.retain;
+  d.subscription_ids = e.subscription_ids;
   d.packet_id = e.packet_id;
-  if (s->max_packet_out != 0xFFFFFFFF &&
-      publish_packet_size(link->version(), *e.msg, d) > s->max_packet_out) {
-    // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
-    s->stats.dropped_too_large++;
+  d.expiry_remaining_s = remaining_expiry_s(*e.msg, services_.now_unix_ms());
+  if (!write_publish(s, *e.msg, d)) {
     drop_entry_storage(s, e);
     if (e.packet_id != 0) s->release_packet_id(e.packet_id);
     return false;
   }
-  encode_publish(link->version(), *e.msg, d, link->out());
-  link->mark_dirty();
   e.sent_ms = services_.now_steady_ms();
-  ctx_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
@@ -823,7 +828,7 @@ void ShardBroker::pump(Session* s) {
     OutEntry e = std::move(s->queue.front());
     s->queue.pop_front();
     if (expired(*e.msg, services_.now_unix_ms())) {
-      s->stats.dropped_expired++;
+      ctx_.stats.dropped_expired.fetch_add(1, std::memory_order_relaxed);
       drop_entry_storage(s, e);
       continue;
     }

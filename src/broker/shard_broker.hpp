@@ -13,6 +13,7 @@
 
 #include "broker/context.hpp"
 #include "broker/link.hpp"
+#include "broker/publish_encoder.hpp"
 #include "broker/session.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/packets.hpp"
@@ -101,6 +102,11 @@ class ShardBroker {
   // Delivery out
   void deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
                      std::vector<uint32_t> sub_ids, AckWaiter* token);
+  // Encodes one PUBLISH to the session's link unless it exceeds the client's maximum
+  // packet size (then it counts as delivered and false is returned).
+  bool write_publish(Session* s, const Message& m, const Delivery& d);
+  // A queued entry (QoS 1/2, or QoS 0 queued while offline): a QoS 1/2 entry gets its
+  // packet id on first send, recorded in the store.
   bool send_entry(Session* s, OutEntry& e, bool dup);
   void send_pubrel(Link* link, uint16_t packet_id);
   void pump(Session* s);
