@@ -20,17 +20,17 @@ constexpr int kMaxEvents = 256;
 }
 }  // namespace
 
-int64_t EventLoop::steady_ms() {
+namespace {
+int64_t clock_ms(clockid_t clock) {
   timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
 }
+}  // namespace
 
-int64_t EventLoop::unix_ms() {
-  timespec ts{};
-  clock_gettime(CLOCK_REALTIME, &ts);
-  return static_cast<int64_t>(ts.tv_sec) * 1000 + ts.tv_nsec / 1'000'000;
-}
+int64_t EventLoop::steady_ms() { return clock_ms(CLOCK_MONOTONIC); }
+
+int64_t EventLoop::unix_ms() { return clock_ms(CLOCK_REALTIME); }
 
 EventLoop::EventLoop() {
   epoll_fd_ = epoll_create1(EPOLL_CLOEXEC);

@@ -102,12 +102,16 @@ void Shard::schedule_resume(Connection* c) {
   arm_resume();
 }
 
-bool Shard::congestion_cleared() const {
+bool Shard::receivers_draining() const {
   // A receiver that still drains holds publishers back; one that made no progress for a
   // while is stuck, and its QoS 0 traffic is dropped rather than stalling everyone.
   for (Connection* c : congested_)
-    if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) return false;
-  if (broker_.receivers_congested()) return false;
+    if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) return true;
+  return broker_.receivers_congested();
+}
+
+bool Shard::congestion_cleared() const {
+  if (receivers_draining()) return false;
   for (unsigned i = 0; i < ctx_.num_shards; ++i)
     if (i != index_ && ctx_.shard_congested && ctx_.shard_congested[i].load(std::memory_order_relaxed))
       return false;
@@ -186,10 +190,7 @@ void Shard::after_io() {
   closed_.clear();
   // Tell the other shards whether our receivers are congested (they slow their publishers).
   if (ctx_.shard_congested) {
-    bool congested = broker_.receivers_congested();
-    for (Connection* c : congested_)
-      if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) congested = true;
-    ctx_.shard_congested[index_].store(congested, std::memory_order_relaxed);
+    ctx_.shard_congested[index_].store(receivers_draining(), std::memory_order_relaxed);
   }
 }
 

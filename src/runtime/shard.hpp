@@ -79,6 +79,8 @@ class Shard final : public broker::ShardServices {
   int64_t paused_since_ms_ = 0;
   void arm_resume();
   bool congestion_cleared() const;
+  // This shard's receivers are congested but still making progress.
+  bool receivers_draining() const;
   static std::atomic<uint64_t> next_connection_id_;
 };
 
