@@ -1310,3 +1310,66 @@ TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
 
 }  // namespace
 }  // namespace harbor::broker
+
+// ================================================================ backpressure limits
+// STYLE rule 11: every bound has a test. The thresholds are the ones documented in
+// docs/architecture.md ("Backpressure", "Overflow policies").
+
+namespace harbor::broker {
+
+// A publisher whose message meets an online receiver with more than 512 KiB waiting in its
+// output buffer is to be slowed down (take_throttle() reports it once).
+TEST_F(ShardBrokerTest, CongestedReceiverOutputThrottlesThePublisher) {
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "t", 0);
+  FakeLink& pub = connect_ok("pub");
+  broker->take_throttle();
+  publish(pub, "t", "a", 0, 0);
+  EXPECT_FALSE(broker->take_throttle());
+  sub.set_pending_bytes(600 * 1024);
+  publish(pub, "t", "b", 0, 0);
+  EXPECT_TRUE(broker->take_throttle());
+  EXPECT_FALSE(broker->take_throttle()) << "the signal is taken once";
+  EXPECT_EQ(payloads(publishes(sub)), (std::vector<std::string>{"a", "b"}));
+}
+
+// QoS 0 to a receiver with more than 8 MiB waiting is dropped and counted.
+TEST_F(ShardBrokerTest, Qos0DroppedForReceiverAbove8MiB) {
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "t", 0);
+  FakeLink& pub = connect_ok("pub");
+  sub.set_pending_bytes(8u * 1024 * 1024 + 1);
+  publish(pub, "t", "lost", 0, 0);
+  EXPECT_TRUE(publishes(sub).empty());
+  EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 1u);
+  sub.set_pending_bytes(8u * 1024 * 1024);
+  publish(pub, "t", "kept", 0, 0);
+  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"kept"});
+}
+
+// An online QoS 1 receiver whose window is full and whose queue reaches 1024 slows the
+// publisher down, and marks the shard congested while it still acknowledges.
+TEST_F(ShardBrokerTest, LongQueueBehindFullWindowThrottlesPublisher) {
+  cfg.mqtt.max_inflight_window = 1;
+  cfg.mqtt.max_mqueue_len = 0;
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "t", 1);
+  FakeLink& pub = connect_ok("pub");
+  uint16_t pid = 1;
+  publish(pub, "t", "first", 1, pid++);
+  auto sent = publishes(sub);
+  ASSERT_EQ(sent.size(), 1u);
+  broker->take_throttle();
+  for (int i = 0; i < 1024; ++i) {
+    publish(pub, "t", "q", 1, pid);
+    pid = static_cast<uint16_t>(pid == 65535 ? 1 : pid + 1);
+  }
+  EXPECT_FALSE(broker->take_throttle()) << "1024 queued is the limit, not above it";
+  publish(pub, "t", "one more", 1, pid);
+  EXPECT_TRUE(broker->take_throttle());
+  EXPECT_FALSE(broker->receivers_congested()) << "no acknowledgement seen yet: stuck, not draining";
+  send(sub, make_ack(PacketType::Puback, sent[0].packet_id));
+  EXPECT_TRUE(broker->receivers_congested()) << "acknowledging with a long queue: draining";
+}
+
+}  // namespace harbor::broker
