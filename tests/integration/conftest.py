@@ -12,14 +12,12 @@ Markers:
 
 import os
 import signal
-import socket
 import subprocess
-import time
 
 import pytest
 
 import mqttraw
-from helpers import HOST, TARGET, free_port, is_mosquitto
+from helpers import HOST, TARGET, free_port, is_mosquitto, wait_for_listener
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HARBORMQ_BIN = os.environ.get(
@@ -148,23 +146,9 @@ class Broker:
                                      stdin=subprocess.DEVNULL, cwd=self.tmp_dir)
         log.close()
         self.pid = self.proc.pid
-        deadline = time.monotonic() + timeout
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                pytest.fail("broker exited with %d during startup; log:\n%s" % (
-                    rc, self.log_tail()))
-            try:
-                s = socket.create_connection((self.host, self.port), timeout=0.5)
-                s.close()
-                return self
-            except OSError:
-                pass
-            if time.monotonic() >= deadline:
-                self._kill_quietly()
-                pytest.fail("broker did not accept TCP on %s:%d within %.0fs; log:\n%s" % (
-                    self.host, self.port, timeout, self.log_tail()))
-            time.sleep(0.05)
+        wait_for_listener(self.proc, self.host, self.port, timeout, self.log_tail,
+                          self._kill_quietly)
+        return self
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None

@@ -41,6 +41,27 @@ def wait_for(predicate, timeout=5.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def wait_for_listener(proc, host, port, timeout, log_tail, on_fail):
+    """Wait until `proc` accepts TCP on host:port. If it exits first, or the deadline passes,
+    call on_fail() (clean-up) and fail the test with its log tail."""
+    deadline = time.monotonic() + timeout
+    while True:
+        rc = proc.poll()
+        if rc is not None:
+            on_fail()
+            pytest.fail("broker exited with %d during startup; log:\n%s" % (rc, log_tail()))
+        try:
+            socket.create_connection((host, port), timeout=0.5).close()
+            return
+        except OSError:
+            pass
+        if time.monotonic() >= deadline:
+            on_fail()
+            pytest.fail("broker did not accept TCP on %s:%d within %.0fs; log:\n%s" % (
+                host, port, timeout, log_tail()))
+        time.sleep(0.02)
+
+
 def both_versions(fn):
     """Parametrize a test over MQTT 3.1.1 (4) and 5.0 (5) as argument `version`."""
     return pytest.mark.parametrize("version", [4, 5], ids=["v311", "v5"])(fn)

@@ -9,7 +9,6 @@ Only processes started here are signalled, always by PID.
 
 import os
 import signal
-import socket
 import struct
 import subprocess
 import threading
@@ -21,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import mqttraw
-from helpers import HOST, free_port, unique_id
+from helpers import HOST, free_port, unique_id, wait_for_listener
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HARBORMQ_BIN = os.environ.get(
@@ -86,24 +85,8 @@ class PersistBroker:
 
     def start(self, timeout=15.0):
         self.spawn()
-        deadline = deadline_after(timeout)
-        while True:
-            rc = self.proc.poll()
-            if rc is not None:
-                self.proc = None
-                pytest.fail("broker exited with %d during start #%d; log:\n%s" % (
-                    rc, self.starts, self.log_tail()))
-            try:
-                s = socket.create_connection((self.host, self.port), timeout=0.5)
-                s.close()
-                return self
-            except OSError:
-                pass
-            if time.monotonic() >= deadline:
-                self.kill9()
-                pytest.fail("broker did not accept TCP on %s:%d within %.0fs; log:\n%s" % (
-                    self.host, self.port, timeout, self.log_tail()))
-            time.sleep(0.02)
+        wait_for_listener(self.proc, self.host, self.port, timeout, self.log_tail, self.kill9)
+        return self
 
     def running(self):
         return self.proc is not None and self.proc.poll() is None
