@@ -403,40 +403,30 @@ void ShardBroker::on_disconnect(Link* link, Session* s, const mqtt::Disconnect& 
 void ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
   Session* s = link->session;
   if (s == nullptr) return;  // closing
-  switch (packet.index()) {
-    case 2:  // Publish
-      on_publish(link, std::get<mqtt::Publish>(packet));
-      break;
-    case 3: {  // PubAck family
-      auto& a = std::get<mqtt::PubAck>(packet);
-      switch (a.type) {
-        case mqtt::PacketType::Puback: on_puback(s, a); break;
-        case mqtt::PacketType::Pubrec: on_pubrec(s, a); break;
-        case mqtt::PacketType::Pubrel: on_pubrel(link, s, a); break;
-        case mqtt::PacketType::Pubcomp: on_pubcomp(s, a); break;
-        default: break;
-      }
-      break;
+  // Dispatch by type (PUBLISH first: the hot path). ServerProtocol already refused
+  // server-to-client types, so anything else here is a protocol error.
+  if (auto* p = std::get_if<mqtt::Publish>(&packet)) {
+    on_publish(link, *p);
+  } else if (auto* a = std::get_if<mqtt::PubAck>(&packet)) {
+    switch (a->type) {
+      case mqtt::PacketType::Puback: on_puback(s, *a); break;
+      case mqtt::PacketType::Pubrec: on_pubrec(s, *a); break;
+      case mqtt::PacketType::Pubrel: on_pubrel(link, s, *a); break;
+      case mqtt::PacketType::Pubcomp: on_pubcomp(s, *a); break;
+      default: break;
     }
-    case 4:
-      on_subscribe(link, s, std::get<mqtt::Subscribe>(packet));
-      break;
-    case 6:
-      on_unsubscribe(link, s, std::get<mqtt::Unsubscribe>(packet));
-      break;
-    case 8:  // Pingreq
-      mqtt::encode(mqtt::Packet{mqtt::Pingresp{}}, link->version(), link->out());
-      link->mark_dirty();
-      break;
-    case 10:
-      on_disconnect(link, s, std::get<mqtt::Disconnect>(packet));
-      break;
-    case 11:  // AUTH without an authentication method in CONNECT [MQTT-4.12.0-1]
-      close_with(link, ReasonCode::ProtocolError);
-      break;
-    default:
-      close_with(link, ReasonCode::ProtocolError);
-      break;
+  } else if (auto* sub = std::get_if<mqtt::Subscribe>(&packet)) {
+    on_subscribe(link, s, *sub);
+  } else if (auto* unsub = std::get_if<mqtt::Unsubscribe>(&packet)) {
+    on_unsubscribe(link, s, *unsub);
+  } else if (std::holds_alternative<mqtt::Pingreq>(packet)) {
+    mqtt::encode(mqtt::Packet{mqtt::Pingresp{}}, link->version(), link->out());
+    link->mark_dirty();
+  } else if (auto* d = std::get_if<mqtt::Disconnect>(&packet)) {
+    on_disconnect(link, s, *d);
+  } else {
+    // Includes AUTH without an Authentication Method in CONNECT [MQTT-4.12.0-1].
+    close_with(link, ReasonCode::ProtocolError);
   }
 }
 
