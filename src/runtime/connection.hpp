@@ -44,7 +44,6 @@ class Connection final : public IoHandler, public broker::Link {
   // a short pause). Writing goes on.
   void pause_reading();
   void resume_reading();
-  bool paused() const { return paused_; }
 
   bool dirty = false;     // in the shard's flush list
   bool closing = false;   // close once out_ is flushed
