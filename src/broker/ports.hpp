@@ -57,14 +57,14 @@ struct OpSubscriptionRemove {
   std::string client_id;
   std::string filter;
 };
-// Stores the message body once; queue entries refer to it by store_id.
-struct OpMessageAdd {
-  MessagePtr message;  // message->store_id is set
-};
+// A queue entry and the message it delivers, in one op so the store can never see the
+// reference without its message. The store keeps one message row per store_id however
+// many entries (and retained rows) refer to it, and writes no row for a message whose
+// entries are all removed before their commit.
 struct OpQueueAdd {
   std::string client_id;
   uint64_t seq = 0;
-  MessageId message = 0;
+  MessagePtr message;  // message->store_id is set
   mqtt::QoS qos = 0;  // delivery QoS for this subscriber
   bool retain = false;  // RETAIN flag for this delivery
   std::vector<uint32_t> subscription_ids;
@@ -90,14 +90,14 @@ struct OpQos2InRemove {
   uint16_t packet_id = 0;
 };
 struct OpRetainedSet {
-  MessagePtr message;  // keyed by message->topic; message->store_id is set
+  MessagePtr message;  // keyed by message->topic; message->store_id is set; stored with it
 };
 struct OpRetainedClear {
   std::string topic;
 };
 
 using PersistOp = std::variant<OpSessionUpsert, OpSessionDelete, OpSubscriptionAdd,
-                               OpSubscriptionRemove, OpMessageAdd, OpQueueAdd, OpQueueUpdate,
+                               OpSubscriptionRemove, OpQueueAdd, OpQueueUpdate,
                                OpQueueRemove, OpQos2InAdd, OpQos2InRemove, OpRetainedSet,
                                OpRetainedClear>;
 

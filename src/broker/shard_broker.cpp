@@ -336,10 +336,7 @@ void ShardBroker::publish_will(Session* s) {
       if (store_on()) submit(OpRetainedClear{msg->topic});
     } else {
       ctx_.retained->set(msg);
-      if (store_on()) {
-        submit(OpMessageAdd{msg});
-        submit(OpRetainedSet{msg});
-      }
+      if (store_on()) submit(OpRetainedSet{msg});
     }
   }
   route(msg, nullptr);
@@ -515,7 +512,6 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     } else {
       ctx_.retained->set(msg);
       if (store_on()) {
-        persist_message_once(msg, token.get());
         uint64_t seq = submit(OpRetainedSet{msg});
         if (token) token->note(seq);
       }
@@ -684,14 +680,6 @@ void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
 
 // ---------------------------------------------------------------- delivery out
 
-void ShardBroker::persist_message_once(const MessagePtr& msg, AckWaiter* token) {
-  // Entries for one message arrive back to back; the store ignores a repeated add.
-  if (msg->store_id == last_persisted_message_) return;
-  last_persisted_message_ = msg->store_id;
-  uint64_t seq = submit(OpMessageAdd{msg});
-  if (token) token->note(seq);
-}
-
 void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
                                 std::vector<uint32_t> sub_ids, AckWaiter* token) {
   const auto& cfg = *ctx_.config;
@@ -741,8 +729,7 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   e.retain = retain;
   e.subscription_ids = std::move(sub_ids);
   if (store_on() && s->persistent() && qos > 0) {
-    persist_message_once(msg, token);
-    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg->store_id, qos, retain, e.subscription_ids});
+    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids});
     if (token) token->note(seq);
     e.stored = true;
   }

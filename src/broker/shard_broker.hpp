@@ -116,7 +116,6 @@ class ShardBroker {
   void on_pubrel(Link* link, Session* s, const mqtt::PubAck& a);
   void on_pubcomp(Session* s, const mqtt::PubAck& a);
   void drop_entry_storage(Session* s, const OutEntry& e);
-  void persist_message_once(const MessagePtr& msg, AckWaiter* token);
 
   // SUBSCRIBE / UNSUBSCRIBE
   void on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub);
@@ -146,7 +145,6 @@ class ShardBroker {
     uint64_t seq;
   };
   std::vector<PendingAck> pending_acks_;
-  MessageId last_persisted_message_ = 0;
   int64_t next_retained_sweep_ms_ = 0;
   bool throttle_ = false;
   std::unordered_set<SessionId> long_queues_;

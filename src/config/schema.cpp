@@ -332,7 +332,7 @@ const std::array kRows = {
         .ours = true,
         .doc = "Group commit: longest wait before committing pending writes. A bare "
                "number is milliseconds.",
-        .min = 1,
+        .min = 0,
         .max = 10'000,
         .bare_unit = BareUnit::Milliseconds,
         .apply =

@@ -20,20 +20,24 @@ class Inbox {
  public:
   using Clock = std::chrono::steady_clock;
 
-  // Appends `ops` with consecutive sequence numbers; returns the last one (or the last one
-  // handed out when `ops` is empty). Wakes the writer when the queue was empty or reached
-  // `wake_at` ops (coalesced: no wake-up per op while the writer is collecting a batch).
-  uint64_t push(std::vector<broker::PersistOp>& ops, size_t wake_at) {
+  // Appends ops[0, count) (moved from) with consecutive sequence numbers; returns the last
+  // one (or the last one handed out when count is 0). Wakes the writer when the queue was
+  // empty or reached `wake_at` ops (coalesced: no wake-up per op while the writer is
+  // collecting a batch).
+  uint64_t push(PendingOp* ops, size_t count, size_t wake_at) {
     bool wake = false;
     uint64_t last;
     {
       std::lock_guard lock(mutex_);
       wake = ops_.empty();
-      for (auto& op : ops) ops_.push_back(PendingOp{next_seq_++, std::move(op)});
+      for (size_t i = 0; i < count; ++i) {
+        ops[i].seq = next_seq_++;
+        ops_.push_back(std::move(ops[i]));
+      }
       last = next_seq_ - 1;
       wake = wake || ops_.size() >= wake_at;
     }
-    if (wake && !ops.empty()) cv_.notify_one();
+    if (wake && count != 0) cv_.notify_one();
     return last;
   }
 

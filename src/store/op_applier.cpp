@@ -1,28 +1,36 @@
 #include "store/op_applier.hpp"
 
 #include <algorithm>
-#include <unordered_map>
 #include <utility>
 
 namespace harbor::store {
 namespace {
 
-// (client_id, seq) of a queue entry; the views point into ops that outlive the lookup.
-struct QueueKey {
-  std::string_view client_id;
-  uint64_t seq;
-  bool operator==(const QueueKey&) const = default;
-};
-struct QueueKeyHash {
-  size_t operator()(const QueueKey& k) const {
-    return std::hash<std::string_view>()(k.client_id) ^ (std::hash<uint64_t>()(k.seq) * 31);
-  }
-};
-
 int finish(Statement& stmt) {
   int rc = stmt.run();
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
+
+// "<head> <row>, <row>, ..." with `n` rows.
+std::string repeated(std::string_view head, std::string_view row, size_t n) {
+  std::string sql(head);
+  for (size_t i = 0; i < n; ++i) {
+    sql += i == 0 ? " " : ", ";
+    sql += row;
+  }
+  return sql;
+}
+
+constexpr int kMessageColumns = 8;
+constexpr int kQueueColumns = 8;
+constexpr std::string_view kInsertMessage =
+    "INSERT OR IGNORE INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
+    "received_at_ms) VALUES";
+constexpr std::string_view kMessageRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
+constexpr std::string_view kInsertQueue =
+    "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, sub_ids, state, "
+    "packet_id) VALUES";
+constexpr std::string_view kQueueRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
 
 }  // namespace
 
@@ -50,17 +58,13 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
   OpApplier a(db, std::move(on_op_error));
   struct Entry {
     Statement* stmt;
-    const char* sql;
+    std::string sql;
   };
   const Entry entries[] = {
-      {&a.insert_message_,
-       "INSERT OR IGNORE INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
-       "received_at_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
-      // Reference checks go through queue_message and retained_message, never blobs.
-      {&a.gc_message_,
-       "DELETE FROM messages WHERE id = ?1 "
-       "AND NOT EXISTS (SELECT 1 FROM queue WHERE message_id = ?1) "
-       "AND NOT EXISTS (SELECT 1 FROM retained WHERE message_id = ?1)"},
+      {&a.insert_message_, repeated(kInsertMessage, kMessageRow, 1)},
+      {&a.insert_messages_, repeated(kInsertMessage, kMessageRow, kChunk)},
+      {&a.delete_message_, "DELETE FROM messages WHERE id = ?"},
+      {&a.delete_messages_, repeated("DELETE FROM messages WHERE id IN (", "?", kChunk) + ")"},
       {&a.upsert_session_,
        "INSERT OR REPLACE INTO sessions(client_id, version, expiry_s, last_seen_ms, will_topic, "
        "will_payload, will_qos, will_retain, will_props, will_delay_s, will_expiry_s) "
@@ -74,9 +78,8 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
        "retain_as_published, retain_handling, subscription_id) "
        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)"},
       {&a.delete_sub_, "DELETE FROM subscriptions WHERE client_id = ?1 AND filter = ?2"},
-      {&a.insert_queue_,
-       "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, sub_ids, state, "
-       "packet_id) VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, 0)"},
+      {&a.insert_queue_, repeated(kInsertQueue, kQueueRow, 1)},
+      {&a.insert_queues_, repeated(kInsertQueue, kQueueRow, kChunk)},
       {&a.update_queue_,
        "UPDATE queue SET state = ?3, packet_id = ?4 WHERE client_id = ?1 AND seq = ?2"},
       {&a.delete_queue_,
@@ -89,61 +92,83 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
   };
   for (const Entry& e : entries) {
     auto stmt = db.prepare(e.sql);
-    if (!stmt) return tl::unexpected(std::string("cannot prepare \"") + e.sql + "\": " + db.error_message());
+    if (!stmt) return tl::unexpected("cannot prepare \"" + e.sql + "\": " + db.error_message());
     *e.stmt = std::move(*stmt);
   }
+  a.scratch_blobs_.resize(kChunk);
   return a;
 }
+
+void OpApplier::set_references(std::unordered_map<int64_t, uint32_t> counts) {
+  refs_.clear();
+  refs_.reserve(counts.size());
+  for (const auto& [id, count] : counts) refs_.emplace(id, Ref{count, true});
+}
+
+// ---------------------------------------------------------------- references
+
+void OpApplier::set_ref(int64_t message_id, std::optional<Ref> value) {
+  auto it = refs_.find(message_id);
+  undo_.emplace_back(message_id, it == refs_.end() ? std::nullopt : std::optional<Ref>(it->second));
+  if (!value) {
+    if (it != refs_.end()) refs_.erase(it);
+  } else if (it != refs_.end()) {
+    it->second = *value;
+  } else {
+    refs_.emplace(message_id, *value);
+  }
+}
+
+void OpApplier::reference(const broker::Message& m) {
+  auto id = static_cast<int64_t>(m.store_id);
+  auto it = refs_.find(id);
+  if (it == refs_.end()) {
+    set_ref(id, Ref{1, false});
+    new_messages_.push_back(&m);
+    return;
+  }
+  set_ref(id, Ref{it->second.count + 1, it->second.in_db});
+}
+
+void OpApplier::release(int64_t message_id) {
+  auto it = refs_.find(message_id);
+  if (it == refs_.end() || it->second.count == 0) return;  // a reference to nothing stored
+  Ref next{it->second.count - 1, it->second.in_db};
+  set_ref(message_id, next);
+  if (next.count == 0) released_.push_back(message_id);
+}
+
+void OpApplier::finish_batch(bool committed) {
+  if (!committed) {
+    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
+      if (it->second) {
+        refs_[it->first] = *it->second;
+      } else {
+        refs_.erase(it->first);
+      }
+    }
+  }
+  undo_.clear();
+  clear_pending();
+}
+
+void OpApplier::clear_pending() {
+  new_messages_.clear();
+  queue_rows_.clear();
+  queue_row_index_.clear();
+  released_.clear();
+}
+
+// ---------------------------------------------------------------- batch
 
 OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops, size_t begin,
                                               size_t end) {
   BatchResult result;
-  // A queue entry added and removed inside this batch (acknowledged before its commit)
-  // never needs a row: skip the add, its updates and the remove. The remove still runs the
-  // reference check on its message, in its original position.
-  skip_.assign(end - begin, 0);
-  std::unordered_map<QueueKey, std::vector<size_t>, QueueKeyHash> open_entries;
+  clear_pending();
+  queue_row_index_.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
     const broker::PersistOp& op = ops[i].op;
-    if (const auto* add = std::get_if<broker::OpQueueAdd>(&op)) {
-      open_entries[QueueKey{add->client_id, add->seq}] = {i};
-    } else if (const auto* upd = std::get_if<broker::OpQueueUpdate>(&op)) {
-      auto it = open_entries.find(QueueKey{upd->client_id, upd->seq});
-      if (it != open_entries.end()) it->second.push_back(i);
-    } else if (const auto* rem = std::get_if<broker::OpQueueRemove>(&op)) {
-      auto it = open_entries.find(QueueKey{rem->client_id, rem->seq});
-      if (it != open_entries.end()) {
-        for (size_t j : it->second) skip_[j - begin] = 1;
-        skip_[i - begin] = 2;  // 2: run only the reference check of the add's message
-        open_entries.erase(it);
-      }
-    } else if (const auto* del = std::get_if<broker::OpSessionDelete>(&op)) {
-      // The session delete removes the rows itself; do not elide across it.
-      std::erase_if(open_entries, [&](const auto& kv) { return kv.first.client_id == del->client_id; });
-    }
-  }
-
-  // The message of an elided pair: remembered from the add, used by the remove.
-  std::unordered_map<QueueKey, int64_t, QueueKeyHash> elided_message;
-  for (size_t i = begin; i < end; ++i) {
-    const broker::PersistOp& op = ops[i].op;
-    int rc = SQLITE_OK;
-    uint8_t skip = skip_[i - begin];
-    if (skip == 1) {
-      ++result.elided_ops;
-      if (const auto* add = std::get_if<broker::OpQueueAdd>(&op)) {
-        elided_message[QueueKey{add->client_id, add->seq}] = static_cast<int64_t>(add->message);
-      }
-      continue;
-    }
-    if (skip == 2) {
-      ++result.elided_ops;
-      const auto& rem = std::get<broker::OpQueueRemove>(op);
-      auto it = elided_message.find(QueueKey{rem.client_id, rem.seq});
-      if (it != elided_message.end()) rc = collect_message_garbage(it->second, result);
-    } else {
-      rc = apply(op, result);
-    }
+    int rc = apply(op, result);
     if (rc == SQLITE_OK) continue;
     if (is_storage_error(rc)) {
       result.rc = rc;
@@ -156,6 +181,13 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
                    std::to_string(op.index()) + ") skipped: " + std::string(sqlite3_errmsg(db_)));
     }
   }
+  int rc = flush_queue_rows();
+  if (rc == SQLITE_OK) rc = flush_messages(result);
+  if (rc != SQLITE_OK) {
+    // Multi-row statements fail as a whole; every error here is treated as storage.
+    result.rc = rc;
+    result.error = std::string(sqlite3_errmsg(db_));
+  }
   return result;
 }
 
@@ -163,41 +195,117 @@ int OpApplier::apply(const broker::PersistOp& op, BatchResult& result) {
   return std::visit([&](const auto& concrete) { return on(concrete, result); }, op);
 }
 
-int OpApplier::insert_message(const broker::Message& m, BatchResult& result) {
-  Statement& s = insert_message_;
-  s.bind(1, static_cast<int64_t>(m.store_id));
-  s.bind_text(2, m.topic);
-  s.bind_blob(3, m.payload);
-  s.bind(4, m.qos);
-  s.bind(5, m.retain ? 1 : 0);
-  s.bind_blob(6, m.forward_props);
-  s.bind(7, m.expires_at_ms);
-  s.bind(8, m.received_at_ms);
-  int rc = finish(s);
-  if (rc == SQLITE_OK) result.message_delta += sqlite3_changes(db_);
-  return rc;
+int OpApplier::flush_queue_rows() {
+  auto bind_row = [&](Statement& s, int base, const QueueRow& r, size_t slot) {
+    s.bind_text_ref(base + 1, r.client_id);
+    s.bind(base + 2, static_cast<int64_t>(r.seq));
+    s.bind(base + 3, r.message);
+    s.bind(base + 4, r.qos);
+    s.bind(base + 5, r.retain ? 1 : 0);
+    if (r.subscription_ids == nullptr || r.subscription_ids->empty()) {
+      s.bind_blob_ref(base + 6, {});
+    } else {
+      scratch_blobs_[slot] = encode_sub_ids(*r.subscription_ids);
+      s.bind_blob_ref(base + 6, scratch_blobs_[slot]);
+    }
+    s.bind(base + 7, r.state);
+    s.bind(base + 8, r.packet_id);
+  };
+  std::vector<const QueueRow*> live;
+  live.reserve(queue_rows_.size());
+  for (const QueueRow& r : queue_rows_) {
+    if (r.live) live.push_back(&r);
+  }
+  size_t i = 0;
+  for (; i + kChunk <= live.size(); i += kChunk) {
+    for (size_t k = 0; k < kChunk; ++k) bind_row(insert_queues_, static_cast<int>(k) * kQueueColumns, *live[i + k], k);
+    if (int rc = finish(insert_queues_); rc != SQLITE_OK) return rc;
+  }
+  for (; i < live.size(); ++i) {
+    bind_row(insert_queue_, 0, *live[i], 0);
+    if (int rc = finish(insert_queue_); rc != SQLITE_OK) return rc;
+  }
+  queue_rows_.clear();
+  queue_row_index_.clear();
+  return SQLITE_OK;
 }
 
-int OpApplier::collect_message_garbage(int64_t message_id, BatchResult& result) {
-  gc_message_.bind(1, message_id);
-  int rc = finish(gc_message_);
-  if (rc == SQLITE_OK) result.message_delta -= sqlite3_changes(db_);
-  return rc;
+int OpApplier::flush_messages(BatchResult& result) {
+  auto bind_row = [](Statement& s, int base, const broker::Message& m) {
+    s.bind(base + 1, static_cast<int64_t>(m.store_id));
+    s.bind_text_ref(base + 2, m.topic);
+    s.bind_blob_ref(base + 3, m.payload);
+    s.bind(base + 4, m.qos);
+    s.bind(base + 5, m.retain ? 1 : 0);
+    s.bind_blob_ref(base + 6, m.forward_props);
+    s.bind(base + 7, m.expires_at_ms);
+    s.bind(base + 8, m.received_at_ms);
+  };
+  // New messages still referenced are inserted; the others were never written.
+  std::vector<const broker::Message*> insert;
+  insert.reserve(new_messages_.size());
+  for (const broker::Message* m : new_messages_) {
+    auto id = static_cast<int64_t>(m->store_id);
+    auto it = refs_.find(id);
+    if (it == refs_.end() || it->second.in_db) continue;
+    if (it->second.count == 0) {
+      set_ref(id, std::nullopt);
+    } else {
+      set_ref(id, Ref{it->second.count, true});
+      insert.push_back(m);
+    }
+  }
+  size_t i = 0;
+  for (; i + kChunk <= insert.size(); i += kChunk) {
+    for (size_t k = 0; k < kChunk; ++k) bind_row(insert_messages_, static_cast<int>(k) * kMessageColumns, *insert[i + k]);
+    if (int rc = finish(insert_messages_); rc != SQLITE_OK) return rc;
+    result.message_delta += sqlite3_changes(db_);
+  }
+  for (; i < insert.size(); ++i) {
+    bind_row(insert_message_, 0, *insert[i]);
+    if (int rc = finish(insert_message_); rc != SQLITE_OK) return rc;
+    result.message_delta += sqlite3_changes(db_);
+  }
+  new_messages_.clear();
+
+  // Stored messages whose last reference went: delete their rows.
+  scratch_ids_.clear();
+  for (int64_t id : released_) {
+    auto it = refs_.find(id);
+    if (it == refs_.end() || it->second.count != 0) continue;
+    set_ref(id, std::nullopt);
+    scratch_ids_.push_back(id);
+  }
+  released_.clear();
+  i = 0;
+  for (; i + kChunk <= scratch_ids_.size(); i += kChunk) {
+    for (size_t k = 0; k < kChunk; ++k) delete_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
+    if (int rc = finish(delete_messages_); rc != SQLITE_OK) return rc;
+    result.message_delta -= sqlite3_changes(db_);
+  }
+  for (; i < scratch_ids_.size(); ++i) {
+    delete_message_.bind(1, scratch_ids_[i]);
+    if (int rc = finish(delete_message_); rc != SQLITE_OK) return rc;
+    result.message_delta -= sqlite3_changes(db_);
+  }
+  return SQLITE_OK;
 }
+
+// ---------------------------------------------------------------- ops
 
 int OpApplier::on(const broker::OpSessionUpsert& op, BatchResult&) {
   Statement& s = upsert_session_;
-  s.bind_text(1, op.client_id);
+  s.bind_text_ref(1, op.client_id);
   s.bind(2, op.version);
   s.bind(3, static_cast<int64_t>(op.expiry_s));
   s.bind(4, op.last_seen_ms);
   if (op.will) {
     const broker::StoredWill& w = *op.will;
-    s.bind_text(5, w.topic);
-    s.bind_blob(6, w.payload);
+    s.bind_text_ref(5, w.topic);
+    s.bind_blob_ref(6, w.payload);
     s.bind(7, w.qos);
     s.bind(8, w.retain ? 1 : 0);
-    s.bind_blob(9, w.props);
+    s.bind_blob_ref(9, w.props);
     s.bind(10, static_cast<int64_t>(w.delay_s));
     s.bind(11, static_cast<int64_t>(w.expiry_s));
   } else {
@@ -206,21 +314,19 @@ int OpApplier::on(const broker::OpSessionUpsert& op, BatchResult&) {
   return finish(s);
 }
 
-int OpApplier::on(const broker::OpSessionDelete& op, BatchResult& result) {
-  scratch_ids_.clear();
+int OpApplier::on(const broker::OpSessionDelete& op, BatchResult&) {
+  // Queue rows of this batch go in first, so the delete below sees them.
+  int rc = flush_queue_rows();
+  if (rc != SQLITE_OK) return rc;
   Statement& q = delete_session_queue_;
-  q.bind_text(1, op.client_id);
-  int rc;
+  q.bind_text_ref(1, op.client_id);
+  scratch_ids_.clear();
   while ((rc = q.step()) == SQLITE_ROW) scratch_ids_.push_back(q.column_int(0));
   q.reset();
   if (rc != SQLITE_DONE) return rc;
-  std::sort(scratch_ids_.begin(), scratch_ids_.end());
-  scratch_ids_.erase(std::unique(scratch_ids_.begin(), scratch_ids_.end()), scratch_ids_.end());
-  for (int64_t id : scratch_ids_) {
-    if ((rc = collect_message_garbage(id, result)) != SQLITE_OK) return rc;
-  }
+  for (int64_t id : scratch_ids_) release(id);
   for (Statement* s : {&delete_session_subs_, &delete_session_qos2_, &delete_session_}) {
-    s->bind_text(1, op.client_id);
+    s->bind_text_ref(1, op.client_id);
     if ((rc = finish(*s)) != SQLITE_OK) return rc;
   }
   return SQLITE_OK;
@@ -228,8 +334,8 @@ int OpApplier::on(const broker::OpSessionDelete& op, BatchResult& result) {
 
 int OpApplier::on(const broker::OpSubscriptionAdd& op, BatchResult&) {
   Statement& s = upsert_sub_;
-  s.bind_text(1, op.client_id);
-  s.bind_text(2, op.filter);
+  s.bind_text_ref(1, op.client_id);
+  s.bind_text_ref(2, op.filter);
   s.bind(3, op.qos);
   s.bind(4, op.no_local ? 1 : 0);
   s.bind(5, op.retain_as_published ? 1 : 0);
@@ -239,30 +345,39 @@ int OpApplier::on(const broker::OpSubscriptionAdd& op, BatchResult&) {
 }
 
 int OpApplier::on(const broker::OpSubscriptionRemove& op, BatchResult&) {
-  delete_sub_.bind_text(1, op.client_id);
-  delete_sub_.bind_text(2, op.filter);
+  delete_sub_.bind_text_ref(1, op.client_id);
+  delete_sub_.bind_text_ref(2, op.filter);
   return finish(delete_sub_);
 }
 
-int OpApplier::on(const broker::OpMessageAdd& op, BatchResult& result) {
-  if (!op.message) return SQLITE_MISUSE;
-  return insert_message(*op.message, result);
-}
-
 int OpApplier::on(const broker::OpQueueAdd& op, BatchResult&) {
-  Statement& s = insert_queue_;
-  s.bind_text(1, op.client_id);
-  s.bind(2, static_cast<int64_t>(op.seq));
-  s.bind(3, static_cast<int64_t>(op.message));
-  s.bind(4, op.qos);
-  s.bind(5, op.retain ? 1 : 0);
-  s.bind_blob(6, encode_sub_ids(op.subscription_ids));
-  return finish(s);
+  if (!op.message) return SQLITE_MISUSE;
+  QueueKey key{op.client_id, op.seq};
+  auto [it, fresh] = queue_row_index_.try_emplace(key, queue_rows_.size());
+  if (!fresh) {
+    // The same entry twice in one batch: the later one replaces it, as INSERT OR REPLACE.
+    QueueRow& old = queue_rows_[it->second];
+    if (old.live) release(old.message);
+    old.live = false;
+    it->second = queue_rows_.size();
+  }
+  reference(*op.message);
+  queue_rows_.push_back(QueueRow{op.client_id, op.seq, static_cast<int64_t>(op.message->store_id),
+                                 op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1});
+  return SQLITE_OK;
 }
 
 int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {
+  auto it = queue_row_index_.find(QueueKey{op.client_id, op.seq});
+  if (it != queue_row_index_.end()) {
+    QueueRow& row = queue_rows_[it->second];
+    row.state = static_cast<int>(op.state);
+    row.packet_id = op.packet_id;
+    ++row.ops;
+    return SQLITE_OK;
+  }
   Statement& s = update_queue_;
-  s.bind_text(1, op.client_id);
+  s.bind_text_ref(1, op.client_id);
   s.bind(2, static_cast<int64_t>(op.seq));
   s.bind(3, static_cast<int64_t>(op.state));
   s.bind(4, op.packet_id);
@@ -270,8 +385,20 @@ int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {
 }
 
 int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
+  // An entry added and removed inside one batch (acknowledged before its commit) never
+  // gets a row, and its message one reference fewer: none at all when every receiver
+  // acknowledged in time.
+  auto pending = queue_row_index_.find(QueueKey{op.client_id, op.seq});
+  if (pending != queue_row_index_.end()) {
+    QueueRow& row = queue_rows_[pending->second];
+    result.elided_ops += row.ops + 1;
+    row.live = false;
+    release(row.message);
+    queue_row_index_.erase(pending);
+    return SQLITE_OK;
+  }
   Statement& s = delete_queue_;
-  s.bind_text(1, op.client_id);
+  s.bind_text_ref(1, op.client_id);
   s.bind(2, static_cast<int64_t>(op.seq));
   int rc = s.step();
   int64_t message_id = 0;
@@ -282,43 +409,42 @@ int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
   }
   s.reset();
   if (rc != SQLITE_DONE) return rc;
-  return found ? collect_message_garbage(message_id, result) : SQLITE_OK;
+  if (found) release(message_id);
+  return SQLITE_OK;
 }
 
 int OpApplier::on(const broker::OpQos2InAdd& op, BatchResult&) {
-  insert_qos2_.bind_text(1, op.client_id);
+  insert_qos2_.bind_text_ref(1, op.client_id);
   insert_qos2_.bind(2, op.packet_id);
   return finish(insert_qos2_);
 }
 
 int OpApplier::on(const broker::OpQos2InRemove& op, BatchResult&) {
-  delete_qos2_.bind_text(1, op.client_id);
+  delete_qos2_.bind_text_ref(1, op.client_id);
   delete_qos2_.bind(2, op.packet_id);
   return finish(delete_qos2_);
 }
 
-int OpApplier::on(const broker::OpRetainedSet& op, BatchResult& result) {
+int OpApplier::on(const broker::OpRetainedSet& op, BatchResult&) {
   if (!op.message) return SQLITE_MISUSE;
   const broker::Message& m = *op.message;
-  int rc = insert_message(m, result);
-  if (rc != SQLITE_OK) return rc;
-  select_retained_.bind_text(1, m.topic);
-  rc = select_retained_.step();
+  select_retained_.bind_text_ref(1, m.topic);
+  int rc = select_retained_.step();
   int64_t old_id = rc == SQLITE_ROW ? select_retained_.column_int(0) : 0;
   select_retained_.reset();
   if (rc != SQLITE_ROW && rc != SQLITE_DONE) return rc;
-  upsert_retained_.bind_text(1, m.topic);
+  upsert_retained_.bind_text_ref(1, m.topic);
   upsert_retained_.bind(2, static_cast<int64_t>(m.store_id));
   if ((rc = finish(upsert_retained_)) != SQLITE_OK) return rc;
-  if (old_id != 0 && old_id != static_cast<int64_t>(m.store_id)) {
-    return collect_message_garbage(old_id, result);
-  }
+  if (old_id == static_cast<int64_t>(m.store_id)) return SQLITE_OK;  // already this message
+  reference(m);
+  if (old_id != 0) release(old_id);
   return SQLITE_OK;
 }
 
-int OpApplier::on(const broker::OpRetainedClear& op, BatchResult& result) {
+int OpApplier::on(const broker::OpRetainedClear& op, BatchResult&) {
   Statement& s = delete_retained_;
-  s.bind_text(1, op.topic);
+  s.bind_text_ref(1, op.topic);
   int rc = s.step();
   int64_t old_id = 0;
   bool found = rc == SQLITE_ROW;
@@ -328,7 +454,8 @@ int OpApplier::on(const broker::OpRetainedClear& op, BatchResult& result) {
   }
   s.reset();
   if (rc != SQLITE_DONE) return rc;
-  return found ? collect_message_garbage(old_id, result) : SQLITE_OK;
+  if (found) release(old_id);
+  return SQLITE_OK;
 }
 
 }  // namespace harbor::store

@@ -1,12 +1,21 @@
 // Applies persistence operations to the database with statements prepared once.
 // Owned and called only by the store's writer thread (after Store::restore on the opening
-// thread has finished with the connection). The caller wraps apply_batch in a transaction.
+// thread has finished with the connection). The caller wraps apply_batch in a transaction
+// and reports how it ended with finish_batch.
+//
+// Message rows are reference counted in memory (queue rows + retained rows per message),
+// so releasing a reference never searches the queue table, and a message whose every
+// reference is added and removed inside one batch is never written at all. Rows of one
+// kind are written with multi-row INSERT statements (kChunk rows per statement).
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -20,11 +29,14 @@ namespace harbor::store {
 struct PendingOp {
   uint64_t seq = 0;
   broker::PersistOp op;
+  bool counted_add = false;  // counted as a new message row by submit (an estimate)
 };
 
 class OpApplier {
  public:
   using ErrorLog = std::function<void(const std::string&)>;
+  // Rows per multi-row statement.
+  static constexpr size_t kChunk = 32;
 
   // Prepares every statement; the error is the SQLite message.
   static tl::expected<OpApplier, std::string> create(Db& db, ErrorLog on_op_error);
@@ -33,7 +45,7 @@ class OpApplier {
     int rc = SQLITE_OK;          // SQLITE_OK or the storage error that aborted the batch
     std::string error;           // the connection's message for rc
     int64_t message_delta = 0;   // message rows inserted minus deleted (valid if committed)
-    uint64_t elided_ops = 0;     // queue add ... remove pairs that never touched a table
+    uint64_t elided_ops = 0;     // queue add, update and remove ops of entries that never got a row
     uint64_t failed_ops = 0;     // ops skipped for a non-storage error (logged)
   };
 
@@ -42,19 +54,59 @@ class OpApplier {
   // other reason (a constraint, a broker bug) is logged, counted and skipped, because
   // retrying it would fail forever and block everything behind it.
   BatchResult apply_batch(const std::vector<PendingOp>& ops, size_t begin, size_t end);
+  // How the transaction around the last apply_batch ended: a rollback restores the
+  // reference counts to what they were before it.
+  void finish_batch(bool committed);
+
+  // The references of every stored message (queue rows + retained rows), counted by
+  // restore; a stored message missing here is treated as unreferenced.
+  void set_references(std::unordered_map<int64_t, uint32_t> counts);
 
  private:
   OpApplier(Db& db, ErrorLog on_op_error) : db_(db.handle()), on_op_error_(std::move(on_op_error)) {}
 
+  // (client_id, seq) of a queue entry; the view points into ops that outlive the lookup.
+  struct QueueKey {
+    std::string_view client_id;
+    uint64_t seq;
+    bool operator==(const QueueKey&) const = default;
+  };
+  struct QueueKeyHash {
+    size_t operator()(const QueueKey& k) const {
+      return std::hash<std::string_view>()(k.client_id) ^ (std::hash<uint64_t>()(k.seq) * 31);
+    }
+  };
+  struct Ref {
+    uint32_t count = 0;
+    bool in_db = false;  // false: added by the open batch, inserted at its end if referenced
+  };
+  // A queue row waiting for the end of the batch; views point into the batch's ops.
+  struct QueueRow {
+    std::string_view client_id;
+    uint64_t seq = 0;
+    int64_t message = 0;
+    int qos = 0;
+    bool retain = false;
+    const std::vector<uint32_t>* subscription_ids = nullptr;
+    int state = 0;
+    int packet_id = 0;
+    bool live = true;
+    uint32_t ops = 1;  // the add and the updates folded into this row
+  };
+
   int apply(const broker::PersistOp& op, BatchResult& result);
-  int insert_message(const broker::Message& m, BatchResult& result);
-  int collect_message_garbage(int64_t message_id, BatchResult& result);
+  void reference(const broker::Message& m);
+  void release(int64_t message_id);
+  void set_ref(int64_t message_id, std::optional<Ref> value);
+  // Writes what the batch left pending: new messages, queue rows, deletions.
+  int flush_queue_rows();
+  int flush_messages(BatchResult& result);
+  void clear_pending();
 
   int on(const broker::OpSessionUpsert& op, BatchResult& result);
   int on(const broker::OpSessionDelete& op, BatchResult& result);
   int on(const broker::OpSubscriptionAdd& op, BatchResult& result);
   int on(const broker::OpSubscriptionRemove& op, BatchResult& result);
-  int on(const broker::OpMessageAdd& op, BatchResult& result);
   int on(const broker::OpQueueAdd& op, BatchResult& result);
   int on(const broker::OpQueueUpdate& op, BatchResult& result);
   int on(const broker::OpQueueRemove& op, BatchResult& result);
@@ -65,8 +117,10 @@ class OpApplier {
 
   sqlite3* db_;  // the connection handle (stable when the owning Db object moves)
   ErrorLog on_op_error_;
-  Statement insert_message_;
-  Statement gc_message_;
+  Statement insert_message_;         // one row
+  Statement insert_messages_;        // kChunk rows
+  Statement delete_message_;         // one id
+  Statement delete_messages_;        // kChunk ids
   Statement upsert_session_;
   Statement delete_session_;
   Statement delete_session_subs_;
@@ -74,7 +128,8 @@ class OpApplier {
   Statement delete_session_queue_;
   Statement upsert_sub_;
   Statement delete_sub_;
-  Statement insert_queue_;
+  Statement insert_queue_;           // one row
+  Statement insert_queues_;          // kChunk rows
   Statement update_queue_;
   Statement delete_queue_;
   Statement insert_qos2_;
@@ -82,8 +137,17 @@ class OpApplier {
   Statement select_retained_;
   Statement upsert_retained_;
   Statement delete_retained_;
+
+  std::unordered_map<int64_t, Ref> refs_;
+  // Undo log of refs_ for the open batch: the previous value of each change, in order.
+  std::vector<std::pair<int64_t, std::optional<Ref>>> undo_;
+  // Pending for the end of the open batch.
+  std::vector<const broker::Message*> new_messages_;
+  std::vector<QueueRow> queue_rows_;
+  std::unordered_map<QueueKey, size_t, QueueKeyHash> queue_row_index_;  // key -> queue_rows_
+  std::vector<int64_t> released_;  // ids whose count reached 0 during the batch
   std::vector<int64_t> scratch_ids_;
-  std::vector<uint8_t> skip_;
+  std::vector<std::string> scratch_blobs_;
 };
 
 // Subscription identifiers as stored in queue.sub_ids: 4 bytes little-endian each.

@@ -14,8 +14,8 @@ namespace {
 //   qos2_in        inbound QoS 2 packet ids awaiting PUBREL
 //   retained       topic -> message
 // WITHOUT ROWID tables keep the composite primary key as the only b-tree, so each lookup
-// by key is one index search. queue_message and retained_message serve the "is this
-// message still referenced" check that runs whenever a reference goes away.
+// by key is one index search. Whether a message is still referenced is known to the
+// writer (OpApplier counts references in memory), never looked up in the tables.
 constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     R"sql(
 CREATE TABLE messages (
@@ -79,6 +79,12 @@ CREATE TABLE retained (
   message_id INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX retained_message ON retained(message_id);
+)sql",
+    // 2: references to messages are counted by the writer in memory (rebuilt on restore),
+    // so the reverse lookups are gone, and with them one index write per queue row.
+    R"sql(
+DROP INDEX queue_message;
+DROP INDEX retained_message;
 )sql",
 };
 

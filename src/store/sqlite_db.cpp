@@ -46,11 +46,24 @@ void Statement::bind_text(int index, std::string_view value) {
   sqlite3_bind_text64(stmt_, index, value.data(), value.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
 }
 
+namespace {
+// A zero-length blob must still be a blob, not NULL: pass a non-null pointer.
+const char kEmptyBlob = 0;
+}  // namespace
+
 void Statement::bind_blob(int index, std::string_view value) {
-  // A zero-length blob must still be a blob, not NULL: pass a non-null pointer.
-  static const char kEmpty = 0;
-  sqlite3_bind_blob64(stmt_, index, value.empty() ? &kEmpty : value.data(), value.size(),
+  sqlite3_bind_blob64(stmt_, index, value.empty() ? &kEmptyBlob : value.data(), value.size(),
                       SQLITE_TRANSIENT);
+}
+
+void Statement::bind_text_ref(int index, std::string_view value) {
+  sqlite3_bind_text64(stmt_, index, value.empty() ? &kEmptyBlob : value.data(), value.size(),
+                      SQLITE_STATIC, SQLITE_UTF8);
+}
+
+void Statement::bind_blob_ref(int index, std::string_view value) {
+  sqlite3_bind_blob64(stmt_, index, value.empty() ? &kEmptyBlob : value.data(), value.size(),
+                      SQLITE_STATIC);
 }
 
 void Statement::bind_null(int index) { sqlite3_bind_null(stmt_, index); }

@@ -34,6 +34,9 @@ class Statement {
   void bind(int index, int64_t value);
   void bind_text(int index, std::string_view value);
   void bind_blob(int index, std::string_view value);
+  // Without a copy: the bytes must stay valid until the statement is reset.
+  void bind_text_ref(int index, std::string_view value);
+  void bind_blob_ref(int index, std::string_view value);
   void bind_null(int index);
 
   // One sqlite3_step: SQLITE_ROW, SQLITE_DONE or an error code.

@@ -35,9 +35,22 @@ size_t histogram_bucket(uint64_t ops) {
   return bucket;
 }
 
+// The message an op may add a row for (nullptr: none).
+const broker::Message* message_of(const broker::PersistOp& op) {
+  if (const auto* add = std::get_if<broker::OpQueueAdd>(&op)) return add->message.get();
+  if (const auto* set = std::get_if<broker::OpRetainedSet>(&op)) return set->message.get();
+  return nullptr;
+}
+
+// Whether `op` probably adds a message row: the first op of a submitting thread that
+// refers to a message (the ops for one message arrive back to back from one shard). An
+// estimate for the disk_cache_size bound; each commit replaces it with the real count.
 bool adds_message(const broker::PersistOp& op) {
-  return std::holds_alternative<broker::OpMessageAdd>(op) ||
-         std::holds_alternative<broker::OpRetainedSet>(op);
+  thread_local broker::MessageId last_counted = 0;
+  const broker::Message* m = message_of(op);
+  if (m == nullptr || m->store_id == last_counted) return false;
+  last_counted = m->store_id;
+  return true;
 }
 
 }  // namespace
@@ -120,6 +133,21 @@ Store::Store(config::SqliteSettings settings, StoreOptions options, std::string 
 
 Store::~Store() { stop(); }
 
+void Store::count_references() {
+  // restore() counts them while loading; without it, count them here.
+  std::unordered_map<int64_t, uint32_t> references;
+  for (const char* sql : {"SELECT message_id, count(*) FROM queue GROUP BY message_id",
+                          "SELECT message_id, count(*) FROM retained GROUP BY message_id"}) {
+    auto q = db_.prepare(sql);
+    if (!q) {
+      log(kLogError, path_ + ": cannot count message references: " + db_.error_message());
+      continue;
+    }
+    while (q->step() == SQLITE_ROW) references[q->column_int(0)] += static_cast<uint32_t>(q->column_int(1));
+  }
+  applier_.set_references(std::move(references));
+}
+
 void Store::set_durable_listener(std::function<void(uint64_t)> listener) {
   durable_listener_ = std::move(listener);
 }
@@ -139,6 +167,7 @@ void Store::log(int level, std::string_view text) const {
 void Store::start() {
   if (started_ || stopped_) return;
   started_ = true;
+  if (!restored_) count_references();
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -150,6 +179,7 @@ void Store::stop() {
     writer_.join();
   } else if (db_.handle() != nullptr) {
     // Never started: commit whatever was submitted on this thread.
+    if (!restored_) count_references();
     inbox_.take(held_);
     auto deadline = Inbox::Clock::now() + options_.retry_interval * 10;
     while (held_front_ < held_.size()) {
@@ -174,8 +204,9 @@ uint64_t Store::op_bytes(const broker::PersistOp& op) {
   std::visit(
       [&](const auto& o) {
         using T = std::decay_t<decltype(o)>;
-        if constexpr (std::is_same_v<T, broker::OpMessageAdd> ||
+        if constexpr (std::is_same_v<T, broker::OpQueueAdd> ||
                       std::is_same_v<T, broker::OpRetainedSet>) {
+          // Counted in full for every op that holds the message: a conservative bound.
           if (o.message) {
             bytes += o.message->topic.size() + o.message->payload.size() +
                      o.message->forward_props.size();
@@ -197,25 +228,32 @@ uint64_t Store::op_bytes(const broker::PersistOp& op) {
 }
 
 uint64_t Store::submit(broker::PersistOp op) {
-  std::vector<broker::PersistOp> ops;
-  ops.push_back(std::move(op));
-  return submit_batch(std::move(ops));
+  PendingOp one{0, std::move(op), false};
+  return submit_pending(&one, 1);
 }
 
 uint64_t Store::submit_batch(std::vector<broker::PersistOp> ops) {
+  std::vector<PendingOp> pending;
+  pending.reserve(ops.size());
+  for (auto& op : ops) pending.push_back(PendingOp{0, std::move(op), false});
+  return submit_pending(pending.data(), pending.size());
+}
+
+uint64_t Store::submit_pending(PendingOp* ops, size_t count) {
   uint64_t bytes = 0;
   int64_t adds = 0;
-  for (const auto& op : ops) {
-    bytes += op_bytes(op);
-    if (adds_message(op)) ++adds;
+  for (size_t i = 0; i < count; ++i) {
+    bytes += op_bytes(ops[i].op);
+    ops[i].counted_add = adds_message(ops[i].op);
+    if (ops[i].counted_add) ++adds;
   }
   // While commits fail, memory is the only copy: bound it. Past the bound the ops are
   // dropped and durable_seq freezes for good, so nothing dropped is ever reported durable.
   if (commit_failing() &&
-      (backlog_ops_.load() + ops.size() > options_.max_held_ops ||
+      (backlog_ops_.load() + count > options_.max_held_ops ||
        backlog_bytes_.load() + bytes > options_.max_held_bytes)) {
     poisoned_.store(true);
-    dropped_.fetch_add(ops.size());
+    dropped_.fetch_add(count);
     if (!overflow_logged_.exchange(true)) {
       log(kLogError, path_ + ": commits keep failing and " + std::to_string(backlog_ops_.load()) +
                          " operations are held in memory; dropping further operations. "
@@ -223,19 +261,19 @@ uint64_t Store::submit_batch(std::vector<broker::PersistOp> ops) {
                          "the disk is fixed");
     }
     uint64_t seq = 0;
-    for (size_t i = 0; i < std::max<size_t>(ops.size(), 1); ++i) seq = inbox_.skip_seq();
+    for (size_t i = 0; i < std::max<size_t>(count, 1); ++i) seq = inbox_.skip_seq();
     return seq;
   }
-  backlog_ops_.fetch_add(ops.size());
+  backlog_ops_.fetch_add(count);
   backlog_bytes_.fetch_add(bytes);
-  submitted_.fetch_add(ops.size(), std::memory_order_relaxed);
+  submitted_.fetch_add(count, std::memory_order_relaxed);
   if (adds != 0) {
     int64_t now = stored_messages_.fetch_add(adds) + adds;
     if (settings_.disk_cache_size != 0 && now >= static_cast<int64_t>(settings_.disk_cache_size)) {
       note_full();
     }
   }
-  return inbox_.push(ops, std::max<size_t>(settings_.commit_batch, 1));
+  return inbox_.push(ops, count, std::max<size_t>(settings_.commit_batch, 1));
 }
 
 bool Store::full() const {
@@ -278,6 +316,7 @@ bool Store::commit_front() {
     rc = result.rc;
     if (rc == SQLITE_OK) rc = db_.exec("COMMIT");
   }
+  applier_.finish_batch(rc == SQLITE_OK);
   if (rc != SQLITE_OK) {
     std::string error = result.error.empty() ? db_.error_message() : result.error;
     if (db_.in_transaction()) db_.exec("ROLLBACK");
@@ -296,7 +335,7 @@ bool Store::commit_front() {
   int64_t adds = 0;
   for (size_t i = begin; i < end; ++i) {
     bytes += op_bytes(held_[i].op);
-    if (adds_message(held_[i].op)) ++adds;
+    if (held_[i].counted_add) ++adds;
     held_[i].op = broker::OpQos2InRemove{};  // release message references now
   }
   held_front_ = end;

@@ -145,7 +145,12 @@ class Store final : public broker::PersistenceSink {
   Store(config::SqliteSettings settings, StoreOptions options, std::string path, Db db,
         OpApplier applier);
 
+  // Queues ops[0, count) (moved from); their seq fields are assigned here.
+  uint64_t submit_pending(PendingOp* ops, size_t count);
   void log(int level, std::string_view text) const;
+  // Counts the references of every stored message for the applier (start() without
+  // restore()).
+  void count_references();
   void writer_loop();
   // Commits up to commit_batch ops from the front of held_; false on a storage error.
   bool commit_front();
@@ -173,6 +178,7 @@ class Store final : public broker::PersistenceSink {
 
   std::thread writer_;
   bool started_ = false;
+  bool restored_ = false;
   bool stopped_ = false;
   std::function<void(uint64_t)> durable_listener_;
   std::function<void(int, std::string_view)> log_;
@@ -180,7 +186,7 @@ class Store final : public broker::PersistenceSink {
   std::atomic<uint64_t> durable_seq_{0};
   std::atomic<bool> commit_failing_{false};
   std::atomic<uint64_t> next_message_id_{1};
-  // Message rows plus queued OpMessageAdd/OpRetainedSet not yet applied (an estimate the
+  // Message rows plus new messages of queued OpQueueAdd/OpRetainedSet (an estimate the
   // writer corrects after each commit; never undercounts committed rows).
   std::atomic<int64_t> stored_messages_{0};
   std::atomic<bool> full_logged_{false};

@@ -877,8 +877,8 @@ TEST_F(ShardBrokerTest, NoLocalNotSentToPublisher5) {
 
 // ================================================================ persistence ops
 
-// DESIGN §4 ops for a persistent QoS 1 delivery: the message body once (MessageAdd), a queue
-// row per subscriber (QueueAdd), its state when sent (QueueUpdate AwaitPuback + packet id),
+// DESIGN §4 ops for a persistent QoS 1 delivery: a queue entry per subscriber carrying the
+// one shared message (QueueAdd), its state when sent (QueueUpdate AwaitPuback + packet id),
 // its removal on PUBACK (QueueRemove); non-persistent subscribers add nothing.
 TEST_F(ShardBrokerTest, PersistentQos1DeliveryEmitsStoreOps) {
   start(/*with_store=*/true);
@@ -895,18 +895,17 @@ TEST_F(ShardBrokerTest, PersistentQos1DeliveryEmitsStoreOps) {
   sink.clear();
 
   publish(pub, "p", "body", 1, 1);
-  auto adds = sink.ops_of<OpMessageAdd>();
-  ASSERT_EQ(adds.size(), 1u) << "message body stored once";
-  const MessageId mid = adds[0].message->store_id;
-  EXPECT_NE(mid, 0u);
-  EXPECT_EQ(adds[0].message->payload, "body");
-
   auto qadds = sink.ops_of<OpQueueAdd>();
   ASSERT_EQ(qadds.size(), 2u);
+  ASSERT_TRUE(qadds[0].message);
+  const MessageId mid = qadds[0].message->store_id;
+  EXPECT_NE(mid, 0u);
+  EXPECT_EQ(qadds[0].message->payload, "body");
+  EXPECT_EQ(qadds[0].message.get(), qadds[1].message.get()) << "one message, shared";
   std::set<std::string> owners;
   for (const auto& q : qadds) {
     owners.insert(q.client_id);
-    EXPECT_EQ(q.message, mid);
+    EXPECT_EQ(q.message->store_id, mid);
     EXPECT_EQ(q.qos, 1);
   }
   EXPECT_EQ(owners, (std::set<std::string>{"s1", "s2"}));
@@ -919,15 +918,21 @@ TEST_F(ShardBrokerTest, PersistentQos1DeliveryEmitsStoreOps) {
   ASSERT_EQ(sent.size(), 1u);
   EXPECT_EQ(updates[0].packet_id, sent[0].packet_id);
 
-  // Order: MessageAdd before any QueueAdd, QueueAdd(s1) before QueueUpdate(s1).
+  // Order: QueueAdd(s1) before QueueUpdate(s1).
   const auto& ops = sink.ops();
-  size_t msg_at = 0, qadd_s1 = 0, upd_s1 = 0;
+  size_t qadd_s1 = 0, upd_s1 = 0;
+  bool seen_add = false, seen_update = false;
   for (size_t i = 0; i < ops.size(); ++i) {
-    if (std::holds_alternative<OpMessageAdd>(ops[i].op)) msg_at = i;
-    if (auto* q = std::get_if<OpQueueAdd>(&ops[i].op); q && q->client_id == "s1") qadd_s1 = i;
-    if (auto* u = std::get_if<OpQueueUpdate>(&ops[i].op); u && u->client_id == "s1") upd_s1 = i;
+    if (auto* q = std::get_if<OpQueueAdd>(&ops[i].op); q && q->client_id == "s1") {
+      qadd_s1 = i;
+      seen_add = true;
+    }
+    if (auto* u = std::get_if<OpQueueUpdate>(&ops[i].op); u && u->client_id == "s1") {
+      upd_s1 = i;
+      seen_update = true;
+    }
   }
-  EXPECT_LT(msg_at, qadd_s1);
+  ASSERT_TRUE(seen_add && seen_update);
   EXPECT_LT(qadd_s1, upd_s1);
 
   send(s1, make_ack(PacketType::Puback, sent[0].packet_id));
@@ -936,9 +941,13 @@ TEST_F(ShardBrokerTest, PersistentQos1DeliveryEmitsStoreOps) {
   EXPECT_EQ(removes[0].client_id, "s1");
   EXPECT_EQ(removes[0].seq, updates[0].seq);
 
-  // A second message is stored again, once.
+  // A second message gets its own store id, shared by its two entries.
+  sink.clear();
   publish(pub, "p", "body2", 1, 2);
-  EXPECT_EQ(sink.count<OpMessageAdd>(), 2u);
+  auto second = sink.ops_of<OpQueueAdd>();
+  ASSERT_EQ(second.size(), 2u);
+  EXPECT_NE(second[0].message->store_id, mid);
+  EXPECT_EQ(second[0].message->store_id, second[1].message->store_id);
 }
 
 // Durability before acknowledgement (sqlite.ack_policy = after_commit, DESIGN §4): the
@@ -965,7 +974,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitWithholdsPubackUntilDurable) {
   // Committed up to the QueueAdd but not yet... everything before the last covering op.
   uint64_t needed = 0;
   for (const auto& r : sink.ops())
-    if (std::holds_alternative<OpMessageAdd>(r.op) || std::holds_alternative<OpQueueAdd>(r.op))
+    if (std::holds_alternative<OpQueueAdd>(r.op))
       needed = std::max(needed, r.seq);
   sink.set_durable(needed - 1);
   b().on_durable();
@@ -1234,7 +1243,7 @@ TEST_F(ShardBrokerTest, SweepClosesLinkWithoutConnect) {
 }
 
 // Clean start over a stored session deletes it from the store; a retained QoS 1 message for
-// a persistent subscriber stores its body once (MessageAdd) and references it twice.
+// a persistent subscriber is one message referenced twice (retained row and queue entry).
 TEST_F(ShardBrokerTest, StoreOpsForCleanStartAndRetainedDelivery) {
   start(/*with_store=*/true);
   ConnectOptions o;
@@ -1244,9 +1253,9 @@ TEST_F(ShardBrokerTest, StoreOpsForCleanStartAndRetainedDelivery) {
   FakeLink& pub = connect_ok("pub");
   sink.clear();
   publish(pub, "r", "kept", 1, 1, /*retain=*/true);
-  EXPECT_EQ(sink.count<OpMessageAdd>(), 1u);
-  EXPECT_EQ(sink.count<OpRetainedSet>(), 1u);
-  EXPECT_EQ(sink.count<OpQueueAdd>(), 1u);
+  ASSERT_EQ(sink.count<OpRetainedSet>(), 1u);
+  ASSERT_EQ(sink.count<OpQueueAdd>(), 1u);
+  EXPECT_EQ(sink.ops_of<OpRetainedSet>()[0].message.get(), sink.ops_of<OpQueueAdd>()[0].message.get());
 
   disconnect(sub);
   sink.clear();

@@ -24,8 +24,8 @@ constexpr int kMessages = 500;
   // Fan-out: every message to every client, one body each.
   for (int m = 1; m <= kMessages; ++m) {
     std::vector<broker::PersistOp> ops;
-    ops.push_back(broker::OpMessageAdd{make_message(m, "t/" + std::to_string(m), std::string(100, 'x'))});
-    for (int c = 0; c < kClients; ++c) ops.push_back(queue_add("c" + std::to_string(c), m, m));
+    auto msg = make_message(m, "t/" + std::to_string(m), std::string(100, 'x'));
+    for (int c = 0; c < kClients; ++c) ops.push_back(queue_add("c" + std::to_string(c), m, msg));
     last = store.submit_batch(std::move(ops));
   }
   // Acknowledge the first 100 for client 0.
@@ -33,7 +33,7 @@ constexpr int kMessages = 500;
   while (store.durable_seq() < last) usleep(500);
   // More work that may or may not make it: the crash lands in the middle of it.
   for (int m = kMessages + 1; m <= kMessages + 2000; ++m) {
-    store.submit_batch({broker::OpMessageAdd{make_message(m, "late", "y")}, queue_add("c1", m, m)});
+    store.submit(queue_add("c1", m, make_message(m, "late", "y")));
   }
   kill(getpid(), SIGKILL);
   _exit(4);

@@ -25,16 +25,14 @@ TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
   store->set_durable_listener([&](uint64_t seq) { heard.store(seq); });
   store->start();
 
-  uint64_t before = store->submit_batch({session("c"), broker::OpMessageAdd{make_message(1, "t", "a")},
-                                         queue_add("c", 1, 1)});
+  uint64_t before = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a"))});
   ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= before; }));
   EXPECT_FALSE(store->degraded());
 
   set_fail_writes(true);
   uint64_t during = 0;
   for (int i = 2; i <= 50; ++i) {
-    during = store->submit_batch({broker::OpMessageAdd{make_message(i, "t", std::string(2000, 'p'))},
-                                  queue_add("c", i, i)});
+    during = store->submit(queue_add("c", i, make_message(i, "t", std::string(2000, 'p'))));
   }
   ASSERT_TRUE(wait_until([&] { return store->degraded(); }));
   EXPECT_TRUE(store->commit_failing());
@@ -81,6 +79,46 @@ TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
   EXPECT_EQ(q.back().seq, 50u);
   EXPECT_EQ(q.back().message->payload, std::string(2000, 'p'));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 49);
+}
+
+// A failed batch is rolled back with the writer's in-memory reference counts: the retry
+// counts the same references again, so a message still referenced is never deleted.
+TEST(StoreFault, RetriedBatchKeepsSharedMessage) {
+  register_fault_vfs();
+  set_fail_writes(false);
+  TempDir dir;
+  auto settings = settings_for(dir);
+  StoreOptions options;
+  options.vfs_name = kFaultVfsName;
+  options.retry_interval = std::chrono::milliseconds(20);
+  auto opened = Store::open(settings, options);
+  ASSERT_TRUE(opened) << opened.error();
+  auto store = std::move(*opened);
+  store->set_log([](int, std::string_view) {});
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  auto shared = make_message(1, "t", "shared");
+  uint64_t seq = store->submit_batch({session("a"), session("b"), queue_add("a", 1, shared),
+                                      queue_add("b", 1, shared)});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
+
+  set_fail_writes(true);
+  // "a" acknowledges, plus enough new data that the transaction must write pages.
+  std::vector<broker::PersistOp> ops;
+  ops.push_back(broker::OpQueueRemove{"a", 1});
+  for (int i = 2; i <= 20; ++i) ops.push_back(queue_add("a", i, make_message(i, "t", std::string(4000, 'x'))));
+  seq = store->submit_batch(std::move(ops));
+  ASSERT_TRUE(wait_until([&] { return store->stats().failed_commits >= 2; }));
+  set_fail_writes(false);
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 1"), 1)
+      << "still referenced by b";
+  seq = store->submit(broker::OpQueueRemove{"b", 1});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 1"), 0)
+      << "the last reference went";
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 19);
+  store->stop();
 }
 
 TEST(StoreFault, HeldMemoryIsBoundedAndDurabilityFreezes) {

@@ -104,11 +104,11 @@ inline broker::OpSessionUpsert session(std::string client, uint32_t expiry_s = 0
   return s;
 }
 
-inline broker::OpQueueAdd queue_add(std::string client, uint64_t seq, broker::MessageId id) {
+inline broker::OpQueueAdd queue_add(std::string client, uint64_t seq, broker::MessagePtr message) {
   broker::OpQueueAdd q;
   q.client_id = std::move(client);
   q.seq = seq;
-  q.message = id;
+  q.message = std::move(message);
   q.qos = 1;
   return q;
 }

@@ -118,12 +118,10 @@ TEST(StoreWriter, MessageAcknowledgedInsideOneBatchNeverLeavesARow) {
   store->start();
   std::vector<broker::PersistOp> ops;
   ops.push_back(session("c"));
-  ops.push_back(broker::OpMessageAdd{make_message(1, "t", "fast")});
-  ops.push_back(queue_add("c", 1, 1));
+  ops.push_back(queue_add("c", 1, make_message(1, "t", "fast")));
   ops.push_back(broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 1});
   ops.push_back(broker::OpQueueRemove{"c", 1});
-  ops.push_back(broker::OpMessageAdd{make_message(2, "t", "slow")});
-  ops.push_back(queue_add("c", 2, 2));
+  ops.push_back(queue_add("c", 2, make_message(2, "t", "slow")));
   uint64_t last = store->submit_batch(std::move(ops));
   ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
   Stats s = store->stats();
@@ -147,8 +145,7 @@ TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
   std::vector<broker::PersistOp> ops;
   ops.push_back(session("c"));
   for (int i = 1; i <= 3; ++i) {
-    ops.push_back(broker::OpMessageAdd{make_message(i, "t", "p")});
-    ops.push_back(queue_add("c", i, i));
+    ops.push_back(queue_add("c", i, make_message(i, "t", "p")));
   }
   uint64_t last = store->submit_batch(std::move(ops));
   // Full as soon as the adds are queued, before they are committed.
