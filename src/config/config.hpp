@@ -47,7 +47,7 @@ struct SqliteSettings {
   std::chrono::milliseconds resend_interval{5000};  // NanoMQ key; accepted, see docs
   AckPolicy ack_policy = AckPolicy::AfterCommit;    // ours
   SyncMode synchronous = SyncMode::Normal;          // ours
-  std::chrono::milliseconds commit_interval{2};     // ours: group commit timer
+  std::chrono::milliseconds commit_interval{0};     // ours: group commit linger (0 = none)
   uint32_t commit_batch = 1000;                      // ours: ops per transaction at most
   bool operator==(const SqliteSettings&) const = default;
 };

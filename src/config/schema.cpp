@@ -327,11 +327,12 @@ const std::array kRows = {
     SchemaRow{
         .key = "sqlite.commit_interval",
         .type = ValueType::Duration,
-        .default_value = "2ms",
+        .default_value = "0ms",
         .reloadable = false,
         .ours = true,
-        .doc = "Group commit: longest wait before committing pending writes. A bare "
-               "number is milliseconds.",
+        .doc = "Group commit: how long an idle writer waits for more writes before it "
+               "commits. 0 = commit at once; batches still form from the writes that "
+               "arrive while a commit runs. A bare number is milliseconds.",
         .min = 0,
         .max = 10'000,
         .bare_unit = BareUnit::Milliseconds,

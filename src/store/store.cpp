@@ -168,6 +168,16 @@ void Store::start() {
   if (started_ || stopped_) return;
   started_ = true;
   if (!restored_) count_references();
+  auto checkpointer = Checkpointer::start(path_, options_.vfs_name, options_.busy_timeout,
+                                          [this](int level, std::string_view text) { log(level, text); });
+  if (checkpointer) {
+    checkpointer_ = std::move(*checkpointer);
+    // Replaces SQLite's automatic checkpoint in the committing thread.
+    sqlite3_wal_hook(db_.handle(), &Store::on_wal_commit, this);
+  } else {
+    log(kLogWarn, path_ + ": no checkpoint connection (" + checkpointer.error() +
+                      "); the writer checkpoints the WAL itself");
+  }
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -193,6 +203,7 @@ void Store::stop() {
     log(kLogError, path_ + ": stopped with " + std::to_string(held_.size() - held_front_) +
                        " operations that could not be stored (never reported durable)");
   }
+  if (checkpointer_) checkpointer_->stop();  // kept: stats() still reads its count
   if (db_.handle() != nullptr) {
     checkpoint("TRUNCATE");
     db_ = Db();
@@ -358,6 +369,10 @@ bool Store::commit_front() {
     s.elided_ops += result.elided_ops;
     s.failed_ops += result.failed_ops;
   });
+  if (wal_overgrown_) {
+    wal_overgrown_ = false;
+    checkpoint("PASSIVE");
+  }
   if (commit_failing_.exchange(false)) {
     overflow_logged_.store(false);
     // Warn level, like the failure it ends: an operator who saw one must see the other.
@@ -368,6 +383,17 @@ bool Store::commit_front() {
     if (durable_listener_) durable_listener_(last_seq);
   }
   return true;
+}
+
+int Store::on_wal_commit(void* self, sqlite3*, const char*, int wal_frames) {
+  // SQLite's own default threshold; far past it the checkpointer is not keeping up (or
+  // cannot finish while commits keep coming): the writer checkpoints once itself.
+  constexpr int kCheckpointFrames = 1000;
+  constexpr int kWriterCheckpointFrames = 16 * kCheckpointFrames;
+  auto* store = static_cast<Store*>(self);
+  if (wal_frames >= kCheckpointFrames) store->checkpointer_->request();
+  if (wal_frames >= kWriterCheckpointFrames) store->wal_overgrown_ = true;
+  return SQLITE_OK;
 }
 
 void Store::writer_loop() {
@@ -424,6 +450,7 @@ void Store::writer_loop() {
 
 Stats Store::stats() const {
   Stats s = stats_.snapshot();
+  if (checkpointer_) s.checkpoints += checkpointer_->checkpoints();
   s.submitted_ops = submitted_.load(std::memory_order_relaxed);
   s.refusals = refusals_.load(std::memory_order_relaxed);
   s.dropped_ops = dropped_.load(std::memory_order_relaxed);

@@ -14,8 +14,9 @@
 //   - open, restore, set_durable_listener, set_log, start, stop, destructor: the owner
 //     thread; the setters only before start().
 //   - The durable listener and the log callback run on the writer thread (the log callback
-//     may also run on the owner thread during open/restore/stop and, once, on a submitting
-//     thread when the in-memory bound is hit). Neither is called with a store lock held.
+//     may also run on the owner thread during open/restore/stop, on the checkpointer
+//     thread, and once on a submitting thread when the in-memory bound is hit). Neither is
+//     called with a store lock held.
 //
 // Emits: durable_seq advances after each COMMIT; the listener gets the new value.
 #pragma once
@@ -36,6 +37,7 @@
 
 #include "broker/ports.hpp"
 #include "config/config.hpp"
+#include "store/checkpointer.hpp"
 #include "store/inbox.hpp"
 #include "store/op_applier.hpp"
 #include "store/sqlite_db.hpp"
@@ -152,6 +154,8 @@ class Store final : public broker::PersistenceSink {
   // restore()).
   void count_references();
   void writer_loop();
+  // SQLite's WAL hook on the writer connection (after each commit, writer thread).
+  static int on_wal_commit(void* self, sqlite3* db, const char* name, int wal_frames);
   // Commits up to commit_batch ops from the front of held_; false on a storage error.
   bool commit_front();
   void checkpoint(const char* mode);
@@ -177,6 +181,9 @@ class Store final : public broker::PersistenceSink {
   bool wrote_since_checkpoint_ = false;
 
   std::thread writer_;
+  // Checkpoints off the writer thread (null: the writer checkpoints, SQLite's default).
+  std::unique_ptr<Checkpointer> checkpointer_;
+  bool wal_overgrown_ = false;  // writer thread: checkpoint inline after this commit
   bool started_ = false;
   bool restored_ = false;
   bool stopped_ = false;
