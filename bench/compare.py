@@ -44,10 +44,14 @@ SCENARIOS = {
     "fanout-q1": dict(kind="pubsub", qos=1, pubs=1, subs=200, pub_topic="bench/fanout", sub_topic="bench/fanout",
                       size=16, rate=1000, fan=200, desc="1 pub -> 200 sub on one topic, 16 B, 1000 msg/s"),
     "conn-10k": dict(kind="conn", conns=10000, desc="10,000 connections, unlimited rate (256 pending)"),
-    "persist-q1": dict(kind="persist", store=True, pubs=10, count=50000, size=100,
-                       desc="QoS 1 to 1 offline persistent subscriber, then drain; store on"),
-    "persist-q1-nostore": dict(kind="persist", store=False, pubs=10, count=50000, size=100,
+    "persist-q1": dict(kind="persist", store=True, pubs=10, count=500000, size=100, inflight=64,
+                       desc="QoS 1 to 1 offline persistent subscriber, then drain; store on, inflight 64"),
+    "persist-q1-nostore": dict(kind="persist", store=False, pubs=10, count=500000, size=100, inflight=64,
                                desc="same, store off (memory only)"),
+    "persist-q1-w1000": dict(kind="persist", store=True, pubs=10, count=500000, size=100, inflight=1000,
+                             desc="as persist-q1 with 1000 messages in flight per publisher"),
+    "persist-q1-nostore-w1000": dict(kind="persist", store=False, pubs=10, count=500000, size=100,
+                                     inflight=1000, desc="same, store off (memory only)"),
 }
 
 SMOKE_SCALE = {"pubs": 10, "subs": 10, "conns": 200, "count": 1000}
@@ -129,7 +133,9 @@ class Broker:
             lines = [f'listeners.tcp {{ bind = "127.0.0.1:{self.port}" }}',
                      "mqtt { max_mqueue_len = 0, max_inflight_window = 65535 }"]
             if persistence:
-                lines.append(f'sqlite {{ mounted_file_path = "{self.dir}" }}')
+                # disk_cache_size = 0: no message bound, as Mosquitto (default 102,400 would
+                # refuse part of a 500,000-message run).
+                lines.append(f'sqlite {{ mounted_file_path = "{self.dir}", disk_cache_size = 0 }}')
             self.settings = "\n".join(lines) + "\n"
             self.cmd = [harbormq_bin, "start", "--conf", self.conf]
         with open(self.conf, "w") as f:
@@ -267,7 +273,7 @@ class Runner:
         common = ["-c", "1", "-i", f"hmq-persist-{broker.port}-%i", "--no-clean", "-q", "1", "-t", "bench/persist"]
         self.bench("sub", p, common + ["--subscribe-only"], self.tmp("setup.json"))
         pub = self.bench("pub", p, ["-c", str(sc["pubs"]), "-t", "bench/persist", "-q", "1", "-s", str(sc["size"]),
-                                    "-L", str(sc["count"] // sc["pubs"]), "--inflight", "64",
+                                    "-L", str(sc["count"] // sc["pubs"]), "--inflight", str(sc["inflight"]),
                                     "--duration", str(max(duration * 6, 10))], self.tmp("pub.json"))
         drain = self.bench("sub", p, common + ["--no-subscribe", "--idle", "3", "--duration", "300"],
                            self.tmp("drain.json"))
@@ -394,8 +400,23 @@ def write_report(args, results, settings, errors, out_dir, duration, runs):
                 row = [name, b] + [fmt(m.get(k), f) for k, _, f in COLUMNS]
                 row.append(f"{ratio:.2f}" if (ratio is not None and b == "harbormq") else "")
             lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Ratio H/M is HarborMQ / Mosquitto for delivered/s (conn-10k: connections per second).", "",
-              "## Scenarios", ""]
+    lines += ["", "Ratio H/M is HarborMQ / Mosquitto for delivered/s (conn-10k: connections per second).", ""]
+    # Store on / store off: what durability costs each broker in accepted/s (issue 4's target).
+    pairs = [(on, on.replace("persist-q1", "persist-q1-nostore")) for on in results
+             if on.startswith("persist-q1") and "nostore" not in on]
+    pair_lines = []
+    for on, off in pairs:
+        if off not in results:
+            continue
+        for b in ("harbormq", "mosquitto"):
+            a = median_metrics(results[on].get(b) or [])
+            z = median_metrics(results[off].get(b) or [])
+            if a.get("accepted_per_s") and z.get("accepted_per_s"):
+                pair_lines.append(f"- {b}, `{on}` / `{off}` accepted/s: {a['accepted_per_s']:,.0f} / "
+                                  f"{z['accepted_per_s']:,.0f} = **{a['accepted_per_s'] / z['accepted_per_s']:.2f}**")
+    if pair_lines:
+        lines += ["## Store on / store off", ""] + pair_lines + [""]
+    lines += ["## Scenarios", ""]
     for name in results:
         lines.append(f"- `{name}`: {SCENARIOS[name]['desc']}")
     lines += ["", "## Broker settings", ""]
