@@ -351,6 +351,12 @@ class Parser {
               d == '{' || d == '[' || at_comment() || (d == '$' && peek(1) == '{')) {
             break;
           }
+          // '=' cannot be part of an unquoted value: "a = 1 b = 2" on one line is two
+          // settings with the separator missing, not the string "1 b = 2".
+          if (d == '=') {
+            return set_error("unexpected '=' in the value (a missing newline or ',' before "
+                             "the next key?)");
+          }
           ++pos_;
         }
         pieces.push_back(

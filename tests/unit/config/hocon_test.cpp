@@ -202,6 +202,11 @@ TEST(Hocon, SyntaxErrorsNameFileLineAndKey) {
   EXPECT_EQ(parse_error("a = [1, 2\n"), "t.conf:2: a: missing ']'");
   EXPECT_EQ(parse_error("a 1\n"), "t.conf:1: a: expected '=', ':' or '{' after the key");
   EXPECT_EQ(parse_error("a =\n"), "t.conf:1: a: missing value");
+  // Two settings on one line without a separator are not one concatenated string.
+  EXPECT_EQ(parse_error("s { path = \"/d\" size = 0 }\n"),
+            "t.conf:1: s.path: unexpected '=' in the value (a missing newline or ',' before "
+            "the next key?)");
+  EXPECT_EQ(parse_error("s { path = \"/d\", size = 0 }\n"), "(no error)");
   EXPECT_EQ(parse_error("a = \"x\\q\"\n"), "t.conf:1: a: unknown escape '\\q'");
   EXPECT_EQ(parse_error("= 1\n"), "t.conf:1: expected a key, found '='");
   EXPECT_EQ(parse_error("}\n"), "t.conf:1: unexpected '}'");
