@@ -101,39 +101,36 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
 
 void OpApplier::set_references(std::unordered_map<int64_t, uint32_t> counts) {
   refs_.clear();
-  refs_.reserve(counts.size());
-  for (const auto& [id, count] : counts) refs_.emplace(id, Ref{count, true});
+  for (const auto& [id, count] : counts) refs_.set(id, Ref{count, true});
 }
 
 // ---------------------------------------------------------------- references
 
 void OpApplier::set_ref(int64_t message_id, std::optional<Ref> value) {
-  auto it = refs_.find(message_id);
-  undo_.emplace_back(message_id, it == refs_.end() ? std::nullopt : std::optional<Ref>(it->second));
-  if (!value) {
-    if (it != refs_.end()) refs_.erase(it);
-  } else if (it != refs_.end()) {
-    it->second = *value;
-  } else {
-    refs_.emplace(message_id, *value);
+  const Ref* old = refs_.find(message_id);
+  undo_.emplace_back(message_id, old == nullptr ? std::nullopt : std::optional<Ref>(*old));
+  if (value) {
+    refs_.set(message_id, *value);
+  } else if (old != nullptr) {
+    refs_.erase(message_id);
   }
 }
 
 void OpApplier::reference(const broker::Message& m) {
   auto id = static_cast<int64_t>(m.store_id);
-  auto it = refs_.find(id);
-  if (it == refs_.end()) {
+  const Ref* old = refs_.find(id);
+  if (old == nullptr) {
     set_ref(id, Ref{1, false});
     new_messages_.push_back(&m);
     return;
   }
-  set_ref(id, Ref{it->second.count + 1, it->second.in_db});
+  set_ref(id, Ref{old->count + 1, old->in_db});
 }
 
 void OpApplier::release(int64_t message_id) {
-  auto it = refs_.find(message_id);
-  if (it == refs_.end() || it->second.count == 0) return;  // a reference to nothing stored
-  Ref next{it->second.count - 1, it->second.in_db};
+  const Ref* old = refs_.find(message_id);
+  if (old == nullptr || old->count == 0) return;  // a reference to nothing stored
+  Ref next{old->count - 1, old->in_db};
   set_ref(message_id, next);
   if (next.count == 0) released_.push_back(message_id);
 }
@@ -142,7 +139,7 @@ void OpApplier::finish_batch(bool committed) {
   if (!committed) {
     for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
       if (it->second) {
-        refs_[it->first] = *it->second;
+        refs_.set(it->first, *it->second);
       } else {
         refs_.erase(it->first);
       }
@@ -246,12 +243,12 @@ int OpApplier::flush_messages(BatchResult& result) {
   insert.reserve(new_messages_.size());
   for (const broker::Message* m : new_messages_) {
     auto id = static_cast<int64_t>(m->store_id);
-    auto it = refs_.find(id);
-    if (it == refs_.end() || it->second.in_db) continue;
-    if (it->second.count == 0) {
+    const Ref* ref = refs_.find(id);
+    if (ref == nullptr || ref->in_db) continue;
+    if (ref->count == 0) {
       set_ref(id, std::nullopt);
     } else {
-      set_ref(id, Ref{it->second.count, true});
+      set_ref(id, Ref{ref->count, true});
       insert.push_back(m);
     }
   }
@@ -271,8 +268,8 @@ int OpApplier::flush_messages(BatchResult& result) {
   // Stored messages whose last reference went: delete their rows.
   scratch_ids_.clear();
   for (int64_t id : released_) {
-    auto it = refs_.find(id);
-    if (it == refs_.end() || it->second.count != 0) continue;
+    const Ref* ref = refs_.find(id);
+    if (ref == nullptr || ref->count != 0) continue;
     set_ref(id, std::nullopt);
     scratch_ids_.push_back(id);
   }

@@ -21,6 +21,7 @@
 #include <tl/expected.hpp>
 
 #include "broker/ports.hpp"
+#include "store/ref_table.hpp"
 #include "store/sqlite_db.hpp"
 
 namespace harbor::store {
@@ -76,10 +77,7 @@ class OpApplier {
       return std::hash<std::string_view>()(k.client_id) ^ (std::hash<uint64_t>()(k.seq) * 31);
     }
   };
-  struct Ref {
-    uint32_t count = 0;
-    bool in_db = false;  // false: added by the open batch, inserted at its end if referenced
-  };
+  using Ref = RefTable::Ref;
   // A queue row waiting for the end of the batch; views point into the batch's ops.
   struct QueueRow {
     std::string_view client_id;
@@ -138,7 +136,7 @@ class OpApplier {
   Statement upsert_retained_;
   Statement delete_retained_;
 
-  std::unordered_map<int64_t, Ref> refs_;
+  RefTable refs_;
   // Undo log of refs_ for the open batch: the previous value of each change, in order.
   std::vector<std::pair<int64_t, std::optional<Ref>>> undo_;
   // Pending for the end of the open batch.
