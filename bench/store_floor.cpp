@@ -1,0 +1,194 @@
+// What storing a QoS 1 message costs, without the network or the broker:
+//
+//   store    HarborMQ's store (store::Store: writer thread, checkpointer, reference counts)
+//            takes N queue entries for one offline session, one message each, submitted in
+//            groups of 64 like a shard does, and commits them;
+//   sqlite   the least SQLite work the schema asks for: one message row and one queue row
+//            per message (integer keys, no secondary index, 32-row INSERTs, 500 messages a
+//            transaction, WAL, synchronous=NORMAL, SQLite's automatic checkpoint) on one thread.
+//
+// Prints messages per second and process CPU microseconds per message for each. The
+// second figure is a floor for any design that keeps a row per message and a row per
+// queue entry in SQLite (docs/persistence.md, "Performance").
+//
+//   build/store_floor [messages=500000] [dir=/tmp]
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <sqlite3.h>
+
+#include "store/store.hpp"
+
+namespace {
+
+using harbor::broker::Message;
+using harbor::broker::OpQueueAdd;
+using harbor::broker::OpSessionUpsert;
+using harbor::broker::PersistOp;
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  auto sec = [](const timeval& t) { return double(t.tv_sec) + double(t.tv_usec) / 1e6; };
+  return sec(u.ru_utime) + sec(u.ru_stime);
+}
+
+struct Result {
+  double wall_s = 0;
+  double cpu_s = 0;
+};
+
+void report(const char* name, int messages, const Result& r) {
+  std::printf("%-7s %9.0f msg/s  %6.2f us CPU/msg  (%d messages, %.3f s)\n", name,
+              messages / r.wall_s, r.cpu_s * 1e6 / messages, messages, r.wall_s);
+}
+
+Result run_store(int messages, const std::string& dir) {
+  harbor::config::SqliteSettings settings;
+  settings.enabled = true;
+  settings.mounted_file_path = dir;
+  settings.disk_cache_size = 0;
+  auto opened = harbor::store::Store::open(settings);
+  if (!opened) {
+    std::fprintf(stderr, "%s\n", opened.error().c_str());
+    std::exit(1);
+  }
+  auto& store = **opened;
+  store.set_log([](int, std::string_view) {});
+  if (!store.restore(0)) std::exit(1);
+  store.start();
+  OpSessionUpsert session;
+  session.client_id = "floor-subscriber-0";
+  session.version = 4;
+  session.expiry_s = 0xFFFFFFFF;
+  uint64_t last = store.submit(std::move(session));
+
+  const std::string payload(100, 'x');
+  double cpu0 = cpu_seconds();
+  auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < messages; i += 64) {
+    std::vector<PersistOp> ops;
+    for (int k = i; k < std::min(messages, i + 64); ++k) {
+      auto m = std::make_shared<Message>();
+      m->topic = "bench/persist";
+      m->payload = payload;
+      m->qos = 1;
+      m->store_id = store.next_message_id();
+      m->received_at_ms = 1'700'000'000'000;
+      OpQueueAdd add;
+      add.client_id = "floor-subscriber-0";
+      add.seq = static_cast<uint64_t>(k + 1);
+      add.message = std::move(m);
+      add.qos = 1;
+      ops.emplace_back(std::move(add));
+    }
+    last = store.submit_batch(std::move(ops));
+  }
+  while (store.durable_seq() < last) std::this_thread::sleep_for(std::chrono::microseconds(200));
+  Result r;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  store.stop();  // the checkpointer's share is in the CPU figure too
+  r.cpu_s = cpu_seconds() - cpu0;
+  return r;
+}
+
+void check(int rc, sqlite3* db) {
+  if (rc != SQLITE_OK && rc != SQLITE_DONE) {
+    std::fprintf(stderr, "sqlite: %s\n", sqlite3_errmsg(db));
+    std::exit(1);
+  }
+}
+
+Result run_sqlite(int messages, const std::string& dir) {
+  std::string path = dir + "/floor.db";
+  sqlite3* db = nullptr;
+  check(sqlite3_open_v2(path.c_str(), &db,
+                        SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr),
+        db);
+  check(sqlite3_exec(db,
+                     "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;"
+                     "CREATE TABLE m(id INTEGER PRIMARY KEY, topic TEXT, payload BLOB, qos INT,"
+                     " retain INT, props BLOB, expires INT, received INT);"
+                     "CREATE TABLE q(session INT, seq INT, message INT, qos INT, retain INT,"
+                     " sub_ids BLOB, state INT, packet_id INT, PRIMARY KEY(session, seq))"
+                     " WITHOUT ROWID;",
+                     nullptr, nullptr, nullptr),
+        db);
+  constexpr int kRows = 32;
+  constexpr int kPerTxn = 500;
+  std::string mi = "INSERT INTO m VALUES ", qi = "INSERT INTO q VALUES ";
+  for (int r = 0; r < kRows; ++r) {
+    mi += r ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
+    qi += r ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
+  }
+  sqlite3_stmt* m = nullptr;
+  sqlite3_stmt* q = nullptr;
+  check(sqlite3_prepare_v2(db, mi.c_str(), -1, &m, nullptr), db);
+  check(sqlite3_prepare_v2(db, qi.c_str(), -1, &q, nullptr), db);
+  const std::string payload(100, 'x');
+  double cpu0 = cpu_seconds();
+  auto t0 = std::chrono::steady_clock::now();
+  int64_t id = 1;
+  const int total = messages / (kPerTxn) * kPerTxn;
+  for (int done = 0; done < total; done += kPerTxn) {
+    check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db);
+    for (int i = 0; i < kPerTxn; i += kRows) {
+      for (int r = 0; r < kRows; ++r, ++id) {
+        int b = r * 8;
+        sqlite3_bind_int64(m, b + 1, id);
+        sqlite3_bind_text(m, b + 2, "bench/persist", 13, SQLITE_STATIC);
+        sqlite3_bind_blob(m, b + 3, payload.data(), int(payload.size()), SQLITE_STATIC);
+        sqlite3_bind_int(m, b + 4, 1);
+        sqlite3_bind_int(m, b + 5, 0);
+        sqlite3_bind_blob(m, b + 6, "", 0, SQLITE_STATIC);
+        sqlite3_bind_int64(m, b + 7, 0);
+        sqlite3_bind_int64(m, b + 8, 1'700'000'000'000);
+        sqlite3_bind_int64(q, b + 1, 1);
+        sqlite3_bind_int64(q, b + 2, id);
+        sqlite3_bind_int64(q, b + 3, id);
+        sqlite3_bind_int(q, b + 4, 1);
+        sqlite3_bind_int(q, b + 5, 0);
+        sqlite3_bind_blob(q, b + 6, "", 0, SQLITE_STATIC);
+        sqlite3_bind_int(q, b + 7, 0);
+        sqlite3_bind_int(q, b + 8, 0);
+      }
+      check(sqlite3_step(m), db);
+      sqlite3_reset(m);
+      check(sqlite3_step(q), db);
+      sqlite3_reset(q);
+    }
+    check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db);
+  }
+  Result r;
+  r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  r.cpu_s = cpu_seconds() - cpu0;
+  sqlite3_finalize(m);
+  sqlite3_finalize(q);
+  sqlite3_close(db);
+  return r;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int messages = argc > 1 ? std::atoi(argv[1]) : 500000;
+  std::string base = argc > 2 ? argv[2] : "/tmp";
+  if (messages < 1000) messages = 1000;
+  namespace fs = std::filesystem;
+  fs::path dir = fs::path(base) / ("harbormq-store-floor-" + std::to_string(getpid()));
+  fs::create_directories(dir / "store");
+  fs::create_directories(dir / "sqlite");
+  Result store = run_store(messages, (dir / "store").string());
+  Result raw = run_sqlite(messages, (dir / "sqlite").string());
+  fs::remove_all(dir);
+  report("store", messages, store);
+  report("sqlite", messages / 500 * 500, raw);
+  return 0;
+}
