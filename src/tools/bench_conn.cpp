@@ -257,6 +257,7 @@ void BenchConn::release(uint16_t id, bool rejected) {
   if (in_use_.empty() || !in_use_[id]) return;
   in_use_[id] = false;
   --inflight_;
+  last_ack_ms_ = w_.loop().now_ms();
   WorkerCounters::bump(w_.counters.acked);
   if (rejected) WorkerCounters::bump(w_.counters.rejected);
 }
@@ -268,7 +269,7 @@ bool BenchConn::send_publish(uint64_t now_ns) {
     if (in_use_[id]) return false;  // the oldest message with this id is still unacknowledged
     next_id_ = id;
     in_use_[id] = true;
-    ++inflight_;
+    if (inflight_++ == 0) last_ack_ms_ = w_.loop().now_ms();
     pub_.packet_id = id;
   }
   write_stamp(pub_.payload, Stamp{static_cast<uint32_t>(number_), seq_++, now_ns});
@@ -343,6 +344,14 @@ void BenchConn::sweep(int64_t now_ms) {
     return;
   }
   if (state_ != State::Ready && state_ != State::AwaitSuback) return;
+  // A broker that stops acknowledging (a 3.1.1 broker refusing what it cannot store sends
+  // nothing) must not hold the run forever.
+  if (inflight_ > 0 && now_ms - last_ack_ms_ > static_cast<int64_t>(o.conn.timeout_s * 1000)) {
+    WorkerCounters::bump(w_.counters.ack_timeouts);
+    fail("no acknowledgement for " + std::to_string(static_cast<int64_t>(o.conn.timeout_s)) +
+         " s with " + std::to_string(inflight_) + " messages in flight");
+    return;
+  }
   if (o.conn.keepalive > 0 && now_ms - last_send_ms_ >= int64_t{o.conn.keepalive} * 500) {
     proto_.encode(mqtt::Pingreq{}, out_);
     flush();

@@ -61,6 +61,7 @@ class BenchConn : public runtime::IoHandler {
   int64_t started_ms_ = 0;
   uint64_t started_ns_ = 0;
   int64_t last_send_ms_ = 0;
+  int64_t last_ack_ms_ = 0;  // last acknowledgement, or when the window was last empty
   bool counted_pending_ = false;
 
   // publisher

@@ -24,6 +24,7 @@ constexpr auto kPollInterval = std::chrono::milliseconds(20);
 struct Totals {
   uint64_t started = 0, connected = 0, failed = 0, lost = 0, ready = 0, session_present = 0;
   uint64_t sent = 0, acked = 0, rejected = 0, abandoned = 0, received = 0, finished = 0;
+  uint64_t ack_timeouts = 0;
   uint64_t last_send_ns = 0, first_receive_ns = 0, last_receive_ns = 0;
   uint64_t settled() const { return connected + failed; }
   uint64_t outstanding() const { return sent - std::min(sent, acked + abandoned); }
@@ -44,6 +45,7 @@ Totals sum(const std::vector<std::unique_ptr<Worker>>& workers) {
     t.acked += get(c.acked);
     t.rejected += get(c.rejected);
     t.abandoned += get(c.abandoned);
+    t.ack_timeouts += get(c.ack_timeouts);
     t.received += get(c.received);
     t.finished += get(c.finished_publishers);
     t.last_send_ns = std::max(t.last_send_ns, get(c.last_send_ns));
@@ -261,6 +263,11 @@ int run_bench(BenchOptions& o) {
     std::fprintf(stderr, "Error: no client could connect%s%s\n", r.errors.empty() ? "" : ": ",
                  r.errors.empty() ? "" : r.errors.front().c_str());
     return kExitConnectFailed;
+  }
+  if (t.ack_timeouts != 0) {
+    std::fprintf(stderr, "Error: %llu publisher(s) gave up waiting %g s for acknowledgements\n",
+                 static_cast<unsigned long long>(t.ack_timeouts), o.conn.timeout_s);
+    return kExitTimeout;
   }
   return kExitOk;
 }

@@ -34,6 +34,7 @@ struct WorkerCounters {
   std::atomic<uint64_t> acked{0};     // QoS 1 PUBACK / QoS 2 PUBCOMP (including rejections)
   std::atomic<uint64_t> rejected{0};  // acknowledgements with an error reason
   std::atomic<uint64_t> abandoned{0}; // in flight on a connection that was lost
+  std::atomic<uint64_t> ack_timeouts{0};  // publishers given up for want of acknowledgements
   std::atomic<uint64_t> received{0};
   std::atomic<uint64_t> finished_publishers{0};  // reached --count
   std::atomic<uint64_t> last_send_ns{0};

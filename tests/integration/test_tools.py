@@ -177,3 +177,24 @@ def test_conn_reports_connections(broker):
 def test_bench_conn_failure_exit_code():
     r = run("bench", "conn", "-p", free_port(), "-c", "3", "--duration", "0.1")
     assert r.returncode == 2
+
+
+def test_bench_pub_gives_up_when_acknowledgements_stop(make_broker):
+    # A full store (disk_cache_size reached) makes the broker withhold 3.1.1 PUBACKs; the
+    # benchmark must end after --timeout with an error instead of waiting forever.
+    b = make_broker(persistence=True, extra_conf="sqlite { disk_cache_size = 20 }").port
+    r = run("bench", "sub", "-p", b, "-i", "held", "--no-clean", "-q", "1", "-t", "full/t",
+            "--subscribe-only", "--quiet")
+    assert r.returncode == 0, r.stderr
+    with tempfile.TemporaryDirectory() as tmp:
+        out_json = os.path.join(tmp, "pub.json")
+        started = time.monotonic()
+        r = run("bench", "pub", "-p", b, "-q", "1", "-t", "full/t", "-L", "500", "--timeout", "1",
+                "--json", out_json, timeout=30)
+        assert time.monotonic() - started < 15
+        assert r.returncode == 4, r.stderr  # timed out
+        out = r.stdout + r.stderr
+        assert "no acknowledgement for 1 s" in out, out
+        res = json.load(open(out_json))
+        assert 0 < res["acked"] < 500, res
+        assert res["error_count"] >= 1
