@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <variant>
@@ -39,7 +40,9 @@ struct OpSessionUpsert {
   uint8_t version = 4;          // protocol level
   uint32_t expiry_s = 0;        // Session Expiry Interval; 0xFFFFFFFF = never
   int64_t last_seen_ms = 0;     // Unix ms of the last disconnect (0 while connected)
-  std::optional<StoredWill> will;
+  // Shared and immutable: keeps every queued op small (the store holds ops by the
+  // hundred thousand while a queue drains), and the will is rare.
+  std::shared_ptr<const StoredWill> will;
 };
 struct OpSessionDelete {
   std::string client_id;  // also deletes its subscriptions, queue and QoS 2 state

@@ -157,7 +157,7 @@ void ShardBroker::persist_session(Session* s) {
     mqtt::encode_properties(forward_subset(s->will->props), w.props);
     w.delay_s = s->will->props.will_delay_interval.value_or(0);
     w.expiry_s = s->will->props.message_expiry_interval.value_or(0);
-    op.will = std::move(w);
+    op.will = std::make_shared<const StoredWill>(std::move(w));
   }
   submit(std::move(op));
 }

@@ -153,6 +153,7 @@ void OpApplier::clear_pending() {
   new_messages_.clear();
   queue_rows_.clear();
   queue_row_index_.clear();
+  row_updates_.clear();
   released_.clear();
 }
 
@@ -224,6 +225,15 @@ int OpApplier::flush_queue_rows() {
   }
   queue_rows_.clear();
   queue_row_index_.clear();
+  for (const auto& [key, update] : row_updates_) {
+    Statement& s = update_queue_;
+    s.bind_text_ref(1, key.client_id);
+    s.bind(2, static_cast<int64_t>(key.seq));
+    s.bind(3, update.first);
+    s.bind(4, update.second);
+    if (int rc = finish(s); rc != SQLITE_OK) return rc;
+  }
+  row_updates_.clear();
   return SQLITE_OK;
 }
 
@@ -358,6 +368,7 @@ int OpApplier::on(const broker::OpQueueAdd& op, BatchResult&) {
     old.live = false;
     it->second = queue_rows_.size();
   }
+  row_updates_.erase(key);  // the add replaces a stored row with the same key
   reference(*op.message);
   queue_rows_.push_back(QueueRow{op.client_id, op.seq, static_cast<int64_t>(op.message->store_id),
                                  op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1});
@@ -373,12 +384,8 @@ int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {
     ++row.ops;
     return SQLITE_OK;
   }
-  Statement& s = update_queue_;
-  s.bind_text_ref(1, op.client_id);
-  s.bind(2, static_cast<int64_t>(op.seq));
-  s.bind(3, static_cast<int64_t>(op.state));
-  s.bind(4, op.packet_id);
-  return finish(s);
+  row_updates_[QueueKey{op.client_id, op.seq}] = {static_cast<int>(op.state), op.packet_id};
+  return SQLITE_OK;
 }
 
 int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
@@ -394,6 +401,7 @@ int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
     queue_row_index_.erase(pending);
     return SQLITE_OK;
   }
+  if (row_updates_.erase(QueueKey{op.client_id, op.seq}) != 0) ++result.elided_ops;
   Statement& s = delete_queue_;
   s.bind_text_ref(1, op.client_id);
   s.bind(2, static_cast<int64_t>(op.seq));

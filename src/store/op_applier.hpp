@@ -143,6 +143,10 @@ class OpApplier {
   std::vector<const broker::Message*> new_messages_;
   std::vector<QueueRow> queue_rows_;
   std::unordered_map<QueueKey, size_t, QueueKeyHash> queue_row_index_;  // key -> queue_rows_
+  // State changes of rows stored by earlier batches, run at the end of the batch: an entry
+  // acknowledged in the same batch is deleted without its UPDATE (a queue drain sends and
+  // removes most entries within one batch).
+  std::unordered_map<QueueKey, std::pair<int, int>, QueueKeyHash> row_updates_;
   std::vector<int64_t> released_;  // ids whose count reached 0 during the batch
   std::vector<int64_t> scratch_ids_;
   std::vector<std::string> scratch_blobs_;

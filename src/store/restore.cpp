@@ -126,7 +126,7 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
         w.props = q->column_text(8);
         w.delay_s = static_cast<uint32_t>(q->column_int(9));
         w.expiry_s = static_cast<uint32_t>(q->column_int(10));
-        s.will = std::move(w);
+        s.will = std::make_shared<const broker::StoredWill>(std::move(w));
       }
       session_index.emplace(s.client_id, state.sessions.size());
       state.sessions.push_back(std::move(rs));

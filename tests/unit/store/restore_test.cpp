@@ -44,7 +44,7 @@ TEST(StoreRestore, RoundTripOfEveryOpKind) {
   will.props = "\x01\x01";
   will.delay_s = 30;
   will.expiry_s = 120;
-  s1.will = will;
+  s1.will = std::make_shared<const broker::StoredWill>(will);
   ops.push_back(s1);
   ops.push_back(session("c2"));
   broker::OpSubscriptionAdd sub;

@@ -132,6 +132,30 @@ TEST(StoreWriter, MessageAcknowledgedInsideOneBatchNeverLeavesARow) {
   store->stop();
 }
 
+// A stored entry that is sent and acknowledged within one batch (a queue drain) is deleted
+// without its state UPDATE; an entry only sent keeps its new state and packet id.
+TEST(StoreWriter, StoredEntrySentAndAcknowledgedInOneBatchSkipsTheUpdate) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
+                                       queue_add("c", 2, make_message(2, "t", "b"))});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  const uint64_t elided_before = store->stats().elided_ops;
+  last = store->submit_batch({broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
+                              broker::OpQueueUpdate{"c", 2, broker::OutState::AwaitPuback, 8},
+                              broker::OpQueueRemove{"c", 1}});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_EQ(store->stats().elided_ops, elided_before + 1) << "entry 1's UPDATE never ran";
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 2"), 8);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT state FROM queue WHERE seq = 2"),
+            static_cast<int64_t>(broker::OutState::AwaitPuback));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1);
+  store->stop();
+}
+
 TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
   TempDir dir;
   auto settings = settings_for(dir);
