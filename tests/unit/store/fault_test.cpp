@@ -7,18 +7,23 @@
 namespace harbor::store::test {
 namespace {
 
-TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
+// A store (not started) on the fault VFS with writes working, retrying every 20 ms.
+std::unique_ptr<Store> open_on_fault_vfs(const TempDir& dir, StoreOptions options = {}) {
   register_fault_vfs();
   set_fail_writes(false);
-  TempDir dir;
-  auto settings = settings_for(dir);
-  StoreOptions options;
   options.vfs_name = kFaultVfsName;
   options.retry_interval = std::chrono::milliseconds(20);
+  auto opened = Store::open(settings_for(dir), options);
+  EXPECT_TRUE(opened) << (opened ? "" : opened.error());
+  return opened ? std::move(*opened) : nullptr;
+}
+
+TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
+  TempDir dir;
+  auto settings = settings_for(dir);
   LogCapture logs;
-  auto opened = Store::open(settings, options);
-  ASSERT_TRUE(opened) << opened.error();
-  auto store = std::move(*opened);
+  auto store = open_on_fault_vfs(dir);
+  ASSERT_TRUE(store);
   store->set_log(logs.sink());
   ASSERT_TRUE(store->restore(0));
   std::atomic<uint64_t> heard{0};
@@ -84,16 +89,9 @@ TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
 // A failed batch is rolled back with the writer's in-memory reference counts: the retry
 // counts the same references again, so a message still referenced is never deleted.
 TEST(StoreFault, RetriedBatchKeepsSharedMessage) {
-  register_fault_vfs();
-  set_fail_writes(false);
   TempDir dir;
-  auto settings = settings_for(dir);
-  StoreOptions options;
-  options.vfs_name = kFaultVfsName;
-  options.retry_interval = std::chrono::milliseconds(20);
-  auto opened = Store::open(settings, options);
-  ASSERT_TRUE(opened) << opened.error();
-  auto store = std::move(*opened);
+  auto store = open_on_fault_vfs(dir);
+  ASSERT_TRUE(store);
   store->set_log([](int, std::string_view) {});
   ASSERT_TRUE(store->restore(0));
   store->start();
@@ -122,17 +120,12 @@ TEST(StoreFault, RetriedBatchKeepsSharedMessage) {
 }
 
 TEST(StoreFault, HeldMemoryIsBoundedAndDurabilityFreezes) {
-  register_fault_vfs();
-  set_fail_writes(false);
   TempDir dir;
   StoreOptions options;
-  options.vfs_name = kFaultVfsName;
-  options.retry_interval = std::chrono::milliseconds(20);
   options.max_held_ops = 10;
   LogCapture logs;
-  auto opened = Store::open(settings_for(dir), options);
-  ASSERT_TRUE(opened);
-  auto store = std::move(*opened);
+  auto store = open_on_fault_vfs(dir, options);
+  ASSERT_TRUE(store);
   store->set_log(logs.sink());
   store->start();
   set_fail_writes(true);
