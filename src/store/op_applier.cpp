@@ -21,6 +21,26 @@ std::string repeated(std::string_view head, std::string_view row, size_t n) {
   return sql;
 }
 
+// Writes `count` items: kChunk at a time with `many`, the rest one by one with `one`.
+// bind(stmt, first_parameter, item, slot) binds item `item` at parameter first_parameter + 1
+// and onward (slot = its position in the statement); after(stmt) runs after each statement.
+template <class Bind, class After>
+int write_chunked(size_t count, size_t chunk, int columns, Statement& many, Statement& one,
+                  Bind&& bind, After&& after) {
+  size_t i = 0;
+  for (; i + chunk <= count; i += chunk) {
+    for (size_t k = 0; k < chunk; ++k) bind(many, static_cast<int>(k) * columns, i + k, k);
+    if (int rc = finish(many); rc != SQLITE_OK) return rc;
+    after(many);
+  }
+  for (; i < count; ++i) {
+    bind(one, 0, i, 0);
+    if (int rc = finish(one); rc != SQLITE_OK) return rc;
+    after(one);
+  }
+  return SQLITE_OK;
+}
+
 constexpr int kMessageColumns = 8;
 constexpr int kQueueColumns = 8;
 constexpr std::string_view kInsertMessage =
@@ -135,6 +155,13 @@ void OpApplier::release(int64_t message_id) {
   if (next.count == 0) released_.push_back(message_id);
 }
 
+int OpApplier::release_returned(Statement& s) {
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) release(s.column_int(0));
+  s.reset();
+  return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 void OpApplier::finish_batch(bool committed) {
   if (!committed) {
     for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
@@ -194,7 +221,13 @@ int OpApplier::apply(const broker::PersistOp& op, BatchResult& result) {
 }
 
 int OpApplier::flush_queue_rows() {
-  auto bind_row = [&](Statement& s, int base, const QueueRow& r, size_t slot) {
+  std::vector<const QueueRow*> live;
+  live.reserve(queue_rows_.size());
+  for (const QueueRow& r : queue_rows_) {
+    if (r.live) live.push_back(&r);
+  }
+  auto bind_row = [&](Statement& s, int base, size_t index, size_t slot) {
+    const QueueRow& r = *live[index];
     s.bind_text_ref(base + 1, r.client_id);
     s.bind(base + 2, static_cast<int64_t>(r.seq));
     s.bind(base + 3, r.message);
@@ -209,20 +242,9 @@ int OpApplier::flush_queue_rows() {
     s.bind(base + 7, r.state);
     s.bind(base + 8, r.packet_id);
   };
-  std::vector<const QueueRow*> live;
-  live.reserve(queue_rows_.size());
-  for (const QueueRow& r : queue_rows_) {
-    if (r.live) live.push_back(&r);
-  }
-  size_t i = 0;
-  for (; i + kChunk <= live.size(); i += kChunk) {
-    for (size_t k = 0; k < kChunk; ++k) bind_row(insert_queues_, static_cast<int>(k) * kQueueColumns, *live[i + k], k);
-    if (int rc = finish(insert_queues_); rc != SQLITE_OK) return rc;
-  }
-  for (; i < live.size(); ++i) {
-    bind_row(insert_queue_, 0, *live[i], 0);
-    if (int rc = finish(insert_queue_); rc != SQLITE_OK) return rc;
-  }
+  int rc = write_chunked(live.size(), kChunk, kQueueColumns, insert_queues_, insert_queue_, bind_row,
+                         [](Statement&) {});
+  if (rc != SQLITE_OK) return rc;
   queue_rows_.clear();
   queue_row_index_.clear();
   for (const auto& [key, update] : row_updates_) {
@@ -231,14 +253,16 @@ int OpApplier::flush_queue_rows() {
     s.bind(2, static_cast<int64_t>(key.seq));
     s.bind(3, update.first);
     s.bind(4, update.second);
-    if (int rc = finish(s); rc != SQLITE_OK) return rc;
+    if ((rc = finish(s)) != SQLITE_OK) return rc;
   }
   row_updates_.clear();
   return SQLITE_OK;
 }
 
 int OpApplier::flush_messages(BatchResult& result) {
-  auto bind_row = [](Statement& s, int base, const broker::Message& m) {
+  std::vector<const broker::Message*> insert;
+  auto bind_row = [&](Statement& s, int base, size_t index, size_t) {
+    const broker::Message& m = *insert[index];
     s.bind(base + 1, static_cast<int64_t>(m.store_id));
     s.bind_text_ref(base + 2, m.topic);
     s.bind_blob_ref(base + 3, m.payload);
@@ -248,8 +272,9 @@ int OpApplier::flush_messages(BatchResult& result) {
     s.bind(base + 7, m.expires_at_ms);
     s.bind(base + 8, m.received_at_ms);
   };
+  auto count_inserted = [&](Statement&) { result.message_delta += sqlite3_changes(db_); };
+  auto count_deleted = [&](Statement&) { result.message_delta -= sqlite3_changes(db_); };
   // New messages still referenced are inserted; the others were never written.
-  std::vector<const broker::Message*> insert;
   insert.reserve(new_messages_.size());
   for (const broker::Message* m : new_messages_) {
     auto id = static_cast<int64_t>(m->store_id);
@@ -262,17 +287,9 @@ int OpApplier::flush_messages(BatchResult& result) {
       insert.push_back(m);
     }
   }
-  size_t i = 0;
-  for (; i + kChunk <= insert.size(); i += kChunk) {
-    for (size_t k = 0; k < kChunk; ++k) bind_row(insert_messages_, static_cast<int>(k) * kMessageColumns, *insert[i + k]);
-    if (int rc = finish(insert_messages_); rc != SQLITE_OK) return rc;
-    result.message_delta += sqlite3_changes(db_);
-  }
-  for (; i < insert.size(); ++i) {
-    bind_row(insert_message_, 0, *insert[i]);
-    if (int rc = finish(insert_message_); rc != SQLITE_OK) return rc;
-    result.message_delta += sqlite3_changes(db_);
-  }
+  int rc = write_chunked(insert.size(), kChunk, kMessageColumns, insert_messages_, insert_message_,
+                         bind_row, count_inserted);
+  if (rc != SQLITE_OK) return rc;
   new_messages_.clear();
 
   // Stored messages whose last reference went: delete their rows.
@@ -284,18 +301,10 @@ int OpApplier::flush_messages(BatchResult& result) {
     scratch_ids_.push_back(id);
   }
   released_.clear();
-  i = 0;
-  for (; i + kChunk <= scratch_ids_.size(); i += kChunk) {
-    for (size_t k = 0; k < kChunk; ++k) delete_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
-    if (int rc = finish(delete_messages_); rc != SQLITE_OK) return rc;
-    result.message_delta -= sqlite3_changes(db_);
-  }
-  for (; i < scratch_ids_.size(); ++i) {
-    delete_message_.bind(1, scratch_ids_[i]);
-    if (int rc = finish(delete_message_); rc != SQLITE_OK) return rc;
-    result.message_delta -= sqlite3_changes(db_);
-  }
-  return SQLITE_OK;
+  return write_chunked(
+      scratch_ids_.size(), kChunk, 1, delete_messages_, delete_message_,
+      [&](Statement& s, int base, size_t index, size_t) { s.bind(base + 1, scratch_ids_[index]); },
+      count_deleted);
 }
 
 // ---------------------------------------------------------------- ops
@@ -325,13 +334,8 @@ int OpApplier::on(const broker::OpSessionDelete& op, BatchResult&) {
   // Queue rows of this batch go in first, so the delete below sees them.
   int rc = flush_queue_rows();
   if (rc != SQLITE_OK) return rc;
-  Statement& q = delete_session_queue_;
-  q.bind_text_ref(1, op.client_id);
-  scratch_ids_.clear();
-  while ((rc = q.step()) == SQLITE_ROW) scratch_ids_.push_back(q.column_int(0));
-  q.reset();
-  if (rc != SQLITE_DONE) return rc;
-  for (int64_t id : scratch_ids_) release(id);
+  delete_session_queue_.bind_text_ref(1, op.client_id);
+  if ((rc = release_returned(delete_session_queue_)) != SQLITE_OK) return rc;
   for (Statement* s : {&delete_session_subs_, &delete_session_qos2_, &delete_session_}) {
     s->bind_text_ref(1, op.client_id);
     if ((rc = finish(*s)) != SQLITE_OK) return rc;
@@ -402,20 +406,9 @@ int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
     return SQLITE_OK;
   }
   if (row_updates_.erase(QueueKey{op.client_id, op.seq}) != 0) ++result.elided_ops;
-  Statement& s = delete_queue_;
-  s.bind_text_ref(1, op.client_id);
-  s.bind(2, static_cast<int64_t>(op.seq));
-  int rc = s.step();
-  int64_t message_id = 0;
-  bool found = rc == SQLITE_ROW;
-  if (found) {
-    message_id = s.column_int(0);
-    rc = s.step();
-  }
-  s.reset();
-  if (rc != SQLITE_DONE) return rc;
-  if (found) release(message_id);
-  return SQLITE_OK;
+  delete_queue_.bind_text_ref(1, op.client_id);
+  delete_queue_.bind(2, static_cast<int64_t>(op.seq));
+  return release_returned(delete_queue_);
 }
 
 int OpApplier::on(const broker::OpQos2InAdd& op, BatchResult&) {
@@ -448,19 +441,8 @@ int OpApplier::on(const broker::OpRetainedSet& op, BatchResult&) {
 }
 
 int OpApplier::on(const broker::OpRetainedClear& op, BatchResult&) {
-  Statement& s = delete_retained_;
-  s.bind_text_ref(1, op.topic);
-  int rc = s.step();
-  int64_t old_id = 0;
-  bool found = rc == SQLITE_ROW;
-  if (found) {
-    old_id = s.column_int(0);
-    rc = s.step();
-  }
-  s.reset();
-  if (rc != SQLITE_DONE) return rc;
-  if (found) release(old_id);
-  return SQLITE_OK;
+  delete_retained_.bind_text_ref(1, op.topic);
+  return release_returned(delete_retained_);
 }
 
 }  // namespace harbor::store

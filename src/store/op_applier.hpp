@@ -96,6 +96,8 @@ class OpApplier {
   void reference(const broker::Message& m);
   void release(int64_t message_id);
   void set_ref(int64_t message_id, std::optional<Ref> value);
+  // Steps a bound "DELETE … RETURNING message_id" to its end, releasing each returned id.
+  int release_returned(Statement& s);
   // Writes what the batch left pending: new messages, queue rows, deletions.
   int flush_queue_rows();
   int flush_messages(BatchResult& result);
