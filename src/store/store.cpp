@@ -386,13 +386,11 @@ bool Store::commit_front() {
 }
 
 int Store::on_wal_commit(void* self, sqlite3*, const char*, int wal_frames) {
-  // SQLite's own default threshold; far past it the checkpointer is not keeping up (or
-  // cannot finish while commits keep coming): the writer checkpoints once itself.
-  constexpr int kCheckpointFrames = 1000;
-  constexpr int kWriterCheckpointFrames = 16 * kCheckpointFrames;
+  // Far past the checkpointer's threshold it is not keeping up (or cannot finish while
+  // commits keep coming): the writer checkpoints once itself.
   auto* store = static_cast<Store*>(self);
-  if (wal_frames >= kCheckpointFrames) store->checkpointer_->request();
-  if (wal_frames >= kWriterCheckpointFrames) store->wal_overgrown_ = true;
+  if (wal_frames >= store->options_.checkpoint_frames) store->checkpointer_->request();
+  if (wal_frames >= store->options_.writer_checkpoint_frames) store->wal_overgrown_ = true;
   return SQLITE_OK;
 }
 

@@ -59,6 +59,11 @@ struct StoreOptions {
   std::chrono::milliseconds retry_interval{500};
   // Writer idle time after writes before a PASSIVE WAL checkpoint.
   std::chrono::milliseconds idle_checkpoint{1000};
+  // WAL frames after which the checkpointer thread is asked for a checkpoint (SQLite's own
+  // default threshold), and after which the writer checkpoints itself because the
+  // checkpointer is not keeping up.
+  int checkpoint_frames = 1000;
+  int writer_checkpoint_frames = 16000;
   // Bound on ops held in memory while commits fail (see docs/persistence.md, "Faults").
   size_t max_held_ops = 1'000'000;
   size_t max_held_bytes = 256u * 1024 * 1024;

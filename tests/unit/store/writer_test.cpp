@@ -206,6 +206,52 @@ TEST(StoreWriter, IdleWriterCheckpointsTheWal) {
   store->stop();
 }
 
+// Writes ~1 MB of messages with the idle checkpoint out of the way; pages reach the
+// database file only through the checkpoint being tested.
+uint64_t write_megabyte(Store& store) {
+  uint64_t last = store.submit(session("c"));
+  for (int i = 1; i <= 250; i += 10) {
+    std::vector<broker::PersistOp> ops;
+    for (int k = i; k < i + 10; ++k) ops.push_back(queue_add("c", k, make_message(k, "t", std::string(4000, 'p'))));
+    last = store.submit_batch(std::move(ops));
+  }
+  return last;
+}
+
+TEST(StoreWriter, CheckpointerCopiesTheWalPastItsThreshold) {
+  TempDir dir;
+  StoreOptions options;
+  options.idle_checkpoint = std::chrono::hours(1);
+  options.checkpoint_frames = 50;
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = write_megabyte(*store);
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_TRUE(wait_until([&] { return store->usage().db_bytes > 512 * 1024; }))
+      << "db " << store->usage().db_bytes << " B, WAL " << store->usage().wal_bytes << " B";
+  EXPECT_TRUE(wait_until([&] { return store->stats().checkpoints >= 1; }));
+  store->stop();
+}
+
+TEST(StoreWriter, WriterCheckpointsWhenTheWalOutgrowsTheCheckpointer) {
+  TempDir dir;
+  StoreOptions options;
+  options.idle_checkpoint = std::chrono::hours(1);
+  options.checkpoint_frames = 1 << 30;  // the checkpointer is never asked
+  options.writer_checkpoint_frames = 50;
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = write_megabyte(*store);
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  // The writer's checkpoint runs right after the commit that crossed the limit.
+  EXPECT_GT(store->usage().db_bytes, 512u * 1024)
+      << "db " << store->usage().db_bytes << " B, WAL " << store->usage().wal_bytes << " B";
+  EXPECT_GE(store->stats().checkpoints, 1u);
+  store->stop();
+}
+
 TEST(StoreWriter, NextMessageIdIsUniqueAcrossThreads) {
   TempDir dir;
   auto store = open_store(settings_for(dir));
