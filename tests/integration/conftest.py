@@ -17,7 +17,7 @@ import subprocess
 import pytest
 
 import mqttraw
-from helpers import HOST, TARGET, free_port, is_mosquitto, wait_for_listener
+from helpers import HOST, TARGET, free_port, is_mosquitto, read_log, wait_for_listener
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HARBORMQ_BIN = os.environ.get(
@@ -197,11 +197,7 @@ class Broker:
         self.proc = None
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def log_tail(self, n=40):
         return "\n".join(self.log_text().splitlines()[-n:])

@@ -41,6 +41,15 @@ def wait_for(predicate, timeout=5.0, interval=0.02, what="condition"):
         time.sleep(interval)
 
 
+def read_log(path):
+    """A broker log file as text ("" when it does not exist yet)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def wait_for_listener(proc, host, port, timeout, log_tail, on_fail):
     """Wait until `proc` accepts TCP on host:port. If it exits first, or the deadline passes,
     call on_fail() (clean-up) and fail the test with its log tail."""

@@ -20,7 +20,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 import mqttraw
-from helpers import HOST, free_port, unique_id, wait_for_listener
+from helpers import HOST, free_port, read_log, unique_id, wait_for_listener
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 HARBORMQ_BIN = os.environ.get(
@@ -132,11 +132,7 @@ class PersistBroker:
         return rc
 
     def log_text(self):
-        try:
-            with open(self.log_path, "rb") as f:
-                return f.read().decode("utf-8", "replace")
-        except OSError:
-            return ""
+        return read_log(self.log_path)
 
     def log_tail(self, n=40):
         return "\n".join(self.log_text().splitlines()[-n:])
