@@ -112,12 +112,7 @@ int run_pub(PubOptions& o) {
     return kExitUsage;
   }
   install_stop_signals();
-  auto r = run(o);
-  if (!r) {
-    std::fprintf(stderr, "Error: %s\n", r.error().message.c_str());
-    return r.error().code;
-  }
-  return kExitOk;
+  return exit_code(run(o));
 }
 
 }  // namespace harbor::tools

@@ -134,12 +134,7 @@ int run_sub(SubOptions& o) {
     }
   }
   install_stop_signals();
-  auto r = run(o);
-  if (!r) {
-    std::fprintf(stderr, "Error: %s\n", r.error().message.c_str());
-    return r.error().code;
-  }
-  return kExitOk;
+  return exit_code(run(o));
 }
 
 }  // namespace harbor::tools

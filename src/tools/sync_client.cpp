@@ -233,4 +233,10 @@ void SyncClient::disconnect() {
   fd_ = -1;
 }
 
+int exit_code(const ToolResult<void>& result) {
+  if (result) return kExitOk;
+  std::fprintf(stderr, "Error: %s\n", result.error().message.c_str());
+  return result.error().code;
+}
+
 }  // namespace harbor::tools

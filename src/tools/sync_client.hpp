@@ -24,6 +24,9 @@ struct ToolError {
 template <class T>
 using ToolResult = tl::expected<T, ToolError>;
 
+// The process exit code for a finished tool run; prints the error to stderr.
+int exit_code(const ToolResult<void>& result);
+
 // The CONNECT packet the options describe.
 mqtt::Connect make_connect(const ConnectOptions& o, std::string client_id);
 // "NotAuthorized (0x87)".
