@@ -13,6 +13,11 @@ namespace harbor::broker {
 using mqtt::ReasonCode;
 using mqtt::Version;
 
+namespace {
+// The broker whose shard loop runs on this thread (null elsewhere, e.g. in unit tests).
+thread_local ShardBroker* t_bound = nullptr;
+}  // namespace
+
 struct AckWaiter {
   ShardServices* services = nullptr;
   unsigned origin_shard = 0;
@@ -30,11 +35,16 @@ struct AckWaiter {
   }
   // The last part is done: release the acknowledgement on the origin shard.
   ~AckWaiter() {
-    services->post_to_shard(
-        origin_shard, [link = link_id, pid = packet_id, q = qos, seq = max_seq.load(),
-                       sess = session, ref = refused.load()](ShardBroker& b) {
-          b.on_ack_ready(link, pid, q, seq, sess, ref);
-        });
+    AckRelease r{link_id, packet_id, qos, max_seq.load(), session, refused.load()};
+    if (ShardBroker* here = t_bound) {
+      if (here->shard_ == origin_shard) {
+        here->on_ack_ready(r);
+      } else {
+        here->ack_outboxes_[origin_shard].push_back(r);  // sent by flush_outboxes
+      }
+      return;
+    }
+    services->post_to_shard(origin_shard, [r](ShardBroker& b) { b.on_ack_ready(r); });
   }
 };
 
@@ -83,9 +93,17 @@ std::string random_client_id() {
 ShardBroker::ShardBroker(BrokerContext& ctx, ShardServices& services)
     : ctx_(ctx), services_(services), shard_(services.shard_index()) {
   outboxes_.resize(ctx_.num_shards);
+  ack_outboxes_.resize(ctx_.num_shards);
 }
 
-ShardBroker::~ShardBroker() = default;
+ShardBroker::~ShardBroker() {
+  // Tokens still held by members die below: they must not come back into this broker.
+  if (t_bound == this) t_bound = nullptr;
+}
+
+void ShardBroker::bind_thread() { t_bound = this; }
+
+void ShardBroker::unbind_thread() { t_bound = nullptr; }
 
 void ShardBroker::log(int level, const std::string& text) const {
   if (ctx_.log) ctx_.log(level, text);
@@ -525,20 +543,20 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   // A waiting token releases the acknowledgement when its last part is done.
 }
 
-void ShardBroker::on_ack_ready(uint64_t link_id, uint16_t packet_id, mqtt::QoS qos, uint64_t seq,
-                               SessionId session, bool refused) {
-  auto it = links_.find(link_id);
+void ShardBroker::on_ack_ready(const AckRelease& r) {
+  auto it = links_.find(r.link_id);
   if (it == links_.end()) return;  // the publisher is gone; it resends on reconnect
-  if (!refused && qos == 2 && store_on()) {
-    auto sit = by_id_.find(session);
+  uint64_t seq = r.seq;
+  if (!r.refused && r.qos == 2 && store_on()) {
+    auto sit = by_id_.find(r.session);
     if (sit != by_id_.end() && sit->second->persistent())
-      seq = std::max(seq, submit(OpQos2InAdd{sit->second->client_id(), packet_id}));
+      seq = std::max(seq, submit(OpQos2InAdd{sit->second->client_id(), r.packet_id}));
   }
-  if (refused || ctx_.store == nullptr || ctx_.store->durable_seq() >= seq) {
-    complete_ack(it->second, packet_id, qos, refused);
+  if (r.refused || ctx_.store == nullptr || ctx_.store->durable_seq() >= seq) {
+    complete_ack(it->second, r.packet_id, r.qos, r.refused);
     return;
   }
-  pending_acks_.push_back(PendingAck{link_id, packet_id, qos, seq});
+  pending_acks_.push_back(PendingAck{r.link_id, r.packet_id, r.qos, seq});
 }
 
 void ShardBroker::on_durable() {
@@ -664,6 +682,14 @@ void ShardBroker::flush_outboxes() {
     if (ctx_.inbox_load)
       ctx_.inbox_load[shard].fetch_add(static_cast<int64_t>(batch->size()), std::memory_order_relaxed);
     services_.post_to_shard(shard, [batch](ShardBroker& b) { b.deliver_batch(*batch); });
+  }
+  // Acknowledgements finished here for publishers of other shards: one task per shard.
+  for (unsigned shard = 0; shard < ack_outboxes_.size(); ++shard) {
+    if (ack_outboxes_[shard].empty()) continue;
+    services_.post_to_shard(shard, [acks = std::move(ack_outboxes_[shard])](ShardBroker& b) {
+      for (const AckRelease& r : acks) b.on_ack_ready(r);
+    });
+    ack_outboxes_[shard].clear();
   }
 }
 

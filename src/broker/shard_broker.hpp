@@ -26,6 +26,16 @@ namespace harbor::broker {
 struct AckWaiter;
 using AckToken = std::shared_ptr<AckWaiter>;
 
+// An acknowledgement whose parts are all done, on its way back to the publisher's shard.
+struct AckRelease {
+  uint64_t link_id = 0;
+  uint16_t packet_id = 0;
+  mqtt::QoS qos = 0;
+  uint64_t seq = 0;  // durable through this sequence before it is sent
+  SessionId session = 0;
+  bool refused = false;
+};
+
 struct RemoteDelivery {
   SessionId session = 0;
   MessagePtr msg;
@@ -51,8 +61,12 @@ class ShardBroker {
 
   // ---- from other shards / the runtime ----
   void deliver_batch(std::vector<RemoteDelivery>& batch);
-  void on_ack_ready(uint64_t link_id, uint16_t packet_id, mqtt::QoS qos, uint64_t seq,
-                    SessionId session, bool refused);
+  void on_ack_ready(const AckRelease& r);
+  // Binds this broker to the calling thread (the shard's loop thread) until unbound: an
+  // acknowledgement finished on this thread is then released here directly, or batched
+  // per origin shard until flush_outboxes, instead of one cross-thread task per message.
+  void bind_thread();
+  static void unbind_thread();
   // The store committed more; release acknowledgements that were waiting for it.
   void on_durable();
   // Restored at startup (before listeners open), on the session's home shard.
@@ -137,6 +151,7 @@ class ShardBroker {
   std::unordered_map<SessionId, Session*> by_id_;
   std::unordered_map<uint64_t, Link*> links_;
   std::vector<std::vector<RemoteDelivery>> outboxes_;  // per destination shard
+  std::vector<std::vector<AckRelease>> ack_outboxes_;  // per origin shard
   std::vector<SubscriptionMatch> matches_;             // reused by route()
   struct PendingAck {
     uint64_t link_id;

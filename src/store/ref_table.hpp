@@ -77,8 +77,12 @@ class RefTable {
   };
 
   size_t home(int64_t id) const {
-    // Fibonacci hashing: consecutive ids spread over the table.
-    return static_cast<size_t>((static_cast<uint64_t>(id) * 0x9E3779B97F4A7C15ull) >> 32) & mask_;
+    // Runs of 16 consecutive ids keep their order in adjacent slots (one or two cache lines
+    // for a writer that counts ids in the order they were given out); the runs themselves
+    // are spread by Fibonacci hashing, so ids with a common stride do not pile up.
+    auto u = static_cast<uint64_t>(id);
+    uint64_t run = ((u >> 4) * 0x9E3779B97F4A7C15ull) >> 32;
+    return static_cast<size_t>((run << 4) | (u & 15)) & mask_;
   }
 
   void rehash(size_t capacity) {

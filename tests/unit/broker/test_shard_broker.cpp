@@ -1030,6 +1030,36 @@ TEST_F(ShardBrokerTest, AckAfterCommitWithNothingToStoreAcksAfterPostedTask) {
   EXPECT_EQ(acks[0].packet_id, 3);
 }
 
+// On the shard's own thread (bound, as the runtime binds it) a finished acknowledgement is
+// released in place instead of through a posted task, and still only once its ops are durable.
+TEST_F(ShardBrokerTest, AckAfterCommitOnBoundThreadNeedsNoPostedTask) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  b().bind_thread();
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "p", 1);
+  FakeLink& pub = connect_ok("pub");
+  sink.commit_all();
+
+  publish(pub, "nobody", "x", 1, 3);  // nothing to store
+  auto acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].packet_id, 3);
+
+  publish(pub, "p", "y", 1, 4);  // stored for the persistent subscriber
+  EXPECT_TRUE(pub.take_packets().empty()) << "PUBACK before the store committed";
+  EXPECT_EQ(services.run_posted(b()), 0u) << "a cross-thread task for a local acknowledgement";
+  EXPECT_TRUE(pub.take_packets().empty());
+  sink.commit_all();
+  b().on_durable();
+  acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].packet_id, 4);
+  ShardBroker::unbind_thread();
+}
+
 // A degraded store cannot promise durability: 5.0 PUBACK 0x97 (Quota exceeded), 3.1.1 no
 // acknowledgement (the client resends); the message is not delivered.
 TEST_F(ShardBrokerTest, DegradedStoreRefusesQos1) {
