@@ -4,12 +4,15 @@
 //            takes N queue entries for one offline session, one message each, submitted in
 //            groups of 64 like a shard does, and commits them;
 //   sqlite   the least SQLite work the schema asks for: one message row and one queue row
-//            per message (integer keys, no secondary index, 32-row INSERTs, 500 messages a
-//            transaction, WAL, synchronous=NORMAL, SQLite's automatic checkpoint) on one thread.
+//            per message (integer keys, no secondary index, 32-row INSERTs, 512 messages a
+//            transaction, WAL, synchronous=NORMAL, SQLite's automatic checkpoint) on one thread;
+//   1-row    the same with the message row only (as if the queue entry were folded into it);
+//   segment  the same bytes as one blob row per transaction (a log, no row per message).
 //
 // Prints messages per second and process CPU microseconds per message for each. The
-// second figure is a floor for any design that keeps a row per message and a row per
-// queue entry in SQLite (docs/persistence.md, "Performance").
+// "sqlite" figure is a floor for any design that keeps a row per message and a row per
+// queue entry in SQLite; the other two show what layouts the issue rules out would save
+// (docs/persistence.md, "Performance").
 //
 //   build/store_floor [messages=500000] [dir=/tmp]
 #include <sys/resource.h>
@@ -106,8 +109,24 @@ void check(int rc, sqlite3* db) {
   }
 }
 
-Result run_sqlite(int messages, const std::string& dir) {
-  std::string path = dir + "/floor.db";
+// How the raw runs lay out one stored message.
+enum class Layout {
+  kTwoRows,  // a message row and a queue row (what the issue's schema asks for)
+  kOneRow,   // the message row only: what is left if the queue entry lived in it
+  kSegment,  // one blob row per transaction holding all of its messages back to back
+};
+
+constexpr int kRows = 32;     // rows per multi-row INSERT
+constexpr int kPerTxn = 16 * kRows;  // messages per transaction (512)
+
+std::string multi_row_insert(const char* table) {
+  std::string sql = std::string("INSERT INTO ") + table + " VALUES ";
+  for (int r = 0; r < kRows; ++r) sql += r ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
+  return sql;
+}
+
+Result run_sqlite(int messages, const std::string& dir, Layout layout) {
+  std::string path = dir + "/floor-" + std::to_string(static_cast<int>(layout)) + ".db";
   sqlite3* db = nullptr;
   check(sqlite3_open_v2(path.c_str(), &db,
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr),
@@ -118,59 +137,76 @@ Result run_sqlite(int messages, const std::string& dir) {
                      " retain INT, props BLOB, expires INT, received INT);"
                      "CREATE TABLE q(session INT, seq INT, message INT, qos INT, retain INT,"
                      " sub_ids BLOB, state INT, packet_id INT, PRIMARY KEY(session, seq))"
-                     " WITHOUT ROWID;",
+                     " WITHOUT ROWID;"
+                     "CREATE TABLE segment(id INTEGER PRIMARY KEY, body BLOB);",
                      nullptr, nullptr, nullptr),
         db);
-  constexpr int kRows = 32;
-  constexpr int kPerTxn = 500;
-  std::string mi = "INSERT INTO m VALUES ", qi = "INSERT INTO q VALUES ";
-  for (int r = 0; r < kRows; ++r) {
-    mi += r ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
-    qi += r ? ",(?,?,?,?,?,?,?,?)" : "(?,?,?,?,?,?,?,?)";
-  }
   sqlite3_stmt* m = nullptr;
   sqlite3_stmt* q = nullptr;
-  check(sqlite3_prepare_v2(db, mi.c_str(), -1, &m, nullptr), db);
-  check(sqlite3_prepare_v2(db, qi.c_str(), -1, &q, nullptr), db);
+  sqlite3_stmt* seg = nullptr;
+  check(sqlite3_prepare_v2(db, multi_row_insert("m").c_str(), -1, &m, nullptr), db);
+  check(sqlite3_prepare_v2(db, multi_row_insert("q").c_str(), -1, &q, nullptr), db);
+  check(sqlite3_prepare_v2(db, "INSERT INTO segment VALUES (?, ?)", -1, &seg, nullptr), db);
   const std::string payload(100, 'x');
+  const std::string topic = "bench/persist";
+  std::string body;
   double cpu0 = cpu_seconds();
   auto t0 = std::chrono::steady_clock::now();
   int64_t id = 1;
-  const int total = messages / (kPerTxn) * kPerTxn;
+  const int total = messages / kPerTxn * kPerTxn;
   for (int done = 0; done < total; done += kPerTxn) {
     check(sqlite3_exec(db, "BEGIN IMMEDIATE", nullptr, nullptr, nullptr), db);
-    for (int i = 0; i < kPerTxn; i += kRows) {
-      for (int r = 0; r < kRows; ++r, ++id) {
-        int b = r * 8;
-        sqlite3_bind_int64(m, b + 1, id);
-        sqlite3_bind_text(m, b + 2, "bench/persist", 13, SQLITE_STATIC);
-        sqlite3_bind_blob(m, b + 3, payload.data(), int(payload.size()), SQLITE_STATIC);
-        sqlite3_bind_int(m, b + 4, 1);
-        sqlite3_bind_int(m, b + 5, 0);
-        sqlite3_bind_blob(m, b + 6, "", 0, SQLITE_STATIC);
-        sqlite3_bind_int64(m, b + 7, 0);
-        sqlite3_bind_int64(m, b + 8, 1'700'000'000'000);
-        sqlite3_bind_int64(q, b + 1, 1);
-        sqlite3_bind_int64(q, b + 2, id);
-        sqlite3_bind_int64(q, b + 3, id);
-        sqlite3_bind_int(q, b + 4, 1);
-        sqlite3_bind_int(q, b + 5, 0);
-        sqlite3_bind_blob(q, b + 6, "", 0, SQLITE_STATIC);
-        sqlite3_bind_int(q, b + 7, 0);
-        sqlite3_bind_int(q, b + 8, 0);
+    if (layout == Layout::kSegment) {
+      // Each message framed as it would have to be: lengths, topic, payload, fixed fields.
+      body.clear();
+      for (int i = 0; i < kPerTxn; ++i, ++id) {
+        uint32_t lengths[2] = {static_cast<uint32_t>(topic.size()),
+                               static_cast<uint32_t>(payload.size())};
+        body.append(reinterpret_cast<const char*>(lengths), sizeof lengths);
+        body += topic;
+        body += payload;
+        int64_t fixed[3] = {id, 0, 1'700'000'000'000};
+        body.append(reinterpret_cast<const char*>(fixed), sizeof fixed);
       }
-      check(sqlite3_step(m), db);
-      sqlite3_reset(m);
-      check(sqlite3_step(q), db);
-      sqlite3_reset(q);
+      sqlite3_bind_int64(seg, 1, id);
+      sqlite3_bind_blob(seg, 2, body.data(), static_cast<int>(body.size()), SQLITE_STATIC);
+      check(sqlite3_step(seg), db);
+      sqlite3_reset(seg);
+    } else {
+      for (int i = 0; i < kPerTxn; i += kRows) {
+        for (int r = 0; r < kRows; ++r, ++id) {
+          int b = r * 8;
+          sqlite3_bind_int64(m, b + 1, id);
+          sqlite3_bind_text(m, b + 2, topic.data(), static_cast<int>(topic.size()), SQLITE_STATIC);
+          sqlite3_bind_blob(m, b + 3, payload.data(), int(payload.size()), SQLITE_STATIC);
+          sqlite3_bind_int(m, b + 4, 1);
+          sqlite3_bind_int(m, b + 5, 0);
+          sqlite3_bind_blob(m, b + 6, "", 0, SQLITE_STATIC);
+          sqlite3_bind_int64(m, b + 7, 0);
+          sqlite3_bind_int64(m, b + 8, 1'700'000'000'000);
+          if (layout != Layout::kTwoRows) continue;
+          sqlite3_bind_int64(q, b + 1, 1);
+          sqlite3_bind_int64(q, b + 2, id);
+          sqlite3_bind_int64(q, b + 3, id);
+          sqlite3_bind_int(q, b + 4, 1);
+          sqlite3_bind_int(q, b + 5, 0);
+          sqlite3_bind_blob(q, b + 6, "", 0, SQLITE_STATIC);
+          sqlite3_bind_int(q, b + 7, 0);
+          sqlite3_bind_int(q, b + 8, 0);
+        }
+        check(sqlite3_step(m), db);
+        sqlite3_reset(m);
+        if (layout != Layout::kTwoRows) continue;
+        check(sqlite3_step(q), db);
+        sqlite3_reset(q);
+      }
     }
     check(sqlite3_exec(db, "COMMIT", nullptr, nullptr, nullptr), db);
   }
   Result r;
   r.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   r.cpu_s = cpu_seconds() - cpu0;
-  sqlite3_finalize(m);
-  sqlite3_finalize(q);
+  for (sqlite3_stmt* s : {m, q, seg}) sqlite3_finalize(s);
   sqlite3_close(db);
   return r;
 }
@@ -186,9 +222,15 @@ int main(int argc, char** argv) {
   fs::create_directories(dir / "store");
   fs::create_directories(dir / "sqlite");
   Result store = run_store(messages, (dir / "store").string());
-  Result raw = run_sqlite(messages, (dir / "sqlite").string());
+  const std::string raw_dir = (dir / "sqlite").string();
+  Result two = run_sqlite(messages, raw_dir, Layout::kTwoRows);
+  Result one = run_sqlite(messages, raw_dir, Layout::kOneRow);
+  Result segment = run_sqlite(messages, raw_dir, Layout::kSegment);
   fs::remove_all(dir);
+  const int raw_messages = messages / kPerTxn * kPerTxn;
   report("store", messages, store);
-  report("sqlite", messages / 500 * 500, raw);
+  report("sqlite", raw_messages, two);
+  report("1-row", raw_messages, one);
+  report("segment", raw_messages, segment);
   return 0;
 }
