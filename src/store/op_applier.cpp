@@ -85,6 +85,7 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
       {&a.insert_messages_, repeated(kInsertMessage, kMessageRow, kChunk)},
       {&a.delete_message_, "DELETE FROM messages WHERE id = ?"},
       {&a.delete_messages_, repeated("DELETE FROM messages WHERE id IN (", "?", kChunk) + ")"},
+      {&a.delete_message_range_, "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2"},
       {&a.upsert_session_,
        "INSERT OR REPLACE INTO sessions(client_id, version, expiry_s, last_seen_ms, will_topic, "
        "will_payload, will_qos, will_retain, will_props, will_delay_s, will_expiry_s) "
@@ -102,8 +103,8 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
       {&a.insert_queues_, repeated(kInsertQueue, kQueueRow, kChunk)},
       {&a.update_queue_,
        "UPDATE queue SET state = ?3, packet_id = ?4 WHERE client_id = ?1 AND seq = ?2"},
-      {&a.delete_queue_,
-       "DELETE FROM queue WHERE client_id = ?1 AND seq = ?2 RETURNING message_id"},
+      {&a.delete_queue_range_,
+       "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3 RETURNING message_id"},
       {&a.insert_qos2_, "INSERT OR IGNORE INTO qos2_in(client_id, packet_id) VALUES (?1, ?2)"},
       {&a.delete_qos2_, "DELETE FROM qos2_in WHERE client_id = ?1 AND packet_id = ?2"},
       {&a.select_retained_, "SELECT message_id FROM retained WHERE topic = ?1"},
@@ -178,6 +179,7 @@ void OpApplier::finish_batch(bool committed) {
 
 void OpApplier::clear_pending() {
   new_messages_.clear();
+  removals_.clear();
   queue_rows_.clear();
   queue_row_index_.clear();
   row_updates_.clear();
@@ -220,7 +222,33 @@ int OpApplier::apply(const broker::PersistOp& op, BatchResult& result) {
   return std::visit([&](const auto& concrete) { return on(concrete, result); }, op);
 }
 
+int OpApplier::flush_removals() {
+  if (removals_.empty()) return SQLITE_OK;
+  // Acknowledgements mostly come in order: consecutive seqs of one client go in one range
+  // delete. Every seq inside a run is being removed, so the range deletes nothing else.
+  std::sort(removals_.begin(), removals_.end(), [](const QueueKey& a, const QueueKey& b) {
+    return a.client_id != b.client_id ? a.client_id < b.client_id : a.seq < b.seq;
+  });
+  Statement& s = delete_queue_range_;
+  for (size_t i = 0; i < removals_.size();) {
+    size_t j = i + 1;
+    while (j < removals_.size() && removals_[j].client_id == removals_[i].client_id &&
+           removals_[j].seq == removals_[j - 1].seq + 1) {
+      ++j;
+    }
+    s.bind_text_ref(1, removals_[i].client_id);
+    s.bind(2, static_cast<int64_t>(removals_[i].seq));
+    s.bind(3, static_cast<int64_t>(removals_[j - 1].seq));
+    if (int rc = release_returned(s); rc != SQLITE_OK) return rc;
+    i = j;
+  }
+  removals_.clear();
+  return SQLITE_OK;
+}
+
 int OpApplier::flush_queue_rows() {
+  // Rows removed by this batch go first: a row added after its removal (same key) stays.
+  if (int rc = flush_removals(); rc != SQLITE_OK) return rc;
   std::vector<const QueueRow*> live;
   live.reserve(queue_rows_.size());
   for (const QueueRow& r : queue_rows_) {
@@ -292,15 +320,35 @@ int OpApplier::flush_messages(BatchResult& result) {
   if (rc != SQLITE_OK) return rc;
   new_messages_.clear();
 
-  // Stored messages whose last reference went: delete their rows.
-  scratch_ids_.clear();
+  // Stored messages whose last reference went: delete their rows. Ids are handed out in
+  // order, so a drain releases runs of consecutive ids: a run of kMinRange or more goes in
+  // one range delete (every id inside it is being deleted), the rest kChunk at a time.
+  std::vector<int64_t> gone;
+  gone.reserve(released_.size());
   for (int64_t id : released_) {
     const Ref* ref = refs_.find(id);
     if (ref == nullptr || ref->count != 0) continue;
     set_ref(id, std::nullopt);
-    scratch_ids_.push_back(id);
+    gone.push_back(id);
   }
   released_.clear();
+  std::sort(gone.begin(), gone.end());
+  gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
+  scratch_ids_.clear();
+  for (size_t i = 0; i < gone.size();) {
+    size_t j = i + 1;
+    while (j < gone.size() && gone[j] == gone[j - 1] + 1) ++j;
+    if (j - i >= kMinRange) {
+      delete_message_range_.bind(1, gone[i]);
+      delete_message_range_.bind(2, gone[j - 1]);
+      if (int rc = finish(delete_message_range_); rc != SQLITE_OK) return rc;
+      count_deleted(delete_message_range_);
+    } else {
+      scratch_ids_.insert(scratch_ids_.end(), gone.begin() + static_cast<ptrdiff_t>(i),
+                          gone.begin() + static_cast<ptrdiff_t>(j));
+    }
+    i = j;
+  }
   return write_chunked(
       scratch_ids_.size(), kChunk, 1, delete_messages_, delete_message_,
       [&](Statement& s, int base, size_t index, size_t) { s.bind(base + 1, scratch_ids_[index]); },
@@ -406,9 +454,8 @@ int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
     return SQLITE_OK;
   }
   if (row_updates_.erase(QueueKey{op.client_id, op.seq}) != 0) ++result.elided_ops;
-  delete_queue_.bind_text_ref(1, op.client_id);
-  delete_queue_.bind(2, static_cast<int64_t>(op.seq));
-  return release_returned(delete_queue_);
+  removals_.push_back(QueueKey{op.client_id, op.seq});  // deleted at the end of the batch
+  return SQLITE_OK;
 }
 
 int OpApplier::on(const broker::OpQos2InAdd& op, BatchResult&) {

@@ -38,6 +38,8 @@ class OpApplier {
   using ErrorLog = std::function<void(const std::string&)>;
   // Rows per multi-row statement.
   static constexpr size_t kChunk = 32;
+  // Consecutive message ids deleted with one range statement from this many on.
+  static constexpr size_t kMinRange = 4;
 
   // Prepares every statement; the error is the SQLite message.
   static tl::expected<OpApplier, std::string> create(Db& db, ErrorLog on_op_error);
@@ -100,6 +102,7 @@ class OpApplier {
   int release_returned(Statement& s);
   // Writes what the batch left pending: new messages, queue rows, deletions.
   int flush_queue_rows();
+  int flush_removals();
   int flush_messages(BatchResult& result);
   void clear_pending();
 
@@ -121,6 +124,7 @@ class OpApplier {
   Statement insert_messages_;        // kChunk rows
   Statement delete_message_;         // one id
   Statement delete_messages_;        // kChunk ids
+  Statement delete_message_range_;   // consecutive ids
   Statement upsert_session_;
   Statement delete_session_;
   Statement delete_session_subs_;
@@ -131,7 +135,7 @@ class OpApplier {
   Statement insert_queue_;           // one row
   Statement insert_queues_;          // kChunk rows
   Statement update_queue_;
-  Statement delete_queue_;
+  Statement delete_queue_range_;     // consecutive seqs of one client
   Statement insert_qos2_;
   Statement delete_qos2_;
   Statement select_retained_;
@@ -149,6 +153,7 @@ class OpApplier {
   // acknowledged in the same batch is deleted without its UPDATE (a queue drain sends and
   // removes most entries within one batch).
   std::unordered_map<QueueKey, std::pair<int, int>, QueueKeyHash> row_updates_;
+  std::vector<QueueKey> removals_;  // rows stored by earlier batches, removed by this one
   std::vector<int64_t> released_;  // ids whose count reached 0 during the batch
   std::vector<int64_t> scratch_ids_;
   std::vector<std::string> scratch_blobs_;

@@ -156,6 +156,89 @@ TEST(StoreWriter, StoredEntrySentAndAcknowledgedInOneBatchSkipsTheUpdate) {
   store->stop();
 }
 
+// Stored entries removed by one batch are deleted at its end, consecutive seqs of a client
+// in one range: only the removed rows go, and each message row goes with its last reference.
+TEST(StoreWriter, RemovalsOfOneBatchDeleteExactlyTheirRows) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  store->start();
+  std::vector<broker::PersistOp> ops{session("c"), session("d")};
+  broker::MessagePtr shared = make_message(100, "t", "shared");
+  for (int i = 1; i <= 40; ++i) ops.push_back(queue_add("c", i, make_message(i, "t", "p")));
+  ops.push_back(queue_add("c", 41, shared));
+  ops.push_back(queue_add("d", 1, shared));
+  uint64_t last = store->submit_batch(std::move(ops));
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+
+  // Out of order, with gaps: seqs 3..20 and 30..35, 38, and 41 (whose message d still holds).
+  std::vector<broker::PersistOp> removes;
+  for (int i = 20; i >= 3; --i) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
+  for (int i : {38, 30, 31, 32, 33, 34, 35, 41}) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
+  removes.push_back(broker::OpQueueRemove{"c", 999});  // no such row: nothing happens
+  last = store->submit_batch(std::move(removes));
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE client_id = 'c'"), 41 - 26);
+  EXPECT_EQ(count_rows(dir.db_path(),
+                       "SELECT count(*) FROM queue WHERE client_id = 'c' AND seq IN "
+                       "(1, 2, 21, 29, 36, 37, 39, 40)"),
+            8);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE client_id = 'd'"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 41 - 25);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 100"), 1)
+      << "a message still referenced by another session was deleted";
+  EXPECT_EQ(store->stats().stored_messages, uint64_t(41 - 25));
+  store->stop();
+
+  auto reopened = open_store(settings_for(dir));
+  auto state = reopened->restore(0);
+  ASSERT_TRUE(state);
+  size_t entries = 0;
+  for (const auto& sess : state->sessions) entries += sess.queue.size();
+  EXPECT_EQ(entries, size_t(41 - 26 + 1));
+}
+
+// A session deleted in the batch that also removed some of its entries: each reference is
+// released once, so a message shared with another session keeps its row.
+TEST(StoreWriter, SessionDeleteAfterRemovalsInOneBatchReleasesEachReferenceOnce) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  store->start();
+  broker::MessagePtr a = make_message(1, "t", "a");
+  broker::MessagePtr b = make_message(2, "t", "b");
+  uint64_t last = store->submit_batch({session("c"), session("d"), queue_add("c", 1, a),
+                                       queue_add("c", 2, b), queue_add("d", 1, a),
+                                       queue_add("d", 2, b)});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  last = store->submit_batch({broker::OpQueueRemove{"c", 1}, broker::OpSessionDelete{"c"}});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 2);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 2);
+  // d's acknowledgements now free both messages.
+  last = store->submit_batch({broker::OpQueueRemove{"d", 1}, broker::OpQueueRemove{"d", 2}});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 0);
+  EXPECT_EQ(store->stats().stored_messages, 0u);
+  store->stop();
+}
+
+// An entry removed and then added again under the same key in one batch ends up stored.
+TEST(StoreWriter, EntryAddedAfterItsRemovalInOneBatchStays) {
+  TempDir dir;
+  auto store = open_store(settings_for(dir));
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "old"))});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  last = store->submit_batch(
+      {broker::OpQueueRemove{"c", 1}, queue_add("c", 1, make_message(2, "t", "new"))});
+  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT message_id FROM queue WHERE client_id = 'c'"), 2);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1) << "message 1 kept";
+  store->stop();
+}
+
 TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
   TempDir dir;
   auto settings = settings_for(dir);
