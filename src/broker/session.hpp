@@ -34,6 +34,7 @@ struct OutEntry {
   uint16_t packet_id = 0;
   int64_t sent_ms = 0;  // steady ms of the last transmission
   bool stored = false;  // has a queue row in the store
+  uint64_t store_seq = 0;  // store sequence of the last state change written for it
 };
 
 class Session {

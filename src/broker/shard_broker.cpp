@@ -559,9 +559,42 @@ void ShardBroker::on_ack_ready(const AckRelease& r) {
   pending_acks_.push_back(PendingAck{r.link_id, r.packet_id, r.qos, seq});
 }
 
+bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind,
+                                     uint16_t packet_id) {
+  if (seq == 0 || !store_on() || !ctx_.store->ack_after_commit() || s->link == nullptr ||
+      ctx_.store->durable_seq() >= seq)
+    return false;
+  held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind});
+  return true;
+}
+
+void ShardBroker::release_held_writes(uint64_t durable) {
+  size_t done = 0;
+  for (; done < held_writes_.size() && held_writes_[done].seq <= durable; ++done) {
+    const HeldWrite h = held_writes_[done];
+    auto sit = by_id_.find(h.session);
+    if (sit == by_id_.end()) continue;
+    Session* s = sit->second;
+    if (s->link == nullptr || s->link->link_id() != h.link_id) continue;  // resent on reconnect
+    if (h.kind == HeldWrite::Kind::kPubcomp) {
+      mqtt::PubAck comp;
+      comp.type = mqtt::PacketType::Pubcomp;
+      comp.packet_id = h.packet_id;
+      mqtt::encode(mqtt::Packet{std::move(comp)}, s->link->version(), s->link->out());
+      s->link->mark_dirty();
+      continue;
+    }
+    OutEntry* e = s->find_inflight(h.packet_id);
+    if (e != nullptr && e->state == OutState::AwaitPubcomp) send_pubrel(s->link, h.packet_id);
+  }
+  held_writes_.erase(held_writes_.begin(), held_writes_.begin() + static_cast<ptrdiff_t>(done));
+}
+
 void ShardBroker::on_durable() {
-  if (pending_acks_.empty() || ctx_.store == nullptr) return;
+  if (ctx_.store == nullptr) return;
   uint64_t durable = ctx_.store->durable_seq();
+  if (!held_writes_.empty()) release_held_writes(durable);
+  if (pending_acks_.empty()) return;
   size_t keep = 0;
   for (size_t i = 0; i < pending_acks_.size(); ++i) {
     PendingAck& pa = pending_acks_[i];
@@ -603,9 +636,20 @@ void ShardBroker::on_pubrel(Link* link, Session* s, const mqtt::PubAck& a) {
   if (it != s->qos2_in.end()) {
     s->qos2_in.erase(it);
     if (link->inbound_unacked) link->inbound_unacked--;
-    if (store_on() && s->persistent()) submit(OpQos2InRemove{s->client_id(), a.packet_id});
-  } else if (mqtt::is_v5(link->version())) {
-    comp.reason = ReasonCode::PacketIdentifierNotFound;
+    if (store_on() && s->persistent()) {
+      uint64_t seq = submit(OpQos2InRemove{s->client_id(), a.packet_id});
+      if (hold_until_durable(seq, s, HeldWrite::Kind::kPubcomp, a.packet_id)) return;
+    }
+  } else {
+    // A PUBREL resent while its PUBCOMP waits for the store: that PUBCOMP answers it, on
+    // this connection.
+    for (HeldWrite& h : held_writes_) {
+      if (h.session == s->id() && h.kind == HeldWrite::Kind::kPubcomp && h.packet_id == a.packet_id) {
+        h.link_id = link->link_id();
+        return;
+      }
+    }
+    if (mqtt::is_v5(link->version())) comp.reason = ReasonCode::PacketIdentifierNotFound;
   }
   mqtt::encode(mqtt::Packet{std::move(comp)}, link->version(), link->out());
   link->mark_dirty();
@@ -784,7 +828,7 @@ bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
   if (e.qos > 0 && e.packet_id == 0) {
     e.packet_id = s->allocate_packet_id();
     e.state = e.qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
-    if (e.stored) submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
+    if (e.stored) e.store_seq = submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
   }
   Delivery d;
   d.qos = e.qos;
@@ -843,7 +887,9 @@ void ShardBroker::pump(Session* s) {
 void ShardBroker::resend_inflight(Session* s) {
   for (auto it = s->inflight.begin(); it != s->inflight.end();) {
     if (it->state == OutState::AwaitPubcomp) {
-      send_pubrel(s->link, it->packet_id);
+      if (!(it->stored && hold_until_durable(it->store_seq, s, HeldWrite::Kind::kPubrel,
+                                             it->packet_id)))
+        send_pubrel(s->link, it->packet_id);
       it->sent_ms = services_.now_steady_ms();
     } else if (!send_entry(s, *it, /*dup=*/true)) {  // [MQTT-3.3.1-1]
       // Too large for the client's new Maximum Packet Size: discarded as if delivered.
@@ -887,9 +933,11 @@ void ShardBroker::on_pubrec(Session* s, const mqtt::PubAck& a) {
   }
   if (e->state == OutState::AwaitPubrec) {
     e->state = OutState::AwaitPubcomp;
-    if (e->stored) submit(OpQueueUpdate{s->client_id(), e->seq, e->state, e->packet_id});
+    if (e->stored) e->store_seq = submit(OpQueueUpdate{s->client_id(), e->seq, e->state, e->packet_id});
   }
   e->sent_ms = services_.now_steady_ms();
+  if (e->stored && hold_until_durable(e->store_seq, s, HeldWrite::Kind::kPubrel, a.packet_id))
+    return;
   send_pubrel(s->link, a.packet_id);
 }
 
@@ -1007,7 +1055,8 @@ void ShardBroker::sweep() {
       for (auto& e : s->inflight) {
         if (now - e.sent_ms < cfg.mqtt.retry_interval.count()) continue;
         if (e.state == OutState::AwaitPubcomp) {
-          send_pubrel(link, e.packet_id);
+          if (!(e.stored && hold_until_durable(e.store_seq, s, HeldWrite::Kind::kPubrel, e.packet_id)))
+            send_pubrel(link, e.packet_id);
           e.sent_ms = now;
         } else {
           send_entry(s, e, true);

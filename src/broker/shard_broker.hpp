@@ -160,6 +160,27 @@ class ShardBroker {
     uint64_t seq;
   };
   std::vector<PendingAck> pending_acks_;
+  // QoS 2 packets that may go out only once the state change behind them is durable (under
+  // the default acknowledge-after-commit policy):
+  //   PUBCOMP after the inbound packet id is deleted: else, after a crash, the client's
+  //     next PUBLISH reusing that id would be taken for a resend and dropped;
+  //   PUBREL after the PUBREC is stored: else a restart resends the PUBLISH to a receiver
+  //     that has already completed it, and it is delivered twice.
+  // In store order; sent by on_durable on the same connection, dropped if that is gone
+  // (the client resends its PUBREL, the broker its inflight state, on reconnect).
+  struct HeldWrite {
+    enum class Kind : uint8_t { kPubrel, kPubcomp };
+    uint64_t seq;
+    uint64_t link_id;
+    SessionId session;
+    uint16_t packet_id;
+    Kind kind;
+  };
+  std::vector<HeldWrite> held_writes_;
+  // Whether a QoS 2 packet depending on store sequence `seq` must wait for it; if so,
+  // records it in held_writes_.
+  bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id);
+  void release_held_writes(uint64_t durable);
   int64_t next_retained_sweep_ms_ = 0;
   bool throttle_ = false;
   std::unordered_set<SessionId> long_queues_;

@@ -1014,6 +1014,67 @@ TEST_F(ShardBrokerTest, AckAfterCommitQos2WaitsForQos2InRow) {
   EXPECT_EQ(sink.count<OpQos2InRemove>(), 1u);
 }
 
+// PUBCOMP tells the client its packet id is free again: it waits until the QoS 2 receiver
+// row is deleted, or after a crash the client's next PUBLISH with that id would be taken
+// for a resend and dropped. A PUBREL resent meanwhile is answered by that one PUBCOMP.
+TEST_F(ShardBrokerTest, AckAfterCommitPubcompWaitsForQos2InRemoval) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& pub = connect_ok("pub", o);
+  publish(pub, "nobody", "x", 2, 8);
+  services.run_posted(b());
+  sink.commit_all();
+  b().on_durable();
+  ASSERT_EQ(all_of<mqtt::PubAck>(pub.take_packets()).size(), 1u);  // PUBREC
+
+  send(pub, make_ack(PacketType::Pubrel, 8));
+  EXPECT_EQ(sink.count<OpQos2InRemove>(), 1u);
+  EXPECT_TRUE(pub.take_packets().empty()) << "PUBCOMP before the receiver row was deleted";
+  send(pub, make_ack(PacketType::Pubrel, 8));
+  EXPECT_TRUE(pub.take_packets().empty());
+  sink.commit_all();
+  b().on_durable();
+  auto comp = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(comp.size(), 1u);
+  EXPECT_EQ(comp[0].type, PacketType::Pubcomp);
+  EXPECT_EQ(comp[0].packet_id, 8);
+  EXPECT_EQ(comp[0].reason, mqtt::ReasonCode::Success);
+  b().on_durable();
+  EXPECT_TRUE(pub.take_packets().empty()) << "PUBCOMP sent twice";
+}
+
+// PUBREL to a persistent receiver waits until its PUBREC is stored: else a restart would
+// resend the PUBLISH to a receiver that already completed it.
+TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "p", 2);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "p", "m", 2, 3);
+  services.run_posted(b());
+  auto got = publishes(sub);
+  ASSERT_EQ(got.size(), 1u);
+  sink.commit_all();
+  b().on_durable();
+
+  send(sub, make_ack(PacketType::Pubrec, got[0].packet_id));
+  auto updates = sink.ops_of<OpQueueUpdate>();
+  ASSERT_FALSE(updates.empty());
+  EXPECT_EQ(updates.back().state, OutState::AwaitPubcomp);
+  EXPECT_TRUE(sub.take_packets().empty()) << "PUBREL before the PUBREC state was stored";
+  sink.commit_all();
+  b().on_durable();
+  auto rel = all_of<mqtt::PubAck>(sub.take_packets());
+  ASSERT_EQ(rel.size(), 1u);
+  EXPECT_EQ(rel[0].type, PacketType::Pubrel);
+  EXPECT_EQ(rel[0].packet_id, got[0].packet_id);
+}
+
 // With nothing to store for a message (no persistent subscriber) the PUBACK is released as
 // soon as the posted completion runs.
 TEST_F(ShardBrokerTest, AckAfterCommitWithNothingToStoreAcksAfterPostedTask) {
