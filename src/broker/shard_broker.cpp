@@ -593,6 +593,7 @@ void ShardBroker::release_held_writes(uint64_t durable) {
 void ShardBroker::on_durable() {
   if (ctx_.store == nullptr) return;
   uint64_t durable = ctx_.store->durable_seq();
+  if (!held_out_.empty()) release_held_output(durable);
   if (!held_writes_.empty()) release_held_writes(durable);
   if (pending_acks_.empty()) return;
   size_t keep = 0;
@@ -770,7 +771,7 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       d.retain = retain;
       d.subscription_ids = sub_ids;
       d.expiry_remaining_s = remaining_expiry_s(*msg, now);
-      write_publish(s, *msg, d);
+      write_publish(s, msg, d);
       return;
     }
     if (!cfg.mqtt.queue_qos0 || !s->persistent()) return;
@@ -811,17 +812,58 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   }
 }
 
-bool ShardBroker::write_publish(Session* s, const Message& m, const Delivery& d) {
+bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery& d) {
   Link* link = s->link;
-  if (s->max_packet_out != 0xFFFFFFFF && publish_packet_size(link->version(), m, d) > s->max_packet_out) {
+  if (s->max_packet_out != 0xFFFFFFFF && publish_packet_size(link->version(), *m, d) > s->max_packet_out) {
     // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
     ctx_.stats.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
+  if (!held_out_.empty()) {
+    auto it = held_out_.find(s->id());
+    if (it != held_out_.end()) {
+      HeldOutput& h = it->second;
+      if (h.link_id != link->link_id()) {
+        held_out_.erase(it);  // an earlier connection's: resent from the session on reconnect
+      } else if (ctx_.store->durable_seq() < h.seq) {
+        h.writes.push_back(HeldPublish{m, d, {d.subscription_ids.begin(), d.subscription_ids.end()}});
+        return true;
+      } else {
+        for (HeldPublish& w : h.writes) {
+          w.delivery.subscription_ids = w.subscription_ids;
+          emit_publish(link, *w.msg, w.delivery);
+        }
+        held_out_.erase(it);
+      }
+    }
+  }
+  emit_publish(link, *m, d);
+  return true;
+}
+
+void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) {
   encode_publish(link->version(), m, d, link->out());
   link->mark_dirty();
   ctx_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
-  return true;
+}
+
+void ShardBroker::release_held_output(uint64_t durable) {
+  for (auto it = held_out_.begin(); it != held_out_.end();) {
+    HeldOutput& h = it->second;
+    if (h.seq > durable) {
+      ++it;
+      continue;
+    }
+    auto sit = by_id_.find(it->first);
+    Link* link = sit == by_id_.end() ? nullptr : sit->second->link;
+    if (link != nullptr && link->link_id() == h.link_id) {
+      for (HeldPublish& w : h.writes) {
+        w.delivery.subscription_ids = w.subscription_ids;
+        emit_publish(link, *w.msg, w.delivery);
+      }
+    }
+    it = held_out_.erase(it);
+  }
 }
 
 bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
@@ -830,6 +872,15 @@ bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
     e.state = e.qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
     if (e.stored) e.store_seq = submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
   }
+  if (e.qos == 2 && e.stored && e.store_seq != 0 && ctx_.store->ack_after_commit() &&
+      ctx_.store->durable_seq() < e.store_seq) {
+    HeldOutput& h = held_out_[s->id()];  // write_publish holds this PUBLISH and what follows
+    if (h.link_id != s->link->link_id()) {
+      h.writes.clear();
+      h.link_id = s->link->link_id();
+    }
+    h.seq = std::max(h.seq, e.store_seq);
+  }
   Delivery d;
   d.qos = e.qos;
   d.dup = dup;
@@ -837,7 +888,7 @@ bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
   d.subscription_ids = e.subscription_ids;
   d.packet_id = e.packet_id;
   d.expiry_remaining_s = remaining_expiry_s(*e.msg, services_.now_unix_ms());
-  if (!write_publish(s, *e.msg, d)) {
+  if (!write_publish(s, e.msg, d)) {
     drop_entry_storage(s, e);
     if (e.packet_id != 0) s->release_packet_id(e.packet_id);
     return false;

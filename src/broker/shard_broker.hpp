@@ -118,7 +118,8 @@ class ShardBroker {
                      std::vector<uint32_t> sub_ids, AckWaiter* token);
   // Encodes one PUBLISH to the session's link unless it exceeds the client's maximum
   // packet size (then it counts as delivered and false is returned).
-  bool write_publish(Session* s, const Message& m, const Delivery& d);
+  bool write_publish(Session* s, const MessagePtr& m, const Delivery& d);
+  void emit_publish(Link* link, const Message& m, const Delivery& d);
   // A queued entry (QoS 1/2, or QoS 0 queued while offline): a QoS 1/2 entry gets its
   // packet id on first send, recorded in the store.
   bool send_entry(Session* s, OutEntry& e, bool dup);
@@ -177,6 +178,23 @@ class ShardBroker {
     Kind kind;
   };
   std::vector<HeldWrite> held_writes_;
+  // A QoS 2 PUBLISH to a persistent receiver goes out once its packet id is stored (else a
+  // crash would restore it as unsent and it would be delivered twice under a new id), and
+  // every later PUBLISH to that receiver waits behind it, so order is kept. Per session:
+  // held for one connection; dropped if that connection goes (its session state is resent
+  // on reconnect).
+  struct HeldPublish {
+    MessagePtr msg;
+    Delivery delivery;
+    std::vector<uint32_t> subscription_ids;  // what delivery.subscription_ids shows
+  };
+  struct HeldOutput {
+    uint64_t seq = 0;  // durable through this first
+    uint64_t link_id = 0;
+    std::vector<HeldPublish> writes;
+  };
+  std::unordered_map<SessionId, HeldOutput> held_out_;
+  void release_held_output(uint64_t durable);
   // Whether a QoS 2 packet depending on store sequence `seq` must wait for it; if so,
   // records it in held_writes_.
   bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id);

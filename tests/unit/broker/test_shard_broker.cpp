@@ -1057,10 +1057,10 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
   FakeLink& pub = connect_ok("pub");
   publish(pub, "p", "m", 2, 3);
   services.run_posted(b());
-  auto got = publishes(sub);
-  ASSERT_EQ(got.size(), 1u);
   sink.commit_all();
   b().on_durable();
+  auto got = publishes(sub);
+  ASSERT_EQ(got.size(), 1u);
 
   send(sub, make_ack(PacketType::Pubrec, got[0].packet_id));
   auto updates = sink.ops_of<OpQueueUpdate>();
@@ -1073,6 +1073,51 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
   ASSERT_EQ(rel.size(), 1u);
   EXPECT_EQ(rel[0].type, PacketType::Pubrel);
   EXPECT_EQ(rel[0].packet_id, got[0].packet_id);
+}
+
+// A QoS 2 PUBLISH to a persistent receiver waits until its packet id is stored (else a
+// crash would restore it as unsent and send it again under a new id); later messages to that
+// receiver, whatever their QoS, wait behind it so the order is kept. Other receivers do not wait.
+TEST_F(ShardBrokerTest, AckAfterCommitQos2PublishWaitsForItsPacketIdAndKeepsOrder) {
+  sink.set_ack_after_commit(true);
+  start(/*with_store=*/true);
+  ConnectOptions o;
+  o.clean_start = false;
+  FakeLink& sub = connect_ok("sub", o);
+  subscribe(sub, "p", 2);
+  FakeLink& plain = connect_ok("plain");  // clean session: nothing stored for it
+  subscribe(plain, "p", 2);
+  FakeLink& pub = connect_ok("pub");
+  sink.commit_all();
+  b().on_durable();
+
+  publish(pub, "p", "one", 2, 1);
+  publish(pub, "p", "two", 1, 2);
+  publish(pub, "p", "three", 0, 0);
+  services.run_posted(b());
+  EXPECT_TRUE(publishes(sub).empty()) << "PUBLISH before its packet id was stored";
+  EXPECT_EQ(publishes(plain).size(), 3u);
+  uint64_t update_seq = 0;  // the store sequence of the packet id assignment
+  for (const auto& r : sink.ops())
+    if (std::holds_alternative<OpQueueUpdate>(r.op) && update_seq == 0) update_seq = r.seq;
+  ASSERT_NE(update_seq, 0u);
+  sink.set_durable(update_seq - 1);
+  b().on_durable();
+  EXPECT_TRUE(publishes(sub).empty()) << "PUBLISH before its packet id was stored";
+
+  sink.commit_all();
+  b().on_durable();
+  auto got = publishes(sub);
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0].payload, "one");
+  EXPECT_EQ(got[0].qos, 2);
+  EXPECT_EQ(got[1].payload, "two");
+  EXPECT_EQ(got[2].payload, "three");
+  b().on_durable();
+  EXPECT_TRUE(publishes(sub).empty()) << "held PUBLISH sent twice";
+
+  publish(pub, "p", "four", 1, 3);  // nothing held any more: straight out
+  EXPECT_EQ(publishes(sub).size(), 1u);
 }
 
 // With nothing to store for a message (no persistent subscriber) the PUBACK is released as
@@ -1400,9 +1445,9 @@ TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
   dup.dup = true;
   send(pub, dup);
   EXPECT_TRUE(pub.take_packets().empty()) << "PUBREC for a message not yet durable";
-  EXPECT_EQ(publishes(sub).size(), 1u);
   sink.commit_all();
   b().on_durable();
+  EXPECT_EQ(publishes(sub).size(), 1u) << "the resent PUBLISH was delivered again";
   auto rec = all_of<mqtt::PubAck>(pub.take_packets());
   ASSERT_GE(rec.size(), 1u);
   EXPECT_EQ(rec[0].type, PacketType::Pubrec);
