@@ -153,6 +153,25 @@ class ShardBrokerTest : public ::testing::Test {
     return l;
   }
 
+  // A session that outlives its connection (clean_start=false).
+  FakeLink& connect_persistent(const std::string& client_id) {
+    ConnectOptions o;
+    o.clean_start = false;
+    return connect_ok(client_id, o);
+  }
+
+  // With the store on, acknowledging only what is committed (sqlite.ack_policy = after_commit).
+  void start_ack_after_commit() {
+    sink.set_ack_after_commit(true);
+    start(/*with_store=*/true);
+  }
+
+  // Everything submitted so far is committed, and the broker hears of it.
+  void commit() {
+    sink.commit_all();
+    b().on_durable();
+  }
+
   void send(FakeLink& l, mqtt::Packet p) {
     l.last_rx_ms = services.now_steady_ms();
     b().on_packet(&l, std::move(p));
@@ -953,11 +972,8 @@ TEST_F(ShardBrokerTest, PersistentQos1DeliveryEmitsStoreOps) {
 // Durability before acknowledgement (sqlite.ack_policy = after_commit, DESIGN §4): the
 // publisher's PUBACK is withheld until durable_seq covers every op of the message.
 TEST_F(ShardBrokerTest, AckAfterCommitWithholdsPubackUntilDurable) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& sub = connect_ok("sub", o);
+  start_ack_after_commit();
+  FakeLink& sub = connect_persistent("sub");
   subscribe(sub, "p", 1);
   FakeLink& pub = connect_ok("pub");
   sink.commit_all();
@@ -993,11 +1009,8 @@ TEST_F(ShardBrokerTest, AckAfterCommitWithholdsPubackUntilDurable) {
 // A QoS 2 publish from a persistent publisher under ack-after-commit: PUBREC waits for the
 // Qos2InAdd row too; PUBREL removes it.
 TEST_F(ShardBrokerTest, AckAfterCommitQos2WaitsForQos2InRow) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& pub = connect_ok("pub", o);
+  start_ack_after_commit();
+  FakeLink& pub = connect_persistent("pub");
   publish(pub, "nobody", "x", 2, 8);
   services.run_posted(b());
   EXPECT_TRUE(pub.take_packets().empty());
@@ -1005,8 +1018,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitQos2WaitsForQos2InRow) {
   ASSERT_EQ(rows.size(), 1u);
   EXPECT_EQ(rows[0].client_id, "pub");
   EXPECT_EQ(rows[0].packet_id, 8);
-  sink.commit_all();
-  b().on_durable();
+  commit();
   auto rec = all_of<mqtt::PubAck>(pub.take_packets());
   ASSERT_EQ(rec.size(), 1u);
   EXPECT_EQ(rec[0].type, PacketType::Pubrec);
@@ -1018,15 +1030,11 @@ TEST_F(ShardBrokerTest, AckAfterCommitQos2WaitsForQos2InRow) {
 // row is deleted, or after a crash the client's next PUBLISH with that id would be taken
 // for a resend and dropped. A PUBREL resent meanwhile is answered by that one PUBCOMP.
 TEST_F(ShardBrokerTest, AckAfterCommitPubcompWaitsForQos2InRemoval) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& pub = connect_ok("pub", o);
+  start_ack_after_commit();
+  FakeLink& pub = connect_persistent("pub");
   publish(pub, "nobody", "x", 2, 8);
   services.run_posted(b());
-  sink.commit_all();
-  b().on_durable();
+  commit();
   ASSERT_EQ(all_of<mqtt::PubAck>(pub.take_packets()).size(), 1u);  // PUBREC
 
   send(pub, make_ack(PacketType::Pubrel, 8));
@@ -1034,8 +1042,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubcompWaitsForQos2InRemoval) {
   EXPECT_TRUE(pub.take_packets().empty()) << "PUBCOMP before the receiver row was deleted";
   send(pub, make_ack(PacketType::Pubrel, 8));
   EXPECT_TRUE(pub.take_packets().empty());
-  sink.commit_all();
-  b().on_durable();
+  commit();
   auto comp = all_of<mqtt::PubAck>(pub.take_packets());
   ASSERT_EQ(comp.size(), 1u);
   EXPECT_EQ(comp[0].type, PacketType::Pubcomp);
@@ -1048,17 +1055,13 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubcompWaitsForQos2InRemoval) {
 // PUBREL to a persistent receiver waits until its PUBREC is stored: else a restart would
 // resend the PUBLISH to a receiver that already completed it.
 TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& sub = connect_ok("sub", o);
+  start_ack_after_commit();
+  FakeLink& sub = connect_persistent("sub");
   subscribe(sub, "p", 2);
   FakeLink& pub = connect_ok("pub");
   publish(pub, "p", "m", 2, 3);
   services.run_posted(b());
-  sink.commit_all();
-  b().on_durable();
+  commit();
   auto got = publishes(sub);
   ASSERT_EQ(got.size(), 1u);
 
@@ -1067,8 +1070,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
   ASSERT_FALSE(updates.empty());
   EXPECT_EQ(updates.back().state, OutState::AwaitPubcomp);
   EXPECT_TRUE(sub.take_packets().empty()) << "PUBREL before the PUBREC state was stored";
-  sink.commit_all();
-  b().on_durable();
+  commit();
   auto rel = all_of<mqtt::PubAck>(sub.take_packets());
   ASSERT_EQ(rel.size(), 1u);
   EXPECT_EQ(rel[0].type, PacketType::Pubrel);
@@ -1079,17 +1081,13 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
 // crash would restore it as unsent and send it again under a new id); later messages to that
 // receiver, whatever their QoS, wait behind it so the order is kept. Other receivers do not wait.
 TEST_F(ShardBrokerTest, AckAfterCommitQos2PublishWaitsForItsPacketIdAndKeepsOrder) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& sub = connect_ok("sub", o);
+  start_ack_after_commit();
+  FakeLink& sub = connect_persistent("sub");
   subscribe(sub, "p", 2);
   FakeLink& plain = connect_ok("plain");  // clean session: nothing stored for it
   subscribe(plain, "p", 2);
   FakeLink& pub = connect_ok("pub");
-  sink.commit_all();
-  b().on_durable();
+  commit();
 
   publish(pub, "p", "one", 2, 1);
   publish(pub, "p", "two", 1, 2);
@@ -1105,8 +1103,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitQos2PublishWaitsForItsPacketIdAndKeepsOrde
   b().on_durable();
   EXPECT_TRUE(publishes(sub).empty()) << "PUBLISH before its packet id was stored";
 
-  sink.commit_all();
-  b().on_durable();
+  commit();
   auto got = publishes(sub);
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0].payload, "one");
@@ -1123,8 +1120,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitQos2PublishWaitsForItsPacketIdAndKeepsOrde
 // With nothing to store for a message (no persistent subscriber) the PUBACK is released as
 // soon as the posted completion runs.
 TEST_F(ShardBrokerTest, AckAfterCommitWithNothingToStoreAcksAfterPostedTask) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
+  start_ack_after_commit();
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "p", 1);
   FakeLink& pub = connect_ok("pub");
@@ -1139,12 +1135,9 @@ TEST_F(ShardBrokerTest, AckAfterCommitWithNothingToStoreAcksAfterPostedTask) {
 // On the shard's own thread (bound, as the runtime binds it) a finished acknowledgement is
 // released in place instead of through a posted task, and still only once its ops are durable.
 TEST_F(ShardBrokerTest, AckAfterCommitOnBoundThreadNeedsNoPostedTask) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
+  start_ack_after_commit();
   b().bind_thread();
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& sub = connect_ok("sub", o);
+  FakeLink& sub = connect_persistent("sub");
   subscribe(sub, "p", 1);
   FakeLink& pub = connect_ok("pub");
   sink.commit_all();
@@ -1158,8 +1151,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitOnBoundThreadNeedsNoPostedTask) {
   EXPECT_TRUE(pub.take_packets().empty()) << "PUBACK before the store committed";
   EXPECT_EQ(services.run_posted(b()), 0u) << "a cross-thread task for a local acknowledgement";
   EXPECT_TRUE(pub.take_packets().empty());
-  sink.commit_all();
-  b().on_durable();
+  commit();
   acks = all_of<mqtt::PubAck>(pub.take_packets());
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].packet_id, 4);
@@ -1430,11 +1422,8 @@ TEST_F(ShardBrokerTest, TooLargeInflightMessageOnReconnectIsDiscarded5) {
 // still waiting for the store must not be acknowledged before the message is durable, or a
 // crash loses a message the client was told the server owns.
 TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
-  sink.set_ack_after_commit(true);
-  start(/*with_store=*/true);
-  ConnectOptions o;
-  o.clean_start = false;
-  FakeLink& sub = connect_ok("sub", o);
+  start_ack_after_commit();
+  FakeLink& sub = connect_persistent("sub");
   subscribe(sub, "p", 2);
   FakeLink& pub = connect_ok("pub");
   sink.commit_all();
@@ -1445,8 +1434,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
   dup.dup = true;
   send(pub, dup);
   EXPECT_TRUE(pub.take_packets().empty()) << "PUBREC for a message not yet durable";
-  sink.commit_all();
-  b().on_durable();
+  commit();
   EXPECT_EQ(publishes(sub).size(), 1u) << "the resent PUBLISH was delivered again";
   auto rec = all_of<mqtt::PubAck>(pub.take_packets());
   ASSERT_GE(rec.size(), 1u);
