@@ -829,10 +829,7 @@ bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery&
         h.writes.push_back(HeldPublish{m, d, {d.subscription_ids.begin(), d.subscription_ids.end()}});
         return true;
       } else {
-        for (HeldPublish& w : h.writes) {
-          w.delivery.subscription_ids = w.subscription_ids;
-          emit_publish(link, *w.msg, w.delivery);
-        }
+        emit_held(link, h);
         held_out_.erase(it);
       }
     }
@@ -847,6 +844,13 @@ void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) 
   ctx_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
 }
 
+void ShardBroker::emit_held(Link* link, HeldOutput& h) {
+  for (HeldPublish& w : h.writes) {
+    w.delivery.subscription_ids = w.subscription_ids;  // the vector moved with the entry
+    emit_publish(link, *w.msg, w.delivery);
+  }
+}
+
 void ShardBroker::release_held_output(uint64_t durable) {
   for (auto it = held_out_.begin(); it != held_out_.end();) {
     HeldOutput& h = it->second;
@@ -856,12 +860,7 @@ void ShardBroker::release_held_output(uint64_t durable) {
     }
     auto sit = by_id_.find(it->first);
     Link* link = sit == by_id_.end() ? nullptr : sit->second->link;
-    if (link != nullptr && link->link_id() == h.link_id) {
-      for (HeldPublish& w : h.writes) {
-        w.delivery.subscription_ids = w.subscription_ids;
-        emit_publish(link, *w.msg, w.delivery);
-      }
-    }
+    if (link != nullptr && link->link_id() == h.link_id) emit_held(link, h);
     it = held_out_.erase(it);
   }
 }

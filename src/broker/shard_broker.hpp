@@ -195,6 +195,7 @@ class ShardBroker {
   };
   std::unordered_map<SessionId, HeldOutput> held_out_;
   void release_held_output(uint64_t durable);
+  void emit_held(Link* link, HeldOutput& h);
   // Whether a QoS 2 packet depending on store sequence `seq` must wait for it; if so,
   // records it in held_writes_.
   bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id);
