@@ -561,10 +561,11 @@ void ShardBroker::on_ack_ready(const AckRelease& r) {
 
 bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind,
                                      uint16_t packet_id) {
-  if (seq == 0 || !store_on() || !ctx_.store->ack_after_commit() || s->link == nullptr ||
-      ctx_.store->durable_seq() >= seq)
-    return false;
+  if (!store_on() || !ctx_.store->ack_after_commit() || s->link == nullptr) return false;
+  if (s->held_writes == 0 && (seq == 0 || ctx_.store->durable_seq() >= seq)) return false;
+  // Behind an earlier held packet of this session even if already durable: in order.
   held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind});
+  ++s->held_writes;
   return true;
 }
 
@@ -575,6 +576,7 @@ void ShardBroker::release_held_writes(uint64_t durable) {
     auto sit = by_id_.find(h.session);
     if (sit == by_id_.end()) continue;
     Session* s = sit->second;
+    if (s->held_writes != 0) --s->held_writes;
     if (s->link == nullptr || s->link->link_id() != h.link_id) continue;  // resent on reconnect
     if (h.kind == HeldWrite::Kind::kPubcomp) {
       mqtt::PubAck comp;

@@ -1077,6 +1077,33 @@ TEST_F(ShardBrokerTest, AckAfterCommitPubrelWaitsForStoredPubrec) {
   EXPECT_EQ(rel[0].packet_id, got[0].packet_id);
 }
 
+// PUBRELs go out in the order of their PUBRECs: one whose state is already durable still
+// waits behind an earlier one that waits for the store (clients such as paho deliver a QoS 2
+// message on PUBREL, so the order of PUBRELs is the order the application sees).
+TEST_F(ShardBrokerTest, AckAfterCommitHeldPubrelsKeepTheirOrder) {
+  start_ack_after_commit();
+  FakeLink& sub = connect_persistent("sub");
+  subscribe(sub, "p", 2);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "p", "1", 2, 1);
+  publish(pub, "p", "2", 2, 2);
+  services.run_posted(b());
+  commit();
+  auto got = publishes(sub);
+  ASSERT_EQ(got.size(), 2u);
+
+  send(sub, make_ack(PacketType::Pubrec, got[0].packet_id));  // waits for its state
+  EXPECT_TRUE(sub.take_packets().empty());
+  sink.set_durable(1'000'000);  // committed, but the broker has not heard yet
+  send(sub, make_ack(PacketType::Pubrec, got[1].packet_id));
+  EXPECT_TRUE(sub.take_packets().empty()) << "second PUBREL overtook the first";
+  b().on_durable();
+  auto rel = all_of<mqtt::PubAck>(sub.take_packets());
+  ASSERT_EQ(rel.size(), 2u);
+  EXPECT_EQ(rel[0].packet_id, got[0].packet_id);
+  EXPECT_EQ(rel[1].packet_id, got[1].packet_id);
+}
+
 // A QoS 2 PUBLISH to a persistent receiver waits until its packet id is stored (else a
 // crash would restore it as unsent and send it again under a new id); later messages to that
 // receiver, whatever their QoS, wait behind it so the order is kept. Other receivers do not wait.
