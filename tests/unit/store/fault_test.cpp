@@ -31,7 +31,7 @@ TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
   store->start();
 
   uint64_t before = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a"))});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= before; }));
+  ASSERT_TRUE(durable_by(*store, before));
   EXPECT_FALSE(store->degraded());
 
   set_fail_writes(true);
@@ -64,7 +64,7 @@ TEST(StoreFault, FullDiskDegradesThenRecoversWithoutLoss) {
   EXPECT_GE(store->stats().queued_ops, 50u);
 
   set_fail_writes(false);
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= late; }));
+  ASSERT_TRUE(durable_by(*store, late));
   EXPECT_GE(store->durable_seq(), during);
   EXPECT_FALSE(store->degraded());
   EXPECT_EQ(heard.load(), store->durable_seq());
@@ -98,7 +98,7 @@ TEST(StoreFault, RetriedBatchKeepsSharedMessage) {
   auto shared = make_message(1, "t", "shared");
   uint64_t seq = store->submit_batch({session("a"), session("b"), queue_add("a", 1, shared),
                                       queue_add("b", 1, shared)});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
+  ASSERT_TRUE(durable_by(*store, seq));
 
   set_fail_writes(true);
   // "a" acknowledges, plus enough new data that the transaction must write pages.
@@ -108,11 +108,11 @@ TEST(StoreFault, RetriedBatchKeepsSharedMessage) {
   seq = store->submit_batch(std::move(ops));
   ASSERT_TRUE(wait_until([&] { return store->stats().failed_commits >= 2; }));
   set_fail_writes(false);
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
+  ASSERT_TRUE(durable_by(*store, seq));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 1"), 1)
       << "still referenced by b";
   seq = store->submit(broker::OpQueueRemove{"b", 1});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
+  ASSERT_TRUE(durable_by(*store, seq));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 1"), 0)
       << "the last reference went";
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 19);

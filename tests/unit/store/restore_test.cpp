@@ -13,7 +13,7 @@ constexpr int64_t kNow = 1'700'000'100'000;
 void store_all(Store& store, std::vector<broker::PersistOp> ops) {
   store.start();
   uint64_t last = store.submit_batch(std::move(ops));
-  ASSERT_TRUE(wait_until([&] { return store.durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(store, last));
   store.stop();
 }
 
@@ -157,9 +157,6 @@ TEST(StoreRestore, MessageRowDeletedWithLastQueueReference) {
   auto store = open_store(settings_for(dir));
   ASSERT_TRUE(store);
   store->start();
-  auto wait_durable = [&](uint64_t seq) {
-    ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
-  };
   auto count = [&] { return count_rows(dir.db_path(), "SELECT count(*) FROM messages"); };
   std::vector<broker::PersistOp> ops;
   ops.push_back(session("c1"));
@@ -167,15 +164,15 @@ TEST(StoreRestore, MessageRowDeletedWithLastQueueReference) {
   auto one = make_message(1, "t", "one");
   ops.push_back(queue_add("c1", 1, one));
   ops.push_back(queue_add("c2", 1, one));
-  wait_durable(store->submit_batch(std::move(ops)));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(ops))));
   EXPECT_EQ(count(), 1);
-  wait_durable(store->submit(broker::OpQueueRemove{"c1", 1}));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpQueueRemove{"c1", 1})));
   EXPECT_EQ(count(), 1);
-  wait_durable(store->submit(broker::OpQueueRemove{"c2", 1}));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpQueueRemove{"c2", 1})));
   EXPECT_EQ(count(), 0);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 0);
   // Removing something that is not there is harmless.
-  wait_durable(store->submit(broker::OpQueueRemove{"c2", 1}));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpQueueRemove{"c2", 1})));
   EXPECT_EQ(store->stats().failed_ops, 0u);
   store->stop();
 }
@@ -185,26 +182,23 @@ TEST(StoreRestore, MessageRowDeletedWithLastRetainedReference) {
   auto store = open_store(settings_for(dir));
   ASSERT_TRUE(store);
   store->start();
-  auto wait_durable = [&](uint64_t seq) {
-    ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= seq; }));
-  };
   auto count = [&] { return count_rows(dir.db_path(), "SELECT count(*) FROM messages"); };
   auto m2 = make_message(2, "r", "v2");
-  wait_durable(store->submit(broker::OpRetainedSet{m2}));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpRetainedSet{m2})));
   EXPECT_EQ(count(), 1);
   // Replacing the retained message drops the old body.
   auto m3 = make_message(3, "r", "v3");
-  wait_durable(store->submit(broker::OpRetainedSet{m3}));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpRetainedSet{m3})));
   EXPECT_EQ(count(), 1);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT id FROM messages"), 3);
   // A body referenced by both a queue entry and the retained row survives either going.
   std::vector<broker::PersistOp> ops;
   ops.push_back(session("c1"));
   ops.push_back(queue_add("c1", 1, m3));
-  wait_durable(store->submit_batch(std::move(ops)));
-  wait_durable(store->submit(broker::OpRetainedClear{"r"}));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(ops))));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpRetainedClear{"r"})));
   EXPECT_EQ(count(), 1);
-  wait_durable(store->submit(broker::OpQueueRemove{"c1", 1}));
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpQueueRemove{"c1", 1})));
   EXPECT_EQ(count(), 0);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM retained"), 0);
   store->stop();

@@ -123,6 +123,11 @@ inline bool wait_until(const std::function<bool()>& cond,
   return true;
 }
 
+// Waits until everything through `seq` is committed (or the default deadline passes).
+inline bool durable_by(Store& store, uint64_t seq) {
+  return wait_until([&] { return store.durable_seq() >= seq; });
+}
+
 // Counts rows with a separate connection (WAL readers see the last commit).
 inline int64_t count_rows(const std::string& db_path, const std::string& sql) {
   auto db = Db::open(db_path, "");

@@ -36,7 +36,7 @@ TEST(StoreWriter, GroupCommitBatchesManyOpsIntoFewTransactions) {
   }
   for (auto& th : threads) th.join();
   EXPECT_EQ(max_seq.load(), uint64_t(kThreads * kPerThread));
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= max_seq.load(); }));
+  ASSERT_TRUE(durable_by(*store, max_seq.load()));
   ASSERT_TRUE(wait_until([&] { return heard.load() == max_seq.load(); }));
   Stats s = store->stats();
   EXPECT_EQ(s.committed_ops, uint64_t(kThreads * kPerThread));
@@ -123,7 +123,7 @@ TEST(StoreWriter, MessageAcknowledgedInsideOneBatchNeverLeavesARow) {
   ops.push_back(broker::OpQueueRemove{"c", 1});
   ops.push_back(queue_add("c", 2, make_message(2, "t", "slow")));
   uint64_t last = store->submit_batch(std::move(ops));
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   Stats s = store->stats();
   EXPECT_EQ(s.elided_ops, 3u);
   EXPECT_EQ(s.stored_messages, 1u);
@@ -141,12 +141,12 @@ TEST(StoreWriter, StoredEntrySentAndAcknowledgedInOneBatchSkipsTheUpdate) {
   store->start();
   uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
                                        queue_add("c", 2, make_message(2, "t", "b"))});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   const uint64_t elided_before = store->stats().elided_ops;
   last = store->submit_batch({broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
                               broker::OpQueueUpdate{"c", 2, broker::OutState::AwaitPuback, 8},
                               broker::OpQueueRemove{"c", 1}});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_EQ(store->stats().elided_ops, elided_before + 1) << "entry 1's UPDATE never ran";
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 2"), 8);
@@ -169,7 +169,7 @@ TEST(StoreWriter, RemovalsOfOneBatchDeleteExactlyTheirRows) {
   ops.push_back(queue_add("c", 41, shared));
   ops.push_back(queue_add("d", 1, shared));
   uint64_t last = store->submit_batch(std::move(ops));
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
 
   // Out of order, with gaps: seqs 3..20 and 30..35, 38, and 41 (whose message d still holds).
   std::vector<broker::PersistOp> removes;
@@ -177,7 +177,7 @@ TEST(StoreWriter, RemovalsOfOneBatchDeleteExactlyTheirRows) {
   for (int i : {38, 30, 31, 32, 33, 34, 35, 41}) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
   removes.push_back(broker::OpQueueRemove{"c", 999});  // no such row: nothing happens
   last = store->submit_batch(std::move(removes));
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE client_id = 'c'"), 41 - 26);
   EXPECT_EQ(count_rows(dir.db_path(),
                        "SELECT count(*) FROM queue WHERE client_id = 'c' AND seq IN "
@@ -210,14 +210,14 @@ TEST(StoreWriter, SessionDeleteAfterRemovalsInOneBatchReleasesEachReferenceOnce)
   uint64_t last = store->submit_batch({session("c"), session("d"), queue_add("c", 1, a),
                                        queue_add("c", 2, b), queue_add("d", 1, a),
                                        queue_add("d", 2, b)});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   last = store->submit_batch({broker::OpQueueRemove{"c", 1}, broker::OpSessionDelete{"c"}});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 2);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 2);
   // d's acknowledgements now free both messages.
   last = store->submit_batch({broker::OpQueueRemove{"d", 1}, broker::OpQueueRemove{"d", 2}});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 0);
   EXPECT_EQ(store->stats().stored_messages, 0u);
   store->stop();
@@ -230,10 +230,10 @@ TEST(StoreWriter, EntryAddedAfterItsRemovalInOneBatchStays) {
   ASSERT_TRUE(store);
   store->start();
   uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "old"))});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   last = store->submit_batch(
       {broker::OpQueueRemove{"c", 1}, queue_add("c", 1, make_message(2, "t", "new"))});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT message_id FROM queue WHERE client_id = 'c'"), 2);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1) << "message 1 kept";
   store->stop();
@@ -259,7 +259,7 @@ TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
   EXPECT_TRUE(store->full());
   EXPECT_TRUE(store->degraded());
   EXPECT_FALSE(store->commit_failing());
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   store->count_refusal();
   store->count_refusal();
   Stats s = store->stats();
@@ -269,7 +269,7 @@ TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
   EXPECT_EQ(logs.count(kLogWarn), 1u) << "full is logged once";
   // Receivers acknowledge: room again.
   last = store->submit_batch({broker::OpQueueRemove{"c", 1}, broker::OpQueueRemove{"c", 2}});
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_FALSE(store->full());
   EXPECT_FALSE(store->degraded());
   EXPECT_EQ(store->stats().stored_messages, 1u);
@@ -284,7 +284,7 @@ TEST(StoreWriter, IdleWriterCheckpointsTheWal) {
   ASSERT_TRUE(store);
   store->start();
   uint64_t last = store->submit(session("c"));
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   ASSERT_TRUE(wait_until([&] { return store->stats().checkpoints >= 1; }, std::chrono::seconds(5)));
   store->stop();
 }
@@ -310,7 +310,7 @@ TEST(StoreWriter, CheckpointerCopiesTheWalPastItsThreshold) {
   ASSERT_TRUE(store);
   store->start();
   uint64_t last = write_megabyte(*store);
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   EXPECT_TRUE(wait_until([&] { return store->usage().db_bytes > 512 * 1024; }))
       << "db " << store->usage().db_bytes << " B, WAL " << store->usage().wal_bytes << " B";
   EXPECT_TRUE(wait_until([&] { return store->stats().checkpoints >= 1; }));
@@ -327,7 +327,7 @@ TEST(StoreWriter, WriterCheckpointsWhenTheWalOutgrowsTheCheckpointer) {
   ASSERT_TRUE(store);
   store->start();
   uint64_t last = write_megabyte(*store);
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }));
+  ASSERT_TRUE(durable_by(*store, last));
   // The writer's checkpoint runs right after the commit that crossed the limit.
   EXPECT_GT(store->usage().db_bytes, 512u * 1024)
       << "db " << store->usage().db_bytes << " B, WAL " << store->usage().wal_bytes << " B";
