@@ -68,8 +68,8 @@ class Session {
   };
   std::unordered_map<uint16_t, Qos2In> qos2_in;
   uint64_t next_seq = 1;
-  // PUBREL/PUBCOMP of this session waiting for the store (ShardBroker::held_writes_): while
-  // any waits, later ones wait behind it, so they go out in the order of their flows.
+  // Acknowledgements, PUBREL and PUBCOMP of this session waiting for the store
+  // (ShardBroker::held_writes_): while any waits, later ones wait behind it, in order.
   uint32_t held_writes = 0;
   int64_t last_ack_ms = 0;  // steady ms of the last PUBACK/PUBREC/PUBCOMP from the client
   uint64_t will_timer = 0;

@@ -552,44 +552,61 @@ void ShardBroker::on_ack_ready(const AckRelease& r) {
     if (sit != by_id_.end() && sit->second->persistent())
       seq = std::max(seq, submit(OpQos2InAdd{sit->second->client_id(), r.packet_id}));
   }
-  if (r.refused || ctx_.store == nullptr || ctx_.store->durable_seq() >= seq) {
-    complete_ack(it->second, r.packet_id, r.qos, r.refused);
+  Link* link = it->second;
+  if (!r.refused && link->session != nullptr &&
+      hold_until_durable(seq, link->session, HeldWrite::Kind::kAck, r.packet_id, r.qos))
     return;
-  }
-  pending_acks_.push_back(PendingAck{r.link_id, r.packet_id, r.qos, seq});
+  complete_ack(link, r.packet_id, r.qos, r.refused);
 }
 
 bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind,
-                                     uint16_t packet_id) {
+                                     uint16_t packet_id, mqtt::QoS qos) {
   if (!store_on() || !ctx_.store->ack_after_commit() || s->link == nullptr) return false;
   if (s->held_writes == 0 && (seq == 0 || ctx_.store->durable_seq() >= seq)) return false;
-  // Behind an earlier held packet of this session even if already durable: in order.
-  held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind});
+  held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind, qos});
   ++s->held_writes;
   return true;
 }
 
 void ShardBroker::release_held_writes(uint64_t durable) {
-  size_t done = 0;
-  for (; done < held_writes_.size() && held_writes_[done].seq <= durable; ++done) {
-    const HeldWrite h = held_writes_[done];
-    auto sit = by_id_.find(h.session);
-    if (sit == by_id_.end()) continue;
-    Session* s = sit->second;
-    if (s->held_writes != 0) --s->held_writes;
-    if (s->link == nullptr || s->link->link_id() != h.link_id) continue;  // resent on reconnect
-    if (h.kind == HeldWrite::Kind::kPubcomp) {
+  blocked_sessions_.clear();
+  size_t kept = 0;
+  for (size_t i = 0; i < held_writes_.size(); ++i) {
+    const HeldWrite h = held_writes_[i];
+    if (h.seq > durable || blocked_sessions_.count(h.session) != 0) {
+      blocked_sessions_.insert(h.session);  // later ones of this session wait too
+      held_writes_[kept++] = h;
+      continue;
+    }
+    send_held(h);
+  }
+  held_writes_.resize(kept);
+}
+
+void ShardBroker::send_held(const HeldWrite& h) {
+  auto sit = by_id_.find(h.session);
+  if (sit == by_id_.end()) return;
+  Session* s = sit->second;
+  if (s->held_writes != 0) --s->held_writes;
+  Link* link = s->link;
+  if (link == nullptr || link->link_id() != h.link_id) return;  // resent on reconnect
+  switch (h.kind) {
+    case HeldWrite::Kind::kAck:
+      complete_ack(link, h.packet_id, h.qos, false);
+      return;
+    case HeldWrite::Kind::kPubcomp: {
       mqtt::PubAck comp;
       comp.type = mqtt::PacketType::Pubcomp;
       comp.packet_id = h.packet_id;
-      mqtt::encode(mqtt::Packet{std::move(comp)}, s->link->version(), s->link->out());
-      s->link->mark_dirty();
-      continue;
+      mqtt::encode(mqtt::Packet{std::move(comp)}, link->version(), link->out());
+      link->mark_dirty();
+      return;
     }
-    OutEntry* e = s->find_inflight(h.packet_id);
-    if (e != nullptr && e->state == OutState::AwaitPubcomp) send_pubrel(s->link, h.packet_id);
+    case HeldWrite::Kind::kPubrel:
+      if (OutEntry* e = s->find_inflight(h.packet_id); e != nullptr && e->state == OutState::AwaitPubcomp)
+        send_pubrel(link, h.packet_id);
+      return;
   }
-  held_writes_.erase(held_writes_.begin(), held_writes_.begin() + static_cast<ptrdiff_t>(done));
 }
 
 void ShardBroker::on_durable() {
@@ -597,18 +614,6 @@ void ShardBroker::on_durable() {
   uint64_t durable = ctx_.store->durable_seq();
   if (!held_out_.empty()) release_held_output(durable);
   if (!held_writes_.empty()) release_held_writes(durable);
-  if (pending_acks_.empty()) return;
-  size_t keep = 0;
-  for (size_t i = 0; i < pending_acks_.size(); ++i) {
-    PendingAck& pa = pending_acks_[i];
-    if (pa.seq <= durable) {
-      if (auto it = links_.find(pa.link_id); it != links_.end())
-        complete_ack(it->second, pa.packet_id, pa.qos, false);
-    } else {
-      pending_acks_[keep++] = pa;
-    }
-  }
-  pending_acks_.resize(keep);
 }
 
 void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused) {

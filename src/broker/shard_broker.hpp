@@ -154,30 +154,27 @@ class ShardBroker {
   std::vector<std::vector<RemoteDelivery>> outboxes_;  // per destination shard
   std::vector<std::vector<AckRelease>> ack_outboxes_;  // per origin shard
   std::vector<SubscriptionMatch> matches_;             // reused by route()
-  struct PendingAck {
-    uint64_t link_id;
-    uint16_t packet_id;
-    mqtt::QoS qos;
-    uint64_t seq;
-  };
-  std::vector<PendingAck> pending_acks_;
-  // QoS 2 packets that may go out only once the state change behind them is durable (under
+  // Control packets that may go out only once the store op behind them is durable (under
   // the default acknowledge-after-commit policy):
-  //   PUBCOMP after the inbound packet id is deleted: else, after a crash, the client's
-  //     next PUBLISH reusing that id would be taken for a resend and dropped;
-  //   PUBREL after the PUBREC is stored: else a restart resends the PUBLISH to a receiver
+  //   PUBACK/PUBREC to a publisher, once its message is stored (DESIGN 4);
+  //   PUBCOMP once the inbound packet id is deleted: else, after a crash, the client's next
+  //     PUBLISH reusing that id would be taken for a resend and dropped;
+  //   PUBREL once the PUBREC is stored: else a restart resends the PUBLISH to a receiver
   //     that has already completed it, and it is delivered twice.
-  // In store order; sent by on_durable on the same connection, dropped if that is gone
-  // (the client resends its PUBREL, the broker its inflight state, on reconnect).
+  // Sent by on_durable on the same connection, dropped if that is gone (the client resends
+  // its PUBLISH/PUBREL, the broker its inflight state, on reconnect). Per session in the
+  // order they were held: one already durable waits behind an earlier one of its session.
   struct HeldWrite {
-    enum class Kind : uint8_t { kPubrel, kPubcomp };
+    enum class Kind : uint8_t { kAck, kPubrel, kPubcomp };
     uint64_t seq;
     uint64_t link_id;
     SessionId session;
     uint16_t packet_id;
     Kind kind;
+    mqtt::QoS qos;  // kAck: PUBACK (1) or PUBREC (2)
   };
   std::vector<HeldWrite> held_writes_;
+  std::unordered_set<SessionId> blocked_sessions_;  // scratch of release_held_writes
   // A QoS 2 PUBLISH to a persistent receiver goes out once its packet id is stored (else a
   // crash would restore it as unsent and it would be delivered twice under a new id), and
   // every later PUBLISH to that receiver waits behind it, so order is kept. Per session:
@@ -196,10 +193,12 @@ class ShardBroker {
   std::unordered_map<SessionId, HeldOutput> held_out_;
   void release_held_output(uint64_t durable);
   void emit_held(Link* link, HeldOutput& h);
-  // Whether a QoS 2 packet depending on store sequence `seq` must wait for it; if so,
-  // records it in held_writes_.
-  bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id);
+  // Whether a packet depending on store sequence `seq` must wait (it is not durable yet, or
+  // an earlier one of the session waits); if so, records it in held_writes_.
+  bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id,
+                          mqtt::QoS qos = 0);
   void release_held_writes(uint64_t durable);
+  void send_held(const HeldWrite& h);
   int64_t next_retained_sweep_ms_ = 0;
   bool throttle_ = false;
   std::unordered_set<SessionId> long_queues_;

@@ -1104,6 +1104,28 @@ TEST_F(ShardBrokerTest, AckAfterCommitHeldPubrelsKeepTheirOrder) {
   EXPECT_EQ(rel[1].packet_id, got[1].packet_id);
 }
 
+// A publisher's acknowledgements keep the order of its publishes: one with nothing to store
+// still waits behind an earlier one that waits for the store.
+TEST_F(ShardBrokerTest, AckAfterCommitPubacksKeepTheirOrder) {
+  start_ack_after_commit();
+  FakeLink& sub = connect_persistent("sub");
+  subscribe(sub, "p", 1);
+  FakeLink& pub = connect_ok("pub");
+  commit();
+  publish(pub, "p", "stored", 1, 1);
+  services.run_posted(b());
+  EXPECT_TRUE(pub.take_packets().empty());
+  sink.set_durable(1'000'000);  // committed, but the broker has not heard yet
+  publish(pub, "nobody", "not stored", 1, 2);
+  services.run_posted(b());
+  EXPECT_TRUE(pub.take_packets().empty()) << "second PUBACK overtook the first";
+  b().on_durable();
+  auto acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 2u);
+  EXPECT_EQ(acks[0].packet_id, 1);
+  EXPECT_EQ(acks[1].packet_id, 2);
+}
+
 // A QoS 2 PUBLISH to a persistent receiver waits until its packet id is stored (else a
 // crash would restore it as unsent and send it again under a new id); later messages to that
 // receiver, whatever their QoS, wait behind it so the order is kept. Other receivers do not wait.
