@@ -1,10 +1,16 @@
-# The two commands of README.md:
-#   make run   installs what is missing, builds, starts the broker on 0.0.0.0:1883
-#   make test  installs what is missing, builds, runs every test (unit + integration)
-.PHONY: deps build run test asan-test fuzz-smoke bench clean
+# The two commands of README.md are ./run.sh and ./test.sh: they install make and the other
+# missing packages, then run `make run` / `make test`. With make present:
+#   make run      installs what is missing, builds, starts the broker (etc/harbormq.conf)
+#   make test     installs what is missing, builds, runs every test (unit + integration)
+#   make install  installs the binary, the packaged config, the systemd unit and the docs
+#                 under PREFIX (default /usr/local), staged under DESTDIR if set
+#   make deb      builds build/harbormq_<version>_<arch>.deb (CPack)
+.PHONY: deps build run test asan-test fuzz-smoke bench install deb clean
 
 JOBS ?= $(shell nproc)
 CONF ?= etc/harbormq.conf
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 deps:
 	@scripts/install-deps.sh
@@ -31,6 +37,12 @@ fuzz-smoke: deps
 
 bench: build
 	/usr/bin/python3 bench/compare.py
+
+install: build
+	DESTDIR="$(DESTDIR)" cmake --install build --prefix "$(PREFIX)"
+
+deb: build
+	cd build && cpack -G DEB
 
 clean:
 	rm -rf build build-debug build-asan build-tsan build-fuzz
