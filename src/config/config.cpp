@@ -11,6 +11,7 @@
 #include <stdexcept>
 
 #include "config/hocon.hpp"
+#include "config/protections.hpp"
 #include "config/schema.hpp"
 #include "config/units.hpp"
 
@@ -259,6 +260,7 @@ class Builder {
       auto typed = Converter(*row, path, value, warnings_).run();
       if (!typed) return tl::unexpected(typed.error());
       row->apply(config_, *typed);
+      record_origin(row->key, value.origin);
       return {};
     }
     for (const auto& section : unimplemented_sections()) {
@@ -313,6 +315,16 @@ class Builder {
       config_.unimplemented_sections.push_back(path);
     }
     warn_once(path, origin, message);
+  }
+
+  void record_origin(std::string_view key, const hocon::Origin& origin) {
+    std::string where = origin.file;
+    if (origin.line > 0) where += ":" + std::to_string(origin.line);
+    auto& entries = config_.origins.entries;
+    auto it = std::find_if(entries.begin(), entries.end(),
+                           [&](const auto& e) { return e.first == key; });
+    if (it == entries.end()) entries.emplace_back(std::string(key), std::move(where));
+    else it->second = std::move(where);
   }
 
   void warn_once(const std::string& path, const hocon::Origin& origin, const std::string& message) {
@@ -418,6 +430,7 @@ tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, boo
   if (from_file && root.find("sqlite") == nullptr) config->sqlite.enabled = false;
   Builder builder(*config, warnings);
   if (auto r = builder.walk(root, ""); !r) return tl::unexpected(r.error());
+  config->unenforced_protections = find_unenforced_protections(root);
   return LoadResult{std::move(config), std::move(warnings)};
 }
 
@@ -450,6 +463,14 @@ std::string ConfigError::to_string() const {
   if (!key.empty()) out += key + ": ";
   out += message;
   return out;
+}
+
+std::string Config::key_error(std::string_view key, std::string_view message) const {
+  std::string where = "<defaults>";
+  for (const auto& [k, origin] : origins.entries) {
+    if (k == key) where = origin;
+  }
+  return where + ": " + std::string(key) + ": " + std::string(message);
 }
 
 std::shared_ptr<const Config> defaults() {
@@ -498,6 +519,36 @@ std::vector<KeyChange> diff(const Config& before, const Config& after) {
     }
   }
   return changes;
+}
+
+}  // namespace harbor::config
+
+namespace harbor::config {
+
+std::shared_ptr<const Config> merge_for_reload(const Config& running, const Config& fresh) {
+  auto merged = std::make_shared<Config>(fresh);
+  std::vector<std::string> warnings;
+  for (const auto& row : schema()) {
+    if (row.reloadable) continue;
+    // Keys that need a restart keep their running value: it is shown as text and converted
+    // back through the row, the same path a file value takes.
+    Value value;
+    value.kind = Value::Kind::Scalar;
+    value.text = row.show(running);
+    if (row.type == ValueType::StringList && value.text.size() >= 2 && value.text.front() == '[') {
+      value.text = value.text.substr(1, value.text.size() - 2);
+    }
+    std::string key(row.key);
+    auto typed = Converter(row, key, value, warnings).run();
+    if (!typed) throw std::logic_error("merge_for_reload: " + typed.error().to_string());
+    row.apply(*merged, *typed);
+    auto& entries = merged->origins.entries;
+    std::erase_if(entries, [&](const auto& e) { return e.first == key; });
+    for (const auto& entry : running.origins.entries) {
+      if (entry.first == key) entries.push_back(entry);
+    }
+  }
+  return merged;
 }
 
 }  // namespace harbor::config

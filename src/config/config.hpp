@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
+#include <utility>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -60,17 +62,12 @@ struct LogSettings {
   bool operator==(const LogSettings&) const = default;
 };
 
-struct Config {
-  std::string source;  // file it came from, "" for built-in defaults
-  uint32_t num_threads = 0;  // system.num_taskq_thread; 0 = number of CPUs
-  std::string pid_file = "/tmp/harbormq.pid";  // ours: for stop/restart/reload
-  TcpListener tcp;
-  MqttSettings mqtt;
-  SqliteSettings sqlite;
-  LogSettings log;
-  // Sections accepted but not implemented yet (one warning each was emitted).
-  std::vector<std::string> unimplemented_sections;
-  bool operator==(const Config&) const = default;
+// Where each key's value came from ("FILE:LINE", "<environment>", "<command line>"), for
+// errors found after loading (a port in use, a data directory that cannot be locked).
+// Not part of the configuration's value: two configs with equal keys compare equal.
+struct KeyOrigins {
+  std::vector<std::pair<std::string, std::string>> entries;  // schema key → origin
+  bool operator==(const KeyOrigins&) const { return true; }
 };
 
 // A config error: always names the file, line and key.
@@ -81,6 +78,28 @@ struct ConfigError {
   std::string message;
   std::string to_string() const;  // "FILE:LINE: KEY: MESSAGE"; ":LINE" and "KEY: " are left
                                   // out when unknown (line 0 for <environment>/<command line>)
+  bool operator==(const ConfigError&) const = default;
+};
+
+struct Config {
+  std::string source;  // file it came from, "" for built-in defaults
+  uint32_t num_threads = 0;  // system.num_taskq_thread; 0 = number of CPUs
+  std::string pid_file = "/tmp/harbormq.pid";  // ours: for stop/restart/reload
+  TcpListener tcp;
+  MqttSettings mqtt;
+  SqliteSettings sqlite;
+  LogSettings log;
+  // Sections accepted but not implemented yet (one warning each was emitted).
+  std::vector<std::string> unimplemented_sections;
+  // Protections the file asks for that HarborMQ does not enforce yet (auth, ACL, TLS):
+  // the broker refuses to start, and a reload refuses the file, while this is not empty.
+  std::vector<ConfigError> unenforced_protections;
+  KeyOrigins origins;
+  bool operator==(const Config&) const = default;
+
+  // "FILE:LINE: KEY: MESSAGE" naming where `key`'s value came from ("<defaults>" when it
+  // is the built-in default), for errors found after loading.
+  std::string key_error(std::string_view key, std::string_view message) const;
 };
 
 // Warnings collected while loading (unimplemented sections, deprecated forms).
@@ -117,5 +136,9 @@ struct KeyChange {
 };
 // Every schema key whose value differs, in schema order. Pure; any thread.
 std::vector<KeyChange> diff(const Config& before, const Config& after);
+
+// What a reload runs with: `fresh`'s values for every reloadable key, `running`'s for every
+// other key (they take effect only on restart). Pure; any thread.
+std::shared_ptr<const Config> merge_for_reload(const Config& running, const Config& fresh);
 
 }  // namespace harbor::config

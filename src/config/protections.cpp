@@ -1,0 +1,88 @@
+#include "config/protections.hpp"
+
+#include <cctype>
+#include <string>
+
+namespace harbor::config {
+namespace {
+
+constexpr std::string_view kLater =
+    " is not implemented yet (it arrives with TLS and authentication); HarborMQ refuses to "
+    "start rather than run without it. Remove the setting to run unprotected on purpose.";
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool is_false(const hocon::Value& v) {
+  if (v.kind != hocon::Value::Kind::Scalar) return false;
+  std::string t = lower(v.text);
+  return t == "false" || t == "no" || t == "off";
+}
+
+// A listener section that is present and not switched off with enable/enabled = false.
+bool listener_requested(const hocon::Value& v) {
+  if (!v.is_object()) return true;
+  for (const char* key : {"enable", "enabled"}) {
+    if (const auto* e = v.find(key); e && is_false(*e)) return false;
+  }
+  return true;
+}
+
+ConfigError at(const hocon::Value& v, std::string key, std::string what) {
+  return ConfigError{v.origin.file, v.origin.line, std::move(key), what + std::string(kLater)};
+}
+
+void check_auth(const hocon::Value& auth, std::vector<ConfigError>& out) {
+  if (!auth.is_object()) return;
+  for (const auto& f : auth.fields) {
+    const std::string key = "auth." + f.key;
+    if (f.key == "allow_anonymous" && is_false(f.value)) {
+      out.push_back(at(f.value, key, "refusing anonymous clients (allow_anonymous = false)"));
+    } else if (f.key == "password") {
+      out.push_back(at(f.value, key, "username/password authentication (a password file)"));
+    } else if (f.key == "acl") {
+      out.push_back(at(f.value, key, "ACL rules"));
+    } else if (f.key == "http_auth") {
+      out.push_back(at(f.value, key, "HTTP authentication of clients"));
+    } else if (f.key == "no_match" && f.value.kind == hocon::Value::Kind::Scalar &&
+               lower(f.value.text) == "deny") {
+      out.push_back(at(f.value, key, "denying what no ACL rule matches (no_match = deny)"));
+    }
+  }
+}
+
+void check_tls_listeners(const hocon::Value& listeners, std::vector<ConfigError>& out) {
+  if (!listeners.is_object()) return;
+  for (const auto& f : listeners.fields) {
+    if (f.key != "ssl" && f.key != "wss") continue;
+    const std::string key = "listeners." + f.key;
+    const char* what = f.key == "ssl" ? "an MQTT over TLS listener (listeners.ssl)"
+                                      : "a secure WebSocket listener (listeners.wss)";
+    if (listener_requested(f.value)) out.push_back(at(f.value, key, what));
+    // NanoMQ's named listeners: listeners.ssl.<name> { ... }.
+    if (!f.value.is_object()) continue;
+    for (const auto& named : f.value.fields) {
+      if (named.value.is_object() && listener_requested(named.value) &&
+          named.value.find("bind") != nullptr) {
+        out.push_back(at(named.value, key + "." + named.key, what));
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::vector<ConfigError> find_unenforced_protections(const hocon::Value& root) {
+  std::vector<ConfigError> out;
+  if (const auto* auth = root.find("auth")) check_auth(*auth, out);
+  if (const auto* listeners = root.find("listeners")) check_tls_listeners(*listeners, out);
+  if (const auto* authorization = root.find("authorization")) {
+    out.push_back(at(*authorization, "authorization", "authorization rules"));
+  }
+  return out;
+}
+
+}  // namespace harbor::config

@@ -1,0 +1,91 @@
+// Protections a file asks for and HarborMQ does not enforce yet are listed with file, line
+// and key, so the broker can refuse to start instead of running open (issue 9, defect 3).
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "config/config.hpp"
+
+namespace harbor::config {
+namespace {
+
+const std::string kCompat = HARBOR_SHARED_DIR "/compat/nanomq/";
+
+std::vector<ConfigError> protections_of(const std::string& text) {
+  auto r = load_string(text, "p.conf");
+  EXPECT_TRUE(r) << (r ? "" : r.error().to_string());
+  if (!r) return {};
+  return r->config->unenforced_protections;
+}
+
+std::vector<std::string> keys_of(const std::vector<ConfigError>& errors) {
+  std::vector<std::string> keys;
+  for (const auto& e : errors) keys.push_back(e.key);
+  return keys;
+}
+
+TEST(Protections, AllowAnonymousFalseIsNamedWithFileAndLine) {
+  auto p = protections_of("mqtt {}\nauth {\n  allow_anonymous = false\n}\n");
+  ASSERT_EQ(p.size(), 1u);
+  EXPECT_EQ(p[0].file, "p.conf");
+  EXPECT_EQ(p[0].line, 3);
+  EXPECT_EQ(p[0].key, "auth.allow_anonymous");
+  EXPECT_NE(p[0].message.find("not implemented yet"), std::string::npos) << p[0].message;
+}
+
+TEST(Protections, WhatRemovesNoProtectionIsNotListed) {
+  EXPECT_TRUE(protections_of("auth { allow_anonymous = true, no_match = allow, "
+                             "deny_action = ignore }\n")
+                  .empty());
+  EXPECT_TRUE(protections_of("listeners.ws { bind = \"0.0.0.0:8083/mqtt\" }\n").empty());
+  EXPECT_TRUE(protections_of("http_server { port = 8081, username = admin }\n").empty());
+  EXPECT_TRUE(protections_of("listeners.ssl { enable = false, bind = \"0.0.0.0:8883\" }\n").empty());
+}
+
+TEST(Protections, PasswordAclHttpAuthNoMatchDeny) {
+  auto p = protections_of(
+      "auth {\n"
+      "  allow_anonymous = true\n"
+      "  no_match = deny\n"
+      "  password = { include \"/nonexistent/pwd.conf\" }\n"
+      "  acl = { rules = [] }\n"
+      "  http_auth = { auth_req { url = \"http://127.0.0.1:80/mqtt/auth\" } }\n"
+      "}\n");
+  EXPECT_EQ(keys_of(p), (std::vector<std::string>{"auth.no_match", "auth.password", "auth.acl",
+                                                  "auth.http_auth"}));
+  EXPECT_EQ(p[0].line, 3);
+}
+
+TEST(Protections, TlsListenersPlainAndNamed) {
+  auto p = protections_of(
+      "listeners.ssl {\n  bind = \"0.0.0.0:8883\"\n}\n"
+      "listeners.wss {\n  bind = \"0.0.0.0:8086/mqtt\"\n}\n");
+  EXPECT_EQ(keys_of(p), (std::vector<std::string>{"listeners.ssl", "listeners.wss"}));
+  EXPECT_EQ(p[0].line, 1);
+  auto named = keys_of(protections_of("listeners.ssl.extra {\n  bind = \"0.0.0.0:8884\"\n}\n"));
+  EXPECT_EQ(std::count(named.begin(), named.end(), "listeners.ssl.extra"), 1);
+}
+
+TEST(Protections, FromTheEnvironmentOrCommandLineToo) {
+  auto r = load(LoadOptions{.path = "", .overrides = {"auth.allow_anonymous=false"},
+                            .read_environment = false});
+  ASSERT_TRUE(r) << r.error().to_string();
+  ASSERT_EQ(r->config->unenforced_protections.size(), 1u);
+  EXPECT_EQ(r->config->unenforced_protections[0].file, "<command line>");
+}
+
+TEST(Protections, NanoMqPlainConfStartsButTheExampleDoesNot) {
+  auto plain = load_file(kCompat + "nanomq.conf");
+  ASSERT_TRUE(plain) << plain.error().to_string();
+  EXPECT_TRUE(plain->config->unenforced_protections.empty());
+  auto example = load_file(kCompat + "nanomq_example.conf");
+  ASSERT_TRUE(example) << example.error().to_string();
+  auto keys = keys_of(example->config->unenforced_protections);
+  for (const char* key : {"listeners.ssl", "listeners.wss", "auth.password", "auth.acl",
+                          "auth.http_auth"}) {
+    EXPECT_EQ(std::count(keys.begin(), keys.end(), key), 1) << key;
+  }
+}
+
+}  // namespace
+}  // namespace harbor::config
