@@ -130,8 +130,11 @@ class Broker:
             self.cmd = [MOSQUITTO, "-c", self.conf]
         else:
             self.conf = os.path.join(self.dir, "harbormq.conf")
+            # log level error, as Mosquitto's log_type error above; own pid file per run.
             lines = [f'listeners.tcp {{ bind = "127.0.0.1:{self.port}" }}',
-                     "mqtt { max_mqueue_len = 0, max_inflight_window = 65535 }"]
+                     "mqtt { max_mqueue_len = 0, max_inflight_window = 65535 }",
+                     f'system {{ pid_file = "{self.dir}/harbormq.pid" }}',
+                     "log { level = error }"]
             if persistence:
                 # disk_cache_size = 0: no message bound, as Mosquitto (default 102,400 would
                 # refuse part of a 500,000-message run).

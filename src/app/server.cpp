@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <mutex>
 #include <thread>
 
@@ -77,8 +78,9 @@ tl::expected<void, std::string> Server::start() {
     shards_.push_back(std::make_unique<runtime::Shard>(i, ctx_, shards_));
 
   if (cfg_->sqlite.enabled) {
+    if (auto locked = lock_data_directory(); !locked) return locked;
     auto opened = store::Store::open(cfg_->sqlite);
-    if (!opened) return tl::unexpected(opened.error());
+    if (!opened) return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", opened.error()));
     store_ = std::move(*opened);
     // The store counts debug=1 … error=4; the logger debug=0 … error=3.
     store_->set_log([](int level, std::string_view text) {
@@ -109,17 +111,16 @@ tl::expected<void, std::string> Server::start() {
   }
 
   auto where = runtime::parse_host_port(cfg_->tcp.bind);
-  if (!where) return tl::unexpected("listeners.tcp.bind: " + where.error());
+  if (!where) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", where.error()));
   auto fd = runtime::listen_tcp(*where);
-  if (!fd) return tl::unexpected(fd.error());
+  if (!fd) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", fd.error()));
+  listen_host_ = where->host;
   port_ = runtime::local_port(*fd);
   acceptor_ = std::make_unique<Acceptor>(*fd, shards_);
 
   for (auto& s : shards_) s->start();
   shards_[0]->loop().post([this] { shards_[0]->loop().add(acceptor_->fd(), EPOLLIN, acceptor_.get()); });
   started_ = true;
-  log_info("listening on " + where->host + ":" + std::to_string(port_) + " with " +
-           std::to_string(n) + " shards" + (store_ ? ", store on" : ", store off"));
   return {};
 }
 
@@ -164,6 +165,50 @@ void Server::stop() {
     log_info("store: closed (" + store_->describe_size() + ")");
   }
   acceptor_.reset();
+  if (data_lock_) data_lock_->remove();
+  data_lock_.reset();
+}
+
+tl::expected<void, std::string> Server::lock_data_directory() {
+  const std::string& dir = cfg_->sqlite.mounted_file_path;
+  auto fail = [&](const std::string& what) {
+    return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", "\"" + dir + "\": " + what));
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return fail("cannot create the data directory: " + ec.message());
+  if (::access(dir.c_str(), W_OK) != 0) {
+    return fail(std::string("the data directory is not writable: ") + std::strerror(errno));
+  }
+  std::string path = (std::filesystem::path(dir) / "harbormq.lock").string();
+  auto lock = FileLock::acquire(path);
+  if (!lock) {
+    if (lock.error().holder != 0) {
+      return fail("the data directory is in use by another broker (pid " +
+                  std::to_string(lock.error().holder) + ", lock " + path +
+                  "); stop it first or give this broker its own directory");
+    }
+    return fail("cannot lock " + path + ": " + lock.error().message);
+  }
+  data_lock_.emplace(std::move(*lock));
+  return {};
+}
+
+void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
+  cfg_ = cfg;
+  for (auto& s : shards_) {
+    s->loop().post([shard = s.get(), cfg] { shard->broker().set_config(cfg); });
+  }
+  if (store_) store_->set_disk_cache_size(cfg->sqlite.disk_cache_size);
+}
+
+std::string Server::describe_listeners() const {
+  return "tcp " + listen_host_ + ":" + std::to_string(port_);
+}
+
+std::string Server::describe_store() const {
+  if (!store_) return "";
+  return store_->path() + " (" + store_->describe_size() + ")";
 }
 
 }  // namespace harbor::app

@@ -4,11 +4,13 @@
 
 #include <atomic>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <tl/expected.hpp>
 
+#include "app/file_lock.hpp"
 #include "broker/context.hpp"
 #include "broker/retained_store.hpp"
 #include "broker/subscription_tree.hpp"
@@ -32,6 +34,15 @@ class Server {
   uint16_t port() const { return port_; }
   // Disconnects clients, stops the shards, drains and closes the store.
   void stop();
+  // Runs the shards and the store with `cfg` from now on (a reload: the caller has kept
+  // every key that needs a restart at its running value). Returns at once; each shard
+  // switches on its own thread.
+  void reconfigure(std::shared_ptr<const config::Config> cfg);
+
+  // For the start banner: "tcp 127.0.0.1:1883", and the store's path and size ("" when off).
+  std::string describe_listeners() const;
+  std::string describe_store() const;
+  unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
 
   const broker::BrokerContext& context() const { return ctx_; }
 
@@ -41,10 +52,14 @@ class Server {
   std::shared_ptr<const config::Config> cfg_;
   std::unique_ptr<broker::SubscriptionTree> tree_;
   std::unique_ptr<broker::RetainedStore> retained_;
+  std::optional<FileLock> data_lock_;  // DATA/harbormq.lock while the store is open
   std::unique_ptr<store::Store> store_;
   broker::BrokerContext ctx_;
   std::vector<std::unique_ptr<runtime::Shard>> shards_;
   std::unique_ptr<Acceptor> acceptor_;
+  tl::expected<void, std::string> lock_data_directory();
+
+  std::string listen_host_;
   uint16_t port_ = 0;
   bool started_ = false;
 };

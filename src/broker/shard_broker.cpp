@@ -91,7 +91,7 @@ std::string random_client_id() {
 }  // namespace
 
 ShardBroker::ShardBroker(BrokerContext& ctx, ShardServices& services)
-    : ctx_(ctx), services_(services), shard_(services.shard_index()) {
+    : ctx_(ctx), config_(ctx.config), services_(services), shard_(services.shard_index()) {
   outboxes_.resize(ctx_.num_shards);
   ack_outboxes_.resize(ctx_.num_shards);
 }
@@ -181,7 +181,7 @@ void ShardBroker::persist_session(Session* s) {
 }
 
 void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
-  const auto& cfg = *ctx_.config;
+  const auto& cfg = *config_;
   const bool v5 = mqtt::is_v5(c.version);
   mqtt::Properties ack_props;
   if (c.client_id.empty()) {
@@ -467,7 +467,7 @@ MessagePtr ShardBroker::make_message(Session* origin, mqtt::Publish& p) {
 
 void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   Session* s = link->session;
-  const auto& cfg = *ctx_.config;
+  const auto& cfg = *config_;
   ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
   if (p.qos > 0) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
@@ -760,7 +760,7 @@ void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
 
 void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
                                 std::vector<uint32_t> sub_ids, AckWaiter* token) {
-  const auto& cfg = *ctx_.config;
+  const auto& cfg = *config_;
   int64_t now = services_.now_unix_ms();
   if (expired(*msg, now)) {
     ctx_.stats.dropped_expired.fetch_add(1, std::memory_order_relaxed);
@@ -1087,7 +1087,7 @@ void ShardBroker::on_unsubscribe(Link* link, Session* s, mqtt::Unsubscribe& unsu
 // ---------------------------------------------------------------- timers and restore
 
 void ShardBroker::sweep() {
-  const auto& cfg = *ctx_.config;
+  const auto& cfg = *config_;
   int64_t now = services_.now_steady_ms();
   std::vector<Link*> expired_links;
   for (auto& [id, link] : links_) {
@@ -1147,7 +1147,7 @@ void ShardBroker::restore_session(RestoredSession r) {
   s->version = static_cast<Version>(r.session.version);
   s->expiry_s = r.session.expiry_s;
   s->last_seen_ms = r.session.last_seen_ms ? r.session.last_seen_ms : services_.now_unix_ms();
-  s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, ctx_.config->mqtt.max_inflight_window));
+  s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, config_->mqtt.max_inflight_window));
   if (r.session.will) {
     // A stored will belongs to a connection that ended with the broker; it is kept so a
     // later abnormal disconnect of the resumed session still publishes the client's latest one.

@@ -60,6 +60,11 @@ class ShardBroker {
   void on_link_closed(Link* link);
 
   // ---- from other shards / the runtime ----
+  // The configuration this shard runs with. Owner thread only. A reload replaces it
+  // (set_config, posted to every shard): new connections and sessions take the new limits;
+  // a session keeps the window it was created with.
+  const config::Config& config() const { return *config_; }
+  void set_config(std::shared_ptr<const config::Config> config) { config_ = std::move(config); }
   void deliver_batch(std::vector<RemoteDelivery>& batch);
   void on_ack_ready(const AckRelease& r);
   // Binds this broker to the calling thread (the shard's loop thread) until unbound: an
@@ -146,6 +151,7 @@ class ShardBroker {
   bool store_on() const { return ctx_.store != nullptr; }
 
   BrokerContext& ctx_;
+  std::shared_ptr<const config::Config> config_;
   ShardServices& services_;
   unsigned shard_;
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;

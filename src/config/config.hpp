@@ -17,7 +17,7 @@ namespace harbor::config {
 
 struct TcpListener {
   bool enabled = true;
-  std::string bind = "0.0.0.0:1883";  // "host:port"
+  std::string bind = "127.0.0.1:1883";  // "host:port"; loopback unless opened on purpose
   bool operator==(const TcpListener&) const = default;
 };
 

@@ -43,10 +43,12 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string { return show_bool(c.tcp.enabled); }},
     SchemaRow{.key = "listeners.tcp.bind",
               .type = ValueType::Address,
-              .default_value = "\"0.0.0.0:1883\"",
+              .default_value = "\"127.0.0.1:1883\"",
               .reloadable = false,
               .ours = false,
-              .doc = "Address and port of the MQTT/TCP listener.",
+              .doc = "Address and port of the MQTT/TCP listener. The default listens on "
+                     "loopback only; `0.0.0.0:1883` opens it to every network (NanoMQ's "
+                     "files say so explicitly).",
               .apply = [](Config& c, const Typed& v) { c.tcp.bind = v.text; },
               .show = [](const Config& c) -> std::string { return c.tcp.bind; }},
     // system

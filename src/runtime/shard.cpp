@@ -58,7 +58,7 @@ void Shard::arm_sweep() {
 void Shard::adopt_socket(int fd) {
   loop_.post([this, fd] {
     uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-    auto c = std::make_unique<Connection>(fd, id, this, limits_from(*ctx_.config));
+    auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.config()));
     Connection* raw = c.get();
     connections_[id] = std::move(c);
     loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);

@@ -129,7 +129,12 @@ Store::Store(config::SqliteSettings settings, StoreOptions options, std::string 
       options_(std::move(options)),
       path_(std::move(path)),
       db_(std::move(db)),
-      applier_(std::move(applier)) {}
+      applier_(std::move(applier)),
+      disk_cache_size_(settings_.disk_cache_size) {}
+
+void Store::set_disk_cache_size(uint64_t messages) {
+  disk_cache_size_.store(messages, std::memory_order_relaxed);
+}
 
 Store::~Store() { stop(); }
 
@@ -280,7 +285,8 @@ uint64_t Store::submit_pending(PendingOp* ops, size_t count) {
   submitted_.fetch_add(count, std::memory_order_relaxed);
   if (adds != 0) {
     int64_t now = stored_messages_.fetch_add(adds) + adds;
-    if (settings_.disk_cache_size != 0 && now >= static_cast<int64_t>(settings_.disk_cache_size)) {
+    uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
+    if (bound != 0 && now >= static_cast<int64_t>(bound)) {
       note_full();
     }
   }
@@ -288,14 +294,13 @@ uint64_t Store::submit_pending(PendingOp* ops, size_t count) {
 }
 
 bool Store::full() const {
-  return settings_.disk_cache_size != 0 &&
-         stored_messages_.load(std::memory_order_relaxed) >=
-             static_cast<int64_t>(settings_.disk_cache_size);
+  uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
+  return bound != 0 && stored_messages_.load(std::memory_order_relaxed) >= static_cast<int64_t>(bound);
 }
 
 void Store::note_full() {
   if (!full_logged_.exchange(true)) {
-    log(kLogWarn, path_ + ": " + std::to_string(settings_.disk_cache_size) +
+    log(kLogWarn, path_ + ": " + std::to_string(disk_cache_size_.load(std::memory_order_relaxed)) +
                       " messages stored (sqlite.disk_cache_size); refusing new QoS 1/2 "
                       "messages that must be stored until receivers acknowledge some");
   }
@@ -354,8 +359,8 @@ bool Store::commit_front() {
   backlog_bytes_.fetch_sub(bytes);
   // submit() counted every add as a new row; replace that guess with what happened.
   int64_t stored = stored_messages_.fetch_add(result.message_delta - adds) + result.message_delta - adds;
-  if (settings_.disk_cache_size != 0 &&
-      stored < static_cast<int64_t>(settings_.disk_cache_size) * 9 / 10 && full_logged_.load()) {
+  uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
+  if (bound != 0 && stored < static_cast<int64_t>(bound) * 9 / 10 && full_logged_.load()) {
     full_logged_.store(false);
     log(kLogInfo, path_ + ": below 90% of sqlite.disk_cache_size again; accepting messages");
   }

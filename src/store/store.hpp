@@ -139,6 +139,8 @@ class Store final : public broker::PersistenceSink {
   bool commit_failing() const { return commit_failing_.load(std::memory_order_acquire); }
   // disk_cache_size messages are stored (or queued to be); 0 = never full.
   bool full() const;
+  // Changes the bound (sqlite.disk_cache_size) of a running store, on reload. Any thread.
+  void set_disk_cache_size(uint64_t messages);
   // The broker refused a message because of degraded(): counted; the first is logged.
   void count_refusal();
   void note_refused() override { count_refusal(); }
@@ -172,6 +174,7 @@ class Store final : public broker::PersistenceSink {
   const std::string path_;
   Db db_;  // owner thread until start(), then the writer thread only
   OpApplier applier_;
+  std::atomic<uint64_t> disk_cache_size_;  // settings_.disk_cache_size until a reload
 
   Inbox inbox_;
   // Submitted and not yet committed (or dropped): bounds memory while commits fail.

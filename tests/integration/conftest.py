@@ -89,6 +89,7 @@ class Broker:
         self.pid = None
         self.starts = 0
         self.log_path = os.path.join(tmp_dir, "broker.log")
+        self.pid_path = os.path.join(tmp_dir, "harbormq.pid")
         self.conf_path = given_conf or self._write_config()
 
     # -- config
@@ -130,7 +131,9 @@ class Broker:
     def command(self):
         if is_mosquitto():
             return [MOSQUITTO_BIN, "-c", self.conf_path]
-        return [HARBORMQ_BIN, "start", "--conf", self.conf_path] + list(self.extra_args)
+        # Each broker has its own pid file: a second broker on one pid file refuses to start.
+        return [HARBORMQ_BIN, "start", "--conf", self.conf_path,
+                "--pid-file", self.pid_path] + list(self.extra_args)
 
     # -- process control
 

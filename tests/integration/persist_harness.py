@@ -66,7 +66,9 @@ class PersistBroker:
             f.write(text)
 
     def command(self):
-        return [HARBORMQ_BIN, "start", "--conf", self.conf_path]
+        # Its own pid file: a second broker on one pid file refuses to start.
+        return [HARBORMQ_BIN, "start", "--conf", self.conf_path, "--pid-file",
+                os.path.join(os.path.dirname(self.conf_path), "harbormq.pid")]
 
     def spawn(self):
         """Start the process without waiting for the port (used for startup failures)."""

@@ -88,7 +88,7 @@ TEST(Defaults, ShippedFileEqualsDefaults) {
   EXPECT_EQ(loaded, *defaults());
   EXPECT_TRUE(loaded.sqlite.enabled);
   EXPECT_EQ(loaded.sqlite.mounted_file_path, "./data");
-  EXPECT_EQ(loaded.tcp.bind, "0.0.0.0:1883");
+  EXPECT_EQ(loaded.tcp.bind, "127.0.0.1:1883");  // loopback unless the operator opts in
 }
 
 TEST(Defaults, ShippedFileSetsEveryKey) {
@@ -448,7 +448,7 @@ TEST(Diff, ListsChangedKeysWithReloadability) {
   after.mqtt.retry_interval = std::chrono::milliseconds(500);
   auto changes = diff(*defaults(), after);
   ASSERT_EQ(changes.size(), 3u);
-  EXPECT_EQ(changes[0], (KeyChange{"listeners.tcp.bind", "0.0.0.0:1883", "0.0.0.0:1884", false}));
+  EXPECT_EQ(changes[0], (KeyChange{"listeners.tcp.bind", "127.0.0.1:1883", "0.0.0.0:1884", false}));
   EXPECT_EQ(changes[1], (KeyChange{"mqtt.retry_interval", "10000ms", "500ms", true}));
   EXPECT_EQ(changes[2], (KeyChange{"mqtt.max_inflight_window", "2048", "10", true}));
   EXPECT_TRUE(diff(*defaults(), *defaults()).empty());

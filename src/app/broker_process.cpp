@@ -1,0 +1,210 @@
+#include "app/broker_process.hpp"
+
+#include <pthread.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <optional>
+
+#include "app/file_lock.hpp"
+#include "app/log_setup.hpp"
+#include "app/server.hpp"
+#include "app/service_notify.hpp"
+#include "runtime/log.hpp"
+
+namespace harbor::app {
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr const char* kVersion = HARBOR_VERSION;
+
+std::string absolute(const std::string& path) {
+  std::error_code ec;
+  auto abs = std::filesystem::absolute(path, ec);
+  return ec ? path : abs.lexically_normal().string();
+}
+
+std::string format_uptime(Clock::duration d) {
+  long s = static_cast<long>(std::chrono::duration_cast<std::chrono::seconds>(d).count());
+  char buf[64];
+  if (s >= 3600) std::snprintf(buf, sizeof buf, "%ldh %02ldm %02lds", s / 3600, s / 60 % 60, s % 60);
+  else if (s >= 60) std::snprintf(buf, sizeof buf, "%ldm %02lds", s / 60, s % 60);
+  else std::snprintf(buf, sizeof buf, "%lds", s);
+  return buf;
+}
+
+// Protections the file asks for and we cannot give: refuse, naming each.
+std::optional<std::string> refused_protections(const config::Config& cfg) {
+  if (cfg.unenforced_protections.empty()) return std::nullopt;
+  std::string out;
+  for (const auto& e : cfg.unenforced_protections) {
+    if (!out.empty()) out += "\n";
+    out += e.to_string();
+  }
+  return out;
+}
+
+// Writes the answer to a reload request atomically (temp file + rename).
+void write_reload_status(const std::string& pid_file, int token, bool ok, const std::string& text) {
+  std::string path = reload_status_path(pid_file);
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << "token " << token << "\n" << (ok ? "ok" : "error") << "\n" << text << "\n";
+    if (!out) {
+      runtime::log_warn("reload: cannot write " + tmp + "; `harbormq reload` gets no answer");
+      return;
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    runtime::log_warn("reload: cannot write " + path + "; `harbormq reload` gets no answer");
+  }
+}
+
+// Re-reads the file and applies every reloadable key; keys that need a restart keep their
+// running value and are named. Nothing is applied when the file is invalid.
+struct ReloadOutcome {
+  bool ok = false;
+  std::string text;
+};
+
+ReloadOutcome reload(const StartArgs& a, Server& server,
+                     std::shared_ptr<const config::Config>& running) {
+  auto fresh = load_config(a);
+  if (!fresh) return {false, fresh.error() + "\nnothing applied; the broker keeps running as it was"};
+  if (auto refused = refused_protections(**fresh)) {
+    return {false, *refused + "\nnothing applied; the broker keeps running as it was"};
+  }
+  auto merged = config::merge_for_reload(*running, **fresh);
+  auto applied = config::diff(*running, *merged);
+  auto pending = config::diff(*merged, **fresh);
+  server.reconfigure(merged);
+  reload_logging(*merged);
+  running = merged;
+  std::string text;
+  for (const auto& c : applied) {
+    text += "applied: " + c.key + " = " + c.after + " (was " + c.before + ")\n";
+  }
+  for (const auto& c : pending) {
+    text += "needs a restart: " + c.key + " = " + c.after + " (running with " + c.before + ")\n";
+  }
+  if (applied.empty() && pending.empty()) text = "no changes\n";
+  if (!text.empty()) text.pop_back();
+  return {true, text};
+}
+
+}  // namespace
+
+tl::expected<std::shared_ptr<const config::Config>, std::string> load_config(const StartArgs& a) {
+  config::LoadOptions opts;
+  opts.path = a.conf;
+  opts.overrides = a.sets;
+  opts.read_environment = true;
+  auto loaded = config::load(opts);
+  if (!loaded) return tl::unexpected(loaded.error().to_string());
+  for (const auto& w : loaded->warnings) runtime::log_warn("config: " + w);
+  return loaded->config;
+}
+
+std::string pid_file_of(const StartArgs& a, const config::Config* cfg) {
+  if (!a.pid_file.empty()) return a.pid_file;
+  if (cfg) return cfg->pid_file;
+  return config::defaults()->pid_file;
+}
+
+std::string reload_status_path(const std::string& pid_file) { return pid_file + ".reload"; }
+
+int run_broker(const StartArgs& a) {
+  const auto started_at = Clock::now();
+  auto cfg = load_config(a);
+  if (!cfg) {
+    std::fprintf(stderr, "harbormq: bad configuration: %s\n", cfg.error().c_str());
+    return 2;
+  }
+  if (auto refused = refused_protections(**cfg)) {
+    std::fprintf(stderr, "harbormq: refusing to start without the protection the configuration "
+                         "asks for:\n%s\n", refused->c_str());
+    return 2;
+  }
+  if (auto logging = setup_logging(**cfg); !logging) {
+    std::fprintf(stderr, "harbormq: cannot start: %s\n", logging.error().c_str());
+    return 1;
+  }
+
+  // Signals are taken by this thread with sigwaitinfo; every other thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const std::string pid_file = pid_file_of(a, cfg->get());
+  auto pid_lock = FileLock::acquire(pid_file);
+  if (!pid_lock) {
+    std::string why = pid_lock.error().holder != 0
+                          ? "another broker (pid " + std::to_string(pid_lock.error().holder) +
+                                ") runs with this pid file; stop it first, or give this broker "
+                                "its own pid file (--pid-file or system.pid_file)"
+                          : "cannot create the pid file: " + pid_lock.error().message;
+    std::fprintf(stderr, "harbormq: cannot start: %s\n",
+                 (*cfg)->key_error("system.pid_file", "\"" + pid_file + "\": " + why).c_str());
+    return 1;
+  }
+
+  const std::string source = (*cfg)->source.empty() ? "built-in defaults" : absolute((*cfg)->source);
+  runtime::log_info(std::string("HarborMQ ") + kVersion + " starting (pid " +
+                    std::to_string(getpid()) + ", config " + source + ", pid file " +
+                    absolute(pid_file) + ")");
+  std::shared_ptr<const config::Config> running = *cfg;
+  Server server(running);
+  if (auto started = server.start(); !started) {
+    std::fprintf(stderr, "harbormq: cannot start: %s\n", started.error().c_str());
+    runtime::log_error("cannot start: " + started.error());
+    pid_lock->remove();
+    return 1;
+  }
+  auto ready_ms = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - started_at);
+  std::string status = "listening on " + server.describe_listeners() + ", " +
+                       std::to_string(server.shard_count()) + " shard threads, store " +
+                       (running->sqlite.enabled ? server.describe_store() : std::string("off"));
+  runtime::log_info(std::string("HarborMQ ") + kVersion + " ready in " +
+                    std::to_string(ready_ms.count()) + " ms: " + status + ", log " +
+                    describe_logging(*running));
+  notify_ready(status);
+
+  for (;;) {
+    siginfo_t info{};
+    int sig = sigwaitinfo(&set, &info);
+    if (sig < 0) continue;
+    if (sig == SIGHUP) {
+      int token = info.si_code == SI_QUEUE ? info.si_value.sival_int : 0;
+      notify_reloading();
+      runtime::log_info("reload requested (SIGHUP): re-reading " + source);
+      auto outcome = reload(a, server, running);
+      if (outcome.ok) runtime::log_info("reload: " + outcome.text);
+      else runtime::log_error("reload refused: " + outcome.text);
+      write_reload_status(pid_file, token, outcome.ok, outcome.text);
+      notify_ready(status);
+      continue;
+    }
+    runtime::log_info(std::string("received ") + (sig == SIGINT ? "SIGINT" : "SIGTERM") +
+                      ", shutting down");
+    break;
+  }
+  notify_stopping();
+  server.stop();
+  std::remove(reload_status_path(pid_file).c_str());
+  pid_lock->remove();
+  runtime::log_info("HarborMQ stopped after " + format_uptime(Clock::now() - started_at));
+  return 0;
+}
+
+}  // namespace harbor::app
