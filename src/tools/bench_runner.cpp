@@ -195,10 +195,13 @@ int run_bench(BenchOptions& o) {
         break;
       }
       if (o.mode == BenchMode::Sub && o.count > 0 && t.received >= o.count) break;
+      // --idle counts from the last message, or from the end of setup (every subscriber
+      // subscribed) while none has arrived, so a run with no publisher ends too.
       // Workers stamp last_receive_ns concurrently: it may be later than `now` (read
       // before the sum), and the unsigned difference must not wrap into "idle".
-      if (o.mode == BenchMode::Sub && o.idle_s > 0 && t.received > 0 && now > t.last_receive_ns &&
-          now - t.last_receive_ns >= static_cast<uint64_t>(o.idle_s * 1e9))
+      const uint64_t idle_since = t.received > 0 ? t.last_receive_ns : start_ns;
+      if (o.mode == BenchMode::Sub && o.idle_s > 0 && now > idle_since &&
+          now - idle_since >= static_cast<uint64_t>(o.idle_s * 1e9))
         break;
       progress.maybe_print(phase);
     }

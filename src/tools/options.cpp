@@ -144,7 +144,7 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
   } else {
     app.add_option("-g,--group", o.group, "Shared subscription group ($share/GROUP/topic)");
     app.add_option("-L,--count", o.count, "Stop after this many messages in total (0 = unlimited)");
-    app.add_option("--idle", o.idle_s, "Stop after this many seconds without messages, once some arrived");
+    app.add_option("--idle", o.idle_s, "Stop after this many seconds without messages (from the end of setup until the first)");
     app.add_flag("--subscribe-only", o.subscribe_only,
                  "Disconnect right after SUBACK (sets up persistent sessions)");
     app.add_flag("--no-subscribe", o.no_subscribe, "Do not subscribe: resume an existing session");

@@ -97,7 +97,7 @@ struct BenchOptions {
   bool retain = false;
   double connect_rate = 0;  // connections per second, 0 = as fast as possible
   int max_pending_connects = 256;
-  double idle_s = 0;    // sub: stop after this long without messages once some arrived
+  double idle_s = 0;    // sub: stop after this long without messages (from setup if none came)
   double drain_s = 5;   // pub: how long to wait for outstanding acks at the end
   bool subscribe_only = false;  // sub: disconnect right after SUBACK (set up a session)
   bool no_subscribe = false;    // sub: rely on the session's existing subscription

@@ -164,6 +164,22 @@ def test_bench_pub_sub_counts_every_message(broker):
         assert "latency" in out
 
 
+def test_bench_sub_idle_ends_when_no_message_ever_arrives(make_broker):
+    # --idle counts from the end of setup while nothing has arrived: a subscriber with no
+    # publisher must stop after about a second instead of running until Ctrl-C.
+    b = make_broker().port
+    with tempfile.TemporaryDirectory() as tmp:
+        out_json = os.path.join(tmp, "sub.json")
+        started = time.monotonic()
+        r = run("bench", "sub", "-p", b, "-c", "2", "-t", "silent/#", "--idle", "1", "--quiet",
+                "--json", out_json, timeout=20)
+        elapsed = time.monotonic() - started
+        assert r.returncode == 0, r.stderr
+        assert 1.0 <= elapsed < 10, elapsed
+        res = json.load(open(out_json))
+        assert res["ready"] == 2 and res["unique"] == 0, res
+
+
 def test_conn_reports_connections(broker):
     with tempfile.TemporaryDirectory() as tmp:
         out = os.path.join(tmp, "conn.json")
