@@ -303,3 +303,38 @@ def test_version_unknown_command_and_bad_option_exit_codes():
                  ["sub", "--no-such-option"], ["pub", "-p", "notaport", "-t", "a", "-m", "x"]):
         rc, out = run(args)
         assert rc == 1, "%s exited %d: %s" % (args, rc, out)
+
+
+def test_service_manager_notifications(procs, tmp_path):
+    """Type=notify: READY=1 once listening, RELOADING=1 then READY=1 on reload, STOPPING=1 on
+    stop, sent to $NOTIFY_SOCKET as systemd's sd_notify does."""
+    import socket as pysocket
+    sock_path = str(tmp_path / "notify.sock")
+    server = pysocket.socket(pysocket.AF_UNIX, pysocket.SOCK_DGRAM)
+    server.bind(sock_path)
+    server.settimeout(10)
+
+    def next_message():
+        return server.recv(4096).decode()
+
+    try:
+        port = free_port()
+        pid_file = str(tmp_path / "n.pid")
+        d = tmp_path / "n"
+        d.mkdir()
+        conf = write_conf(str(d / "harbormq.conf"), port, pid_file=pid_file)
+        p = Proc(["start", "--conf", conf], str(d), str(d / "broker.log"),
+                 env=dict(os.environ, NOTIFY_SOCKET=sock_path))
+        procs.append(p)
+        ready = next_message()
+        assert "READY=1" in ready and "127.0.0.1:%d" % port in ready, ready
+        connect(port).close()  # it listens once it said so
+        rc, out = run(["reload", "--pid-file", pid_file])
+        assert rc == 0, out
+        assert "RELOADING=1" in next_message()
+        assert "READY=1" in next_message()
+        rc, out = run(["stop", "--pid-file", pid_file])
+        assert rc == 0, out
+        assert "STOPPING=1" in next_message()
+    finally:
+        server.close()
