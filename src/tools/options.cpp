@@ -5,14 +5,17 @@
 #include <CLI/CLI.hpp>
 #include <thread>
 
+#include "mqtt/topic.hpp"
+#include "tools/broker_url.hpp"
+
 namespace harbor::tools {
 
 namespace {
 void add_common_connect(CLI::App& app, ConnectOptions& o) {
   app.add_option("-h,--host", o.host, "Broker host")->capture_default_str();
   app.add_option("-p,--port", o.port, "Broker port")->capture_default_str();
-  app.add_option("-V,--protocol-version", o.version_text, "MQTT version: 3.1.1 (or 311, 4) or 5")
-      ->capture_default_str();
+  app.add_option("-V,--protocol-version", o.version_text,
+                 "MQTT version: 3.1.1 (or 311, 4) or 5; default 3.1.1, or 5 when -D is given");
   app.add_option("-x,--session-expiry", o.session_expiry,
                  "MQTT 5 session expiry interval in seconds (4294967295 = never)");
   app.add_option("-k,--keepalive", o.keepalive, "Keep alive in seconds")->capture_default_str();
@@ -60,6 +63,18 @@ void add_connect_options(CLI::App& app, ConnectOptions& o, bool with_will) {
   app.add_option("-i,--id", o.client_id, "Client identifier (default: generated)");
   app.add_flag("-c,--no-clean", o.no_clean,
                "Keep the session: clean session (3.1.1) / clean start (5) off");
+  app.add_option("-L,--url", o.url,
+                 "mqtt://[user[:password]@]host[:port]/topic: host, port, user, password and topic at once");
+  app.add_option("--unix", o.unix_path, "Connect through this Unix-domain socket instead of TCP (replaces -h, -p)");
+  // mosquitto's -D takes three words, or four for user-property; CLI11 hands each
+  // occurrence over separately (trigger_on_parse), checked in finalize().
+  app.add_option_function<std::vector<std::string>>(
+         "-D,--property", [&o](const std::vector<std::string>& words) { o.property_args.push_back(words); },
+         "MQTT 5 property: -D COMMAND IDENTIFIER VALUE, or -D COMMAND user-property NAME VALUE "
+         "(COMMAND: connect, publish, subscribe, unsubscribe, disconnect, will; repeatable; implies -V 5)")
+      ->expected(0, 4)
+      ->trigger_on_parse()
+      ->type_name("CMD ID [NAME] VALUE");
   if (with_will) {
     app.add_option("--will-topic", o.will_topic, "Will topic");
     app.add_option("--will-payload", o.will_payload, "Will payload");
@@ -71,7 +86,7 @@ void add_connect_options(CLI::App& app, ConnectOptions& o, bool with_will) {
 void add_pub_options(CLI::App& app, PubOptions& o) {
   app.set_help_flag("--help", "Print this help message and exit");
   add_connect_options(app, o.conn);
-  app.add_option("-t,--topic", o.topic, "Topic to publish to")->required();
+  app.add_option("-t,--topic", o.topic, "Topic to publish to (or give it in -L)");
   app.add_option("-m,--message", o.message, "Message payload");
   app.add_option("-f,--file", o.file, "Send the contents of a file as the message");
   app.add_flag("-l,--stdin-line", o.stdin_lines, "Send each line of stdin as a message");
@@ -81,7 +96,8 @@ void add_pub_options(CLI::App& app, PubOptions& o) {
   app.add_flag("-r,--retain", o.retain, "Retain the message");
   app.add_option("--repeat", o.repeat, "Publish each message this many times")->capture_default_str();
   app.add_option("--repeat-delay", o.repeat_delay_s, "Seconds between repeated publishes");
-  app.add_option("-D,--user-property", o.user_props_text, "User property KEY=VALUE on PUBLISH (MQTT 5)");
+  app.add_option("--user-property", o.user_props_text,
+                 "User property KEY=VALUE on PUBLISH (MQTT 5; same as -D publish user-property KEY VALUE)");
   app.add_option("--content-type", o.content_type, "Content type (MQTT 5)");
   app.add_option("-e,--message-expiry", o.message_expiry, "Message expiry interval in seconds (MQTT 5)");
   app.add_option("--response-topic", o.response_topic, "Response topic (MQTT 5)");
@@ -92,7 +108,7 @@ void add_pub_options(CLI::App& app, PubOptions& o) {
 void add_sub_options(CLI::App& app, SubOptions& o) {
   app.set_help_flag("--help", "Print this help message and exit");
   add_connect_options(app, o.conn);
-  app.add_option("-t,--topic", o.topics, "Topic filter to subscribe to (repeatable)")->required();
+  app.add_option("-t,--topic", o.topics, "Topic filter to subscribe to (repeatable; or give one in -L)");
   app.add_option("-q,--qos", o.qos, "Requested QoS 0, 1 or 2")->capture_default_str();
   app.add_option("-C,--count", o.count, "Exit after receiving this many messages");
   app.add_option("-W,--wait", o.wait_s,
@@ -104,7 +120,17 @@ void add_sub_options(CLI::App& app, SubOptions& o) {
   app.add_flag("--retain-as-published", o.retain_as_published, "Retain as published (MQTT 5)");
   app.add_option("--retain-handling", o.retain_handling, "Retain handling 0, 1 or 2 (MQTT 5)");
   app.add_flag("-R,--no-retained", o.skip_retained, "Do not print messages flagged retained");
-  app.add_option("-D,--user-property", o.user_props_text, "User property KEY=VALUE on SUBSCRIBE (MQTT 5)");
+  app.add_flag("--retained-only", o.retained_only,
+               "Print only retained messages; exit at the first message without the retain flag");
+  app.add_option("-T,--filter-out", o.filter_out, "Do not print messages whose topic matches this filter (repeatable)");
+  app.add_option("-U,--unsubscribe", o.unsubscribe,
+                 "Unsubscribe from this filter after subscribing (repeatable; with -c edits a persistent session)");
+  app.add_flag("-N", o.no_eol, "Do not print a newline after each message");
+  app.add_option("-F", o.format_text,
+                 "Output format, as mosquitto_sub -F: %t topic, %p payload, %q, %r, %m, %l, %x/%X hex, %I, %U, "
+                 "%j/%J JSON, %P %A %E %C %D %F %R %S properties, @ strftime, \\n \\t escapes; overrides -v");
+  app.add_option("--user-property", o.user_props_text,
+                 "User property KEY=VALUE on SUBSCRIBE (MQTT 5; same as -D subscribe user-property KEY VALUE)");
   app.add_flag("-d,--debug", o.debug, "Print packets sent and received to stderr");
 }
 
@@ -152,15 +178,39 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
 }
 
 tl::expected<void, std::string> finalize(ConnectOptions& o) {
+  if (!o.url.empty()) {
+    if (!o.unix_path.empty()) return tl::unexpected(std::string("--unix replaces -h, -p and -L: give only one"));
+    auto url = parse_broker_url(o.url);
+    if (!url) return tl::unexpected(url.error());
+    o.host = url->host;
+    o.port = url->port;
+    if (url->username) o.username = url->username;
+    if (url->password) o.password = url->password;
+    o.url_topic = url->topic;
+  }
+  // -D makes the client an MQTT 5 client unless -V says otherwise, which is an error.
+  if (o.version_text.empty()) o.version_text = o.property_args.empty() ? "3.1.1" : "5";
   auto v = parse_version(o.version_text);
   if (!v) return tl::unexpected("unknown MQTT version '" + o.version_text + "' (use 3.1.1 or 5)");
   o.version = *v;
+  if (!o.property_args.empty() && o.version != mqtt::Version::v5)
+    return tl::unexpected("-D only valid with MQTT v5 (-V " + o.version_text + " given)");
+  o.props = PacketProperties{};
+  for (const auto& words : o.property_args) {
+    if (auto r = add_property_argument(words, o.props); !r) return r;
+  }
   o.clean_start = !o.no_clean;
-  if (o.port == 0) return tl::unexpected(std::string("port must not be 0"));
+  if (o.port == 0 && o.unix_path.empty()) return tl::unexpected(std::string("port must not be 0"));
   if (auto r = check_qos(o.will_qos, "--will-qos"); !r) return r;
   if (auto r = parse_props(o.connect_user_props_text, o.connect_user_props); !r) return r;
   if (o.version != mqtt::Version::v5 && (o.session_expiry || !o.connect_user_props.empty()))
     return tl::unexpected(std::string("--session-expiry and --connect-property need -V 5"));
+  mqtt::Properties own;
+  own.session_expiry_interval = o.session_expiry;
+  own.user_properties = o.connect_user_props;
+  if (auto r = merge_properties(own, o.props.connect, "CONNECT"); !r) return r;
+  if (o.will_topic.empty() && o.props.will != mqtt::Properties{})
+    return tl::unexpected(std::string("Will properties given, but no will topic given (--will-topic)"));
   if (o.password && !o.username && o.version != mqtt::Version::v5)
     return tl::unexpected(std::string("a password needs a username in MQTT 3.1.1"));
   if (o.timeout_s <= 0) return tl::unexpected(std::string("--timeout must be positive"));
@@ -169,6 +219,11 @@ tl::expected<void, std::string> finalize(ConnectOptions& o) {
 
 tl::expected<void, std::string> finalize(PubOptions& o) {
   if (auto r = finalize(o.conn); !r) return r;
+  if (!o.conn.url_topic.empty()) {
+    if (!o.topic.empty()) return tl::unexpected(std::string("give the topic with -t or in the -L URL, not both"));
+    o.topic = o.conn.url_topic;
+  }
+  if (o.topic.empty()) return tl::unexpected(std::string("You must specify a topic to publish to (-t or -L)"));
   if (auto r = check_qos(o.qos, "--qos"); !r) return r;
   int sources = (o.message ? 1 : 0) + (!o.file.empty() ? 1 : 0) + (o.stdin_lines ? 1 : 0) +
                 (o.stdin_whole ? 1 : 0) + (o.null_message ? 1 : 0);
@@ -180,19 +235,49 @@ tl::expected<void, std::string> finalize(PubOptions& o) {
                   !o.response_topic.empty() || !o.correlation_data.empty();
   if (v5_props && o.conn.version != mqtt::Version::v5)
     return tl::unexpected(std::string("PUBLISH properties need -V 5"));
+  mqtt::Properties own;
+  own.user_properties = o.user_props;
+  if (!o.content_type.empty()) own.content_type = o.content_type;
+  own.message_expiry_interval = o.message_expiry;
+  if (!o.response_topic.empty()) own.response_topic = o.response_topic;
+  if (!o.correlation_data.empty()) own.correlation_data = o.correlation_data;
+  if (auto r = merge_properties(own, o.conn.props.publish, "PUBLISH"); !r) return r;
   return {};
 }
 
 tl::expected<void, std::string> finalize(SubOptions& o) {
   if (auto r = finalize(o.conn); !r) return r;
+  if (!o.conn.url_topic.empty()) o.topics.push_back(o.conn.url_topic);
+  if (o.topics.empty() && o.unsubscribe.empty())
+    return tl::unexpected(std::string("You must specify a topic to subscribe to (-t, -L or -U)"));
   if (auto r = check_qos(o.qos, "--qos"); !r) return r;
   if (o.retain_handling < 0 || o.retain_handling > 2)
     return tl::unexpected(std::string("--retain-handling must be 0, 1 or 2"));
   if (auto r = parse_props(o.user_props_text, o.user_props); !r) return r;
   if ((o.no_local || o.retain_as_published || o.retain_handling || !o.user_props.empty()) &&
       o.conn.version != mqtt::Version::v5)
-    return tl::unexpected(std::string("--no-local, --retain-as-published, --retain-handling and -D need -V 5"));
+    return tl::unexpected(
+        std::string("--no-local, --retain-as-published, --retain-handling and --user-property need -V 5"));
+  mqtt::Properties own;
+  own.user_properties = o.user_props;
+  if (auto r = merge_properties(own, o.conn.props.subscribe, "SUBSCRIBE"); !r) return r;
   if (o.wait_s < 0) return tl::unexpected(std::string("--wait must not be negative"));
+  if (o.skip_retained && o.retained_only)
+    return tl::unexpected(std::string("-R and --retained-only exclude each other"));
+  for (const auto& f : o.filter_out) {
+    if (!mqtt::valid_topic_filter(f))
+      return tl::unexpected("Invalid filter topic '" + f + "', are all '+' and '#' wildcards correct?");
+  }
+  for (const auto& f : o.unsubscribe) {
+    if (!mqtt::valid_topic_filter(f))
+      return tl::unexpected("Invalid unsubscribe topic '" + f + "', are all '+' and '#' wildcards correct?");
+  }
+  o.format.reset();
+  if (o.format_text) {
+    auto f = parse_output_format(*o.format_text);
+    if (!f) return tl::unexpected(f.error());
+    o.format = std::move(*f);
+  }
   return {};
 }
 

@@ -11,6 +11,8 @@
 #include <tl/expected.hpp>
 
 #include "mqtt/packets.hpp"
+#include "tools/output_format.hpp"
+#include "tools/property_options.hpp"
 
 namespace CLI {
 class App;
@@ -23,8 +25,11 @@ struct ConnectOptions {
   std::string host = "127.0.0.1";
   uint16_t port = 1883;
   std::string client_id;  // empty: generated (pub/sub) or template default (bench)
-  std::string version_text = "3.1.1";
+  std::string version_text;  // -V; empty: 3.1.1, or 5 when -D is given (as mosquitto)
   mqtt::Version version = mqtt::Version::v311;
+  std::string unix_path;     // --unix: connect to this Unix-domain socket instead of TCP
+  std::string url;           // -L mqtt://[user[:password]@]host[:port]/topic
+  std::string url_topic;     // the topic of -L, for pub (-t) or sub (one more -t)
   bool no_clean = false;  // -c: clean start / clean session off
   bool clean_start = true;
   std::optional<uint32_t> session_expiry;  // 5.0 session expiry interval (s)
@@ -37,12 +42,16 @@ struct ConnectOptions {
   bool will_retain = false;
   std::vector<std::string> connect_user_props_text;  // "key=value"
   mqtt::UserProperties connect_user_props;
+  // -D command identifier value (as given, one entry per -D) and, after finalize(), every
+  // packet's properties: -D merged with -x, --connect-property and the tool's own options.
+  std::vector<std::vector<std::string>> property_args;
+  PacketProperties props;
   double timeout_s = 10;  // connect, CONNACK and acknowledgement waits
 };
 
 struct PubOptions {
   ConnectOptions conn;
-  std::string topic;
+  std::string topic;                   // -t, or the topic of -L
   std::optional<std::string> message;  // -m
   std::string file;                    // -f: whole file is one message
   bool stdin_lines = false;            // -l: every stdin line is one message
@@ -73,6 +82,12 @@ struct SubOptions {
   bool retain_as_published = false;
   int retain_handling = 0;
   bool skip_retained = false;  // -R: do not print messages with the retain flag
+  bool retained_only = false;  // --retained-only: print retained ones, exit at the first fresh one
+  std::vector<std::string> filter_out;   // -T: do not print messages whose topic matches
+  std::vector<std::string> unsubscribe;  // -U: unsubscribe from these after subscribing
+  bool no_eol = false;                   // -N: no newline after each message
+  std::optional<std::string> format_text;  // -F (an empty format prints just the newline)
+  std::optional<OutputFormat> format;    // parsed -F
   std::vector<std::string> user_props_text;
   mqtt::UserProperties user_props;
   bool debug = false;  // -d: print packets to stderr

@@ -22,8 +22,10 @@ std::string default_client_id(const char* tool) {
   return std::string("harbormq-") + tool + "-" + std::to_string(getpid());
 }
 
-// Sends one PUBLISH and completes its QoS flow.
-ToolResult<void> publish_one(SyncClient& client, const PubOptions& o, const std::string& payload) {
+// Sends one PUBLISH and completes its QoS flow. With a topic alias (-D publish topic-alias)
+// the first PUBLISH carries the topic and the alias, later ones only the alias.
+ToolResult<void> publish_one(SyncClient& client, const PubOptions& o, const std::string& payload,
+                             bool& alias_known) {
   mqtt::Publish p;
   p.topic = o.topic;
   p.qos = static_cast<mqtt::QoS>(o.qos);
@@ -31,11 +33,11 @@ ToolResult<void> publish_one(SyncClient& client, const PubOptions& o, const std:
   p.payload = payload;
   if (o.qos > 0) p.packet_id = client.next_packet_id();
   if (o.conn.version == mqtt::Version::v5) {
-    p.props.user_properties = o.user_props;
-    if (!o.content_type.empty()) p.props.content_type = o.content_type;
-    p.props.message_expiry_interval = o.message_expiry;
-    if (!o.response_topic.empty()) p.props.response_topic = o.response_topic;
-    if (!o.correlation_data.empty()) p.props.correlation_data = o.correlation_data;
+    p.props = o.conn.props.publish;
+    if (p.props.topic_alias) {
+      if (alias_known) p.topic.clear();
+      alias_known = true;
+    }
   }
   if (auto r = client.send(p); !r) return r;
   if (o.qos == 0) return {};
@@ -67,12 +69,21 @@ ToolResult<void> run(const PubOptions& o) {
   SyncClient client(o.conn, o.verbose > 0);
   std::string id = o.conn.client_id.empty() ? default_client_id("pub") : o.conn.client_id;
   if (auto r = client.connect(id); !r) return tl::unexpected(r.error());
+  if (const auto& alias = o.conn.props.publish.topic_alias) {
+    // [MQTT-3.3.2-9]: a client must not send an alias above the server's Topic Alias Maximum.
+    uint16_t max = client.connack().props.topic_alias_maximum.value_or(0);
+    if (*alias > max)
+      return tl::unexpected(ToolError{kExitRejected, "topic alias " + std::to_string(*alias) +
+                                                         " is above the broker's Topic Alias Maximum (" +
+                                                         std::to_string(max) + ")"});
+  }
+  bool alias_known = false;
 
   auto send_repeated = [&](const std::string& payload) -> ToolResult<void> {
     for (int i = 0; i < o.repeat; ++i) {
       if (i > 0 && o.repeat_delay_s > 0)
         std::this_thread::sleep_for(std::chrono::duration<double>(o.repeat_delay_s));
-      if (auto r = publish_one(client, o, payload); !r) return r;
+      if (auto r = publish_one(client, o, payload, alias_known); !r) return r;
     }
     return {};
   };

@@ -2,6 +2,7 @@
 
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -15,6 +16,29 @@ namespace harbor::tools {
 
 namespace {
 int64_t now_ms() { return runtime::EventLoop::steady_ms(); }
+
+// A blocking stream connection to a Unix-domain socket; connect() on it does not wait for
+// the peer to accept, so no timeout is needed.
+tl::expected<int, std::string> connect_unix(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path)
+    return tl::unexpected("unix socket path is longer than " + std::to_string(sizeof addr.sun_path - 1) +
+                          " bytes: " + path);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return tl::unexpected(std::string("socket: ") + std::strerror(errno));
+  int rc;
+  do {
+    rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  } while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int err = errno;
+    ::close(fd);
+    return tl::unexpected("connect to unix socket " + path + ": " + std::strerror(err));
+  }
+  return fd;
+}
 
 std::string printable(std::string_view s, size_t limit = 64) {
   std::string out;
@@ -115,11 +139,11 @@ mqtt::Connect make_connect(const ConnectOptions& o, std::string client_id) {
     w.payload = o.will_payload;
     w.qos = static_cast<mqtt::QoS>(o.will_qos);
     w.retain = o.will_retain;
+    if (o.version == mqtt::Version::v5) w.props = o.props.will;
     c.will = std::move(w);
   }
   if (o.version == mqtt::Version::v5) {
-    c.props.session_expiry_interval = o.session_expiry;
-    c.props.user_properties = o.connect_user_props;
+    c.props = o.props.connect;  // -D connect, -x and --connect-property (finalize merged them)
   }
   return c;
 }
@@ -139,7 +163,8 @@ uint16_t SyncClient::next_packet_id() {
 ToolResult<mqtt::Connack> SyncClient::connect(const std::string& client_id) {
   auto timeout_ms = static_cast<int>(options_.timeout_s * 1000);
   runtime::HostPort where{options_.host, options_.port};
-  auto fd = runtime::connect_tcp_blocking(where, timeout_ms);
+  auto fd = options_.unix_path.empty() ? runtime::connect_tcp_blocking(where, timeout_ms)
+                                       : connect_unix(options_.unix_path);
   if (!fd) {
     bool timed_out = fd.error().find("timed out") != std::string::npos;
     return tl::unexpected(ToolError{timed_out ? kExitTimeout : kExitConnectFailed, fd.error()});
@@ -155,6 +180,7 @@ ToolResult<mqtt::Connack> SyncClient::connect(const std::string& client_id) {
     if (ack.props.reason_string) msg += ": " + *ack.props.reason_string;
     return tl::unexpected(ToolError{kExitConnackRefused, msg});
   }
+  connack_ = ack;
   return ack;
 }
 
@@ -227,7 +253,9 @@ ToolResult<std::optional<mqtt::Packet>> SyncClient::receive(int timeout_ms) {
 
 void SyncClient::disconnect() {
   if (fd_ < 0) return;
-  (void)send(mqtt::Disconnect{});
+  mqtt::Disconnect d;
+  if (options_.version == mqtt::Version::v5) d.props = options_.props.disconnect;
+  (void)send(d);
   shutdown(fd_, SHUT_WR);
   close(fd_);
   fd_ = -1;

@@ -42,7 +42,7 @@ class SyncClient {
   SyncClient(const SyncClient&) = delete;
   SyncClient& operator=(const SyncClient&) = delete;
 
-  // TCP connect, CONNECT, wait for CONNACK; an error CONNACK is kExitConnackRefused.
+  // TCP (or --unix) connect, CONNECT, wait for CONNACK; an error CONNACK is kExitConnackRefused.
   ToolResult<mqtt::Connack> connect(const std::string& client_id);
   ToolResult<void> send(const mqtt::Packet& p);
   // The next packet, or std::nullopt when `timeout_ms` passes first (-1 = no limit).
@@ -51,9 +51,12 @@ class SyncClient {
   // Waits for a packet matching `want` (other packets go to `other`), up to the timeout.
   template <class Pred, class Other>
   ToolResult<mqtt::Packet> wait_for(Pred want, Other other, const char* what);
+  // Sends DISCONNECT (with the -D disconnect properties in 5.0) and closes.
   void disconnect();
   uint16_t next_packet_id();
   mqtt::Version version() const { return options_.version; }
+  // The CONNACK of connect() (the broker's limits: topic alias maximum, ...).
+  const mqtt::Connack& connack() const { return connack_; }
 
  private:
   ToolResult<void> flush();
@@ -65,6 +68,7 @@ class SyncClient {
   std::string out_;
   int64_t last_send_ms_ = 0;
   uint16_t packet_id_ = 0;
+  mqtt::Connack connack_;
 };
 
 template <class Pred, class Other>

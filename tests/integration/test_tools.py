@@ -77,7 +77,7 @@ def test_help(cmd):
 
 
 def test_retained_round_trip_with_v5_properties(broker):
-    r = run("pub", "-p", broker, "-t", "t/props", "-m", "hello", "-r", "-q", "1", "-V", "5", "-D", "k=v",
+    r = run("pub", "-p", broker, "-t", "t/props", "-m", "hello", "-r", "-q", "1", "-V", "5", "--user-property", "k=v",
             "--content-type", "text/plain")
     assert r.returncode == 0, r.stderr
     r = run("sub", "-p", broker, "-t", "t/#", "-V", "5", "-vv", "-C", "1")

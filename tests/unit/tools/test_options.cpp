@@ -27,8 +27,8 @@ std::optional<std::string> parse(Opts& o, Add add, std::vector<std::string> args
 TEST(Options, PubMosquittoStyle) {
   PubOptions o;
   auto err = parse(o, add_pub_options,
-                   {"-h", "localhost", "-p", "1884", "-t", "a/b", "-m", "hi", "-q", "1", "-r", "-V", "5", "-D",
-                    "k=v=w", "-i", "me", "-c", "-x", "60", "-u", "user", "-P", "pw"});
+                   {"-h", "localhost", "-p", "1884", "-t", "a/b", "-m", "hi", "-q", "1", "-r", "-V", "5",
+                    "--user-property", "k=v=w", "-i", "me", "-c", "-x", "60", "-u", "user", "-P", "pw"});
   ASSERT_FALSE(err) << *err;
   EXPECT_EQ(o.conn.host, "localhost");
   EXPECT_EQ(o.conn.port, 1884);
@@ -41,6 +41,10 @@ TEST(Options, PubMosquittoStyle) {
   EXPECT_EQ(o.user_props[0].first, "k");
   EXPECT_EQ(o.user_props[0].second, "v=w");
   EXPECT_EQ(o.conn.username, "user");
+  // -x and the separate PUBLISH options land in the packets' properties.
+  EXPECT_EQ(o.conn.props.connect.session_expiry_interval, 60u);
+  ASSERT_EQ(o.conn.props.publish.user_properties.size(), 1u);
+  EXPECT_EQ(o.conn.props.publish.user_properties[0].second, "v=w");
 }
 
 TEST(Options, PubRejectsBadCombinations) {
@@ -49,7 +53,7 @@ TEST(Options, PubRejectsBadCombinations) {
   PubOptions b;
   EXPECT_TRUE(parse(b, add_pub_options, {"-t", "a", "-m", "x", "-q", "3"}));
   PubOptions c;
-  EXPECT_TRUE(parse(c, add_pub_options, {"-t", "a", "-m", "x", "-D", "k=v"}));  // needs -V 5
+  EXPECT_TRUE(parse(c, add_pub_options, {"-t", "a", "-m", "x", "--user-property", "k=v"}));  // needs -V 5
   PubOptions d;
   EXPECT_TRUE(parse(d, add_pub_options, {"-t", "a", "-m", "x", "-V", "6"}));
   PubOptions e;
@@ -102,4 +106,101 @@ TEST(Options, VersionNames) {
   EXPECT_FALSE(parse_version("2"));
   EXPECT_FALSE(parse_user_property("novalue"));
   EXPECT_FALSE(parse_user_property("=v"));
+}
+
+TEST(Options, PropertyArgumentsAreGroupedPerOccurrence) {
+  PubOptions o;
+  auto err = parse(o, add_pub_options,
+                   {"-t", "a", "-m", "x", "-D", "publish", "user-property", "a", "b", "-D", "connect",
+                    "receive-maximum", "10", "-D", "PUBLISH", "content-type", "text/plain", "-D", "publish",
+                    "user-property", "c", "d", "-q", "1"});
+  ASSERT_FALSE(err) << *err;
+  ASSERT_EQ(o.conn.property_args.size(), 4u);
+  EXPECT_EQ(o.conn.version, Version::v5);  // -D implies MQTT 5, as in mosquitto
+  EXPECT_EQ(o.conn.version_text, "5");
+  EXPECT_EQ(o.qos, 1);
+  EXPECT_EQ(o.conn.props.connect.receive_maximum, 10);
+  EXPECT_EQ(o.conn.props.publish.content_type, "text/plain");
+  harbor::mqtt::UserProperties want{{"a", "b"}, {"c", "d"}};
+  EXPECT_EQ(o.conn.props.publish.user_properties, want);
+}
+
+TEST(Options, PropertyArgumentErrors) {
+  struct Case {
+    std::vector<std::string> args;
+    std::string error;
+  };
+  std::vector<Case> cases = {
+      {{"-D", "connect", "receive-maximum", "10", "-V", "3.1.1"}, "-D only valid with MQTT v5 (-V 3.1.1 given)"},
+      {{"-D", "connect"}, "--property argument given but not enough arguments specified."},
+      {{"-D", "connect", "user-property", "k"}, "--property argument given but not enough arguments specified."},
+      {{"-D", "foo", "receive-maximum", "1"}, "Invalid command given in --property argument."},
+      {{"-D", "connect", "content-type", "x"}, "content-type property not allowed for connect in --property argument."},
+      {{"-D", "publish", "content-type", "a", "--content-type", "b"},
+       "Error in PUBLISH properties: content-type given both by -D and by its own option."},
+      {{"-D", "will", "content-type", "a"}, "Will properties given, but no will topic given (--will-topic)"},
+  };
+  for (const auto& c : cases) {
+    PubOptions o;
+    std::vector<std::string> args = {"-t", "a", "-m", "x"};
+    args.insert(args.end(), c.args.begin(), c.args.end());
+    auto err = parse(o, add_pub_options, args);
+    ASSERT_TRUE(err) << c.error;
+    EXPECT_EQ(*err, c.error);
+  }
+}
+
+TEST(Options, UrlSetsHostPortCredentialsAndTopic) {
+  PubOptions o;
+  auto err = parse(o, add_pub_options, {"-L", "mqtt://ann:secret@broker.example:1999/a/b", "-m", "x"});
+  ASSERT_FALSE(err) << *err;
+  EXPECT_EQ(o.conn.host, "broker.example");
+  EXPECT_EQ(o.conn.port, 1999);
+  EXPECT_EQ(o.conn.username, "ann");
+  EXPECT_EQ(o.conn.password, "secret");
+  EXPECT_EQ(o.topic, "a/b");
+
+  PubOptions both;
+  EXPECT_EQ(parse(both, add_pub_options, {"-L", "mqtt://h/a", "-t", "b", "-m", "x"}),
+            "give the topic with -t or in the -L URL, not both");
+  PubOptions tls;
+  auto tls_err = parse(tls, add_pub_options, {"-L", "mqtts://h/a", "-m", "x"});
+  ASSERT_TRUE(tls_err);
+  EXPECT_NE(tls_err->find("TLS is not implemented"), std::string::npos);
+  PubOptions with_unix;
+  EXPECT_TRUE(parse(with_unix, add_pub_options, {"-L", "mqtt://h/a", "--unix", "/tmp/s", "-m", "x"}));
+
+  SubOptions s;
+  ASSERT_FALSE(parse(s, add_sub_options, {"-L", "mqtt://h:1884/x/#", "-t", "y"}));
+  EXPECT_EQ(s.topics, (std::vector<std::string>{"y", "x/#"}));
+  EXPECT_EQ(s.conn.port, 1884);
+}
+
+TEST(Options, SubMosquittoOutputAndFilterOptions) {
+  SubOptions o;
+  auto err = parse(o, add_sub_options,
+                   {"-t", "a/#", "-T", "a/secret/#", "-T", "a/+/x", "-U", "old/#", "-N", "--retained-only", "-F",
+                    "%t=%p", "--unix", "/run/mosq.sock"});
+  ASSERT_FALSE(err) << *err;
+  EXPECT_EQ(o.filter_out.size(), 2u);
+  EXPECT_EQ(o.unsubscribe, std::vector<std::string>{"old/#"});
+  EXPECT_TRUE(o.no_eol);
+  EXPECT_TRUE(o.retained_only);
+  ASSERT_TRUE(o.format);
+  EXPECT_EQ(o.conn.unix_path, "/run/mosq.sock");
+
+  SubOptions unsub_only;
+  EXPECT_FALSE(parse(unsub_only, add_sub_options, {"-U", "a", "-c", "-i", "me"}));
+  SubOptions nothing;
+  EXPECT_TRUE(parse(nothing, add_sub_options, {"-v"}));
+  SubOptions bad_filter;
+  EXPECT_EQ(parse(bad_filter, add_sub_options, {"-t", "a", "-T", "a/#/b"}),
+            "Invalid filter topic 'a/#/b', are all '+' and '#' wildcards correct?");
+  SubOptions bad_format;
+  EXPECT_EQ(parse(bad_format, add_sub_options, {"-t", "a", "-F", "%z"}), "Invalid format specifier 'z'.");
+  SubOptions both_r;
+  EXPECT_TRUE(parse(both_r, add_sub_options, {"-t", "a", "-R", "--retained-only"}));
+  SubOptions empty_format;
+  ASSERT_FALSE(parse(empty_format, add_sub_options, {"-t", "a", "-F", ""}));
+  EXPECT_TRUE(empty_format.format);
 }
