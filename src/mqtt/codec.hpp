@@ -83,6 +83,13 @@ class Decoder {
 
   // Bytes buffered but not yet returned as packets.
   size_t buffered() const { return end_ - begin_; }
+  // Bytes allocated for the buffer (the connection's input footprint).
+  size_t reserved() const { return buf_.size(); }
+  // The first byte of what is buffered (the fixed header's type and flags), if any.
+  std::optional<uint8_t> first_byte() const {
+    if (end_ == begin_) return std::nullopt;
+    return buf_[begin_];
+  }
 
  private:
   std::vector<uint8_t> buf_;

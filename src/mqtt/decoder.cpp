@@ -77,11 +77,10 @@ Result<std::optional<Packet>> Decoder::next() {
                                                     std::to_string(max_packet_size_)};
     return tl::unexpected(*failed_);
   }
-  if (avail < total) {
-    // Make room for the whole packet once, instead of growing step by step as it arrives.
-    if (buf_.size() - begin_ < total) prepare(total - avail);
-    return std::nullopt;
-  }
+  // An incomplete packet holds only the bytes that arrived: the buffer grows (doubling)
+  // as the caller's prepare() asks for room to read into, never to the size the header
+  // announces, so a header claiming 256 MB followed by silence costs what was sent.
+  if (avail < total) return std::nullopt;
 
   const uint8_t first = p[0];
   std::span<const uint8_t> body(p + header, remaining);

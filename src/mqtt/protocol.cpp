@@ -3,6 +3,8 @@
 // either returns it or closes the connection with the violation.
 #include "mqtt/protocol.hpp"
 
+#include <cstdio>
+
 namespace harbor::mqtt {
 
 namespace {
@@ -65,6 +67,17 @@ Result<std::optional<Packet>> ServerProtocol::violation(ReasonCode rc, std::stri
 
 Result<std::optional<Packet>> ServerProtocol::next() {
   if (phase_ == ProtocolPhase::Closed) return std::nullopt;
+  // [MQTT-3.1.0-1] the first packet is CONNECT: a first byte that is not CONNECT's (0x10,
+  // whose flags are reserved as 0 [MQTT-2.1.3-1]) closes the connection at once, without
+  // waiting for the rest of whatever the peer is sending.
+  if (phase_ == ProtocolPhase::AwaitingConnect) {
+    if (auto first = decoder_.first_byte(); first && *first != 0x10) {
+      char hex[8];
+      std::snprintf(hex, sizeof hex, "0x%02x", *first);
+      return violation(ReasonCode::ProtocolError,
+                       std::string("first packet is not CONNECT (first byte ") + hex + ")");
+    }
+  }
   auto r = decoder_.next();
   if (phase_ == ProtocolPhase::AwaitingConnect) {
     // The decoder adopts the CONNECT's level even when refusing it, so a CONNACK with the

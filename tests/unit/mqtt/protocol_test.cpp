@@ -80,6 +80,26 @@ TEST(ServerProtocol, MQTT_3_1_0_1_FirstPacketMustBeConnect) {
   EXPECT_FALSE(*after);
 }
 
+// [MQTT-3.1.0-1] decided from the first byte: garbage or another packet type closes the
+// connection before the rest of it arrives (issue 10: such connections stayed open until a
+// 10 s timer).
+TEST(ServerProtocol, MQTT_3_1_0_1_FirstByteThatIsNotConnectFailsAtOnce) {
+  for (uint8_t first : {uint8_t{0x30}, uint8_t{0xC0}, uint8_t{0x11}, uint8_t{0xFF}, uint8_t{0x00}}) {
+    ServerProtocol s({});
+    s.feed(std::string_view(reinterpret_cast<const char*>(&first), 1));
+    auto r = s.next();
+    ASSERT_FALSE(r) << int(first);
+    EXPECT_EQ(r.error().reason, ReasonCode::ProtocolError);
+    EXPECT_EQ(s.phase(), ProtocolPhase::Closed);
+  }
+  ServerProtocol ok({});
+  ok.feed(std::string_view("\x10", 1));  // the start of a CONNECT: wait for the rest
+  auto r = ok.next();
+  ASSERT_TRUE(r);
+  EXPECT_FALSE(*r);
+  EXPECT_EQ(ok.phase(), ProtocolPhase::AwaitingConnect);
+}
+
 // [MQTT-3.1.0-2] a second CONNECT is a Protocol Error.
 TEST(ServerProtocol, MQTT_3_1_0_2_SecondConnectIsProtocolError) {
   auto s = connected_server(Version::v5);
