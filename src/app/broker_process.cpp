@@ -122,6 +122,16 @@ std::string reload_status_path(const std::string& pid_file) { return pid_file + 
 
 int run_broker(const StartArgs& a) {
   const auto started_at = Clock::now();
+  // Signals are taken by this thread with sigwaitinfo. Blocked before anything else runs, so
+  // every thread started later (the logger's, the shards', the store's) inherits the mask
+  // and a SIGTERM or SIGHUP can never land on a thread that would die of it.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
   auto cfg = load_config(a);
   if (!cfg) {
     std::fprintf(stderr, "harbormq: bad configuration: %s\n", cfg.error().c_str());
@@ -136,15 +146,6 @@ int run_broker(const StartArgs& a) {
     std::fprintf(stderr, "harbormq: cannot start: %s\n", logging.error().c_str());
     return 1;
   }
-
-  // Signals are taken by this thread with sigwaitinfo; every other thread inherits the mask.
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGHUP);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  signal(SIGPIPE, SIG_IGN);
 
   const std::string pid_file = pid_file_of(a, cfg->get());
   auto pid_lock = FileLock::acquire(pid_file);
