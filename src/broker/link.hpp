@@ -22,6 +22,14 @@ class Link {
   bool normal_disconnect = false;  // DISCONNECT without will received
   bool assigned_client_id = false; // the server chose the client id (told in CONNACK, 5.0)
   uint32_t inbound_unacked = 0;    // QoS 1/2 PUBLISH not yet acknowledged (Receive Maximum)
+  // For the connect and disconnect log lines (the session may be gone when the link closes).
+  std::string remote;        // peer "address:port", set once at accept
+  std::string client_id;     // set when CONNECT succeeds
+  std::string close_reason;  // why the connection ends; the first cause recorded wins
+
+  void set_close_reason(std::string why) {
+    if (close_reason.empty()) close_reason = std::move(why);
+  }
 
   virtual ~Link() = default;
   // Output buffer; bytes appended here are written after the current loop iteration.

@@ -79,6 +79,23 @@ bool expired(const Message& m, int64_t now_unix_ms) {
   return m.expires_at_ms != 0 && m.expires_at_ms <= now_unix_ms;
 }
 
+// For the connect and disconnect log lines.
+std::string_view version_name(Version v) {
+  switch (v) {
+    case Version::v31: return "3.1";
+    case Version::v311: return "3.1.1";
+    case Version::v5: return "5.0";
+  }
+  return "?";
+}
+
+std::string reason_text(ReasonCode rc) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  auto code = static_cast<uint8_t>(rc);
+  std::string name(rc == ReasonCode::Success ? "Normal disconnection" : mqtt::to_string(rc));
+  return name + " (0x" + kHex[code >> 4] + kHex[code & 0xF] + ")";
+}
+
 std::string random_client_id() {
   static thread_local std::mt19937_64 rng{std::random_device{}()};
   static constexpr char kHex[] = "0123456789abcdef";
@@ -134,6 +151,7 @@ void ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
 }
 
 void ShardBroker::reject_connect(Link* link, ReasonCode rc) {
+  link->set_close_reason("CONNECT refused: " + reason_text(rc));
   send_connack(link, false, rc);
   link->close_after_flush();
 }
@@ -218,6 +236,7 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
         mqtt::encode(mqtt::Packet{std::move(d)}, old->version(), old->out());
       }
       old->session = nullptr;
+      old->set_close_reason("taken over by a new connection from " + link->remote);
       old->close_after_flush();
       detach(s, /*abnormal=*/true);
       s = sessions_.count(c.client_id) ? sessions_[c.client_id].get() : nullptr;
@@ -279,6 +298,12 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     ack_props.shared_subscription_available = 1;
   }
   send_connack(link, session_present, ReasonCode::Success, std::move(ack_props));
+  link->client_id = c.client_id;
+  log(1, "client \"" + c.client_id + "\"" + (link->assigned_client_id ? " (id assigned)" : "") +
+             " connected from " + link->remote + " (MQTT " + std::string(version_name(c.version)) +
+             ", keepalive " + std::to_string(c.keep_alive) + " s, " +
+             (v5 ? "clean start " : "clean session ") + (c.clean_start ? "1" : "0") +
+             ", session present " + (session_present ? "1" : "0") + ")");
   // Unacknowledged messages first, in order, then the queue [MQTT-4.4.0-1].
   resend_inflight(s);
   pump(s);
@@ -363,12 +388,28 @@ void ShardBroker::publish_will(Session* s) {
 
 void ShardBroker::on_link_closed(Link* link) {
   links_.erase(link->link_id());
+  // Once per connection: the runtime reports each closed link once.
+  if (link->connected) {
+    log(1, "client \"" + link->client_id + "\" disconnected from " + link->remote + ": " +
+               (link->close_reason.empty() ? std::string("connection closed")
+                                           : link->close_reason));
+  }
   Session* s = link->session;
   if (s == nullptr) return;
   detach(s, /*abnormal=*/!link->normal_disconnect);
 }
 
 void ShardBroker::close_with(Link* link, ReasonCode rc) {
+  if (rc == ReasonCode::KeepAliveTimeout) {
+    int64_t idle_s = (services_.now_steady_ms() - link->last_rx_ms) / 1000;
+    link->set_close_reason("keepalive timeout (" + std::to_string(idle_s) +
+                           " s without a packet, keepalive " +
+                           std::to_string(link->keep_alive_s) + " s)");
+  } else if (rc == ReasonCode::ServerShuttingDown) {
+    link->set_close_reason("server shutdown");
+  } else {
+    link->set_close_reason("closed by the server: " + reason_text(rc));
+  }
   if (link->connected && mqtt::is_v5(link->version())) {
     mqtt::Disconnect d;
     d.reason = rc;
@@ -380,6 +421,7 @@ void ShardBroker::close_with(Link* link, ReasonCode rc) {
 
 void ShardBroker::on_protocol_error(Link* link, const mqtt::Error& error) {
   log(0, "closing connection: " + error.message);
+  link->set_close_reason("protocol error: " + error.message + ", " + reason_text(error.reason));
   if (!link->connected) {
     // Before CONNACK: answer a CONNECT we could not accept with a CONNACK [MQTT-3.1.4-1].
     if (error.reason == ReasonCode::UnsupportedProtocolVersion) {
@@ -408,6 +450,9 @@ void ShardBroker::on_disconnect(Link* link, Session* s, const mqtt::Disconnect& 
       submit(OpSessionDelete{s->client_id()});
     s->expiry_s = *d.props.session_expiry_interval;
   }
+  link->set_close_reason(mqtt::is_v5(link->version())
+                             ? "client sent DISCONNECT: " + reason_text(d.reason)
+                             : std::string("client sent DISCONNECT"));
   // 0x04: disconnect with will message [MQTT-3.14.4-3].
   link->normal_disconnect = d.reason != ReasonCode::DisconnectWithWill;
   link->close_after_flush();

@@ -55,10 +55,12 @@ struct SqliteSettings {
 };
 
 struct LogSettings {
-  std::string level = "warn";  // trace, debug, info, warn, error
+  std::string level = "info";  // trace, debug, info, warn, error (fatal = error)
   std::vector<std::string> to = {"console"};
   std::string dir = "/tmp";
   std::string file = "harbormq.log";
+  uint64_t rotation_size = 10u * 1024 * 1024;  // bytes; the file is rotated past this size
+  uint32_t rotation_count = 5;                 // rotated files kept besides the current one
   bool operator==(const LogSettings&) const = default;
 };
 

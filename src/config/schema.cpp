@@ -369,10 +369,12 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string { return show_list(c.log.to); }},
     SchemaRow{.key = "log.level",
               .type = ValueType::Enum,
-              .default_value = "warn",
+              .default_value = "info",
               .reloadable = true,
               .ours = false,
-              .doc = "Least severe level logged.",
+              .doc = "Least severe level logged. `info` shows the start banner, client "
+                     "connects and disconnects, and the shutdown summary; `fatal` is read as "
+                     "`error`.",
               .choices = "trace|debug|info|warn|error|fatal",
               .apply = [](Config& c, const Typed& v) { c.log.level = v.text; },
               .show = [](const Config& c) -> std::string { return c.log.level; }},
@@ -389,9 +391,36 @@ const std::array kRows = {
               .default_value = "\"harbormq.log\"",
               .reloadable = false,
               .ours = false,
-              .doc = "Name of the log file inside `dir`.",
+              .doc = "Name of the log file inside `dir` (an absolute path is used as is).",
               .apply = [](Config& c, const Typed& v) { c.log.file = v.text; },
               .show = [](const Config& c) -> std::string { return c.log.file; }},
+    SchemaRow{.key = "log.rotation.size",
+              .type = ValueType::Size,
+              .default_value = "10MB",
+              .reloadable = false,
+              .ours = false,
+              .doc = "A log file that would grow past this size is rotated: `harbormq.log` "
+                     "becomes `harbormq.1.log`, `harbormq.1.log` becomes `harbormq.2.log`, and "
+                     "so on.",
+              .min = 1024,
+              .apply = [](Config& c,
+                          const Typed& v) { c.log.rotation_size = static_cast<uint64_t>(v.integer); },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.log.rotation_size);
+              }},
+    SchemaRow{.key = "log.rotation.count",
+              .type = ValueType::Integer,
+              .default_value = "5",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Rotated log files kept besides the current one; the oldest is deleted.",
+              .min = 1,
+              .max = 1000,
+              .apply = [](Config& c,
+                          const Typed& v) { c.log.rotation_count = static_cast<uint32_t>(v.integer); },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.log.rotation_count);
+              }},
 };
 
 const std::array kSections = {
@@ -422,7 +451,6 @@ const std::array kKeys = {
     UnimplementedKey{"system.hook_ipc_url", "no IPC hook channel"},
     UnimplementedKey{"system.cmd_ipc_url", "control goes through the pid file"},
     UnimplementedKey{"system.enable_ipc_internal", "no IPC channel"},
-    UnimplementedKey{"log.rotation", "no log rotation yet (size and count are accepted)"},
     UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
 };
 

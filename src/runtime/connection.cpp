@@ -1,5 +1,7 @@
 #include "runtime/connection.hpp"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -8,6 +10,7 @@
 #include <cstring>
 
 #include "runtime/log.hpp"
+#include "runtime/log_rate_limit.hpp"
 #include "runtime/shard.hpp"
 
 namespace harbor::runtime {
@@ -16,10 +19,31 @@ namespace {
 constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 8;  // fairness between connections of one shard
 constexpr size_t kCarefulChunk = 8 * 1024;
+
+// "127.0.0.1:50544", "[::1]:50544"; "unknown" when the socket has no peer any more.
+std::string peer_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "unknown";
+  char host[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "unknown";
+}
 }  // namespace
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits)
-    : fd_(fd), id_(id), shard_(shard), protocol_(limits) {}
+    : fd_(fd), id_(id), shard_(shard), protocol_(limits) {
+  remote = peer_address(fd);
+}
 
 Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
@@ -51,6 +75,7 @@ void Connection::on_io(uint32_t events) {
 
 void Connection::read_socket() {
   bool eof = false;
+  std::string eof_reason;  // applied after the input before it (a DISCONNECT) is handled
   // While a receiver of this shard is congested, read in small steps so a resumed
   // publisher cannot push a burst far past what the receivers drain.
   const bool careful = shard_->congested();
@@ -69,17 +94,19 @@ void Connection::read_socket() {
     }
     if (n == 0) {
       eof = true;
+      eof_reason = "socket closed by peer";
       break;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
       eof = true;
-      log_debug(std::string("read: ") + std::strerror(errno));
+      eof_reason = std::string("socket error: ") + std::strerror(errno);
     }
     break;
   }
   if (!closing) process_input();
   if (eof && !moving) {
+    set_close_reason(std::move(eof_reason));
     fail();
     return;
   }
@@ -155,7 +182,7 @@ void Connection::flush() {
       }
       return;
     }
-    log_debug(std::string("send: ") + std::strerror(errno));
+    set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
     fail();
     return;
   }
@@ -180,7 +207,19 @@ void Connection::fail() {
   }
   shard_->loop().remove(fd_);
   ::shutdown(fd_, SHUT_RDWR);
+  if (!connected) log_unconnected_close();
   shard_->connection_closed(this);
+}
+
+void Connection::log_unconnected_close() const {
+  std::string why = close_reason;
+  if (why.empty()) why = closing ? "closed by the server" : "socket closed by peer";
+  std::string text = "connection from " + remote + " closed before CONNECT was accepted: " + why;
+  // A TCP probe that connects and goes away is routine; a bad CONNECT is worth seeing, but a
+  // client retrying in a loop must not flood the log.
+  const bool routine = close_reason.empty() || close_reason.starts_with("socket ");
+  if (routine) log_limited(LogLevel::Debug, "unconnected close", text);
+  else log_limited(LogLevel::Info, "refused before CONNECT", text);
 }
 
 }  // namespace harbor::runtime

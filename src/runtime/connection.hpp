@@ -1,6 +1,10 @@
 // One client TCP connection on a shard: socket I/O, the ServerProtocol decoder and the
 // output buffer. Owner: its shard's thread (moves once, at CONNECT, to the client id's
 // home shard). Hands decoded packets to the shard's ShardBroker.
+// Logging: a socket error or EOF becomes the link's close reason (the broker logs the
+// disconnect line of a connected client); a connection that ends before its CONNECT is
+// accepted is logged here, rate-limited (info for a protocol error or a refused CONNECT,
+// debug for a peer that just went away).
 #pragma once
 
 #include <cstdint>
@@ -57,6 +61,7 @@ class Connection final : public IoHandler, public broker::Link {
   uint32_t interest() const;  // epoll events wanted now
   void update_congestion();
   void fail();  // socket error or EOF: close now
+  void log_unconnected_close() const;
 
   int fd_;
   uint64_t id_;

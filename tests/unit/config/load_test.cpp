@@ -134,7 +134,8 @@ TEST(Load, AllKeysMapIntoConfig) {
       "  commit_interval = 5\n"
       "  commit_batch = 50\n"
       "}\n"
-      "log { to = [file, syslog], level = debug, dir = \"/var/log\", file = \"h.log\" }\n");
+      "log { to = [file, syslog], level = debug, dir = \"/var/log\", file = \"h.log\"\n"
+      "      rotation { size = 64KB, count = 3 } }\n");
   EXPECT_EQ(c.num_threads, 4u);
   EXPECT_EQ(c.pid_file, "/run/h.pid");
   EXPECT_FALSE(c.tcp.enabled);
@@ -163,6 +164,8 @@ TEST(Load, AllKeysMapIntoConfig) {
   EXPECT_EQ(c.log.level, "debug");
   EXPECT_EQ(c.log.dir, "/var/log");
   EXPECT_EQ(c.log.file, "h.log");
+  EXPECT_EQ(c.log.rotation_size, 64u * 1024);
+  EXPECT_EQ(c.log.rotation_count, 3u);
 }
 
 TEST(Load, BareSecondsForNanoMqSecondKeys) {
@@ -297,10 +300,12 @@ TEST(Unimplemented, NanoMqKeysInImplementedSectionsWarnOnceEach) {
       "t.conf");
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->config->num_threads, 2u);
-  EXPECT_EQ(r->warnings.size(), 3u);
+  EXPECT_EQ(r->warnings.size(), 2u);
   EXPECT_TRUE(has_warning(r->warnings, "system.daemon: NanoMQ key not implemented"));
   EXPECT_TRUE(has_warning(r->warnings, "system.parallel: NanoMQ key not implemented"));
-  EXPECT_TRUE(has_warning(r->warnings, "log.rotation: NanoMQ key not implemented"));
+  EXPECT_FALSE(has_warning(r->warnings, "log.rotation"));  // implemented: size and count
+  EXPECT_EQ(r->config->log.rotation_size, 10u * 1024 * 1024);
+  EXPECT_EQ(r->config->log.rotation_count, 5u);
   EXPECT_TRUE(r->config->unimplemented_sections.empty());
 }
 
@@ -322,11 +327,13 @@ TEST(Compat, NanoMqDefaultConf) {
   EXPECT_EQ(c.log.to, (std::vector<std::string>{"file", "console"}));
   EXPECT_EQ(c.log.level, "warn");
   EXPECT_EQ(c.log.file, "nanomq.log");
+  EXPECT_EQ(c.log.rotation_size, 10u * 1024 * 1024);
+  EXPECT_EQ(c.log.rotation_count, 5u);
   EXPECT_EQ(c.unimplemented_sections,
             (std::vector<std::string>{"listeners.ws", "http_server", "auth"}));
   EXPECT_TRUE(has_warning(r->warnings, "mqtt.max_awaiting_rel"));
-  EXPECT_TRUE(has_warning(r->warnings, "log.rotation"));
-  EXPECT_EQ(r->warnings.size(), 5u);
+  EXPECT_FALSE(has_warning(r->warnings, "log.rotation"));
+  EXPECT_EQ(r->warnings.size(), 4u);
 }
 
 TEST(Compat, NanoMqExampleConf) {
@@ -353,9 +360,12 @@ TEST(Compat, NanoMqExampleConf) {
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + section + ": "), 1u) << section;
   }
   for (const char* key : {"system.max_taskq_thread", "system.parallel", "system.hook_ipc_url",
-                          "system.cmd_ipc_url", "log.rotation"}) {
+                          "system.cmd_ipc_url"}) {
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + key + ": "), 1u) << key;
   }
+  EXPECT_EQ(count_warnings(r->warnings, "log.rotation"), 0u);
+  EXPECT_EQ(c.log.rotation_size, 10u * 1024 * 1024);
+  EXPECT_EQ(c.log.rotation_count, 5u);
 }
 
 TEST(Compat, NanoMqBridgeConf) {
