@@ -101,14 +101,18 @@ ReloadOutcome reload(const StartArgs& a, Server& server,
 
 }  // namespace
 
-tl::expected<std::shared_ptr<const config::Config>, std::string> load_config(const StartArgs& a) {
+tl::expected<std::shared_ptr<const config::Config>, std::string> load_config(
+    const StartArgs& a, std::vector<std::string>* warnings) {
   config::LoadOptions opts;
   opts.path = a.conf;
   opts.overrides = a.sets;
   opts.read_environment = true;
   auto loaded = config::load(opts);
   if (!loaded) return tl::unexpected(loaded.error().to_string());
-  for (const auto& w : loaded->warnings) runtime::log_warn("config: " + w);
+  for (const auto& w : loaded->warnings) {
+    if (warnings) warnings->push_back(w);
+    else runtime::log_warn("config: " + w);
+  }
   return loaded->config;
 }
 
@@ -132,7 +136,8 @@ int run_broker(const StartArgs& a) {
   sigaddset(&set, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
-  auto cfg = load_config(a);
+  std::vector<std::string> warnings;
+  auto cfg = load_config(a, &warnings);
   if (!cfg) {
     std::fprintf(stderr, "harbormq: bad configuration: %s\n", cfg.error().c_str());
     return 2;
@@ -143,9 +148,11 @@ int run_broker(const StartArgs& a) {
     return 2;
   }
   if (auto logging = setup_logging(**cfg); !logging) {
+    for (const auto& w : warnings) std::fprintf(stderr, "harbormq: config: %s\n", w.c_str());
     std::fprintf(stderr, "harbormq: cannot start: %s\n", logging.error().c_str());
     return 1;
   }
+  for (const auto& w : warnings) runtime::log_warn("config: " + w);
 
   const std::string pid_file = pid_file_of(a, cfg->get());
   auto pid_lock = FileLock::acquire(pid_file);

@@ -19,9 +19,11 @@ struct StartArgs {
   std::string pid_file;
 };
 
-// Loads the configuration the way `start` does (file, environment, --set); warnings are
-// logged. The error is "FILE:LINE: KEY: message".
-tl::expected<std::shared_ptr<const config::Config>, std::string> load_config(const StartArgs& a);
+// Loads the configuration the way `start` does (file, environment, --set). Warnings are
+// logged, or handed to `warnings` when given (start logs them once its log is set up).
+// The error is "FILE:LINE: KEY: message".
+tl::expected<std::shared_ptr<const config::Config>, std::string> load_config(
+    const StartArgs& a, std::vector<std::string>* warnings = nullptr);
 
 // The pid file a command uses: --pid-file, else system.pid_file of `cfg`, else the default.
 std::string pid_file_of(const StartArgs& a, const config::Config* cfg);

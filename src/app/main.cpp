@@ -11,6 +11,7 @@
 
 #include "app/broker_commands.hpp"
 #include "config/schema.hpp"
+#include "runtime/log.hpp"
 #include "tools/tools.hpp"
 
 namespace {
@@ -59,6 +60,7 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 1;
   }
+  harbor::runtime::flush_logs();
   std::fflush(stdout);
   std::fflush(stderr);
   // Threads and loops are stopped by now; skip static destructors of half-torn state.

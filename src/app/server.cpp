@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "runtime/log.hpp"
+#include "runtime/log_rate_limit.hpp"
 #include "runtime/socket.hpp"
 #include "store/store.hpp"
 
@@ -36,9 +37,9 @@ class Server::Acceptor final : public runtime::IoHandler {
       int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
       if (c < 0) {
         if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK && !logged_) {
-          log_warn(std::string("accept: ") + std::strerror(errno));
-          logged_ = true;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+          runtime::log_limited(runtime::LogLevel::Warn, "accept",
+                               std::string("accept: ") + std::strerror(errno));
         }
         return;
       }
@@ -52,7 +53,6 @@ class Server::Acceptor final : public runtime::IoHandler {
   int fd_;
   std::vector<std::unique_ptr<runtime::Shard>>& shards_;
   size_t next_ = 0;
-  bool logged_ = false;
 };
 
 Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
