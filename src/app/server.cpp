@@ -91,18 +91,13 @@ tl::expected<void, std::string> Server::start() {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
     auto restored = store_->restore(now);
-    if (!restored) return tl::unexpected(restored.error());
-    size_t queued = 0;
+    if (!restored) return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", restored.error()));
     for (auto& msg : restored->retained) retained_->set(msg);
     for (auto& rs : restored->sessions) {
-      queued += rs.queue.size();
       unsigned home = broker::home_shard(rs.session.client_id, n);
       // Shards are not running yet: restoring on this thread is the hand-over.
       shards_[home]->broker().restore_session(std::move(rs));
     }
-    log_info("store: restored " + std::to_string(restored->sessions.size()) + " sessions, " +
-             std::to_string(queued) + " queued messages, " +
-             std::to_string(restored->retained.size()) + " retained messages");
     store_->set_durable_listener([this](uint64_t) {
       for (auto& s : shards_) s->notify_durable();
     });
@@ -208,7 +203,7 @@ std::string Server::describe_listeners() const {
 
 std::string Server::describe_store() const {
   if (!store_) return "";
-  return store_->path() + " (" + store_->describe_size() + ")";
+  return store_->describe_size();
 }
 
 }  // namespace harbor::app
