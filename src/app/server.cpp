@@ -86,7 +86,7 @@ tl::expected<void, std::string> Server::start() {
     store_->set_log([](int level, std::string_view text) {
       runtime::log_line(static_cast<runtime::LogLevel>(std::clamp(level - 1, 0, 3)), text);
     });
-    log_info("store: " + store_->path() + " (" + store_->describe_size() + ")");
+    log_info("store: " + store_->describe_size());
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
