@@ -202,6 +202,11 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   const auto& cfg = *config_;
   const bool v5 = mqtt::is_v5(c.version);
   mqtt::Properties ack_props;
+  // MQTT 3.1 (protocol level 3): the Client Identifier is 1 to 23 characters; others are
+  // refused with CONNACK 0x02 (identifier rejected). 3.1.1 and 5.0 allow an empty one.
+  if (c.version == Version::v31 && (c.client_id.empty() || c.client_id.size() > 23)) {
+    return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
+  }
   if (c.client_id.empty()) {
     // 3.1.1: a server may assign an id only with a clean session [MQTT-3.1.3-7], [MQTT-3.1.3-8].
     if (!v5 && !c.clean_start) return reject_connect(link, ReasonCode::ClientIdentifierNotValid);

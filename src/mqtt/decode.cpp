@@ -233,6 +233,11 @@ Result<Packet> decode_subscribe(ByteReader& r, Version v) {
     SubscribeTopic t;
     // Filter syntax is not checked here: a bad filter is answered per filter in SUBACK.
     t.filter = r.utf8();
+    // [MQTT-4.7.3-1] a topic filter is at least one character: an empty one is a protocol
+    // violation that closes the connection, not a per-filter failure.
+    if (!r.failed() && t.filter.empty()) {
+      return fail(ReasonCode::ProtocolError, "zero-length topic filter in SUBSCRIBE");
+    }
     const uint8_t options = r.u8();
     if (r.failed()) break;
     t.qos = options & 0x03;
@@ -283,7 +288,13 @@ Result<Packet> decode_unsubscribe(ByteReader& r, Version v) {
   if (r.failed()) return tl::unexpected(r.error());
   // [MQTT-3.10.3-2]: at least one topic filter.
   if (r.empty()) return fail(ReasonCode::ProtocolError, "UNSUBSCRIBE without topic filters");
-  while (!r.empty()) u.filters.push_back(r.utf8());
+  while (!r.empty()) {
+    u.filters.push_back(r.utf8());
+    // [MQTT-4.7.3-1] as for SUBSCRIBE.
+    if (!r.failed() && u.filters.back().empty()) {
+      return fail(ReasonCode::ProtocolError, "zero-length topic filter in UNSUBSCRIBE");
+    }
+  }
   return finish(r, std::move(u));
 }
 

@@ -599,3 +599,24 @@ TEST(Properties, AuthenticationDataWithoutMethodIsProtocolError) {
 
 }  // namespace
 }  // namespace harbor::mqtt
+
+namespace harbor::mqtt {
+namespace {
+
+// [MQTT-4.7.3-1] topic filters are at least one character: an empty one in SUBSCRIBE or
+// UNSUBSCRIBE closes the connection (issue 10: it got a per-filter failure code).
+TEST(Subscribe, MQTT_4_7_3_1_EmptyTopicFilterIsProtocolError) {
+  // SUBSCRIBE id 1, filter "" QoS 0 / filter "a" QoS 0 then "".
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x00", 5)), Version::v311), kProtocolError);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01" "a\x00\x00\x00\x00", 9)), Version::v311),
+            kProtocolError);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x00\x00\x00", 6)), Version::v5), kProtocolError);
+  EXPECT_EQ(outcome(frame(0x82, b("\x00\x01\x00\x01" "a\x00", 6)), Version::v311), kOk);
+  // UNSUBSCRIBE id 1, filter "".
+  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x01\x00\x00", 4)), Version::v311), kProtocolError);
+  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x01\x00\x00\x00", 5)), Version::v5), kProtocolError);
+  EXPECT_EQ(outcome(frame(0xA2, b("\x00\x01\x00\x01" "a", 5)), Version::v311), kOk);
+}
+
+}  // namespace
+}  // namespace harbor::mqtt
