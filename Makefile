@@ -1,5 +1,5 @@
-# The two commands of README.md are ./run.sh and ./test.sh: they install make and the other
-# missing packages, then run `make run` / `make test`. With make present:
+# The two commands of README.md are `sh scripts/install-deps.sh && make run` and
+# `... && make test`: the install step brings make and the other missing packages. Targets:
 #   make run      installs what is missing, builds, starts the broker (etc/harbormq.conf)
 #   make test     installs what is missing, builds, runs every test (unit + integration)
 #   make install  installs the binary, the packaged config, the systemd unit and the docs
