@@ -26,12 +26,6 @@ constexpr std::string_view kEnvironment = "<environment>";
 constexpr std::string_view kCommandLine = "<command line>";
 constexpr std::string_view kEnvPrefix = "HARBORMQ_";
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.remove_suffix(1);
@@ -87,14 +81,9 @@ class Converter {
     const std::string& text = value_.text;
     switch (row_.type) {
       case ValueType::Bool: {
-        std::string v = lower(text);
-        if (v == "true" || v == "yes" || v == "on") {
-          out.boolean = true;
-        } else if (v == "false" || v == "no" || v == "off") {
-          out.boolean = false;
-        } else {
-          return fail("expected true or false, got \"" + text + "\"");
-        }
+        auto b = parse_bool(text);
+        if (!b) return fail("expected true or false, got \"" + text + "\"");
+        out.boolean = *b;
         return out;
       }
       case ValueType::Integer: {

@@ -1,7 +1,8 @@
 #include "config/protections.hpp"
 
-#include <cctype>
 #include <string>
+
+#include "config/units.hpp"
 
 namespace harbor::config {
 namespace {
@@ -10,16 +11,8 @@ constexpr std::string_view kLater =
     " is not implemented yet (it arrives with TLS and authentication); HarborMQ refuses to "
     "start rather than run without it. Remove the setting to run unprotected on purpose.";
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 bool is_false(const hocon::Value& v) {
-  if (v.kind != hocon::Value::Kind::Scalar) return false;
-  std::string t = lower(v.text);
-  return t == "false" || t == "no" || t == "off";
+  return v.kind == hocon::Value::Kind::Scalar && parse_bool(v.text) == false;
 }
 
 // A listener section that is present and not switched off with enable/enabled = false.

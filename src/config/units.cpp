@@ -6,12 +6,6 @@
 namespace harbor::config {
 namespace {
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
 // Splits "10s" into "10" and "s", trimming spaces between them ("10 s" is accepted).
 std::pair<std::string_view, std::string_view> split_number(std::string_view text) {
   size_t i = 0;
@@ -28,6 +22,19 @@ tl::expected<int64_t, std::string> scale(int64_t number, int64_t factor) {
 }
 
 }  // namespace
+
+std::string lower(std::string_view text) {
+  std::string out(text);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+  std::string v = lower(text);
+  if (v == "true" || v == "yes" || v == "on") return true;
+  if (v == "false" || v == "no" || v == "off") return false;
+  return std::nullopt;
+}
 
 tl::expected<int64_t, std::string> parse_integer(std::string_view text) {
   if (text.empty()) return tl::unexpected(std::string("expected a number"));

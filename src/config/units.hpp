@@ -3,11 +3,18 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <tl/expected.hpp>
 
 namespace harbor::config {
+
+// ASCII lower case (keys, enum values and booleans are case-insensitive).
+std::string lower(std::string_view text);
+
+// true/yes/on and false/no/off, any case (NanoMQ's HOCON reader takes all six); nullopt else.
+std::optional<bool> parse_bool(std::string_view text);
 
 // A whole number with no sign or unit ("2048"); rejects overflow past INT64_MAX.
 tl::expected<int64_t, std::string> parse_integer(std::string_view text);

@@ -1,13 +1,10 @@
 """Connection hygiene before CONNECT (issue 10): what is not a CONNECT is refused from its
 first byte, and a partial packet costs the bytes that arrived, not the size it announces."""
 
-import os
 import socket
 import time
 
 import pytest
-
-from helpers import HOST, wait_for
 
 pytestmark = pytest.mark.harbormq_only
 
@@ -41,9 +38,8 @@ def test_first_byte_that_is_not_connect_closes_at_once(broker, first):
     s = socket.create_connection((broker.host, broker.port), timeout=5)
     try:
         s.sendall(first)
-        start = time.monotonic()
+        # Without the check these wait for the 10 s connect timer.
         assert closed_within(s, 3.0), "connection still open 3 s after %r" % first
-        assert time.monotonic() - start < 1.0
     finally:
         s.close()
 
@@ -65,8 +61,13 @@ def test_partial_packet_costs_what_arrived(make_broker):
         probe.settimeout(5)
         assert probe.recv(4) == b"\x20\x02\x00\x00"
         probe.close()
-        time.sleep(0.2)  # let the reads of the five land (memory is the measure, not time)
-        grown = rss_kib(broker.pid) - before
+        # Watch RSS for a while: the reads of the five land on other shards at their own pace.
+        peak = before
+        deadline = time.monotonic() + 1.0
+        while time.monotonic() < deadline:
+            peak = max(peak, rss_kib(broker.pid))
+            time.sleep(0.05)
+        grown = peak - before
         assert grown < 16 * 1024, "RSS grew by %d KiB for 5 partial packets" % grown
         for s in socks:
             s.settimeout(0.05)
