@@ -1142,8 +1142,8 @@ void ShardBroker::sweep() {
   std::vector<Link*> expired_links;
   for (auto& [id, link] : links_) {
     if (!link->connected) {
-      // A socket that never sends CONNECT is closed after 10 s.
-      if (now - link->opened_ms > 10'000) expired_links.push_back(link);
+      // A socket whose CONNECT is not complete within mqtt.connect_timeout is closed.
+      if (now - link->opened_ms > cfg.mqtt.connect_timeout.count()) expired_links.push_back(link);
       continue;
     }
     if (link->keep_alive_s != 0) {

@@ -33,6 +33,9 @@ struct MqttSettings {
   uint16_t max_topic_alias = 65535; // inbound topic aliases per connection (5.0)
   bool queue_qos0 = false;          // ours: also queue QoS 0 for offline persistent sessions
   uint32_t session_expiry_311 = 0;  // ours: seconds; 0 = 3.1.1 persistent sessions never expire
+  std::chrono::milliseconds connect_timeout{5'000};  // ours: socket to complete CONNECT
+  uint32_t max_connections = 0;     // ours: open client connections at most; 0 = no limit
+  uint32_t max_topic_levels = 128;  // ours: levels in a topic name or filter
   bool operator==(const MqttSettings&) const = default;
 };
 

@@ -228,6 +228,50 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string {
                 return std::to_string(c.mqtt.session_expiry_311) + "s";
               }},
+    SchemaRow{.key = "mqtt.connect_timeout",
+              .type = ValueType::Duration,
+              .default_value = "5s",
+              .reloadable = true,
+              .ours = true,
+              .doc = "A connection whose CONNECT is not complete this long after the socket was "
+                     "accepted is closed. A bare number is seconds.",
+              .min = 100,
+              .max = kDayMs,
+              .bare_unit = BareUnit::Seconds,
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.mqtt.connect_timeout = std::chrono::milliseconds(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string { return show_ms(c.mqtt.connect_timeout); }},
+    SchemaRow{.key = "mqtt.max_connections",
+              .type = ValueType::Integer,
+              .default_value = "0",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Open client connections at most; one more is closed at accept, logged "
+                     "(rate-limited) and counted. 0 = no limit but the file descriptor limit.",
+              .min = 0,
+              .max = kU32Max,
+              .apply = [](Config& c,
+                          const Typed& v) { c.mqtt.max_connections = static_cast<uint32_t>(v.integer); },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.mqtt.max_connections);
+              }},
+    SchemaRow{.key = "mqtt.max_topic_levels",
+              .type = ValueType::Integer,
+              .default_value = "128",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Most levels in a topic name or topic filter; a PUBLISH beyond it closes the "
+                     "connection (5.0: 0x90 Topic Name invalid), a filter beyond it is refused "
+                     "(0x8F Topic Filter invalid / 3.1.1: 0x80).",
+              .min = 1,
+              .max = kU16Max,
+              .apply = [](Config& c,
+                          const Typed& v) { c.mqtt.max_topic_levels = static_cast<uint32_t>(v.integer); },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.mqtt.max_topic_levels);
+              }},
     // sqlite
     SchemaRow{.key = "sqlite.enable",
               .type = ValueType::Bool,
