@@ -31,6 +31,10 @@ struct BrokerStats {
   std::atomic<uint64_t> no_subscribers{0};  // accepted messages that matched no subscription
   std::atomic<uint64_t> queued{0};          // deliveries that waited in a session queue
   std::atomic<uint64_t> connections{0};
+  // Client sockets accepted and not yet destroyed (mqtt.max_connections counts these):
+  // the acceptor adds one per accepted socket it keeps, a shard subtracts it when the
+  // connection is gone.
+  std::atomic<int64_t> sockets_open{0};
   std::atomic<uint64_t> sessions{0};
 };
 

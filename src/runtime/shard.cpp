@@ -188,7 +188,10 @@ void Shard::after_io() {
     });
   }
   moves_.clear();
-  for (Connection* c : closed_) connections_.erase(c->link_id());
+  for (Connection* c : closed_) {
+    connections_.erase(c->link_id());
+    ctx_.stats.sockets_open.fetch_sub(1, std::memory_order_relaxed);
+  }
   closed_.clear();
   // Tell the other shards whether our receivers are congested (they slow their publishers).
   if (ctx_.shard_congested) {
