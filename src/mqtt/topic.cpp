@@ -2,6 +2,7 @@
 #include "mqtt/topic.hpp"
 
 #include <cstdint>
+#include <cstring>
 
 namespace harbor::mqtt {
 
@@ -114,6 +115,21 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
     if (flevel != "+" && flevel != tlevel) return false;
   }
   return tpos == std::string_view::npos;
+}
+
+bool exceeds_topic_levels(std::string_view topic, uint32_t max_levels) {
+  // `levels` starts at 1 for the first level; each '/' opens one more.
+  uint64_t levels = 1;
+  const char* p = topic.data();
+  const char* end = p + topic.size();
+  while (levels <= max_levels) {
+    if (p == end) return false;  // memchr on an empty range may get a null pointer
+    const void* slash = std::memchr(p, '/', static_cast<size_t>(end - p));
+    if (slash == nullptr) return false;
+    ++levels;
+    p = static_cast<const char*>(slash) + 1;
+  }
+  return true;
 }
 
 }  // namespace harbor::mqtt

@@ -2,6 +2,7 @@
 // Pure functions, any thread.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string_view>
 
@@ -28,5 +29,12 @@ std::optional<SharedFilter> parse_shared_filter(std::string_view filter);
 // Reference matcher: does `filter` (not shared) match `topic`? Topics starting with '$'
 // are not matched by a leading '+' or '#' [MQTT-4.7.2-1].
 bool topic_matches(std::string_view filter, std::string_view topic);
+
+// Does `topic` (a topic name or filter, taken as given) have more than `max_levels` levels?
+// Levels are the count of '/' plus one: "" and "a" are 1 level, "/" and "a//" are 2 and 3
+// (empty levels count). A shared filter is counted as the whole string; callers that want
+// only the filter part pass parse_shared_filter()->filter. Does not allocate; stops at the
+// first '/' past the limit, so a 65,535-level topic costs at most max_levels steps.
+bool exceeds_topic_levels(std::string_view topic, uint32_t max_levels);
 
 }  // namespace harbor::mqtt

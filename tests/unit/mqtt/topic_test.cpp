@@ -3,6 +3,8 @@
 
 #include <gtest/gtest.h>
 
+#include <string>
+
 namespace harbor::mqtt {
 namespace {
 
@@ -127,6 +129,53 @@ TEST(TopicMatches, Table) {
   };
   for (const auto& c : cases)
     EXPECT_EQ(topic_matches(c.filter, c.topic), c.match) << c.filter << " vs " << c.topic;
+}
+
+// mqtt.max_topic_levels: levels are the count of '/' plus one; empty levels count.
+TEST(TopicLevels, CountsSlashesPlusOne) {
+  EXPECT_FALSE(exceeds_topic_levels("", 1));  // one (empty) level
+  EXPECT_FALSE(exceeds_topic_levels("a", 1));
+  EXPECT_TRUE(exceeds_topic_levels("/", 1));  // "/" is two empty levels
+  EXPECT_FALSE(exceeds_topic_levels("/", 2));
+  EXPECT_TRUE(exceeds_topic_levels("a//", 2));  // three levels, two of them empty
+  EXPECT_FALSE(exceeds_topic_levels("a//", 3));
+  EXPECT_TRUE(exceeds_topic_levels("///", 3));
+  EXPECT_FALSE(exceeds_topic_levels("///", 4));
+  EXPECT_TRUE(exceeds_topic_levels("a", 0));  // every topic has at least one level
+  EXPECT_TRUE(exceeds_topic_levels("", 0));
+  // Wildcards and shared prefixes are plain levels to the count.
+  EXPECT_FALSE(exceeds_topic_levels("a/+/#", 3));
+  EXPECT_TRUE(exceeds_topic_levels("a/+/#", 2));
+  EXPECT_TRUE(exceeds_topic_levels("$share/g/a", 2));
+  EXPECT_FALSE(exceeds_topic_levels("$share/g/a", 3));
+}
+
+std::string levels_topic(size_t levels, std::string_view level) {
+  std::string t;
+  for (size_t i = 0; i < levels; ++i) {
+    if (i) t += '/';
+    t += level;
+  }
+  return t;
+}
+
+TEST(TopicLevels, ExactlyNIsAllowedNPlusOneIsNot) {
+  for (uint32_t n : {1u, 2u, 127u, 128u, 129u, 1000u, 65535u}) {
+    for (std::string_view level : {"", "x", "level"}) {
+      EXPECT_FALSE(exceeds_topic_levels(levels_topic(n, level), n)) << n << " " << level;
+      EXPECT_TRUE(exceeds_topic_levels(levels_topic(n + 1, level), n)) << n << " " << level;
+      EXPECT_FALSE(exceeds_topic_levels(levels_topic(n + 1, level), n + 1));
+    }
+  }
+}
+
+TEST(TopicLevels, LargestTopicAgainstLargestLimit) {
+  // 65,535 bytes of '/' is 65,536 empty levels: one more than the largest limit.
+  std::string slashes(65535, '/');
+  EXPECT_TRUE(exceeds_topic_levels(slashes, 65535));
+  EXPECT_FALSE(exceeds_topic_levels(slashes, 65536));
+  EXPECT_FALSE(exceeds_topic_levels(slashes, UINT32_MAX));
+  EXPECT_FALSE(exceeds_topic_levels(std::string_view(slashes).substr(1), 65535));
 }
 
 }  // namespace
