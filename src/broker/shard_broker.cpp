@@ -146,6 +146,15 @@ void ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
   ack.session_present = session_present;
   ack.reason = rc;
   ack.props = std::move(props);
+  // [MQTT-3.1.2-24] the CONNACK too stays within the client's Maximum Packet Size (known
+  // once the session is attached); what cannot be trimmed to fit is not sent at all.
+  if (link->session != nullptr && mqtt::is_v5(link->version()) &&
+      !mqtt::fit_connack(ack, link->session->max_packet_out)) {
+    link->set_close_reason("CONNACK does not fit the client's Maximum Packet Size of " +
+                           std::to_string(link->session->max_packet_out) + " bytes");
+    link->close_after_flush();
+    return;
+  }
   mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
   link->mark_dirty();
 }

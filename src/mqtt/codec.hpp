@@ -52,12 +52,30 @@ void encode_properties(const Properties& props, std::string& out);
 // Size of that block.
 size_t properties_size(const Properties& props);
 
+// Limits a receiver sets beyond the spec's own.
+struct DecodeLimits {
+  // Most User Properties in one packet, all its property blocks together (mqtt.property_size).
+  // One more is refused with ImplementationSpecificError before it is stored.
+  uint32_t max_user_properties = 0xFFFFFFFF;
+};
+
 // Decodes one packet from its fixed-header first byte and its body (the bytes after the
 // remaining length). CONNECT carries its own version; every other type uses `v`.
 // Checks everything the spec checks at packet level: reserved flags, lengths, UTF-8,
 // property ids allowed for the packet type and duplicates, packet id 0 for QoS > 0,
-// wildcards in PUBLISH topics, QoS 3, empty SUBSCRIBE/UNSUBSCRIBE.
-Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version v);
+// wildcards in PUBLISH topics, QoS 3, empty SUBSCRIBE/UNSUBSCRIBE. A 3.1 packet is checked
+// by 3.1's rules: no reserved fixed-header flags, lenient CONNECT flags (decode.cpp).
+Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version v,
+                      const DecodeLimits& limits = {});
+
+// Fits a 5.0 CONNACK into the client's Maximum Packet Size [MQTT-3.1.2-24] by dropping, in
+// this order, what may go: properties sent with the value their absence means (Retain,
+// Wildcard, Subscription Identifier and Shared Subscription Available = 1), Reason String
+// [MQTT-3.2.2-19], User Properties from the last [MQTT-3.2.2-20], Response Information
+// and Topic Alias Maximum (absent = the client sends no aliases). Everything else changes
+// what the client may do and stays. Returns false when the CONNACK still does not fit: it
+// must not be sent, and the connection is closed.
+bool fit_connack(Connack& c, uint32_t max_packet_size);
 
 // Buffers a byte stream split anywhere and yields whole packets.
 // After an error the decoder stays failed: every later next() returns the same error.
@@ -70,6 +88,8 @@ class Decoder {
   Version version() const { return version_; }
   // Largest whole packet accepted (fixed header included); larger → PacketTooLarge.
   void set_max_packet_size(uint32_t n) { max_packet_size_ = n; }
+  // See DecodeLimits.
+  void set_max_user_properties(uint32_t n) { limits_.max_user_properties = n; }
 
   // Zero-copy feeding: write up to `span.size()` bytes into prepare(min), then commit(n).
   std::span<uint8_t> prepare(size_t min_bytes);
@@ -97,6 +117,7 @@ class Decoder {
   size_t end_ = 0;
   Version version_ = Version::v311;
   uint32_t max_packet_size_;
+  DecodeLimits limits_;
   std::optional<Error> failed_;
 };
 

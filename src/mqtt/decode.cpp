@@ -15,6 +15,7 @@ namespace {
 using detail::ByteReader;
 using detail::PropertyContext;
 using detail::read_properties;
+using detail::UserPropertyBudget;
 
 // Reason codes each 5.0 packet may carry (section 2.4 table and the per-packet lists).
 bool reason_in(uint8_t rc, std::initializer_list<uint8_t> allowed) {
@@ -74,7 +75,7 @@ Result<Packet> finish(ByteReader& r, Packet p) {
   return p;
 }
 
-Result<Packet> decode_connect(ByteReader& r) {
+Result<Packet> decode_connect(ByteReader& r, UserPropertyBudget& budget) {
   Connect c;
   c.protocol_name = r.utf8();
   const uint8_t level = r.u8();
@@ -96,8 +97,12 @@ Result<Packet> decode_connect(ByteReader& r) {
   const bool v5 = is_v5(c.version);
 
   const uint8_t flags = r.u8();
+  // 3.1 (level 3) states neither rule below: its bit 0 is just "reserved", and its Will QoS
+  // and Will Retain only mean something when the Will flag is set (3.1 section 3.1). A 3.1
+  // CONNECT is read by those rules: bit 0 ignored, will QoS/retain ignored without a will.
+  const bool v31 = c.version == Version::v31;
   // [MQTT-3.1.2-3] the reserved flag must be 0.
-  if (flags & 0x01) r.fail(ReasonCode::MalformedPacket, "CONNECT reserved flag set");
+  if (!v31 && (flags & 0x01)) r.fail(ReasonCode::MalformedPacket, "CONNECT reserved flag set");
   c.clean_start = flags & 0x02;
   const bool will = flags & 0x04;
   const auto will_qos = static_cast<QoS>((flags >> 3) & 0x03);
@@ -105,15 +110,15 @@ Result<Packet> decode_connect(ByteReader& r) {
   const bool has_password = flags & 0x40;
   const bool has_username = flags & 0x80;
   // [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15]: without a will, will QoS and retain are 0.
-  if (!will && (will_qos != 0 || will_retain))
+  if (!v31 && !will && (will_qos != 0 || will_retain))
     r.fail(ReasonCode::MalformedPacket, "will QoS or retain set without will flag");
-  // [MQTT-3.1.2-14] will QoS 3 is invalid.
-  if (will_qos == 3) r.fail(ReasonCode::MalformedPacket, "will QoS 3");
+  // [MQTT-3.1.2-14] will QoS 3 is invalid (3.1 too, when there is a will).
+  if (will_qos == 3 && (will || !v31)) r.fail(ReasonCode::MalformedPacket, "will QoS 3");
   // [MQTT-3.1.2-22] 3.1.1 (and 3.1) forbid a password without a user name; 5.0 allows it.
   if (!v5 && has_password && !has_username)
     r.fail(ReasonCode::MalformedPacket, "password without user name");
   c.keep_alive = r.u16();
-  if (v5) read_properties(r, c.props, PropertyContext::Connect);
+  if (v5) read_properties(r, c.props, PropertyContext::Connect, budget);
   // [MQTT-3.1.3-4] the client identifier is a UTF-8 string (any length; the broker decides
   // whether it accepts an empty or long one).
   c.client_id = r.utf8();
@@ -121,7 +126,7 @@ Result<Packet> decode_connect(ByteReader& r) {
     Will w;
     w.qos = will_qos;
     w.retain = will_retain;
-    if (v5) read_properties(r, w.props, PropertyContext::Will);
+    if (v5) read_properties(r, w.props, PropertyContext::Will, budget);
     w.topic = r.utf8();
     // A will topic is a topic name; 5.0 answers a wildcard one with 0x90 (section 3.2.2.2).
     if (!r.failed() && !valid_topic_name(w.topic))
@@ -135,7 +140,7 @@ Result<Packet> decode_connect(ByteReader& r) {
   return finish(r, std::move(c));
 }
 
-Result<Packet> decode_connack(ByteReader& r, Version v) {
+Result<Packet> decode_connack(ByteReader& r, Version v, UserPropertyBudget& budget) {
   Connack c;
   const uint8_t ack_flags = r.u8();
   if (v == Version::v31) {
@@ -147,7 +152,7 @@ Result<Packet> decode_connack(ByteReader& r, Version v) {
   }
   if (is_v5(v)) {
     c.reason = read_reason(r, PacketType::Connack);
-    read_properties(r, c.props, PropertyContext::Connack);
+    read_properties(r, c.props, PropertyContext::Connack, budget);
   } else {
     const uint8_t rc = r.u8();
     switch (rc) {
@@ -180,18 +185,23 @@ Result<Packet> decode_connack(ByteReader& r, Version v) {
   return finish(r, std::move(c));
 }
 
-Result<Packet> decode_publish(uint8_t flags, ByteReader& r, Version v) {
+Result<Packet> decode_publish(uint8_t flags, ByteReader& r, Version v,
+                              UserPropertyBudget& budget) {
   Publish p;
   p.dup = flags & 0x08;
   p.qos = static_cast<QoS>((flags >> 1) & 0x03);
   p.retain = flags & 0x01;
   // [MQTT-3.3.1-4] both QoS bits set is malformed.
   if (p.qos == 3) return fail(ReasonCode::MalformedPacket, "PUBLISH QoS 3");
-  // [MQTT-3.3.1-2] DUP must be 0 for QoS 0.
-  if (p.qos == 0 && p.dup) return fail(ReasonCode::MalformedPacket, "DUP set on QoS 0 PUBLISH");
+  // [MQTT-3.3.1-2] DUP must be 0 for QoS 0. 3.1 only says DUP applies to QoS > 0: there a
+  // QoS 0 DUP means nothing and is dropped.
+  if (p.qos == 0 && p.dup) {
+    if (v != Version::v31) return fail(ReasonCode::MalformedPacket, "DUP set on QoS 0 PUBLISH");
+    p.dup = false;
+  }
   p.topic = r.utf8();
   if (p.qos > 0) p.packet_id = read_packet_id(r);
-  if (is_v5(v)) read_properties(r, p.props, PropertyContext::Publish);
+  if (is_v5(v)) read_properties(r, p.props, PropertyContext::Publish, budget);
   if (r.failed()) return tl::unexpected(r.error());
   // [MQTT-3.3.2-2] no wildcards in a topic name.
   if (p.topic.find_first_of("+#") != std::string::npos)
@@ -207,7 +217,8 @@ Result<Packet> decode_publish(uint8_t flags, ByteReader& r, Version v) {
   return p;
 }
 
-Result<Packet> decode_puback(PacketType t, ByteReader& r, Version v) {
+Result<Packet> decode_puback(PacketType t, ByteReader& r, Version v,
+                             UserPropertyBudget& budget) {
   PubAck a;
   a.type = t;
   a.packet_id = read_packet_id(r);
@@ -215,17 +226,17 @@ Result<Packet> decode_puback(PacketType t, ByteReader& r, Version v) {
     // Section 3.4.2.1: a 2-byte body means Success without properties; 3 bytes adds the
     // reason code alone.
     if (!r.empty()) a.reason = read_reason(r, t);
-    if (!r.empty()) read_properties(r, a.props, PropertyContext::PubAck);
+    if (!r.empty()) read_properties(r, a.props, PropertyContext::PubAck, budget);
   }
   expect_end(r, to_string(t));
   return finish(r, std::move(a));
 }
 
-Result<Packet> decode_subscribe(ByteReader& r, Version v) {
+Result<Packet> decode_subscribe(ByteReader& r, Version v, UserPropertyBudget& budget) {
   Subscribe s;
   s.packet_id = read_packet_id(r);
   const bool v5 = is_v5(v);
-  if (v5) read_properties(r, s.props, PropertyContext::Subscribe);
+  if (v5) read_properties(r, s.props, PropertyContext::Subscribe, budget);
   if (r.failed()) return tl::unexpected(r.error());
   // [MQTT-3.8.3-3] (3.1.1) / [MQTT-3.8.3-2] (5.0): at least one topic filter.
   if (r.empty()) return fail(ReasonCode::ProtocolError, "SUBSCRIBE without topic filters");
@@ -263,10 +274,10 @@ Result<Packet> decode_subscribe(ByteReader& r, Version v) {
   return finish(r, std::move(s));
 }
 
-Result<Packet> decode_suback(ByteReader& r, Version v) {
+Result<Packet> decode_suback(ByteReader& r, Version v, UserPropertyBudget& budget) {
   Suback s;
   s.packet_id = read_packet_id(r);
-  if (is_v5(v)) read_properties(r, s.props, PropertyContext::Suback);
+  if (is_v5(v)) read_properties(r, s.props, PropertyContext::Suback, budget);
   if (!r.failed() && r.empty()) r.fail(ReasonCode::ProtocolError, "SUBACK without reason codes");
   while (!r.empty()) {
     if (is_v5(v)) {
@@ -281,10 +292,10 @@ Result<Packet> decode_suback(ByteReader& r, Version v) {
   return finish(r, std::move(s));
 }
 
-Result<Packet> decode_unsubscribe(ByteReader& r, Version v) {
+Result<Packet> decode_unsubscribe(ByteReader& r, Version v, UserPropertyBudget& budget) {
   Unsubscribe u;
   u.packet_id = read_packet_id(r);
-  if (is_v5(v)) read_properties(r, u.props, PropertyContext::Unsubscribe);
+  if (is_v5(v)) read_properties(r, u.props, PropertyContext::Unsubscribe, budget);
   if (r.failed()) return tl::unexpected(r.error());
   // [MQTT-3.10.3-2]: at least one topic filter.
   if (r.empty()) return fail(ReasonCode::ProtocolError, "UNSUBSCRIBE without topic filters");
@@ -298,11 +309,11 @@ Result<Packet> decode_unsubscribe(ByteReader& r, Version v) {
   return finish(r, std::move(u));
 }
 
-Result<Packet> decode_unsuback(ByteReader& r, Version v) {
+Result<Packet> decode_unsuback(ByteReader& r, Version v, UserPropertyBudget& budget) {
   Unsuback u;
   u.packet_id = read_packet_id(r);
   if (is_v5(v)) {
-    read_properties(r, u.props, PropertyContext::Unsuback);
+    read_properties(r, u.props, PropertyContext::Unsuback, budget);
     if (!r.failed() && r.empty())
       r.fail(ReasonCode::ProtocolError, "UNSUBACK without reason codes");
     while (!r.empty()) u.reasons.push_back(read_reason(r, PacketType::Unsuback));
@@ -313,47 +324,54 @@ Result<Packet> decode_unsuback(ByteReader& r, Version v) {
 
 // DISCONNECT and AUTH: empty body = Success without properties (sections 3.14.2.1, 3.15.2.1).
 template <class T>
-Result<Packet> decode_reason_only(PacketType t, PropertyContext where, ByteReader& r) {
+Result<Packet> decode_reason_only(PacketType t, PropertyContext where, ByteReader& r,
+                                  UserPropertyBudget& budget) {
   T p;
   if (!r.empty()) p.reason = read_reason(r, t);
-  if (!r.empty()) read_properties(r, p.props, where);
+  if (!r.empty()) read_properties(r, p.props, where, budget);
   expect_end(r, to_string(t));
   return finish(r, std::move(p));
 }
 
 }  // namespace
 
-Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version v) {
+Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version v,
+                      const DecodeLimits& limits) {
   const uint8_t type = first_byte >> 4;
   const uint8_t flags = first_byte & 0x0F;
   // Section 2.1.3: fixed-header flags are reserved except for PUBLISH; PUBREL, SUBSCRIBE
   // and UNSUBSCRIBE carry 0b0010 [MQTT-3.6.1-1] [MQTT-3.8.1-1] [MQTT-3.10.1-1], the others
-  // 0b0000 [MQTT-2.2.2-1] (5.0: [MQTT-2.1.3-1]).
-  if (type != 3) {
+  // 0b0000 [MQTT-2.2.2-1] [MQTT-2.2.2-2] (5.0: [MQTT-2.1.3-1]).
+  // MQTT 3.1 (level 3) reserves none of them: its DUP, QoS and RETAIN bits exist in every
+  // fixed header, are "not used" outside PUBLISH, PUBREL, SUBSCRIBE and UNSUBSCRIBE, and
+  // those three carry QoS 1 with DUP set on a retry (3.1 section 2.1). So a 3.1 PUBREL
+  // resent as 0x6A is valid; the flags are ignored, as 3.1 receivers always did.
+  if (type != 3 && v != Version::v31) {
     const uint8_t expected = (type == 6 || type == 8 || type == 10) ? 0x02 : 0x00;
     if (flags != expected) return fail(ReasonCode::MalformedPacket, "reserved fixed-header flags");
   }
   ByteReader r(body);
+  UserPropertyBudget budget{limits.max_user_properties};
   switch (type) {
     case 1:
-      return decode_connect(r);
+      return decode_connect(r, budget);
     case 2:
-      return decode_connack(r, v);
+      return decode_connack(r, v, budget);
     case 3:
-      return decode_publish(flags, r, v);
+      return decode_publish(flags, r, v, budget);
     case 4:
     case 5:
     case 6:
     case 7:
-      return decode_puback(static_cast<PacketType>(type), r, v);
+      return decode_puback(static_cast<PacketType>(type), r, v, budget);
     case 8:
-      return decode_subscribe(r, v);
+      return decode_subscribe(r, v, budget);
     case 9:
-      return decode_suback(r, v);
+      return decode_suback(r, v, budget);
     case 10:
-      return decode_unsubscribe(r, v);
+      return decode_unsubscribe(r, v, budget);
     case 11:
-      return decode_unsuback(r, v);
+      return decode_unsuback(r, v, budget);
     case 12:
       if (!body.empty()) return fail(ReasonCode::MalformedPacket, "PINGREQ with a body");
       return Pingreq{};
@@ -365,11 +383,12 @@ Result<Packet> decode(uint8_t first_byte, std::span<const uint8_t> body, Version
         if (!body.empty()) return fail(ReasonCode::MalformedPacket, "DISCONNECT with a body");
         return Disconnect{};
       }
-      return decode_reason_only<Disconnect>(PacketType::Disconnect, PropertyContext::Disconnect, r);
+      return decode_reason_only<Disconnect>(PacketType::Disconnect, PropertyContext::Disconnect, r,
+                                            budget);
     case 15:
       // AUTH is reserved (forbidden) before 5.0.
       if (!is_v5(v)) return fail(ReasonCode::MalformedPacket, "packet type 15 before MQTT 5");
-      return decode_reason_only<Auth>(PacketType::Auth, PropertyContext::Auth, r);
+      return decode_reason_only<Auth>(PacketType::Auth, PropertyContext::Auth, r, budget);
     default:
       return fail(ReasonCode::MalformedPacket, "reserved packet type 0");
   }

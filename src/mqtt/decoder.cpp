@@ -93,7 +93,7 @@ Result<std::optional<Packet>> Decoder::next() {
       if (level >= 3 && level <= 5) version_ = static_cast<Version>(level);
     }
   }
-  auto packet = decode(first, body, version_);
+  auto packet = decode(first, body, version_, limits_);
   begin_ += total;
   if (begin_ == end_) begin_ = end_ = 0;
   if (!packet) {

@@ -219,6 +219,37 @@ void encode(const Packet& packet, Version v, std::string& out) {
       packet);
 }
 
+namespace {
+
+size_t connack_size_v5(const Connack& c) {
+  const size_t props = properties_size(c.props);
+  const size_t body = 2 + varint_size(static_cast<uint32_t>(props)) + props;
+  return 1 + varint_size(static_cast<uint32_t>(body)) + body;
+}
+
+}  // namespace
+
+bool fit_connack(Connack& c, uint32_t max_packet_size) {
+  auto fits = [&] { return connack_size_v5(c) <= max_packet_size; };
+  if (fits()) return true;
+  Properties& p = c.props;
+  // Absent means 1 for these (sections 3.2.2.3.5, 3.2.2.3.11-13): nothing is lost.
+  for (auto* flag : {&p.retain_available, &p.wildcard_subscription_available,
+                     &p.subscription_identifier_available, &p.shared_subscription_available}) {
+    if (*flag == uint8_t{1}) flag->reset();
+  }
+  if (fits()) return true;
+  p.reason_string.reset();  // [MQTT-3.2.2-19]
+  while (!fits() && !p.user_properties.empty()) p.user_properties.pop_back();  // [MQTT-3.2.2-20]
+  if (fits()) return true;
+  // Optional information: the client asked for Response Information but the server may
+  // send none (section 3.2.2.3.15); without Topic Alias Maximum the client uses no aliases.
+  p.response_information.reset();
+  if (fits()) return true;
+  p.topic_alias_maximum.reset();
+  return fits();
+}
+
 std::string encode(const Packet& p, Version v) {
   std::string out;
   encode(p, v, out);

@@ -190,7 +190,8 @@ uint8_t read_flag(ByteReader& r, const char* name) {
 
 }  // namespace
 
-void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
+void read_properties(ByteReader& r, Properties& out, PropertyContext where,
+                     UserPropertyBudget& budget) {
   uint32_t length = r.varint();
   if (r.failed()) return;
   auto block = r.take(length);
@@ -297,6 +298,14 @@ void read_properties(ByteReader& r, Properties& out, PropertyContext where) {
         out.retain_available = read_flag(b, "Retain Available");
         break;
       case PropertyId::UserProperty: {
+        // The spec sets no count; mqtt.property_size does. A packet beyond it is valid but
+        // not processed: 0x83 Implementation specific error (docs/conformance.md).
+        if (budget.used == budget.max) {
+          b.fail(ReasonCode::ImplementationSpecificError,
+                 "more than " + std::to_string(budget.max) + " user properties (mqtt.property_size)");
+          break;
+        }
+        ++budget.used;
         std::string key = b.utf8();
         std::string value = b.utf8();
         out.user_properties.emplace_back(std::move(key), std::move(value));

@@ -25,9 +25,18 @@ enum class PropertyContext : uint8_t {
   Auth = 15,
 };
 
+// User Properties one packet may still carry (mqtt.property_size). Shared by every property
+// block of a packet (CONNECT: its own and the will's).
+struct UserPropertyBudget {
+  uint32_t max = 0xFFFFFFFF;
+  uint32_t used = 0;
+};
+
 // Reads the property length and the properties into `out`. Errors are recorded in `r`:
 // an identifier unknown or not allowed here → MalformedPacket (section 2.2.2.2); a property
-// that may appear once appearing twice → ProtocolError; out-of-range values → ProtocolError.
-void read_properties(ByteReader& r, Properties& out, PropertyContext where);
+// that may appear once appearing twice → ProtocolError; out-of-range values → ProtocolError;
+// a User Property beyond `budget` → ImplementationSpecificError, before it is stored.
+void read_properties(ByteReader& r, Properties& out, PropertyContext where,
+                     UserPropertyBudget& budget);
 
 }  // namespace harbor::mqtt::detail

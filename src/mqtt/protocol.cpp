@@ -58,7 +58,9 @@ bool is_server_to_client(PacketType t) {
 
 }  // namespace
 
-ServerProtocol::ServerProtocol(Limits limits) : decoder_(limits.max_packet_size), limits_(limits) {}
+ServerProtocol::ServerProtocol(Limits limits) : decoder_(limits.max_packet_size), limits_(limits) {
+  decoder_.set_max_user_properties(limits.max_user_properties);
+}
 
 Result<std::optional<Packet>> ServerProtocol::violation(ReasonCode rc, std::string message) {
   phase_ = ProtocolPhase::Closed;

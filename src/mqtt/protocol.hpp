@@ -31,6 +31,9 @@ class ServerProtocol {
   struct Limits {
     uint32_t max_packet_size = kMaxRemainingLength + 5;
     uint16_t max_topic_alias = 0;  // what the server advertises in CONNACK (5.0)
+    // Most User Properties in one packet (mqtt.property_size); beyond it the packet is
+    // refused with ImplementationSpecificError (5.0; 3.1.1 has no properties).
+    uint32_t max_user_properties = 0xFFFFFFFF;
   };
   explicit ServerProtocol(Limits limits);
 

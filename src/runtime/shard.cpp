@@ -22,6 +22,7 @@ mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
   mqtt::ServerProtocol::Limits l;
   l.max_packet_size = cfg.mqtt.max_packet_size;
   l.max_topic_alias = cfg.mqtt.max_topic_alias;
+  l.max_user_properties = cfg.mqtt.property_size;
   return l;
 }
 }  // namespace
