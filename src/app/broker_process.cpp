@@ -2,10 +2,13 @@
 
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -48,6 +51,42 @@ std::optional<std::string> refused_protections(const config::Config& cfg) {
     out += e.to_string();
   }
   return out;
+}
+
+// Every client socket is a file descriptor: run with the soft RLIMIT_NOFILE at the hard
+// limit, and say in one line what both are.
+void raise_fd_limit() {
+  rlimit lim{};
+  if (getrlimit(RLIMIT_NOFILE, &lim) != 0) {
+    runtime::log_warn(std::string("file descriptors: cannot read RLIMIT_NOFILE: ") +
+                      std::strerror(errno));
+    return;
+  }
+  const rlim_t before = lim.rlim_cur;
+  rlim_t target = lim.rlim_max;
+  if (target == RLIM_INFINITY) {
+    // The kernel refuses a soft limit above fs.nr_open.
+    target = 1048576;
+    std::ifstream nr_open("/proc/sys/fs/nr_open");
+    unsigned long long v = 0;
+    if (nr_open >> v && v > 0) target = static_cast<rlim_t>(v);
+  }
+  std::string outcome = "already at the hard limit";
+  if (before < target) {
+    rlimit raised = lim;
+    raised.rlim_cur = target;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) {
+      lim.rlim_cur = target;
+      outcome = "raised from " + std::to_string(before);
+    } else {
+      outcome = std::string("cannot raise it: ") + std::strerror(errno);
+    }
+  }
+  auto show = [](rlim_t v) {
+    return v == RLIM_INFINITY ? std::string("unlimited") : std::to_string(v);
+  };
+  runtime::log_info("file descriptors: RLIMIT_NOFILE soft limit " + show(lim.rlim_cur) + " (" +
+                    outcome + "), hard limit " + show(lim.rlim_max));
 }
 
 // Writes the answer to a reload request atomically (temp file + rename).
@@ -171,6 +210,7 @@ int run_broker(const StartArgs& a) {
   runtime::log_info(std::string("HarborMQ ") + kVersion + " starting (pid " +
                     std::to_string(getpid()) + ", config " + source + ", pid file " +
                     absolute(pid_file) + ")");
+  raise_fd_limit();
   std::shared_ptr<const config::Config> running = *cfg;
   Server server(running);
   if (auto started = server.start(); !started) {

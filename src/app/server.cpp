@@ -1,7 +1,5 @@
 #include "app/server.hpp"
 
-#include <sys/epoll.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -14,8 +12,8 @@
 #include <mutex>
 #include <thread>
 
+#include "app/acceptor.hpp"
 #include "runtime/log.hpp"
-#include "runtime/log_rate_limit.hpp"
 #include "runtime/socket.hpp"
 #include "store/store.hpp"
 
@@ -24,36 +22,6 @@ namespace harbor::app {
 using runtime::log_error;
 using runtime::log_info;
 using runtime::log_warn;
-
-// Accepts on the listening socket (on shard 0's loop) and hands sockets round-robin.
-class Server::Acceptor final : public runtime::IoHandler {
- public:
-  Acceptor(int fd, std::vector<std::unique_ptr<runtime::Shard>>& shards) : fd_(fd), shards_(shards) {}
-  ~Acceptor() override {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  void on_io(uint32_t) override {
-    for (int i = 0; i < 256; ++i) {
-      int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
-      if (c < 0) {
-        if (errno == EINTR) continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-          runtime::log_limited(runtime::LogLevel::Warn, "accept",
-                               std::string("accept: ") + std::strerror(errno));
-        }
-        return;
-      }
-      runtime::set_nodelay(c);
-      shards_[next_++ % shards_.size()]->adopt_socket(c);
-    }
-  }
-  int fd() const { return fd_; }
-
- private:
-  int fd_;
-  std::vector<std::unique_ptr<runtime::Shard>>& shards_;
-  size_t next_ = 0;
-};
 
 Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
 
@@ -111,10 +79,11 @@ tl::expected<void, std::string> Server::start() {
   if (!fd) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", fd.error()));
   listen_host_ = where->host;
   port_ = runtime::local_port(*fd);
-  acceptor_ = std::make_unique<Acceptor>(*fd, shards_);
+  acceptor_ = std::make_unique<Acceptor>(*fd, shards_[0]->loop(), shards_, ctx_,
+                                         cfg_->mqtt.max_connections);
 
   for (auto& s : shards_) s->start();
-  shards_[0]->loop().post([this] { shards_[0]->loop().add(acceptor_->fd(), EPOLLIN, acceptor_.get()); });
+  shards_[0]->loop().post([this] { acceptor_->start(); });
   started_ = true;
   return {};
 }
@@ -127,7 +96,7 @@ void Server::stop() {
   std::condition_variable cv;
   bool removed = false;
   shards_[0]->loop().post([&] {
-    shards_[0]->loop().remove(acceptor_->fd());
+    acceptor_->stop();
     std::lock_guard lock(m);
     removed = true;
     cv.notify_one();
@@ -148,6 +117,10 @@ void Server::stop() {
            std::to_string(st.refused_store.load()) + " refused by the store, " +
            std::to_string(st.no_subscribers.load()) + " matched no subscriber, " +
            std::to_string(st.queued.load()) + " waited in session queues");
+  log_info("totals: " + std::to_string(st.refused_max_connections.load()) +
+           " connections refused over mqtt.max_connections, " +
+           std::to_string(st.refused_fd_limit.load()) +
+           " closed at accept while out of file descriptors");
   if (store_) {
     store_->stop();
     auto ss = store_->stats();
@@ -191,6 +164,12 @@ tl::expected<void, std::string> Server::lock_data_directory() {
 
 void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
   cfg_ = cfg;
+  // The acceptor lives on shard 0's loop; it reads the limit there.
+  if (acceptor_) {
+    shards_[0]->loop().post([acceptor = acceptor_.get(), max = cfg->mqtt.max_connections] {
+      acceptor->set_max_connections(max);
+    });
+  }
   for (auto& s : shards_) {
     s->loop().post([shard = s.get(), cfg] { shard->broker().set_config(cfg); });
   }

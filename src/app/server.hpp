@@ -23,6 +23,8 @@ class Store;
 
 namespace harbor::app {
 
+class Acceptor;
+
 class Server {
  public:
   explicit Server(std::shared_ptr<const config::Config> cfg);
@@ -47,8 +49,6 @@ class Server {
   const broker::BrokerContext& context() const { return ctx_; }
 
  private:
-  class Acceptor;
-
   std::shared_ptr<const config::Config> cfg_;
   std::unique_ptr<broker::SubscriptionTree> tree_;
   std::unique_ptr<broker::RetainedStore> retained_;

@@ -35,6 +35,10 @@ struct BrokerStats {
   // the acceptor adds one per accepted socket it keeps, a shard subtracts it when the
   // connection is gone.
   std::atomic<int64_t> sockets_open{0};
+  // Sockets the acceptor closed at once: over mqtt.max_connections, and pending connections
+  // shed while the process was out of file descriptors (EMFILE/ENFILE).
+  std::atomic<uint64_t> refused_max_connections{0};
+  std::atomic<uint64_t> refused_fd_limit{0};
   std::atomic<uint64_t> sessions{0};
 };
 

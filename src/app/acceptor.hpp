@@ -1,0 +1,78 @@
+// The acceptor: takes client sockets off the listening socket and hands them round-robin to
+// the shards (DESIGN.md §3).
+//
+// Thread: constructed on any thread; every other call on the loop it is given (shard 0's).
+// Emits, for each socket accept() returns, one of:
+//   - kept: `sockets_open` + 1, then Shard::adopt_socket on the next shard (round-robin);
+//   - refused at once (closed before any byte is read) when keeping it would put
+//     `sockets_open` over mqtt.max_connections: counted in `refused_max_connections`, the
+//     first logged at warn, the rest counted into the next rate-limited line.
+// Errors: accept() failing with EMFILE/ENFILE (out of file descriptors) closes a spare
+// descriptor to accept and close the pending connections (counted in `refused_fd_limit`,
+// logged once per burst, naming the limit), then takes the listener out of epoll for a
+// delay that doubles from 10 ms up to 1 s and resets on the next successful accept. Any
+// other accept error backs off the same way. Without this a full descriptor table keeps the
+// listener readable and the loop spins while clients wait in the backlog.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "broker/context.hpp"
+#include "runtime/event_loop.hpp"
+#include "runtime/shard.hpp"
+
+namespace harbor::app {
+
+class Acceptor final : public runtime::IoHandler {
+ public:
+  // Owns `listen_fd` (closed on destruction). Opens the spare descriptor.
+  Acceptor(int listen_fd, runtime::EventLoop& loop,
+           std::vector<std::unique_ptr<runtime::Shard>>& shards, broker::BrokerContext& ctx,
+           uint32_t max_connections);
+  ~Acceptor() override;
+  Acceptor(const Acceptor&) = delete;
+  Acceptor& operator=(const Acceptor&) = delete;
+
+  // Loop thread: registers the listener for reading.
+  void start();
+  // Loop thread: unregisters the listener and cancels a pending re-arm; nothing is accepted
+  // after it. Idempotent.
+  void stop();
+  // Loop thread: mqtt.max_connections for the sockets accepted from now on (0 = no limit).
+  void set_max_connections(uint32_t n) { max_connections_ = n; }
+
+  void on_io(uint32_t events) override;
+
+  static constexpr int64_t kMinBackoffMs = 10;
+  static constexpr int64_t kMaxBackoffMs = 1000;
+
+ private:
+  void keep_or_refuse(int fd);
+  // Out of descriptors: frees the spare, accepts one pending connection and closes it, takes
+  // the spare back. False when nothing was pending or there is no spare.
+  bool shed_one();
+  void note_fd_limit(int err);
+  void end_fd_burst();
+  // Takes the listener out of epoll; a timer puts it back after the next backoff delay.
+  void pause();
+  void resume();
+  void open_spare();
+
+  int fd_;
+  runtime::EventLoop& loop_;
+  std::vector<std::unique_ptr<runtime::Shard>>& shards_;
+  broker::BrokerContext& ctx_;
+  uint32_t max_connections_;
+  int spare_fd_ = -1;
+  size_t next_ = 0;
+  bool armed_ = false;    // the listener is in the epoll set
+  bool stopped_ = false;  // stop() ran: never re-armed
+  runtime::TimerId resume_timer_ = 0;
+  int64_t backoff_ms_ = 0;  // last pause; 0 after a successful accept
+  bool in_fd_burst_ = false;
+  uint64_t burst_refused_ = 0;  // shed during the current burst
+};
+
+}  // namespace harbor::app
