@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+import mqttraw
+
 pytestmark = pytest.mark.harbormq_only
 
 
@@ -34,11 +36,11 @@ def closed_within(sock, timeout):
 @pytest.mark.parametrize("first", [b"\x30", b"\xc0\x00", b"\xff\xfe\xfd", b"GET / HTTP/1.1\r\n"])
 def test_first_byte_that_is_not_connect_closes_at_once(broker, first):
     """[MQTT-3.1.0-1]: the first packet is CONNECT; anything else is closed without waiting
-    for the rest of it (no 10 s connect timer)."""
+    for the rest of it (not by the connect timer, mqtt.connect_timeout = 5 s by default)."""
     s = socket.create_connection((broker.host, broker.port), timeout=5)
     try:
         s.sendall(first)
-        # Without the check these wait for the 10 s connect timer.
+        # Without the check these wait for the 5 s connect timer.
         assert closed_within(s, 3.0), "connection still open 3 s after %r" % first
     finally:
         s.close()
@@ -76,3 +78,30 @@ def test_partial_packet_costs_what_arrived(make_broker):
     finally:
         for s in socks:
             s.close()
+
+
+def test_connect_not_complete_within_connect_timeout_is_closed(make_broker):
+    """mqtt.connect_timeout = 1s: a socket that sent half a CONNECT, and one that sent
+    nothing, are closed about 1 s after they opened (the broker sweeps every 250 ms); one
+    that completes its CONNECT in time is accepted and stays."""
+    broker = make_broker(connect_timeout="1s")
+    connect = mqttraw.connect_packet("in-time", keepalive=60)
+    opened = time.monotonic()
+    half = socket.create_connection((broker.host, broker.port), timeout=5)
+    silent = socket.create_connection((broker.host, broker.port), timeout=5)
+    whole = mqttraw.RawClient(broker.host, broker.port)
+    try:
+        half.sendall(connect[:len(connect) // 2])
+        whole.send(connect)
+        assert whole.wait_for(mqttraw.CONNACK).reason == 0
+        for name, s in (("half a CONNECT", half), ("nothing", silent)):
+            assert closed_within(s, 3.0 - (time.monotonic() - opened)), \
+                "a socket that sent %s is still open 3 s after it opened" % name
+            elapsed = time.monotonic() - opened
+            assert elapsed >= 0.9, "a socket that sent %s closed after %.2f s, before the " \
+                "1 s connect timeout" % (name, elapsed)
+        assert whole.is_open(), "the client whose CONNECT completed in time was closed"
+    finally:
+        half.close()
+        silent.close()
+        whole.close()
