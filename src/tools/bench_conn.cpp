@@ -4,7 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 
 #include "runtime/socket.hpp"
@@ -19,6 +21,12 @@ namespace {
 constexpr size_t kMaxOutBuffered = 256 * 1024;  // stop producing above this much unsent data
 constexpr int kPublishBatch = 64;               // publishes per wake-up before yielding
 constexpr size_t kReadBudget = 512 * 1024;      // bytes read per wake-up before yielding
+constexpr size_t kReadChunk = 64 * 1024;        // bytes asked of one recv()
+// Paced subscribers (sub --rate): the budget holds at most 5 ms of messages (at least one),
+// so a pause never turns into a burst; reads are at least 64 bytes (a small PUBLISH).
+constexpr double kPacedBurstS = 0.005;
+constexpr size_t kMinPacedRead = 64;
+constexpr size_t kFirstMessageGuess = 128;      // bytes per PUBLISH before any was read
 constexpr uint64_t kMaxPlausibleLatencyNs = 3600ULL * 1'000'000'000ULL;
 }  // namespace
 
@@ -117,39 +125,92 @@ void BenchConn::on_io(uint32_t events) {
     return;
   }
   if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    size_t budget = kReadBudget;
-    while (budget > 0) {
-      auto buf = proto_.prepare(64 * 1024);
-      ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
-      if (n == 0) {
-        fail("connection closed by broker");
-        return;
-      }
-      if (n < 0) {
-        if (errno == EAGAIN || errno == EWOULDBLOCK) break;
-        if (errno == EINTR) continue;
-        fail(std::string("recv: ") + std::strerror(errno));
-        return;
-      }
-      proto_.commit(static_cast<size_t>(n));
-      budget -= std::min(budget, static_cast<size_t>(n));
-      for (;;) {
-        auto next = proto_.next();
-        if (!next) {
-          fail("protocol error: " + next.error().message);
-          return;
-        }
-        if (!*next) break;
-        on_packet(**next);
-        if (state_ == State::Closed) return;
-      }
-      if (static_cast<size_t>(n) < buf.size()) break;
-    }
+    read_input(events);
+    if (state_ == State::Closed) return;
   }
   if (is_publisher_active()) pump(monotonic_ns());
   if (state_ == State::Closed) return;
   flush();
   if (state_ != State::Closed) update_interest();
+}
+
+void BenchConn::read_input(uint32_t events) {
+  // A hang-up or error is read through regardless of the pacing, or the level-triggered
+  // EPOLLHUP would spin while the budget is empty.
+  const bool hangup = (events & (EPOLLHUP | EPOLLERR)) != 0;
+  size_t budget = kReadBudget;
+  while (budget > 0) {
+    size_t want = kReadChunk;
+    if (paced() && !hangup) {
+      refill_read_budget(monotonic_ns());
+      if (read_budget_ < 1) {
+        read_paused_ = true;  // update_interest() drops EPOLLIN; the worker's tick resumes
+        return;
+      }
+      want = paced_read_size();
+    }
+    auto buf = proto_.prepare(want);
+    ssize_t n = ::recv(fd_, buf.data(), want, 0);
+    if (n == 0) {
+      fail("connection closed by broker");
+      return;
+    }
+    if (n < 0) {
+      if (errno == EAGAIN || errno == EWOULDBLOCK) break;
+      if (errno == EINTR) continue;
+      fail(std::string("recv: ") + std::strerror(errno));
+      return;
+    }
+    proto_.commit(static_cast<size_t>(n));
+    bytes_read_ += static_cast<uint64_t>(n);
+    budget -= std::min(budget, static_cast<size_t>(n));
+    for (;;) {
+      auto next = proto_.next();
+      if (!next) {
+        fail("protocol error: " + next.error().message);
+        return;
+      }
+      if (!*next) break;
+      on_packet(**next);
+      if (state_ == State::Closed) return;
+    }
+    if (static_cast<size_t>(n) < want) break;
+  }
+}
+
+bool BenchConn::paced() const {
+  const auto& o = w_.options();
+  return o.mode == BenchMode::Sub && o.rate > 0 && state_ == State::Ready;
+}
+
+void BenchConn::refill_read_budget(uint64_t now_ns) {
+  const double rate = w_.options().rate;
+  if (budget_at_ns_ == 0) {
+    budget_at_ns_ = now_ns;
+    read_budget_ = 1;
+    return;
+  }
+  const double cap = std::max(1.0, rate * kPacedBurstS);
+  const double earned = rate * static_cast<double>(now_ns - budget_at_ns_) / 1e9;
+  read_budget_ = std::min(cap, read_budget_ + earned);
+  budget_at_ns_ = now_ns;
+}
+
+size_t BenchConn::paced_read_size() const {
+  // About as many bytes as the budget's messages take, from the sizes seen so far. A
+  // packet cut in two stays in the decoder until the next read.
+  const double per_message = publishes_read_ > 0 ? static_cast<double>(bytes_read_) / static_cast<double>(publishes_read_)
+                                                 : static_cast<double>(kFirstMessageGuess);
+  const double bytes = std::floor(read_budget_) * per_message;
+  return std::clamp(static_cast<size_t>(bytes), kMinPacedRead, kReadChunk);
+}
+
+void BenchConn::resume_reading(uint64_t now_ns) {
+  if (!read_paused_ || state_ != State::Ready) return;
+  refill_read_budget(now_ns);
+  if (read_budget_ < 1) return;
+  read_paused_ = false;
+  on_io(EPOLLIN);
 }
 
 void BenchConn::on_packet(mqtt::Packet& p) {
@@ -205,6 +266,8 @@ void BenchConn::on_connack(const mqtt::Connack& ack) {
 }
 
 void BenchConn::on_publish(const mqtt::Publish& p) {
+  ++publishes_read_;
+  if (paced()) read_budget_ -= 1;
   if (p.qos == 1) {
     ack_.type = mqtt::PacketType::Puback;
     ack_.packet_id = p.packet_id;
@@ -324,7 +387,7 @@ void BenchConn::flush() {
 
 void BenchConn::update_interest() {
   if (fd_ < 0) return;
-  uint32_t want = EPOLLIN;
+  uint32_t want = read_paused_ ? 0u : static_cast<uint32_t>(EPOLLIN);
   bool unsent = out_off_ < out_.size();
   // An unlimited QoS 0 publisher writes whenever the socket has room.
   const auto& o = w_.options();

@@ -25,6 +25,10 @@ class BenchConn : public runtime::IoHandler {
   void on_io(uint32_t events) override;
   // Publisher: sends what the rate, the count and the window allow.
   void pump(uint64_t now_ns);
+  // Paced subscriber (sub --rate): reads again once the read budget has refilled.
+  // Called by the worker's tick.
+  void resume_reading(uint64_t now_ns);
+  bool read_paused() const { return read_paused_; }
   // Sends PINGREQ when quiet; fails a connection attempt that took too long.
   void sweep(int64_t now_ms);
   // Sends DISCONNECT, flushes, half-closes and waits for the broker's EOF (Closing).
@@ -48,6 +52,10 @@ class BenchConn : public runtime::IoHandler {
   void fail(const std::string& why);
   void close_fd();
   void on_closing_io(uint32_t events);
+  void read_input(uint32_t events);
+  bool paced() const;
+  void refill_read_budget(uint64_t now_ns);
+  size_t paced_read_size() const;
 
   Worker& w_;
   uint64_t number_;
@@ -77,6 +85,14 @@ class BenchConn : public runtime::IoHandler {
 
   // subscriber
   SequenceTracker tracker_;
+  // Read pacing (sub --rate): a token bucket of messages. The socket is read only while the
+  // budget is positive, and only about as many bytes as the budget covers, so unread data
+  // stays in the kernel and TCP backpressure reaches the broker.
+  double read_budget_ = 0;      // messages that may still be read (may go slightly negative)
+  uint64_t budget_at_ns_ = 0;   // when read_budget_ was last refilled
+  bool read_paused_ = false;    // EPOLLIN off until resume_reading() finds budget
+  uint64_t bytes_read_ = 0;     // running totals for the bytes-per-message estimate
+  uint64_t publishes_read_ = 0;
 };
 
 }  // namespace harbor::tools

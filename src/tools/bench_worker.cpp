@@ -9,7 +9,7 @@
 namespace harbor::tools {
 
 namespace {
-constexpr int64_t kTickMs = 2;          // rate-limited publishing and connection pacing
+constexpr int64_t kTickMs = 2;          // rate-limited publishing, paced reading, connection pacing
 constexpr int64_t kSweepMs = 200;       // timeouts and keep-alive
 constexpr int64_t kLatencyFlushMs = 250;
 constexpr int64_t kCloseGraceMs = 3000;  // wait for the broker's EOF after DISCONNECT
@@ -73,6 +73,12 @@ void Worker::connect_more() {
 void Worker::tick() {
   if (closing_) return;
   if (next_to_connect_ < conns_.size()) connect_more();
+  if (options_.mode == BenchMode::Sub && options_.rate > 0) {
+    // Paced subscribers whose read budget ran out read again once it has refilled.
+    uint64_t now = monotonic_ns();
+    for (auto& c : conns_)
+      if (c->read_paused()) c->resume_reading(now);
+  }
   if (publishing_ && options_.rate > 0) {
     uint64_t now = monotonic_ns();
     for (auto& c : conns_) {

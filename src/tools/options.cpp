@@ -169,6 +169,10 @@ void add_bench_options(CLI::App& app, BenchOptions& o) {
         ->capture_default_str();
   } else {
     app.add_option("-g,--group", o.group, "Shared subscription group ($share/GROUP/topic)");
+    app.add_option("--rate", o.rate,
+                   "Read at most this many messages per second per subscriber (0 = as fast as they come); "
+                   "unread data stays in the socket, so TCP backpressure reaches the broker")
+        ->capture_default_str();
     app.add_option("-L,--count", o.count, "Stop after this many messages in total (0 = unlimited)");
     app.add_option("--idle", o.idle_s, "Stop after this many seconds without messages (from the end of setup until the first)");
     app.add_flag("--subscribe-only", o.subscribe_only,

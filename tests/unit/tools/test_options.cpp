@@ -99,6 +99,35 @@ TEST(Options, BenchDefaultsAndValidation) {
   EXPECT_EQ(threads.threads, 1);  // never more threads than clients
 }
 
+TEST(Options, BenchSubReadRate) {
+  BenchOptions paced;
+  paced.mode = BenchMode::Sub;
+  auto err = parse(paced, add_bench_options, {"-t", "bench/#", "-q", "1", "--rate", "2500.5"});
+  ASSERT_FALSE(err) << *err;
+  EXPECT_DOUBLE_EQ(paced.rate, 2500.5);
+
+  BenchOptions unpaced;
+  unpaced.mode = BenchMode::Sub;
+  ASSERT_FALSE(parse(unpaced, add_bench_options, {"-t", "bench/#"}));
+  EXPECT_DOUBLE_EQ(unpaced.rate, 0);  // default: read as fast as messages come
+
+  BenchOptions negative;
+  negative.mode = BenchMode::Sub;
+  EXPECT_TRUE(parse(negative, add_bench_options, {"--rate", "-5"}));
+  BenchOptions not_a_number;
+  not_a_number.mode = BenchMode::Sub;
+  EXPECT_TRUE(parse(not_a_number, add_bench_options, {"--rate", "fast"}));
+  BenchOptions conn;  // bench conn has no --rate (it has --connect-rate)
+  conn.mode = BenchMode::Conn;
+  EXPECT_TRUE(parse(conn, add_bench_options, {"--rate", "10"}));
+
+  CLI::App app;
+  BenchOptions help;
+  help.mode = BenchMode::Sub;
+  add_bench_options(app, help);
+  EXPECT_NE(app.help().find("backpressure"), std::string::npos);
+}
+
 TEST(Options, VersionNames) {
   EXPECT_EQ(parse_version("3.1.1"), Version::v311);
   EXPECT_EQ(parse_version("mqttv5"), Version::v5);
