@@ -5,12 +5,14 @@ Starts each broker on a free loopback port with equivalent settings, runs the sa
 scenarios against each (alternating which broker goes first, --runs times), and writes
 the medians and the HarborMQ / Mosquitto ratios to bench/results/latest.md (+ .json, .png).
 
-The load comes from `harbormq bench pub|sub|conn` (the same binary). Broker CPU seconds
+The load comes from `harbormq bench pub|sub|conn` (the same binary) and, for conn-10k-raw,
+from bench/raw_connect.c (plain sockets, not our client code). Broker CPU seconds
 (utime+stime from /proc/PID/stat) and peak RSS (VmHWM) are read around every run.
 
     /usr/bin/python3 bench/compare.py                 # full run (make bench)
-    /usr/bin/python3 bench/compare.py --smoke         # every scenario for 1 s, 1 run
+    /usr/bin/python3 bench/compare.py --smoke         # every scenario for 1 s, 1 run -> bench/results/smoke.*
     /usr/bin/python3 bench/compare.py --scenarios fanin-q0,conn-10k --runs 5
+    /usr/bin/python3 bench/compare.py --harbormq build-bench/harbormq --smoke --scenarios slow-sub-q1
 """
 import argparse
 import datetime
@@ -43,7 +45,20 @@ SCENARIOS = {
                       size=16, rate=1000, fan=200, desc="1 pub -> 200 sub on one topic, 16 B, 1000 msg/s"),
     "fanout-q1": dict(kind="pubsub", qos=1, pubs=1, subs=200, pub_topic="bench/fanout", sub_topic="bench/fanout",
                       size=16, rate=1000, fan=200, desc="1 pub -> 200 sub on one topic, 16 B, 1000 msg/s"),
-    "conn-10k": dict(kind="conn", conns=10000, desc="10,000 connections, unlimited rate (256 pending)"),
+    # The slow-sub pair keeps each broker's default queue and inflight limits (HarborMQ:
+    # max_mqueue_len = 2048; Mosquitto: max_queued_messages 1000, max_inflight_messages 20).
+    "slow-sub-q0": dict(kind="slowsub", qos=0, pubs=10, size=100, slow_rate=2000, fast_rate=5000,
+                        default_limits=True,
+                        desc="fan-in as fanin-q0 to 1 sub reading at most 2,000 msg/s, plus 1 pub -> 1 fast sub "
+                             "at 5,000 msg/s on another topic; default queue limits"),
+    "slow-sub-q1": dict(kind="slowsub", qos=1, pubs=10, size=100, slow_rate=2000, fast_rate=5000,
+                        default_limits=True,
+                        desc="the same at QoS 1 (inflight 64 per publisher)"),
+    "conn-10k": dict(kind="conn", conns=10000, desc="10,000 connections by `harbormq bench conn`, unlimited rate "
+                                                    "(256 pending)"),
+    "conn-10k-raw": dict(kind="rawconn", conns=10000, concurrency=64,
+                         desc="10,000 connections by bench/raw_connect.c (plain sockets, hand-built CONNECT, "
+                              "no TCP_NODELAY), 64 pending"),
     "persist-q1": dict(kind="persist", store=True, pubs=10, count=500000, size=100, inflight=64,
                        desc="QoS 1 to 1 offline persistent subscriber, then drain; store on, inflight 64"),
     "persist-q1-nostore": dict(kind="persist", store=False, pubs=10, count=500000, size=100, inflight=64,
@@ -55,6 +70,37 @@ SCENARIOS = {
 }
 
 SMOKE_SCALE = {"pubs": 10, "subs": 10, "conns": 200, "count": 1000}
+
+
+def net_counters():
+    """TcpExt/Tcp counters of this network namespace (ListenOverflows, TCPSynRetrans...)."""
+    out = {}
+    for path in ("/proc/net/netstat", "/proc/net/snmp"):
+        try:
+            with open(path) as f:
+                lines = f.read().splitlines()
+        except OSError:
+            continue
+        for head, vals in zip(lines[0::2], lines[1::2]):
+            keys, values = head.split(), vals.split()
+            for k, v in zip(keys[1:], values[1:]):
+                out[keys[0].rstrip(":") + k] = int(v)
+    return out
+
+
+def find_raw_connect(harbormq_bin, workdir):
+    """bench/raw_connect.c built next to harbormq (bench/CMakeLists.txt), else compiled here."""
+    src = os.path.join(ROOT, "bench", "raw_connect.c")
+    beside = os.path.join(os.path.dirname(os.path.abspath(harbormq_bin)), "raw_connect")
+    if os.path.exists(beside) and os.path.getmtime(beside) >= os.path.getmtime(src):
+        return beside
+    out = os.path.join(workdir, "raw_connect")
+    if not os.path.exists(out):
+        cc = shutil.which("cc") or shutil.which("gcc")
+        if not cc:
+            raise RuntimeError("no C compiler to build bench/raw_connect.c")
+        subprocess.run([cc, "-O2", "-o", out, src], check=True, capture_output=True, text=True)
+    return out
 
 
 def free_port():
@@ -104,23 +150,26 @@ def raise_nofile():
 class Broker:
     """One broker process for one run."""
 
-    def __init__(self, kind, harbormq_bin, workdir, persistence):
+    def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False):
         self.kind = kind
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
         self.proc = None
         if kind == "mosquitto":
             self.conf = os.path.join(self.dir, "mosquitto.conf")
-            self.settings = "\n".join([
-                f"listener {self.port} 127.0.0.1",
-                "allow_anonymous true",
-                "max_connections -1",
+            limits = [] if default_limits else [
                 "max_queued_messages 0",
                 "max_queued_bytes 0",
                 # 65535 = HarborMQ's max_inflight_window. 0 ("unlimited") stalls QoS 1 delivery
                 # in Mosquitto 2.0.11: messages stay queued until the client sends something.
                 "max_inflight_messages 65535",
                 "max_inflight_bytes 0",
+            ]
+            self.settings = "\n".join([
+                f"listener {self.port} 127.0.0.1",
+                "allow_anonymous true",
+                "max_connections -1",
+                *limits,
                 "set_tcp_nodelay true",
                 f"persistence {'true' if persistence else 'false'}",
                 f"persistence_location {self.dir}/",
@@ -131,10 +180,10 @@ class Broker:
         else:
             self.conf = os.path.join(self.dir, "harbormq.conf")
             # log level error, as Mosquitto's log_type error above; own pid file per run.
-            lines = [f'listeners.tcp {{ bind = "127.0.0.1:{self.port}" }}',
-                     "mqtt { max_mqueue_len = 0, max_inflight_window = 65535 }",
-                     f'system {{ pid_file = "{self.dir}/harbormq.pid" }}',
-                     "log { level = error }"]
+            lines = [f'listeners.tcp {{ bind = "127.0.0.1:{self.port}" }}']
+            if not default_limits:
+                lines.append("mqtt { max_mqueue_len = 0, max_inflight_window = 65535 }")
+            lines += [f'system {{ pid_file = "{self.dir}/harbormq.pid" }}', "log { level = error }"]
             if persistence:
                 # disk_cache_size = 0: no message bound, as Mosquitto (default 102,400 would
                 # refuse part of a 500,000-message run).
@@ -191,14 +240,14 @@ class Runner:
             return proc
         return self.finish(proc, json_path, timeout)
 
-    def finish(self, proc, json_path, timeout=600):
+    def finish(self, proc, json_path, timeout=600, ok_codes=(0,)):
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             out, err = proc.communicate()
             raise RuntimeError(f"bench timed out: {err[-300:]}")
-        if proc.returncode != 0 or not os.path.exists(json_path):
+        if proc.returncode not in ok_codes or not os.path.exists(json_path):
             raise RuntimeError(f"bench exited {proc.returncode}: {(err or out)[-300:].strip()}")
         with open(json_path) as f:
             return json.load(f)
@@ -241,6 +290,7 @@ class Runner:
             "delivered": delivered,
             "delivered_per_s": delivered / window if window > 0 else 0,
             "dropped": max(0, expected - delivered),
+            "gaps": sub["gaps"],
             "duplicates": sub["duplicates"],
             "out_of_order": sub["out_of_order"],
             "p50_ms": sub["latency_ms"]["p50"],
@@ -252,16 +302,17 @@ class Runner:
 
     def run_conn(self, sc, broker, duration):
         conn_json, ready = self.tmp("conn.json"), self.tmp("ready")
-        base_kb = broker.rss_kb()
+        base_kb, net0 = broker.rss_kb(), net_counters()
         proc = self.bench("conn", broker.port, ["-c", str(sc["conns"]), "--max-pending", "256",
                                                 "--duration", str(max(1, duration)), "--ready-file", ready],
                           conn_json, wait=False)
         self.wait_file(ready, proc, timeout=300)
         time.sleep(0.5)
-        held_kb = broker.rss_kb()
+        held_kb, net1 = broker.rss_kb(), net_counters()
         res = self.finish(proc, conn_json)
         n = max(1, res["connected"])
         return {
+            **syn_drops(net0, net1),
             "connected": res["connected"],
             "connect_failed": res["connect_failed"],
             "conn_per_s": res["connect_rate"],
@@ -269,6 +320,98 @@ class Runner:
             "connect_p99_ms": res["connect_time_ms"]["p99"],
             "rss_per_conn_kb": (held_kb - base_kb) / n,
             "errors": res["error_count"],
+        }
+
+    def run_rawconn(self, sc, broker, duration):
+        exe = find_raw_connect(self.tools, self.workdir)
+        out, ready = self.tmp("raw.json"), self.tmp("ready")
+        base_kb, net0 = broker.rss_kb(), net_counters()
+        cmd = [exe, "-p", str(broker.port), "-c", str(sc["conns"]), "--concurrency", str(sc["concurrency"]),
+               "--hold", str(max(2, duration)), "--ready-file", ready, "--json", out]
+        if self.args.verbose:
+            print("   $", " ".join(cmd), file=sys.stderr)
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.wait_file(ready, proc, timeout=300)
+        time.sleep(0.5)
+        held_kb, net1 = broker.rss_kb(), net_counters()
+        res = self.finish(proc, out, timeout=300)
+        n = max(1, res["connected"])
+        return {
+            **syn_drops(net0, net1),
+            "connected": res["connected"],
+            "connect_failed": res["failed"],
+            "conn_per_s": res["conn_per_s"],
+            "connect_p50_ms": res["connect_ms"]["p50"],
+            "connect_p99_ms": res["connect_ms"]["p99"],
+            "rss_per_conn_kb": (held_kb - base_kb) / n,
+            "errors": res["failed"],
+        }
+
+    def fast_pair(self, sc, port, duration, start_ns_from=None):
+        """1 publisher at sc['fast_rate'] -> 1 subscriber on bench/fast; returns (sub, pub) results."""
+        q = str(sc["qos"])
+        sub_json, pub_json, ready = self.tmp("fast-sub.json"), self.tmp("fast-pub.json"), self.tmp("ready")
+        sub = self.bench("sub", port, ["-c", "1", "-i", f"hmq-fast-sub-{port}-%i", "-t", "bench/fast", "-q", q,
+                                       "--idle", "2", "--duration", str(duration + 30), "--ready-file", ready],
+                         sub_json, wait=False)
+        self.wait_file(ready, sub)
+        pub = self.bench("pub", port, ["-c", "1", "-n", "1000", "-i", f"hmq-fast-pub-{port}-%i", "-t", "bench/fast",
+                                       "-q", q, "-s", str(sc["size"]), "--rate", str(sc["fast_rate"]),
+                                       "--duration", str(duration)], pub_json, wait=False)
+        return sub, sub_json, pub, pub_json
+
+    def fast_result(self, handles, duration):
+        sub, sub_json, pub, pub_json = handles
+        pub = self.finish(pub, pub_json, timeout=duration + 120)
+        sub = self.finish(sub, sub_json, timeout=duration + 120)
+        sent = pub["acked"] - pub["rejected"] if pub["options"].get("qos", 0) else pub["sent"]
+        return {"sent": sent, "unique": sub["unique"], "gaps": sub["gaps"],
+                "per_s": sub["unique"] / pub["run_s"] if pub["run_s"] else 0,
+                "p99_ms": sub["latency_ms"]["p99"]}
+
+    def run_slowsub(self, sc, broker, duration):
+        """Fan-in to a paced subscriber next to an unrelated fast pair; the fast pair also runs
+        alone first, on the same broker, as the baseline "unaffected" is measured against."""
+        p, q = broker.port, str(sc["qos"])
+        drain = 10 if self.args.smoke else 30  # the slow subscriber's reading time after the publishers stop
+        base = self.fast_result(self.fast_pair(sc, p, duration), duration)
+        slow_json, ready = self.tmp("slow-sub.json"), self.tmp("ready")
+        slow = self.bench("sub", p, ["-c", "1", "-i", f"hmq-slow-sub-{p}-%i", "-t", "bench/slow/#", "-q", q,
+                                     "--rate", str(sc["slow_rate"]), "--idle", "2",
+                                     "--duration", str(duration + drain), "--ready-file", ready],
+                          slow_json, wait=False)
+        self.wait_file(ready, slow)
+        fast = self.fast_pair(sc, p, duration)
+        fan_json = self.tmp("fan-pub.json")
+        # A QoS 1 publisher held back by a slow receiver may give up waiting for acknowledgements
+        # (exit code 4): its results are still written and counted.
+        fan = self.bench("pub", p, ["-c", str(sc["pubs"]), "-t", "bench/slow/%i", "-q", q, "-s", str(sc["size"]),
+                                    "--duration", str(duration), "--inflight", "64"], fan_json, wait=False)
+        fan = self.finish(fan, fan_json, timeout=duration + 120, ok_codes=(0, 4))
+        fast = self.fast_result(fast, duration)
+        slow = self.finish(slow, slow_json, timeout=duration + drain + 60)
+        accepted = fan["acked"] - fan["rejected"] if sc["qos"] > 0 else fan["sent"]
+        window = (slow["last_receive_ns"] - fan["start_ns"]) / 1e9 if slow["last_receive_ns"] else 0
+        return {
+            "qos": sc["qos"],
+            "accepted": accepted,
+            "accepted_per_s": accepted / fan["run_s"] if fan["run_s"] else 0,
+            "delivered": slow["unique"] + fast["unique"] + base["unique"],
+            "delivered_per_s": slow["unique"] / window if window > 0 else 0,
+            "slow_received": slow["unique"],
+            "dropped": max(0, accepted - slow["unique"]),
+            "gaps": slow["gaps"],
+            "duplicates": slow["duplicates"],
+            "p50_ms": slow["latency_ms"]["p50"],
+            "p99_ms": slow["latency_ms"]["p99"],
+            "fast_per_s": fast["per_s"],
+            "fast_alone_per_s": base["per_s"],
+            "fast_vs_alone": fast["per_s"] / base["per_s"] if base["per_s"] else 0,
+            "fast_dropped": max(0, fast["sent"] - fast["unique"]),
+            "fast_p99_ms": fast["p99_ms"],
+            "fast_alone_p99_ms": base["p99_ms"],
+            "pub_ack_timeouts": fan["error_count"],
+            "errors": slow["error_count"],
         }
 
     def run_persist(self, sc, broker, duration):
@@ -294,10 +437,11 @@ class Runner:
 
     def run_one(self, name, sc, kind, duration):
         persistence = sc.get("store", False)
-        broker = Broker(kind, self.args.harbormq, self.workdir, persistence).start()
+        broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False)).start()
         try:
             cpu0 = broker.cpu_s()
-            fn = {"pubsub": self.run_pubsub, "conn": self.run_conn, "persist": self.run_persist}[sc["kind"]]
+            fn = {"pubsub": self.run_pubsub, "conn": self.run_conn, "persist": self.run_persist,
+                  "slowsub": self.run_slowsub, "rawconn": self.run_rawconn}[sc["kind"]]
             m = fn(sc, broker, duration)
             cpu = broker.cpu_s() - cpu0
             m["broker_cpu_s"] = cpu
@@ -307,6 +451,14 @@ class Runner:
             return m, broker.settings
         finally:
             broker.stop()
+
+
+def syn_drops(before, after):
+    """Connection attempts the kernel dropped because the broker's accept queue (its listen
+    backlog) was full, and the SYNs clients had to resend (1 s, 3 s... later). Counted for the
+    whole network namespace: other traffic on the machine adds to them."""
+    d = {k: after.get(k, 0) - before.get(k, 0) for k in ("TcpExtListenOverflows", "TcpExtTCPSynRetrans")}
+    return {"listen_overflows": d["TcpExtListenOverflows"], "syn_retrans": d["TcpExtTCPSynRetrans"]}
 
 
 def scaled(sc, smoke):
@@ -320,18 +472,36 @@ def scaled(sc, smoke):
     return sc
 
 
-MAIN_METRIC = {"pubsub": "delivered_per_s", "conn": "conn_per_s", "persist": "delivered_per_s"}
+MAIN_METRIC = {"pubsub": "delivered_per_s", "conn": "conn_per_s", "persist": "delivered_per_s",
+               "slowsub": "delivered_per_s", "rawconn": "conn_per_s"}
 COLUMNS = [
     ("accepted_per_s", "accepted/s", "{:,.0f}"),
     ("delivered_per_s", "delivered/s", "{:,.0f}"),
     ("dropped", "dropped", "{:,.0f}"),
+    ("gaps", "gaps", "{:,.0f}"),
     ("duplicates", "dup", "{:,.0f}"),
     ("p50_ms", "p50 ms", "{:.2f}"),
     ("p99_ms", "p99 ms", "{:.2f}"),
     ("conn_per_s", "conn/s", "{:,.0f}"),
-    ("rss_per_conn_kb", "KiB/conn", "{:.1f}"),
+    ("rss_per_conn_kb", "KiB/conn", "{:.2f}"),
+    ("listen_overflows", "SYN drops", "{:,.0f}"),
     ("broker_cpu_s", "CPU s", "{:.2f}"),
     ("cpu_us_per_msg", "CPU us/msg", "{:.2f}"),
+    ("broker_peak_rss_mb", "peak RSS MB", "{:.1f}"),
+]
+SLOW_COLUMNS = [
+    ("accepted_per_s", "fan-in accepted/s", "{:,.0f}"),
+    ("slow_received", "slow: received", "{:,.0f}"),
+    ("delivered_per_s", "slow: msg/s", "{:,.0f}"),
+    ("dropped", "slow: dropped", "{:,.0f}"),
+    ("gaps", "slow: gaps", "{:,.0f}"),
+    ("duplicates", "slow: dup", "{:,.0f}"),
+    ("fast_alone_per_s", "fast alone msg/s", "{:,.0f}"),
+    ("fast_per_s", "fast msg/s", "{:,.0f}"),
+    ("fast_vs_alone", "fast / alone", "{:.3f}"),
+    ("fast_dropped", "fast: dropped", "{:,.0f}"),
+    ("fast_alone_p99_ms", "fast alone p99 ms", "{:.2f}"),
+    ("fast_p99_ms", "fast p99 ms", "{:.2f}"),
     ("broker_peak_rss_mb", "peak RSS MB", "{:.1f}"),
 ]
 
@@ -343,6 +513,37 @@ def median_metrics(runs):
 
 def fmt(v, f):
     return "-" if v is None else f.format(v)
+
+
+def fmt_ratio(h, m, f):
+    """HarborMQ's value with its ratio to Mosquitto's in the same run: "1,234 (2.50x)"."""
+    text = fmt(h, f)
+    if h is None or m is None:
+        return text
+    if m == 0:
+        return text if h == 0 else f"{text} (M: 0)"
+    return f"{text} ({h / m:.2f}x)"
+
+
+def table(results, columns, names):
+    head = ["scenario", "broker"] + [c[1] for c in columns]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for name in names:
+        per_broker = results[name]
+        med = {b: median_metrics(r) for b, r in per_broker.items() if r}
+        mos = med.get("mosquitto", {})
+        for b in ("harbormq", "mosquitto"):
+            if b not in per_broker:
+                continue
+            m = med.get(b)
+            if not m:
+                row = [name, b] + ["n/a"] * len(columns)
+            elif b == "harbormq":
+                row = [name, b] + [fmt_ratio(m.get(k), mos.get(k), f) for k, _, f in columns]
+            else:
+                row = [name, b] + [fmt(m.get(k), f) for k, _, f in columns]
+            out.append("| " + " | ".join(row) + " |")
+    return out
 
 
 def machine_info():
@@ -372,38 +573,37 @@ def mosquitto_version():
         return "mosquitto"
 
 
-def write_report(args, results, settings, errors, out_dir, duration, runs):
+def write_report(args, results, settings, errors, out_dir, duration, runs, name):
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     lines = [f"# HarborMQ vs Mosquitto — {now}", "",
              f"Machine: {machine_info()}  ",
              f"Brokers: HarborMQ ({args.harbormq}), {mosquitto_version()}  ",
              f"Command: `/usr/bin/python3 bench/compare.py {' '.join(sys.argv[1:])}`  ",
              f"Each value is the median of {runs} run(s) of {duration} s; brokers alternate which goes first. "
+             "Every HarborMQ figure is followed by its ratio to Mosquitto's in the same run (H/M; "
+             "\"M: 0\" where Mosquitto's is zero). "
              "accepted/s = messages acknowledged (QoS 1) or written (QoS 0) by the publishers; "
              "delivered/s = distinct messages received by the subscribers; dropped = expected deliveries "
-             "(accepted x subscribers per message) minus distinct deliveries. Broker CPU = utime+stime of the "
-             "broker process during the scenario; peak RSS = VmHWM.", ""]
-    head = ["scenario", "broker"] + [c[1] for c in COLUMNS] + ["ratio H/M"]
-    lines.append("| " + " | ".join(head) + " |")
-    lines.append("|" + "---|" * len(head))
-    for name, per_broker in results.items():
-        sc = SCENARIOS[name]
-        main = MAIN_METRIC[sc["kind"]]
-        med = {b: median_metrics(r) for b, r in per_broker.items() if r}
-        ratio = None
-        if med.get("harbormq", {}).get(main) and med.get("mosquitto", {}).get(main):
-            ratio = med["harbormq"][main] / med["mosquitto"][main]
-        for b in ("harbormq", "mosquitto"):
-            if b not in per_broker:
-                continue
-            m = med.get(b)
-            if not m:
-                row = [name, b] + ["n/a"] * len(COLUMNS) + ["-"]
-            else:
-                row = [name, b] + [fmt(m.get(k), f) for k, _, f in COLUMNS]
-                row.append(f"{ratio:.2f}" if (ratio is not None and b == "harbormq") else "")
-            lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "Ratio H/M is HarborMQ / Mosquitto for delivered/s (conn-10k: connections per second).", ""]
+             "(accepted x subscribers per message) minus distinct deliveries; gaps = sequence numbers below "
+             "each publisher's highest received that never arrived (lost in the middle of a stream); "
+             "SYN drops = connection attempts the kernel refused because the broker's listen backlog was full "
+             "(the client resends the SYN 1 s later). Broker CPU = utime+stime of the broker process during the "
+             "scenario, per delivered message in CPU us/msg; peak RSS = VmHWM.", ""]
+    if args.smoke:
+        lines += ["**Smoke run** (1 s, few clients): checks that the scenarios work; the numbers mean nothing.", ""]
+    names = list(results)
+    lines += table(results, COLUMNS, names)
+    lines += ["", "The main figure is delivered/s (conn-10k and conn-10k-raw: connections per second).", ""]
+    slow = [n for n in names if SCENARIOS[n]["kind"] == "slowsub"]
+    if slow:
+        lines += ["## Slow subscriber next to a fast one", "",
+                  "The slow subscriber reads at most `--rate` messages/s (`harbormq bench sub --rate`: unread data "
+                  "stays in its socket, so TCP backpressure reaches the broker); the fast pair (1 publisher at a "
+                  "fixed rate -> 1 subscriber on another topic) runs alone first (\"alone\"), then next to the "
+                  "fan-in, on the same broker process. \"fast / alone\" = 1.000 means unaffected. Slow dropped = "
+                  "accepted minus received by the end of the drain time (includes what was still queued); "
+                  "slow gaps = lost in the middle.", ""]
+        lines += table(results, SLOW_COLUMNS, slow) + [""]
     # Store on / store off: what durability costs each broker in accepted/s (issue 4's target).
     pairs = [(on, on.replace("persist-q1", "persist-q1-nostore")) for on in results
              if on.startswith("persist-q1") and "nostore" not in on]
@@ -420,53 +620,97 @@ def write_report(args, results, settings, errors, out_dir, duration, runs):
     if pair_lines:
         lines += ["## Store on / store off", ""] + pair_lines + [""]
     lines += ["## Scenarios", ""]
-    for name in results:
-        lines.append(f"- `{name}`: {SCENARIOS[name]['desc']}")
+    for n in results:
+        lines.append(f"- `{n}`: {SCENARIOS[n]['desc']}")
     lines += ["", "## Broker settings", ""]
-    for b, s in settings.items():
-        lines += [f"{b}:", "```", s.strip(), "```", ""]
+    for b, st in settings.items():
+        lines += [f"{b}:", "```", st.strip(), "```", ""]
     if errors:
         lines += ["## Errors", ""] + [f"- {e}" for e in errors] + [""]
-    lines += ["![throughput](latest.png)", ""]
+    lines += [f"![delivered msg/s, drops, CPU per message, peak RSS, p99 latency, connections/s]({name}.png)", ""]
     os.makedirs(out_dir, exist_ok=True)
-    with open(os.path.join(out_dir, "latest.md"), "w") as f:
+    with open(os.path.join(out_dir, f"{name}.md"), "w") as f:
         f.write("\n".join(lines))
-    with open(os.path.join(out_dir, "latest.json"), "w") as f:
-        json.dump({"date": now, "machine": machine_info(), "duration_s": duration, "runs": runs,
+    with open(os.path.join(out_dir, f"{name}.json"), "w") as f:
+        json.dump({"date": now, "machine": machine_info(), "duration_s": duration, "runs": runs, "smoke": args.smoke,
                    "results": results, "settings": settings, "errors": errors}, f, indent=2)
     return "\n".join(lines)
 
 
-def write_chart(results, out_dir):
+def drop_percent(m):
+    """Dropped as a percentage of expected deliveries (QoS 0: sent - received; QoS 1: gaps)."""
+    if "slow_received" in m:
+        # QoS 1: what was acknowledged and then lost (gaps); what was still queued when the drain
+        # time ended is not a drop. QoS 0: everything sent and not received.
+        lost = m.get("gaps", 0) if m.get("qos") else m.get("dropped", 0)
+        expected = m.get("slow_received", 0) + lost
+    else:
+        lost = m.get("dropped", 0)
+        expected = m.get("delivered", 0) + lost
+    return 100.0 * lost / expected if expected else 0.0
+
+
+# (metric or function, panel title, y axis label, log scale, scenario kinds)
+PANELS = [
+    ("delivered_per_s", "Delivered messages per second", "msg/s (log scale)", True, ("pubsub", "persist", "slowsub")),
+    (drop_percent, "Dropped (expected deliveries not received)", "% of expected", False, ("pubsub", "persist", "slowsub")),
+    ("cpu_us_per_msg", "Broker CPU per delivered message", "CPU us / msg (log scale)", True,
+     ("pubsub", "persist", "slowsub")),
+    ("broker_peak_rss_mb", "Broker peak RSS (VmHWM)", "MB (log scale)", True, None),
+    ("p99_ms", "End-to-end latency, p99", "ms (log scale)", True, ("pubsub", "slowsub")),
+    ("conn_per_s", "Connections per second", "connections/s", False, ("conn", "rawconn")),
+]
+
+
+def write_chart(results, out_dir, name):
     gnuplot = shutil.which("gnuplot")
     if not gnuplot:
         print("gnuplot not found: no chart (apt-get install gnuplot-nox)", file=sys.stderr)
         return
-    data = os.path.join(out_dir, "latest.dat")
-    with open(data, "w") as f:
-        f.write("scenario harbormq mosquitto\n")
-        for name, per_broker in results.items():
-            main = MAIN_METRIC[SCENARIOS[name]["kind"]]
+    tmp = tempfile.mkdtemp(prefix="chart-")
+    plots = []
+    for i, (metric, title, ylabel, log, kinds) in enumerate(PANELS):
+        rows = []
+        for scen, per_broker in results.items():
+            if kinds and SCENARIOS[scen]["kind"] not in kinds:
+                continue
             vals = []
             for b in ("harbormq", "mosquitto"):
-                runs = per_broker.get(b) or []
-                vals.append(statistics.median([r[main] for r in runs if main in r]) if runs else 0)
-            f.write(f"{name} {vals[0]:.0f} {vals[1]:.0f}\n")
-    script = f"""
-set terminal pngcairo size 1100,500 noenhanced
-set output '{os.path.join(out_dir, "latest.png")}'
-set title 'Throughput per scenario (delivered msg/s; conn-10k: connections/s)'
-set style data histograms
-set style histogram clustered gap 1
-set style fill solid 0.8 border -1
-set key top right autotitle columnheader
-set logscale y
-set grid ytics
-set xtics rotate by -20
-plot '{data}' using 2:xtic(1) lc rgb '#1f77b4', '' using 3 lc rgb '#ff7f0e'
-"""
-    subprocess.run([gnuplot], input=script, text=True, check=False)
-    os.remove(data)
+                m = median_metrics(per_broker.get(b) or [])
+                v = metric(m) if callable(metric) else m.get(metric)
+                vals.append(v)
+            if all(v is None for v in vals):
+                continue
+            rows.append((scen, vals))
+        data = os.path.join(tmp, f"panel{i}.dat")
+        with open(data, "w") as f:
+            f.write("scenario HarborMQ Mosquitto\n")
+            for scen, vals in rows:
+                # log panels cannot show 0: draw a zero as missing (the table has the number)
+                cells = ["NaN" if v is None or (log and v <= 0) else f"{v:.6g}" for v in vals]
+                f.write(f"{scen} {cells[0]} {cells[1]}\n")
+        if not rows:
+            data = None
+        plots.append((title, ylabel, log, data))
+    cmds = [f"set terminal pngcairo size 1500,900 noenhanced font ',9'",
+            f"set output '{os.path.join(out_dir, name + '.png')}'",
+            "set datafile missing 'NaN'",
+            "set multiplot layout 2,3 title 'HarborMQ vs Mosquitto (same run, medians)'",
+            "set style data histograms", "set style histogram clustered gap 1",
+            "set style fill solid 0.8 border -1", "set grid ytics", "set xtics rotate by -30",
+            "set key top right autotitle columnheader", "set xlabel 'scenario'"]
+    for title, ylabel, log, data in plots:
+        cmds += [f"set title '{title}'", f"set ylabel '{ylabel}'",
+                 "set logscale y" if log else "unset logscale y", "set yrange [*:*]" if log else "set yrange [0:*]"]
+        if data:
+            cmds.append(f"plot '{data}' using 2:xtic(1) lc rgb '#1f77b4', '' using 3 lc rgb '#ff7f0e'")
+        else:
+            cmds += ["unset logscale y", "set yrange [0:1]", "plot 2 notitle"]
+    cmds.append("unset multiplot")
+    r = subprocess.run([gnuplot], input="\n".join(cmds) + "\n", text=True, capture_output=True, check=False)
+    if r.returncode != 0:
+        print(f"gnuplot failed: {r.stderr[-500:]}", file=sys.stderr)
+    shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main():
@@ -478,7 +722,8 @@ def main():
     ap.add_argument("--brokers", default="harbormq,mosquitto")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10)
-    ap.add_argument("--smoke", action="store_true", help="1 run of 1 s per scenario with fewer clients")
+    ap.add_argument("--smoke", action="store_true",
+                    help="1 run of 1 s per scenario with fewer clients; writes smoke.* instead of latest.*")
     ap.add_argument("--out-dir", default=os.path.join(ROOT, "bench", "results"))
     ap.add_argument("--no-chart", action="store_true")
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -505,7 +750,8 @@ def main():
                     try:
                         m, conf = runner.run_one(name, sc, b, duration)
                         results[name][b].append(m)
-                        settings[b + (" (store on)" if sc.get("store") else "")] = conf
+                        settings[b + (" (store on)" if sc.get("store") else "")
+                                 + (" (default limits)" if sc.get("default_limits") else "")] = conf
                         main_metric = MAIN_METRIC[sc["kind"]]
                         print(f"{label}: {main_metric} {m.get(main_metric, 0):,.0f}", file=sys.stderr)
                     except Exception as e:  # a broker that fails a scenario is reported, not fatal
@@ -513,9 +759,10 @@ def main():
                         print(f"{label}: FAILED: {e}", file=sys.stderr)
     finally:
         shutil.rmtree(runner.workdir, ignore_errors=True)
-    text = write_report(args, results, settings, errors, args.out_dir, duration, args.runs)
+    name = "smoke" if args.smoke else "latest"  # a smoke run never replaces the committed latest.*
+    text = write_report(args, results, settings, errors, args.out_dir, duration, args.runs, name)
     if not args.no_chart:
-        write_chart(results, args.out_dir)
+        write_chart(results, args.out_dir, name)
     print(text)
     ok = any(r for per in results.values() for r in per.values())
     return 0 if ok else 1

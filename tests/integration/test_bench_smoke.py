@@ -1,7 +1,9 @@
 """Keeps bench/compare.py working: every scenario for one second, one run, small client counts.
 
 Checks only that each scenario produced results for Mosquitto (and for HarborMQ when the
-binary has a working `start`); the numbers themselves are not judged (no timing in tests).
+binary has a working `start`), that the figures the report is about are there (drops, CPU
+per message, peak RSS; the slow-subscriber and connection figures), and that a smoke run
+writes smoke.* and never latest.*; the numbers themselves are not judged (no timing in tests).
 """
 import json
 import os
@@ -32,10 +34,24 @@ def test_compare_smoke():
                             "--harbormq", BIN, "--brokers", brokers, "--out-dir", out],
                            capture_output=True, text=True, timeout=560)
         assert r.returncode == 0, r.stderr[-2000:]
-        with open(os.path.join(out, "latest.json")) as f:
+        with open(os.path.join(out, "smoke.json")) as f:
             res = json.load(f)
-        assert os.path.exists(os.path.join(out, "latest.md"))
+        assert os.path.exists(os.path.join(out, "smoke.md"))
+        assert not os.path.exists(os.path.join(out, "latest.json")), "--smoke must not write latest.*"
         assert not res["errors"], res["errors"]
+        assert {"fanin-q0", "slow-sub-q0", "slow-sub-q1", "conn-10k", "conn-10k-raw"} <= set(res["results"])
         for name, per_broker in res["results"].items():
             for broker in brokers.split(","):
                 assert per_broker[broker], f"{name} on {broker}: no result"
+                m = per_broker[broker][0]
+                assert "broker_peak_rss_mb" in m, (name, broker)
+                if name.startswith(("fanin", "slow-sub")):
+                    for key in ("dropped", "gaps", "cpu_us_per_msg", "p99_ms"):
+                        assert key in m, (name, broker, key)
+                if name.startswith("slow-sub"):
+                    for key in ("slow_received", "fast_per_s", "fast_alone_per_s", "fast_vs_alone"):
+                        assert key in m, (name, broker, key)
+                    assert m["fast_alone_per_s"] > 0, (name, broker)
+                if name.startswith("conn-10k"):
+                    for key in ("conn_per_s", "rss_per_conn_kb", "listen_overflows"):
+                        assert key in m, (name, broker, key)
