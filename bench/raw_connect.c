@@ -262,6 +262,12 @@ int main(int argc, char** argv) {
   for (int i = 0; i < count; ++i)
     if (conns[i].fd > 0) close(conns[i].fd);
   fputs(json, stdout);
+  fflush(stdout);
+  close(ep);
+  free(conns);
+  free(latency);
+  for (int i = 0; i < id_count; ++i) free(id_list[i]);
+  free(id_list);
   if (json_file) {
     FILE* f = fopen(json_file, "w");
     if (!f) return 7;
