@@ -27,6 +27,8 @@ struct BrokerStats {
   std::atomic<uint64_t> dropped_qos0_slow{0};
   std::atomic<uint64_t> dropped_expired{0};
   std::atomic<uint64_t> dropped_too_large{0};  // above a client's Maximum Packet Size
+  // 3.1.1 QoS 2 flows accepted beyond mqtt.max_awaiting_rel (cannot be refused in 3.1.1).
+  std::atomic<uint64_t> awaiting_rel_over_limit{0};
   std::atomic<uint64_t> refused_store{0};
   std::atomic<uint64_t> no_subscribers{0};  // accepted messages that matched no subscription
   std::atomic<uint64_t> queued{0};          // deliveries that waited in a session queue
@@ -78,6 +80,9 @@ class ShardServices {
   virtual void post_to_shard(unsigned shard, std::function<void(ShardBroker&)> fn) = 0;
   // Hands the connection (with its buffered input) to `shard`, which then handles `connect`.
   virtual void move_link(Link* link, unsigned shard, mqtt::Connect connect) = 0;
+  // Stops reading connection `link_id` of this shard until its receivers have drained
+  // (backpressure asked for by another shard); nothing if it is gone.
+  virtual void pause_link(uint64_t link_id) = 0;
 };
 
 }  // namespace harbor::broker

@@ -11,6 +11,18 @@ namespace harbor::broker {
 
 class Session;
 
+// Flow control (docs/architecture.md "Flow control"). A receiver whose output has waited
+// this long without the socket accepting a byte is stuck, not slow: publishers stop
+// waiting for it and its QoS 0 traffic beyond its bound is dropped.
+constexpr int64_t kStuckWriteMs = 500;
+// Output waiting above this pauses the publishers that feed the connection; they read again
+// once every receiver that paused them is below kOutputLowWater (or stuck).
+constexpr size_t kOutputHighWater = 512u * 1024;
+constexpr size_t kOutputLowWater = 256u * 1024;
+// What the broker tells the connection layer after a packet: go on reading, or stop reading
+// this client until its receivers have drained (TCP backpressure).
+enum class Flow : uint8_t { Continue, Pause };
+
 class Link {
  public:
   // Broker-side bookkeeping, touched only by the owner shard.
@@ -22,6 +34,12 @@ class Link {
   bool normal_disconnect = false;  // DISCONNECT without will received
   bool assigned_client_id = false; // the server chose the client id (told in CONNACK, 5.0)
   uint32_t inbound_unacked = 0;    // QoS 1/2 PUBLISH not yet acknowledged (Receive Maximum)
+  // Steady ms the socket last accepted output bytes, or the output started waiting (the
+  // clock of write progress; see kStuckWriteMs).
+  int64_t last_write_ms = 0;
+  bool read_paused = false;  // not read for backpressure: keep alive does not count
+  // The broker has more to write once the output drains (ShardBroker::on_link_writable).
+  bool wants_writable = false;
   // For the connect and disconnect log lines (the session may be gone when the link closes).
   std::string remote;        // peer "address:port", set once at accept
   std::string client_id;     // set when CONNECT succeeds
@@ -42,6 +60,8 @@ class Link {
   // Bytes queued and not yet accepted by the kernel.
   virtual size_t pending_bytes() const = 0;
   virtual uint64_t link_id() const = 0;
+  // Gives back input and output buffer memory while nothing is buffered (idle connection).
+  virtual void trim_buffers() = 0;
 };
 
 }  // namespace harbor::broker

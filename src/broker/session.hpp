@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -68,10 +69,19 @@ class Session {
   };
   std::unordered_map<uint16_t, Qos2In> qos2_in;
   uint64_t next_seq = 1;
+  // Retained messages owed after a SUBSCRIBE that did not fit yet (sent as the window and
+  // the output drain: ShardBroker::feed_retained). Allocated only while non-empty.
+  struct PendingRetained {
+    MessagePtr msg;
+    mqtt::QoS qos = 0;
+    uint32_t subscription_id = 0;
+  };
+  std::unique_ptr<std::deque<PendingRetained>> retained_backlog;
   // Acknowledgements, PUBREL and PUBCOMP of this session waiting for the store
   // (ShardBroker::held_writes_): while any waits, later ones wait behind it, in order.
   uint32_t held_writes = 0;
   int64_t last_ack_ms = 0;  // steady ms of the last PUBACK/PUBREC/PUBCOMP from the client
+  bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
 

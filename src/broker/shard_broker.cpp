@@ -50,12 +50,19 @@ struct AckWaiter {
 
 namespace {
 
-constexpr size_t kMaxPendingBytesQos0 = 8u * 1024 * 1024;  // slow consumer: drop QoS 0 beyond
-constexpr size_t kCongestedBytes = 512u * 1024;  // output buffer size that slows publishers
-constexpr int64_t kCongestedInbox = 16384;       // queued cross-shard deliveries that do too
-constexpr int64_t kMaxInboxQos0 = 65536;         // beyond this, QoS 0 to that shard is dropped
-constexpr size_t kLongQueue = 1024;              // queued behind a full window: slow publishers
-constexpr int64_t kAckProgressMs = 200;          // no ack for this long: stuck, not congested
+// Flow control bounds (docs/architecture.md "Flow control"); link.hpp has the output ones.
+// QoS 0 output waiting for a stuck receiver beyond this is dropped (counted, logged once);
+// for a receiver that still drains, only beyond kQos0HardBytes (its publishers are paused
+// long before: this is what a burst already read may add).
+constexpr size_t kQos0StuckBytes = 4u * 1024 * 1024;
+constexpr size_t kQos0HardBytes = 16u * 1024 * 1024;
+constexpr int64_t kCongestedInbox = 4096;  // queued cross-shard deliveries that pause publishers
+constexpr size_t kLongQueue = 1024;         // queue length that pauses publishers (unbounded queue)
+constexpr int64_t kAckStuckMs = 1000;       // inflight and no ack for this long: stuck receiver
+// A live receiver's queue may pass mqtt.max_mqueue_len by what was already read when its
+// publishers were paused; it is never cut below this many entries beyond the limit.
+constexpr size_t kQueueOvershoot = 8192;
+constexpr int64_t kTrimIdleMs = 1000;  // no input for this long: buffers are given back
 
 mqtt::Properties forward_subset(const mqtt::Properties& p) {
   // Properties the server forwards unaltered to subscribers [MQTT-3.3.2-15..20].
@@ -181,7 +188,7 @@ void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
   if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});
   by_id_.erase(s->id());
-  long_queues_.erase(s->id());
+  congested_sessions_.erase(s->id());
   ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
   sessions_.erase(s->client_id());  // destroys s
 }
@@ -331,6 +338,10 @@ void ShardBroker::detach(Session* s, bool abnormal) {
   }
   s->link = nullptr;
   s->last_seen_ms = services_.now_unix_ms();
+  if (s->retained_backlog) {
+    if (s->persistent()) feed_retained(s);  // offline now: queued like any message
+    s->retained_backlog.reset();
+  }
   if (abnormal && s->will) {
     uint32_t delay = s->will->props.will_delay_interval.value_or(0);
     if (delay == 0 || !s->persistent()) {
@@ -396,7 +407,7 @@ void ShardBroker::publish_will(Session* s) {
       if (store_on()) submit(OpRetainedSet{msg});
     }
   }
-  route(msg, nullptr);
+  route(msg, nullptr, 0);
   if (s->persistent()) persist_session(s);
 }
 
@@ -474,17 +485,17 @@ void ShardBroker::on_disconnect(Link* link, Session* s, const mqtt::Disconnect& 
 
 // ---------------------------------------------------------------- packet dispatch
 
-void ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
+Flow ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
   Session* s = link->session;
-  if (s == nullptr) return;  // closing
+  if (s == nullptr) return Flow::Continue;  // closing
   // Dispatch by type (PUBLISH first: the hot path). ServerProtocol already refused
   // server-to-client types, so anything else here is a protocol error.
   if (auto* p = std::get_if<mqtt::Publish>(&packet)) {
-    on_publish(link, *p);
+    return on_publish(link, *p);
   } else if (auto* a = std::get_if<mqtt::PubAck>(&packet)) {
     switch (a->type) {
       case mqtt::PacketType::Puback: on_puback(s, *a); break;
-      case mqtt::PacketType::Pubrec: on_pubrec(s, *a); break;
+      case mqtt::PacketType::Pubrec: on_pubrec(link, s, *a); break;
       case mqtt::PacketType::Pubrel: on_pubrel(link, s, *a); break;
       case mqtt::PacketType::Pubcomp: on_pubcomp(s, *a); break;
       default: break;
@@ -502,6 +513,7 @@ void ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
     // Includes AUTH without an Authentication Method in CONNECT [MQTT-4.12.0-1].
     close_with(link, ReasonCode::ProtocolError);
   }
+  return Flow::Continue;
 }
 
 // ---------------------------------------------------------------- PUBLISH in
@@ -524,7 +536,7 @@ MessagePtr ShardBroker::make_message(Session* origin, mqtt::Publish& p) {
   return m;
 }
 
-void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
+Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   Session* s = link->session;
   const auto& cfg = *config_;
   ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
@@ -532,21 +544,35 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
       // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].
       // If its PUBREC still waits for the store, that PUBREC answers this one too.
-      if (!q2->second.acked) return;
+      if (!q2->second.acked) return Flow::Continue;
       mqtt::PubAck rec;
       rec.type = mqtt::PacketType::Pubrec;
       rec.packet_id = p.packet_id;
       mqtt::encode(mqtt::Packet{std::move(rec)}, link->version(), link->out());
       link->mark_dirty();
-      return;
+      return Flow::Continue;
     }
-    if (link->inbound_unacked >= std::max<uint32_t>(1, std::min<uint32_t>(cfg.mqtt.max_awaiting_rel, 65535))) {
-      if (mqtt::is_v5(link->version())) {
-        close_with(link, ReasonCode::ReceiveMaximumExceeded);  // [MQTT-3.3.4-9]
-        return;
+    const uint32_t limit = std::max<uint32_t>(1, std::min<uint32_t>(cfg.mqtt.max_awaiting_rel, 65535));
+    if (mqtt::is_v5(link->version())) {
+      // 5.0: the Receive Maximum we sent in CONNACK (QoS 1 and 2 together) [MQTT-3.3.4-9].
+      if (link->inbound_unacked >= limit) {
+        link->set_close_reason("more than the Receive Maximum of " + std::to_string(limit) +
+                               " unacknowledged QoS 1/2 PUBLISH (0x93)");
+        close_with(link, ReasonCode::ReceiveMaximumExceeded);
+        return Flow::Continue;
       }
-      // 3.1.1 has no receive maximum: drop without acknowledging; the client resends.
-      return;
+    } else if (p.qos == 2 && s->qos2_in.size() >= limit) {
+      // 3.1.1 has no Receive Maximum and no way to refuse: closing would make a client that
+      // resends its whole queue on reconnect loop forever, and dropping loses what it sent.
+      // The flow is accepted (the packet-id space bounds this state at 65,535 per session);
+      // counted, logged once per session.
+      ctx_.stats.awaiting_rel_over_limit.fetch_add(1, std::memory_order_relaxed);
+      if (!s->logged_awaiting_rel) {
+        s->logged_awaiting_rel = true;
+        log(2, "client '" + s->client_id() + "' has more than mqtt.max_awaiting_rel=" +
+                   std::to_string(limit) +
+                   " QoS 2 messages awaiting PUBREL (MQTT 3.1.1 cannot be refused): accepted, counted");
+      }
     }
     if (store_on() && ctx_.store->degraded()) {
       ctx_.stats.refused_store.fetch_add(1, std::memory_order_relaxed);
@@ -557,7 +583,7 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
       }
       link->inbound_unacked++;
       complete_ack(link, p.packet_id, p.qos, /*refused=*/true);
-      return;
+      return Flow::Continue;
     }
     logged_store_refusal_ = false;
     link->inbound_unacked++;
@@ -594,12 +620,13 @@ void ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
       }
     }
   }
-  route(msg, token);
+  const bool full = route(msg, token, link->link_id());
   if (qos > 0 && !wait_for_store) {
     if (qos == 2 && store_on() && s->persistent()) submit(OpQos2InAdd{s->client_id(), packet_id});
     complete_ack(link, packet_id, qos, false);
   }
   // A waiting token releases the acknowledgement when its last part is done.
+  return full ? Flow::Pause : Flow::Continue;
 }
 
 void ShardBroker::on_ack_ready(const AckRelease& r) {
@@ -724,13 +751,14 @@ void ShardBroker::on_pubrel(Link* link, Session* s, const mqtt::PubAck& a) {
 
 // ---------------------------------------------------------------- routing
 
-void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
+bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t publisher_link) {
   matches_.clear();
   ctx_.tree->match(msg->topic, shard_, matches_);
   if (matches_.empty()) {
     ctx_.stats.no_subscribers.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
+  bool full = false;  // a receiver of it is full: pause the publisher
   // Overlapping subscriptions of one session give one delivery at the highest QoS with
   // every subscription identifier [MQTT-3.3.4-2], [MQTT-3.3.4-3]; shared ones stand alone.
   if (matches_.size() > 1) {
@@ -764,25 +792,28 @@ void ShardBroker::route(const MessagePtr& msg, const AckToken& token) {
       mqtt::QoS qos = std::min(granted, msg->qos);
       if (first.who.shard == shard_) {
         auto it = by_id_.find(first.who.session);
-        if (it != by_id_.end()) deliver_local(it->second, msg, qos, retain, std::move(sub_ids), token.get());
-      } else if (qos == 0 && ctx_.inbox_load &&
-                 ctx_.inbox_load[first.who.shard].load(std::memory_order_relaxed) > kMaxInboxQos0) {
-        // The destination shard is far behind: QoS 0 is dropped here (counted) so its
-        // inbox stays bounded in memory.
-        ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
-        throttle_ = true;
+        if (it != by_id_.end() &&
+            deliver_local(it->second, msg, qos, retain, std::move(sub_ids), token.get()) &&
+            it->second->id() != msg->origin)  // never wait for oneself (it would not read acks)
+          full = true;
       } else {
-        if (ctx_.shard_congested && ctx_.shard_congested[first.who.shard].load(std::memory_order_relaxed))
-          throttle_ = true;
-        outboxes_[first.who.shard].push_back(
-            RemoteDelivery{first.who.session, msg, qos, retain, std::move(sub_ids), token});
-        if (ctx_.inbox_load &&
-            ctx_.inbox_load[first.who.shard].load(std::memory_order_relaxed) > kCongestedInbox)
-          throttle_ = true;
+        // The destination shard tells us (pause_publishers) if the receiver is full; a long
+        // inbox means that shard is behind as a whole.
+        outboxes_[first.who.shard].push_back(RemoteDelivery{first.who.session, msg, qos, retain,
+                                                            std::move(sub_ids), token,
+                                                            publisher_link, shard_});
+        // What that shard has not processed yet, and what this iteration adds to it, bound
+        // how far a publisher runs ahead of a receiver there before it hears it is full.
+        const auto& outbox = outboxes_[first.who.shard];
+        if (ctx_.inbox_load && static_cast<int64_t>(outbox.size()) +
+                                       ctx_.inbox_load[first.who.shard].load(std::memory_order_relaxed) >
+                                   kCongestedInbox)
+          full = true;
       }
     }
     i = j;
   }
+  return full && publisher_link != 0;
 }
 
 void ShardBroker::flush_outboxes() {
@@ -805,11 +836,23 @@ void ShardBroker::flush_outboxes() {
 }
 
 void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
+  std::vector<std::vector<uint64_t>> pause;  // per origin shard: publishers to pause
   for (auto& d : batch) {
     auto it = by_id_.find(d.session);
-    if (it != by_id_.end())
-      deliver_local(it->second, d.msg, d.qos, d.retain, std::move(d.subscription_ids), d.token.get());
+    if (it != by_id_.end() &&
+        deliver_local(it->second, d.msg, d.qos, d.retain, std::move(d.subscription_ids), d.token.get()) &&
+        d.publisher_link != 0 && it->second->id() != d.msg->origin) {
+      if (pause.empty()) pause.resize(ctx_.num_shards);
+      auto& ids = pause[d.publisher_shard];
+      if (std::find(ids.begin(), ids.end(), d.publisher_link) == ids.end()) ids.push_back(d.publisher_link);
+    }
     d.token.reset();  // this part is done
+  }
+  for (unsigned shard = 0; shard < pause.size(); ++shard) {
+    if (pause[shard].empty()) continue;
+    services_.post_to_shard(shard, [ids = std::move(pause[shard])](ShardBroker& b) {
+      for (uint64_t id : ids) b.services_.pause_link(id);
+    });
   }
   if (ctx_.inbox_load)
     ctx_.inbox_load[shard_].fetch_sub(static_cast<int64_t>(batch.size()), std::memory_order_relaxed);
@@ -817,20 +860,32 @@ void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
 
 // ---------------------------------------------------------------- delivery out
 
-void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
+bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
                                 std::vector<uint32_t> sub_ids, AckWaiter* token) {
   const auto& cfg = *config_;
   int64_t now = services_.now_unix_ms();
   if (expired(*msg, now)) {
     ctx_.stats.dropped_expired.fetch_add(1, std::memory_order_relaxed);
-    return;
+    return false;
   }
-  if (s->link != nullptr && s->link->pending_bytes() > kCongestedBytes) throttle_ = true;
+  Link* link = s->link;
+  const size_t pending = link != nullptr ? link->pending_bytes() : 0;
   if (qos == 0) {
-    if (s->link != nullptr) {
-      if (s->link->pending_bytes() > kMaxPendingBytesQos0) {
-        ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
-        return;
+    if (link != nullptr) {
+      if (pending >= kQos0StuckBytes) {
+        const bool stuck = services_.now_steady_ms() - link->last_write_ms >= kStuckWriteMs;
+        if (stuck || pending >= kQos0HardBytes) {
+          // Documented policy: QoS 0 to a receiver that does not read is dropped, counted,
+          // logged once; publishers are not held back by it.
+          ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
+          if (!logged_qos0_drop_) {
+            logged_qos0_drop_ = true;
+            log(2, "client '" + s->client_id() + "' does not read (" + std::to_string(pending >> 10) +
+                       " KiB waiting" + (stuck ? ", no write progress" : "") +
+                       "): dropping QoS 0 messages to it; counted in metrics");
+          }
+          return false;
+        }
       }
       // QoS 0 is written and forgotten: no entry, no packet id, no extra reference.
       Delivery d;
@@ -838,26 +893,39 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       d.subscription_ids = sub_ids;
       d.expiry_remaining_s = remaining_expiry_s(*msg, now);
       write_publish(s, msg, d);
-      return;
+      return link->pending_bytes() > kOutputHighWater;
     }
-    if (!cfg.mqtt.queue_qos0 || !s->persistent()) return;
+    if (!cfg.mqtt.queue_qos0 || !s->persistent()) return false;
   }
-  const bool direct = s->link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
-  // An online receiver whose window is full slows the publisher down (backpressure) rather
-  // than letting its queue grow without end.
-  if (!direct && s->link != nullptr && s->queue.size() >= kLongQueue) {
-    throttle_ = true;
-    long_queues_.insert(s->id());
-  }
-  if (!direct && cfg.mqtt.max_mqueue_len != 0 && s->queue.size() >= cfg.mqtt.max_mqueue_len) {
-    // Queue full: the new message is dropped (documented policy), counted, logged once.
-    ctx_.stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
-    if (!logged_queue_full_) {
-      log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(cfg.mqtt.max_mqueue_len) +
-                 ") for client '" + s->client_id() + "': dropping new messages; counted in metrics");
-      logged_queue_full_ = true;
+  const bool direct = link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
+  const size_t limit = cfg.mqtt.max_mqueue_len;
+  // Queue length at which an online receiver pauses its publishers: half the limit, so
+  // what they had already sent fits in the other half.
+  const size_t high = limit != 0 ? std::max<size_t>(1, limit / 2) : kLongQueue;
+  bool full = false;
+  if (!direct && limit != 0 && s->queue.size() >= limit) {
+    // Queue full. An online receiver that still acknowledges gets what its publishers sent
+    // before they were paused (bounded by kQueueOvershoot); an offline or stuck one loses
+    // the new message (documented policy), counted, logged once.
+    const bool live = link != nullptr && !receiver_stuck(s);
+    if (!live || s->queue.size() >= limit + std::max<size_t>(limit, kQueueOvershoot)) {
+      ctx_.stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+      if (!logged_queue_full_) {
+        log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(limit) + ") for " +
+                   (link == nullptr ? "offline" : live ? "online" : "stuck") + " client '" +
+                   s->client_id() + "': dropping new messages; counted in metrics");
+        logged_queue_full_ = true;
+      }
+      return link != nullptr && live;
     }
-    return;
+  }
+  if (link != nullptr && (s->queue.size() + 1 >= high || pending > kOutputHighWater)) {
+    // An online receiver behind on this: its publishers wait (backpressure), unless it is
+    // stuck, and then the queue limit applies as for an offline one.
+    if (!receiver_stuck(s)) {
+      full = true;
+      congested_sessions_.insert(s->id());
+    }
   }
   OutEntry e;
   e.seq = s->next_seq++;
@@ -876,6 +944,15 @@ void ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     ctx_.stats.queued.fetch_add(1, std::memory_order_relaxed);
     s->queue.push_back(std::move(e));
   }
+  return full;
+}
+
+bool ShardBroker::receiver_stuck(const Session* s) const {
+  if (s->link == nullptr) return true;
+  const int64_t now = services_.now_steady_ms();
+  if (s->link->pending_bytes() > 0 && now - s->link->last_write_ms >= kStuckWriteMs) return true;
+  // Messages in flight and no acknowledgement for a while (since it connected, at least).
+  return !s->inflight.empty() && now - std::max(s->last_ack_ms, s->link->opened_ms) >= kAckStuckMs;
 }
 
 bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery& d) {
@@ -975,13 +1052,13 @@ void ShardBroker::drop_entry_storage(Session* s, const OutEntry& e) {
 }
 
 bool ShardBroker::receivers_congested() const {
-  int64_t now = services_.now_steady_ms();
-  for (SessionId id : long_queues_) {
+  const size_t limit = config_->mqtt.max_mqueue_len;
+  const size_t low = limit != 0 ? limit / 4 : kLongQueue / 2;
+  for (SessionId id : congested_sessions_) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) continue;
     const Session* s = it->second;
-    if (s->link != nullptr && s->queue.size() >= kLongQueue / 2 && now - s->last_ack_ms < kAckProgressMs)
-      return true;
+    if (s->link != nullptr && s->queue.size() > low && !receiver_stuck(s)) return true;
   }
   return false;
 }
@@ -997,7 +1074,11 @@ void ShardBroker::pump(Session* s) {
     }
     if (send_entry(s, e, false) && e.qos > 0) s->inflight.push_back(std::move(e));
   }
-  if (!long_queues_.empty() && s->queue.size() < kLongQueue / 2) long_queues_.erase(s->id());
+  if (!congested_sessions_.empty()) {
+    const size_t limit = config_->mqtt.max_mqueue_len;
+    if (s->queue.size() <= (limit != 0 ? limit / 4 : kLongQueue / 2)) congested_sessions_.erase(s->id());
+  }
+  if (s->retained_backlog && s->link != nullptr) feed_retained(s);
 }
 
 void ShardBroker::resend_inflight(Session* s) {
@@ -1026,9 +1107,17 @@ void ShardBroker::on_puback(Session* s, const mqtt::PubAck& a) {
   pump(s);
 }
 
-void ShardBroker::on_pubrec(Session* s, const mqtt::PubAck& a) {
+void ShardBroker::on_pubrec(Link* link, Session* s, const mqtt::PubAck& a) {
   s->last_ack_ms = services_.now_steady_ms();
   OutEntry* e = s->find_inflight(a.packet_id);
+  if (e != nullptr && e->qos == 1) {
+    // PUBREC answers a QoS 2 PUBLISH only; for a QoS 1 one it is a protocol error
+    // [MQTT-4.3.2], [MQTT-4.8.0-1].
+    link->set_close_reason("PUBREC for packet id " + std::to_string(a.packet_id) +
+                           ", which was sent at QoS 1");
+    close_with(link, ReasonCode::ProtocolError);
+    return;
+  }
   if (e == nullptr) {
     if (s->link && mqtt::is_v5(s->link->version())) {
       mqtt::PubAck rel;
@@ -1117,12 +1206,48 @@ void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
 void ShardBroker::send_retained(Session* s, const std::string& filter, const SubscriptionOptions& opts) {
   std::vector<MessagePtr> found;
   ctx_.retained->match(filter, shard_, services_.now_unix_ms(), found);
-  for (const auto& msg : found) {
-    std::vector<uint32_t> ids;
-    if (opts.subscription_id) ids.push_back(opts.subscription_id);
-    // Sent with RETAIN=1 [MQTT-3.3.1-8], at min(message QoS, granted QoS).
-    deliver_local(s, msg, std::min(msg->qos, opts.qos), true, std::move(ids), nullptr);
+  if (found.empty()) return;
+  // Sent with RETAIN=1 [MQTT-3.3.1-8], at min(message QoS, granted QoS), as fast as the
+  // receiver takes them: all go to the backlog, which feeds the window (DESIGN: long work
+  // is budgeted; thousands of retained messages never overflow the session queue).
+  if (!s->retained_backlog) s->retained_backlog = std::make_unique<std::deque<Session::PendingRetained>>();
+  for (auto& msg : found) {
+    const mqtt::QoS qos = std::min(msg->qos, opts.qos);
+    s->retained_backlog->push_back(Session::PendingRetained{std::move(msg), qos, opts.subscription_id});
   }
+  feed_retained(s);
+}
+
+void ShardBroker::feed_retained(Session* s) {
+  if (!s->retained_backlog) return;
+  auto& backlog = *s->retained_backlog;
+  const size_t limit = config_->mqtt.max_mqueue_len;
+  const size_t high = limit != 0 ? std::max<size_t>(1, limit / 2) : kLongQueue;
+  while (!backlog.empty()) {
+    Link* link = s->link;
+    if (link != nullptr) {
+      Session::PendingRetained& r = backlog.front();
+      const bool room = r.qos == 0 ? link->pending_bytes() <= kOutputLowWater
+                                   : s->queue.size() < high && link->pending_bytes() <= kOutputHighWater;
+      if (!room) {
+        link->wants_writable = true;  // on_link_writable or pump() goes on from here
+        return;
+      }
+    }
+    Session::PendingRetained r = std::move(backlog.front());
+    backlog.pop_front();
+    std::vector<uint32_t> ids;
+    if (r.subscription_id) ids.push_back(r.subscription_id);
+    // Offline (the client left meanwhile): queued as any message for an offline session.
+    deliver_local(s, r.msg, r.qos, true, std::move(ids), nullptr);
+  }
+  s->retained_backlog.reset();
+  if (s->link != nullptr) s->link->wants_writable = false;
+}
+
+void ShardBroker::on_link_writable(Link* link) {
+  link->wants_writable = false;
+  if (link->session != nullptr) feed_retained(link->session);
 }
 
 void ShardBroker::on_unsubscribe(Link* link, Session* s, mqtt::Unsubscribe& unsub) {
@@ -1155,8 +1280,11 @@ void ShardBroker::sweep() {
       if (now - link->opened_ms > cfg.mqtt.connect_timeout.count()) expired_links.push_back(link);
       continue;
     }
-    if (link->keep_alive_s != 0) {
-      // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22].
+    // An idle connection gives its buffers back (an idle client costs well under 1 KiB).
+    if (now - link->last_rx_ms > kTrimIdleMs && link->pending_bytes() == 0) link->trim_buffers();
+    if (link->keep_alive_s != 0 && !link->read_paused) {
+      // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22]. Not while we
+      // do not read it ourselves (backpressure): its PINGREQ waits in the socket.
       auto limit = static_cast<int64_t>(link->keep_alive_s * 1000.0 * cfg.mqtt.keepalive_multiplier);
       if (now - link->last_rx_ms > limit) {
         expired_links.push_back(link);

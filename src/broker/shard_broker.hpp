@@ -43,6 +43,10 @@ struct RemoteDelivery {
   bool retain = false;
   std::vector<uint32_t> subscription_ids;
   AckToken token;
+  // The connection the message came from (0: none, e.g. a will), paused on its shard if
+  // this receiver is full.
+  uint64_t publisher_link = 0;
+  unsigned publisher_shard = 0;
 };
 
 class ShardBroker {
@@ -53,11 +57,15 @@ class ShardBroker {
   // ---- from the connection layer ----
   void on_link_opened(Link* link);
   void on_connect(Link* link, mqtt::Connect connect);
-  void on_packet(Link* link, mqtt::Packet packet);
+  // Flow::Pause: a receiver of this PUBLISH is full; stop reading `link` until the shard's
+  // receivers have drained (the runtime resumes it).
+  Flow on_packet(Link* link, mqtt::Packet packet);
   // A protocol violation on `link`: answers per version, then closes it.
   void on_protocol_error(Link* link, const mqtt::Error& error);
   // The socket is gone (peer closed, error, or after close_after_flush). Called once.
   void on_link_closed(Link* link);
+  // `link` asked for it (wants_writable) and its output is below the low-water mark.
+  void on_link_writable(Link* link);
 
   // ---- from other shards / the runtime ----
   // The configuration this shard runs with. Owner thread only. A reload replaces it
@@ -85,19 +93,10 @@ class ShardBroker {
 
   size_t session_count() const { return sessions_.size(); }
 
-  // True once after a PUBLISH from the current packet met a congested receiver (a local
-  // connection with a full output buffer, or a shard with a long inbox): the connection
-  // layer then stops reading that publisher for a moment, so the broker slows publishers
-  // down instead of piling up memory or dropping (backpressure through TCP).
   // Online sessions with a long queue that still acknowledge (their client drains, just
-  // slower than the publishers): the runtime publishes this as the shard's congestion.
+  // slower than the publishers): paused publishers wait while this is true; the runtime
+  // also publishes it as the shard's congestion.
   bool receivers_congested() const;
-
-  bool take_throttle() {
-    bool t = throttle_;
-    throttle_ = false;
-    return t;
-  }
 
  private:
   friend struct AckWaiter;
@@ -112,15 +111,21 @@ class ShardBroker {
   void persist_session(Session* s);
 
   // PUBLISH in
-  void on_publish(Link* link, mqtt::Publish& p);
+  Flow on_publish(Link* link, mqtt::Publish& p);
   MessagePtr make_message(Session* origin, mqtt::Publish& p);
-  void route(const MessagePtr& msg, const AckToken& token);
+  // True when a receiver on this shard is full (or another shard is far behind) and the
+  // publisher should be paused.
+  bool route(const MessagePtr& msg, const AckToken& token, uint64_t publisher_link);
   void publish_will(Session* s);
   void complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused);
 
   // Delivery out
-  void deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
+  // Delivers or queues; true when the receiver is now full (its publishers should wait).
+  bool deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
                      std::vector<uint32_t> sub_ids, AckWaiter* token);
+  // Online but making no progress: output waiting with no write progress, or messages in
+  // flight with no acknowledgement, for a while. Offline counts as stuck.
+  bool receiver_stuck(const Session* s) const;
   // Encodes one PUBLISH to the session's link unless it exceeds the client's maximum
   // packet size (then it counts as delivered and false is returned).
   bool write_publish(Session* s, const MessagePtr& m, const Delivery& d);
@@ -132,7 +137,7 @@ class ShardBroker {
   void pump(Session* s);
   void resend_inflight(Session* s);
   void on_puback(Session* s, const mqtt::PubAck& a);
-  void on_pubrec(Session* s, const mqtt::PubAck& a);
+  void on_pubrec(Link* link, Session* s, const mqtt::PubAck& a);
   void on_pubrel(Link* link, Session* s, const mqtt::PubAck& a);
   void on_pubcomp(Session* s, const mqtt::PubAck& a);
   void drop_entry_storage(Session* s, const OutEntry& e);
@@ -141,6 +146,9 @@ class ShardBroker {
   void on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub);
   void on_unsubscribe(Link* link, Session* s, mqtt::Unsubscribe& unsub);
   void send_retained(Session* s, const std::string& filter, const SubscriptionOptions& opts);
+  // Moves retained messages from the session's backlog into delivery while its window,
+  // queue and output have room (paced, never dropped for lack of room).
+  void feed_retained(Session* s);
 
   void on_disconnect(Link* link, Session* s, const mqtt::Disconnect& d);
   void close_with(Link* link, mqtt::ReasonCode rc);
@@ -206,9 +214,9 @@ class ShardBroker {
   void release_held_writes(uint64_t durable);
   void send_held(const HeldWrite& h);
   int64_t next_retained_sweep_ms_ = 0;
-  bool throttle_ = false;
-  std::unordered_set<SessionId> long_queues_;
+  std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait
   bool logged_queue_full_ = false;
+  bool logged_qos0_drop_ = false;
   bool logged_store_refusal_ = false;
 };
 

@@ -105,6 +105,8 @@ class Decoder {
   size_t buffered() const { return end_ - begin_; }
   // Bytes allocated for the buffer (the connection's input footprint).
   size_t reserved() const { return buf_.size(); }
+  // Frees the buffer when nothing is buffered; the next prepare() allocates again.
+  void release_if_empty();
   // The first byte of what is buffered (the fixed header's type and flags), if any.
   std::optional<uint8_t> first_byte() const {
     if (end_ == begin_) return std::nullopt;

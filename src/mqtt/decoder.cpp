@@ -31,6 +31,12 @@ std::span<uint8_t> Decoder::prepare(size_t min_bytes) {
 
 void Decoder::commit(size_t n) { end_ = std::min(end_ + n, buf_.size()); }
 
+void Decoder::release_if_empty() {
+  if (begin_ != end_) return;
+  std::vector<uint8_t>().swap(buf_);
+  begin_ = end_ = 0;
+}
+
 void Decoder::feed(std::span<const uint8_t> bytes) {
   if (bytes.empty()) return;
   auto room = prepare(bytes.size());

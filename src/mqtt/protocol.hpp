@@ -40,6 +40,11 @@ class ServerProtocol {
   std::span<uint8_t> prepare(size_t min_bytes) { return decoder_.prepare(min_bytes); }
   void commit(size_t n) { decoder_.commit(n); }
   void feed(std::string_view bytes) { decoder_.feed(bytes); }
+  // Input buffered and not yet returned as packets; the buffer's allocated size.
+  size_t buffered() const { return decoder_.buffered(); }
+  size_t reserved() const { return decoder_.reserved(); }
+  // Frees the input buffer if nothing is buffered (an idle connection's footprint).
+  void release_buffer() { decoder_.release_if_empty(); }
 
   // The next validated packet, std::nullopt when more bytes are needed, or the violation.
   // After an error the phase is Closed.
@@ -71,6 +76,11 @@ class ClientProtocol {
   std::span<uint8_t> prepare(size_t min_bytes) { return decoder_.prepare(min_bytes); }
   void commit(size_t n) { decoder_.commit(n); }
   void feed(std::string_view bytes) { decoder_.feed(bytes); }
+  // Input buffered and not yet returned as packets; the buffer's allocated size.
+  size_t buffered() const { return decoder_.buffered(); }
+  size_t reserved() const { return decoder_.reserved(); }
+  // Frees the input buffer if nothing is buffered (an idle connection's footprint).
+  void release_buffer() { decoder_.release_if_empty(); }
 
   Result<std::optional<Packet>> next();
   void encode(const Packet& p, std::string& out) const { mqtt::encode(p, version_, out); }

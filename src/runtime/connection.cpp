@@ -6,6 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 
@@ -53,6 +55,9 @@ void Connection::attach(Shard* shard) { shard_ = shard; }
 
 void Connection::mark_dirty() {
   if (!dirty && !closed) {
+    // Output starts waiting: the clock of write progress starts now (a receiver idle for an
+    // hour is not stuck because its first burst has not been written yet).
+    if (out_offset_ == 0 && out_.size() > 0 && !epollout) last_write_ms = shard_->now_steady_ms();
     dirty = true;
     shard_->mark_dirty(this);
   }
@@ -74,43 +79,60 @@ void Connection::on_io(uint32_t events) {
 }
 
 void Connection::read_socket() {
-  bool eof = false;
-  std::string eof_reason;  // applied after the input before it (a DISCONNECT) is handled
   // While a receiver of this shard is congested, read in small steps so a resumed
   // publisher cannot push a burst far past what the receivers drain.
   const bool careful = shard_->congested();
   const int reads = careful ? 1 : kMaxReadsPerEvent;
-  for (int i = 0; i < reads; ++i) {
-    // Idle connections keep a small read buffer (footprint); busy ones grow it to 64 KiB.
-    auto span = protocol_.prepare(read_chunk_);
-    if (careful && span.size() > kCarefulChunk) span = span.first(kCarefulChunk);
+  for (int i = 0; i < reads && !paused_ && !closing && !closed && !moving; ++i) {
+    // Each read is decoded before the next, so the input buffer holds at most one chunk and
+    // one partial packet. Idle connections read small chunks; busy ones grow to 64 KiB.
+    size_t chunk = careful ? std::min(read_chunk_, kCarefulChunk) : read_chunk_;
+    auto span = protocol_.prepare(chunk);
+    if (span.size() > chunk) span = span.first(chunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
     if (n > 0) {
       protocol_.commit(static_cast<size_t>(n));
       last_rx_ms = shard_->now_steady_ms();
-      if (static_cast<size_t>(n) < span.size()) break;
-      if (read_chunk_ < kReadChunk) read_chunk_ *= 2;
+      const bool short_read = static_cast<size_t>(n) < span.size();
+      if (!short_read && read_chunk_ < kReadChunk) read_chunk_ *= 2;
+      if (!connected) account_unconnected_input();
+      if (closing || closed) return;
+      process_input();
+      if (short_read) break;
       continue;
     }
     if (n == 0) {
-      eof = true;
-      eof_reason = "socket closed by peer";
-      break;
+      set_close_reason("socket closed by peer");
+      if (!moving) fail();
+      return;
     }
     if (errno == EINTR) continue;
     if (errno != EAGAIN && errno != EWOULDBLOCK) {
-      eof = true;
-      eof_reason = std::string("socket error: ") + std::strerror(errno);
+      set_close_reason(std::string("socket error: ") + std::strerror(errno));
+      if (!moving) fail();
     }
-    break;
-  }
-  if (!closing) process_input();
-  if (eof && !moving) {
-    set_close_reason(std::move(eof_reason));
-    fail();
     return;
   }
-  if (shard_->broker().take_throttle() && !closed && !moving && !closing) pause_reading();
+}
+
+namespace {
+// Bytes all connections that have not completed CONNECT may buffer together (partial
+// packets before any authentication). A connection that would go beyond it is closed.
+constexpr int64_t kUnconnectedBudget = 16 * 1024 * 1024;
+std::atomic<int64_t> g_unconnected_bytes{0};
+}  // namespace
+
+void Connection::account_unconnected_input() {
+  const size_t now = connected ? 0 : protocol_.buffered();
+  const int64_t delta = static_cast<int64_t>(now) - static_cast<int64_t>(unconnected_bytes_);
+  unconnected_bytes_ = now;
+  if (delta == 0) return;
+  const int64_t total = g_unconnected_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
+  if (delta > 0 && total > kUnconnectedBudget && !connected) {
+    set_close_reason("input before CONNECT above the " + std::to_string(kUnconnectedBudget >> 20) +
+                     " MiB shared by all unconnected clients");
+    fail();
+  }
 }
 
 uint32_t Connection::interest() const {
@@ -122,6 +144,7 @@ uint32_t Connection::interest() const {
 void Connection::pause_reading() {
   if (paused_ || closed) return;
   paused_ = true;
+  read_paused = true;
   shard_->loop().modify(fd_, interest(), this);
   shard_->schedule_resume(this);
 }
@@ -129,25 +152,40 @@ void Connection::pause_reading() {
 void Connection::resume_reading() {
   if (!paused_ || closed || moving) return;
   paused_ = false;
+  read_paused = false;
+  last_rx_ms = shard_->now_steady_ms();  // not read on purpose: keep alive starts again
   shard_->loop().modify(fd_, interest(), this);
-  read_socket();
+  process_input();  // packets already buffered when the pause began
+  if (!paused_ && !closed && !closing && !moving) read_socket();
 }
 
 void Connection::process_input() {
-  shard_->broker().take_throttle();  // a stale signal from other work is not ours
-  while (!closing && !closed && !moving) {
+  while (!closing && !closed && !moving && !paused_) {
     auto next = protocol_.next();
     if (!next) {
       shard_->broker().on_protocol_error(this, next.error());
       return;
     }
-    if (!next->has_value()) return;
+    if (!next->has_value()) break;
     mqtt::Packet& packet = **next;
     if (auto* c = std::get_if<mqtt::Connect>(&packet)) {
       shard_->broker().on_connect(this, std::move(*c));
-    } else {
-      shard_->broker().on_packet(this, std::move(packet));
+      if (connected) account_unconnected_input();  // its bytes leave the pre-CONNECT budget
+    } else if (shard_->broker().on_packet(this, std::move(packet)) == broker::Flow::Pause) {
+      // A receiver of that PUBLISH is full: what follows stays buffered (and in the socket)
+      // until it has drained.
+      pause_reading();
     }
+  }
+}
+
+void Connection::trim_buffers() {
+  if (closed || moving) return;
+  protocol_.release_buffer();
+  if (protocol_.reserved() == 0) read_chunk_ = 1024;
+  if (out_offset_ == out_.size() && out_.capacity() > 0) {
+    std::string().swap(out_);
+    out_offset_ = 0;
   }
 }
 
@@ -176,6 +214,9 @@ void Connection::flush() {
         out_offset_ = 0;
       }
       update_congestion();
+      if (wants_writable && !closing && pending_bytes() <= kCongestionLowWater) {
+        shard_->broker().on_link_writable(this);
+      }
       if (!epollout) {
         epollout = true;
         shard_->loop().modify(fd_, interest(), this);
@@ -187,6 +228,11 @@ void Connection::flush() {
     return;
   }
   // Everything written: reuse the buffer's capacity, but give back a huge one.
+  last_write_ms = shard_->now_steady_ms();
+  if (wants_writable && !closing) {
+    shard_->broker().on_link_writable(this);  // may write more: flushed again this iteration
+    if (out_offset_ < out_.size()) return;
+  }
   out_.clear();
   out_offset_ = 0;
   update_congestion();
@@ -201,6 +247,10 @@ void Connection::flush() {
 void Connection::fail() {
   if (closed) return;
   closed = true;
+  if (unconnected_bytes_ != 0) {
+    g_unconnected_bytes.fetch_sub(static_cast<int64_t>(unconnected_bytes_), std::memory_order_relaxed);
+    unconnected_bytes_ = 0;
+  }
   if (congested_) {
     congested_ = false;
     shard_->set_congested(this, false);

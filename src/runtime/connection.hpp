@@ -19,8 +19,8 @@ namespace harbor::runtime {
 class Shard;
 
 // Output still waiting above this keeps the connection "congested": publishers paused for
-// backpressure resume only when no connection of the shard is congested (or after a cap).
-constexpr size_t kCongestionLowWater = 256 * 1024;
+// backpressure resume only when no connection of the shard is congested and still draining.
+constexpr size_t kCongestionLowWater = broker::kOutputLowWater;
 
 class Connection final : public IoHandler, public broker::Link {
  public:
@@ -37,6 +37,7 @@ class Connection final : public IoHandler, public broker::Link {
   mqtt::Version version() const override { return protocol_.version(); }
   size_t pending_bytes() const override { return out_.size() - out_offset_; }
   uint64_t link_id() const override { return id_; }
+  void trim_buffers() override;
 
   int fd() const { return fd_; }
   // Writes what it can; registers for EPOLLOUT when the socket is full.
@@ -54,13 +55,14 @@ class Connection final : public IoHandler, public broker::Link {
   bool closed = false;    // socket closed, waiting to be destroyed
   bool moving = false;    // being handed to another shard
   bool epollout = false;  // registered for EPOLLOUT
-  int64_t last_write_ms = 0;  // steady ms the socket last accepted bytes
 
  private:
   void read_socket();
   uint32_t interest() const;  // epoll events wanted now
   void update_congestion();
   void fail();  // socket error or EOF: close now
+  // Input bytes of a CONNECT not complete yet, counted in the process-wide budget.
+  void account_unconnected_input();
   void log_unconnected_close() const;
 
   int fd_;
@@ -71,6 +73,7 @@ class Connection final : public IoHandler, public broker::Link {
   size_t out_offset_ = 0;
   bool paused_ = false;
   size_t read_chunk_ = 1024;
+  size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
   bool congested_ = false;  // counted in the shard's congested total
 };
 

@@ -14,9 +14,7 @@ std::atomic<uint64_t> Shard::next_connection_id_{1};
 
 namespace {
 constexpr int64_t kSweepIntervalMs = 250;
-constexpr int64_t kMaxPauseMs = 1000;    // a paused publisher reads again after this at most
-constexpr int64_t kStuckReceiverMs = 200;  // no write progress for this long: not backpressure
-constexpr int64_t kResumeInbox = 4096;   // cross-shard backlog below which publishers resume
+constexpr int64_t kResumeInbox = 1024;   // cross-shard backlog below which publishers resume
 
 mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
   mqtt::ServerProtocol::Limits l;
@@ -100,7 +98,6 @@ void Shard::set_congested(Connection* c, bool congested) {
 }
 
 void Shard::schedule_resume(Connection* c) {
-  if (paused_.empty()) paused_since_ms_ = loop_.now_ms();
   paused_.push_back(c->link_id());
   arm_resume();
 }
@@ -109,7 +106,7 @@ bool Shard::receivers_draining() const {
   // A receiver that still drains holds publishers back; one that made no progress for a
   // while is stuck, and its QoS 0 traffic is dropped rather than stalling everyone.
   for (Connection* c : congested_)
-    if (loop_.now_ms() - c->last_write_ms < kStuckReceiverMs) return true;
+    if (loop_.now_ms() - c->last_write_ms < broker::kStuckWriteMs) return true;
   return broker_.receivers_congested();
 }
 
@@ -130,7 +127,9 @@ void Shard::arm_resume() {
   loop_.add_timer_after(1, [this] {
     resume_armed_ = false;
     if (paused_.empty()) return;
-    if (!congestion_cleared() && loop_.now_ms() - paused_since_ms_ < kMaxPauseMs) {
+    // No time cap: a receiver that drains, however slowly, sets the pace of its publishers
+    // (a stuck one stops counting after kStuckWriteMs, so this always ends).
+    if (!congestion_cleared()) {
       arm_resume();
       return;
     }
@@ -141,6 +140,12 @@ void Shard::arm_resume() {
       if (it != connections_.end()) it->second->resume_reading();
     }
   });
+}
+
+void Shard::pause_link(uint64_t link_id) {
+  auto it = connections_.find(link_id);
+  if (it != connections_.end() && !it->second->closed && !it->second->moving)
+    it->second->pause_reading();
 }
 
 void Shard::post_to_shard(unsigned shard, std::function<void(broker::ShardBroker&)> fn) {

@@ -51,6 +51,7 @@ class Shard final : public broker::ShardServices {
   void cancel_timer(uint64_t id) override { loop_.cancel_timer(id); }
   void post_to_shard(unsigned shard, std::function<void(broker::ShardBroker&)> fn) override;
   void move_link(broker::Link* link, unsigned shard, mqtt::Connect connect) override;
+  void pause_link(uint64_t link_id) override;
 
  private:
   void after_io();
@@ -76,7 +77,6 @@ class Shard final : public broker::ShardServices {
   std::vector<uint64_t> paused_;  // link ids of connections paused by backpressure
   bool resume_armed_ = false;
   std::vector<Connection*> congested_;  // connections above the low water mark
-  int64_t paused_since_ms_ = 0;
   void arm_resume();
   bool congestion_cleared() const;
   // This shard's receivers are congested but still making progress.

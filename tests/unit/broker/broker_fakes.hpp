@@ -38,6 +38,8 @@ class FakeLink final : public Link {
   mqtt::Version version() const override { return version_; }
   size_t pending_bytes() const override { return pending_bytes_; }
   uint64_t link_id() const override { return id_; }
+  void trim_buffers() override { ++trims_; }
+  int trims() const { return trims_; }
 
   // Decodes and removes every whole packet written so far. A decoding failure is a test
   // failure: the broker must only write well-formed packets.
@@ -75,6 +77,7 @@ class FakeLink final : public Link {
   int dirty_count_ = 0;
   int close_requests_ = 0;
   size_t pending_bytes_ = 0;
+  int trims_ = 0;
 };
 
 class FakeServices final : public ShardServices {
@@ -98,6 +101,8 @@ class FakeServices final : public ShardServices {
   void move_link(Link*, unsigned shard, mqtt::Connect) override {
     ADD_FAILURE() << "move_link to shard " << shard << " with a single shard";
   }
+  void pause_link(uint64_t link_id) override { paused_links.push_back(link_id); }
+  std::vector<uint64_t> paused_links;  // pause_link calls, in order
 
   // Advances both clocks by `ms`, firing due timers in time order (each at its own time).
   void advance(int64_t ms) {

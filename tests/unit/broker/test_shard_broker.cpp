@@ -172,14 +172,14 @@ class ShardBrokerTest : public ::testing::Test {
     b().on_durable();
   }
 
-  void send(FakeLink& l, mqtt::Packet p) {
+  Flow send(FakeLink& l, mqtt::Packet p) {
     l.last_rx_ms = services.now_steady_ms();
-    b().on_packet(&l, std::move(p));
+    return b().on_packet(&l, std::move(p));
   }
 
-  void publish(FakeLink& l, std::string topic, std::string payload, mqtt::QoS qos,
+  Flow publish(FakeLink& l, std::string topic, std::string payload, mqtt::QoS qos,
                uint16_t packet_id = 0, bool retain = false) {
-    send(l, make_publish(std::move(topic), std::move(payload), qos, packet_id, retain));
+    return send(l, make_publish(std::move(topic), std::move(payload), qos, packet_id, retain));
   }
 
   // SUBSCRIBE with one filter; consumes and checks the SUBACK, leaves what follows.
@@ -1406,17 +1406,28 @@ TEST_F(ShardBrokerTest, UnsubscribeStopsDelivery) {
   EXPECT_TRUE(sub.take_packets().empty());
 }
 
-// A socket that never sends CONNECT is closed by the sweep (10 s, like the
-// connect timeout of [MQTT-3.1.4-1] servers commonly apply).
+// A socket whose CONNECT is not complete within mqtt.connect_timeout (default 5 s) is
+// closed by the sweep.
 TEST_F(ShardBrokerTest, SweepClosesLinkWithoutConnect) {
   FakeLink& idle = open(Version::v311);
-  services.advance(9'000);
+  services.advance(4'900);
   b().sweep();
   EXPECT_FALSE(idle.closed());
-  services.advance(2'000);
+  services.advance(200);
   b().sweep();
   EXPECT_TRUE(idle.closed());
   EXPECT_TRUE(idle.raw().empty());
+}
+
+TEST_F(ShardBrokerTest, SweepHonoursConnectTimeout) {
+  cfg.mqtt.connect_timeout = std::chrono::milliseconds(1'000);
+  FakeLink& idle = open(Version::v311);
+  services.advance(900);
+  b().sweep();
+  EXPECT_FALSE(idle.closed());
+  services.advance(200);
+  b().sweep();
+  EXPECT_TRUE(idle.closed());
 }
 
 // Clean start over a stored session deletes it from the store; a retained QoS 1 message for
@@ -1500,38 +1511,46 @@ TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
 namespace harbor::broker {
 
 // A publisher whose message meets an online receiver with more than 512 KiB waiting in its
-// output buffer is to be slowed down (take_throttle() reports it once).
-TEST_F(ShardBrokerTest, CongestedReceiverOutputThrottlesThePublisher) {
+// output buffer is paused: on_packet answers Flow::Pause (nothing is dropped).
+TEST_F(ShardBrokerTest, CongestedReceiverOutputPausesThePublisher) {
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "t", 0);
   FakeLink& pub = connect_ok("pub");
-  broker->take_throttle();
-  publish(pub, "t", "a", 0, 0);
-  EXPECT_FALSE(broker->take_throttle());
+  EXPECT_EQ(publish(pub, "t", "a", 0, 0), Flow::Continue);
   sub.set_pending_bytes(600 * 1024);
-  publish(pub, "t", "b", 0, 0);
-  EXPECT_TRUE(broker->take_throttle());
-  EXPECT_FALSE(broker->take_throttle()) << "the signal is taken once";
+  sub.last_write_ms = services.now_steady_ms();
+  EXPECT_EQ(publish(pub, "t", "b", 0, 0), Flow::Pause);
   EXPECT_EQ(payloads(publishes(sub)), (std::vector<std::string>{"a", "b"}));
 }
 
-// QoS 0 to a receiver with more than 8 MiB waiting is dropped and counted.
-TEST_F(ShardBrokerTest, Qos0DroppedForReceiverAbove8MiB) {
+// QoS 0 beyond 4 MiB waiting is dropped (and counted) only for a receiver that made no write
+// progress for kStuckWriteMs; one that still drains keeps getting it (its publishers are
+// paused instead), up to the 16 MiB hard bound.
+TEST_F(ShardBrokerTest, Qos0DroppedOnlyForAStuckReceiver) {
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "t", 0);
   FakeLink& pub = connect_ok("pub");
-  sub.set_pending_bytes(8u * 1024 * 1024 + 1);
-  publish(pub, "t", "lost", 0, 0);
-  EXPECT_TRUE(publishes(sub).empty());
+  sub.set_pending_bytes(4u * 1024 * 1024 + 1);
+  sub.last_write_ms = services.now_steady_ms();
+  EXPECT_EQ(publish(pub, "t", "draining", 0, 0), Flow::Pause);
+  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"draining"});
+  EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 0u);
+  services.advance(kStuckWriteMs - 1);
+  EXPECT_EQ(publish(pub, "t", "still draining", 0, 0), Flow::Pause);
+  services.advance(1);
+  EXPECT_EQ(publish(pub, "t", "stuck", 0, 0), Flow::Continue) << "a stuck receiver holds no one back";
+  EXPECT_TRUE(publishes(sub).size() == 1u);  // "still draining" only
   EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 1u);
-  sub.set_pending_bytes(8u * 1024 * 1024);
-  publish(pub, "t", "kept", 0, 0);
-  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"kept"});
+  sub.last_write_ms = services.now_steady_ms();  // it wrote again
+  sub.set_pending_bytes(16u * 1024 * 1024);
+  publish(pub, "t", "hard bound", 0, 0);
+  EXPECT_TRUE(publishes(sub).empty());
+  EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 2u);
 }
 
-// An online QoS 1 receiver whose window is full and whose queue reaches 1024 slows the
-// publisher down, and marks the shard congested while it still acknowledges.
-TEST_F(ShardBrokerTest, LongQueueBehindFullWindowThrottlesPublisher) {
+// An online QoS 1 receiver whose window is full pauses its publisher once its queue reaches
+// 1024 (queue unbounded), and counts as congested while it still acknowledges.
+TEST_F(ShardBrokerTest, LongQueueBehindFullWindowPausesPublisher) {
   cfg.mqtt.max_inflight_window = 1;
   cfg.mqtt.max_mqueue_len = 0;
   FakeLink& sub = connect_ok("sub");
@@ -1541,17 +1560,120 @@ TEST_F(ShardBrokerTest, LongQueueBehindFullWindowThrottlesPublisher) {
   publish(pub, "t", "first", 1, pid++);
   auto sent = publishes(sub);
   ASSERT_EQ(sent.size(), 1u);
-  broker->take_throttle();
-  for (int i = 0; i < 1024; ++i) {
-    publish(pub, "t", "q", 1, pid);
-    pid = static_cast<uint16_t>(pid == 65535 ? 1 : pid + 1);
+  for (int i = 0; i < 1023; ++i) {
+    ASSERT_EQ(publish(pub, "t", "q", 1, pid), Flow::Continue) << i;
+    pid = static_cast<uint16_t>(pid + 1);
   }
-  EXPECT_FALSE(broker->take_throttle()) << "1024 queued is the limit, not above it";
-  publish(pub, "t", "one more", 1, pid);
-  EXPECT_TRUE(broker->take_throttle());
-  EXPECT_FALSE(broker->receivers_congested()) << "no acknowledgement seen yet: stuck, not draining";
+  EXPECT_EQ(publish(pub, "t", "1024th queued", 1, pid++), Flow::Pause);
+  EXPECT_TRUE(broker->receivers_congested()) << "just connected: not stuck yet";
+  services.advance(kStuckWriteMs * 4);
+  EXPECT_FALSE(broker->receivers_congested()) << "no acknowledgement for a while: stuck, not draining";
   send(sub, make_ack(PacketType::Puback, sent[0].packet_id));
   EXPECT_TRUE(broker->receivers_congested()) << "acknowledging with a long queue: draining";
+}
+
+// The default queue limit (2048) applied to a live receiver: what its publishers sent before
+// they were paused is queued, not dropped; an offline session loses what is beyond it.
+TEST_F(ShardBrokerTest, LiveReceiverQueueIsNotCutAtTheLimit) {
+  cfg.mqtt.max_inflight_window = 1;
+  cfg.mqtt.max_mqueue_len = 10;
+  FakeLink& sub = connect_ok("sub", ConnectOptions{.clean_start = false});
+  subscribe(sub, "t", 1);
+  FakeLink& pub = connect_ok("pub");
+  uint16_t pid = 1;
+  int paused = 0;
+  for (int i = 0; i < 30; ++i)
+    if (publish(pub, "t", "m" + std::to_string(i), 1, pid++) == Flow::Pause) ++paused;
+  EXPECT_EQ(paused, 30 - 5) << "from half the limit on, every message pauses the publisher";
+  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 0u);
+  // It drains: all 30 arrive, in order.
+  std::vector<std::string> got;
+  for (int i = 0; i < 40 && got.size() < 30; ++i) {
+    for (auto& p : publishes(sub)) {
+      got.push_back(p.payload);
+      send(sub, make_ack(PacketType::Puback, p.packet_id));
+    }
+  }
+  ASSERT_EQ(got.size(), 30u);
+  for (int i = 0; i < 30; ++i) EXPECT_EQ(got[i], "m" + std::to_string(i));
+  // Offline: the limit cuts.
+  disconnect(sub);
+  for (int i = 0; i < 15; ++i) publish(pub, "t", "off", 1, pid++);
+  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 5u);
+}
+
+// Retained messages on SUBSCRIBE are paced by the window and the queue: 300 retained QoS 1
+// messages to a session with window 5 and queue limit 10 all arrive, none is dropped.
+TEST_F(ShardBrokerTest, RetainedOnSubscribeArePacedNotDropped) {
+  cfg.mqtt.max_inflight_window = 5;
+  cfg.mqtt.max_mqueue_len = 10;
+  FakeLink& pub = connect_ok("pub");
+  uint16_t pid = 1;
+  for (int i = 0; i < 300; ++i) publish(pub, "r/" + std::to_string(i), "v", 1, pid++, /*retain=*/true);
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "r/#", 1);
+  std::set<std::string> topics;
+  for (int round = 0; round < 400 && topics.size() < 300; ++round) {
+    auto got = publishes(sub);
+    if (got.empty()) break;
+    EXPECT_LE(got.size(), 5u) << "never more than the window in flight";
+    for (auto& p : got) {
+      EXPECT_TRUE(p.retain);
+      topics.insert(p.topic);
+      send(sub, make_ack(PacketType::Puback, p.packet_id));
+    }
+  }
+  EXPECT_EQ(topics.size(), 300u);
+  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 0u);
+}
+
+// QoS 0 retained messages wait for the output to drain below the low-water mark.
+TEST_F(ShardBrokerTest, RetainedQos0WaitForTheOutputToDrain) {
+  FakeLink& pub = connect_ok("pub");
+  for (int i = 0; i < 3; ++i) publish(pub, "r/" + std::to_string(i), "v", 0, 0, /*retain=*/true);
+  FakeLink& sub = connect_ok("sub");
+  sub.set_pending_bytes(kOutputLowWater + 1);
+  subscribe(sub, "r/#", 0);
+  EXPECT_TRUE(publishes(sub).empty());
+  EXPECT_TRUE(sub.wants_writable);
+  sub.set_pending_bytes(0);
+  broker->on_link_writable(&sub);
+  EXPECT_EQ(publishes(sub).size(), 3u);
+  EXPECT_FALSE(sub.wants_writable);
+}
+
+// MQTT 3.1.1: max_awaiting_rel limits QoS 2 state only; QoS 1 beyond it is acknowledged, and
+// QoS 2 beyond it is accepted too (3.1.1 cannot refuse), counted. Nothing goes unanswered.
+TEST_F(ShardBrokerTest, V311PublishesBeyondMaxAwaitingRelAreAnswered) {
+  cfg.mqtt.max_awaiting_rel = 3;
+  FakeLink& pub = connect_ok("pub");
+  for (uint16_t id = 1; id <= 5; ++id) publish(pub, "t", "q2", 2, id);
+  for (uint16_t id = 100; id <= 105; ++id) publish(pub, "t", "q1", 1, id);
+  int pubrec = 0, puback = 0;
+  for (auto& p : pub.take_packets()) {
+    if (auto* a = std::get_if<mqtt::PubAck>(&p)) {
+      if (a->type == PacketType::Pubrec) ++pubrec;
+      if (a->type == PacketType::Puback) ++puback;
+    }
+  }
+  EXPECT_EQ(pubrec, 5);
+  EXPECT_EQ(puback, 6);
+  EXPECT_FALSE(pub.closed());
+  EXPECT_EQ(ctx->stats.awaiting_rel_over_limit.load(), 2u);
+}
+
+// A PUBREC for a packet id we sent at QoS 1 is a protocol error: the connection closes.
+TEST_F(ShardBrokerTest, PubrecForQos1PacketIdClosesTheConnection) {
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "t", 1);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "t", "x", 1, 1);
+  auto sent = publishes(sub);
+  ASSERT_EQ(sent.size(), 1u);
+  ASSERT_EQ(sent[0].qos, 1);
+  send(sub, make_ack(PacketType::Pubrec, sent[0].packet_id));
+  EXPECT_TRUE(sub.closed());
+  for (auto& p : sub.take_packets()) EXPECT_FALSE(std::holds_alternative<mqtt::PubAck>(p)) << "no PUBREL";
 }
 
 }  // namespace harbor::broker
