@@ -236,6 +236,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     // [MQTT-4.12.0-1] with 0x8C rather than ignore it.
     return reject_connect(link, ReasonCode::BadAuthenticationMethod);
   }
+  if (c.will && mqtt::exceeds_topic_levels(c.will->topic, config_->mqtt.max_topic_levels))
+    return reject_connect(link, ReasonCode::TopicNameInvalid);  // mqtt.max_topic_levels
   unsigned home = home_shard(c.client_id);
   if (home != shard_) {
     links_.erase(link->link_id());
@@ -540,6 +542,14 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   Session* s = link->session;
   const auto& cfg = *config_;
   ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
+  if (mqtt::exceeds_topic_levels(p.topic, cfg.mqtt.max_topic_levels)) {
+    // Deeper than mqtt.max_topic_levels: each level costs a tree node, so it is refused
+    // like an invalid topic name (5.0: DISCONNECT 0x90; 3.1.1: close).
+    link->set_close_reason("topic with more than mqtt.max_topic_levels=" +
+                           std::to_string(cfg.mqtt.max_topic_levels) + " levels");
+    close_with(link, ReasonCode::TopicNameInvalid);
+    return Flow::Continue;
+  }
   if (p.qos > 0) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
       // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].
@@ -1169,7 +1179,8 @@ void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
   };
   std::vector<Granted> granted;
   for (auto& t : sub.topics) {
-    if (!mqtt::valid_topic_filter(t.filter)) {
+    if (!mqtt::valid_topic_filter(t.filter) ||
+        mqtt::exceeds_topic_levels(t.filter, config_->mqtt.max_topic_levels)) {
       ack.reasons.push_back(v5 ? ReasonCode::TopicFilterInvalid : ReasonCode::UnspecifiedError);
       continue;
     }

@@ -1676,4 +1676,36 @@ TEST_F(ShardBrokerTest, PubrecForQos1PacketIdClosesTheConnection) {
   for (auto& p : sub.take_packets()) EXPECT_FALSE(std::holds_alternative<mqtt::PubAck>(p)) << "no PUBREL";
 }
 
+// mqtt.max_topic_levels: a PUBLISH deeper than it closes the connection, a filter deeper
+// than it is refused in the SUBACK, a will topic deeper than it refuses the CONNECT.
+TEST_F(ShardBrokerTest, MaxTopicLevelsIsEnforced) {
+  cfg.mqtt.max_topic_levels = 3;
+  FakeLink& sub = connect_ok("sub");
+  mqtt::Subscribe deep;
+  deep.packet_id = 7;
+  deep.topics.push_back(mqtt::SubscribeTopic{.filter = "a/b/c/d", .qos = 0});
+  deep.topics.push_back(mqtt::SubscribeTopic{.filter = "a/b/c", .qos = 0});
+  send(sub, deep);
+  auto acks = all_of<mqtt::Suback>(sub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  ASSERT_EQ(acks[0].reasons.size(), 2u);
+  EXPECT_EQ(acks[0].reasons[0], ReasonCode::UnspecifiedError);  // 0x80 in 3.1.1
+  EXPECT_EQ(acks[0].reasons[1], ReasonCode::Success);
+  FakeLink& pub = connect_ok("pub");
+  publish(pub, "a/b/c", "ok", 0);
+  EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"ok"});
+  EXPECT_FALSE(pub.closed());
+  publish(pub, "a/b/c/d", "too deep", 0);
+  EXPECT_TRUE(pub.closed());
+  mqtt::Will w;
+  w.topic = "w/x/y/z";
+  FakeLink& willer = connect("willer", ConnectOptions{.will = w});
+  auto packets = willer.take_packets();
+  ASSERT_FALSE(packets.empty());
+  const auto* ack = std::get_if<mqtt::Connack>(&packets.front());
+  ASSERT_NE(ack, nullptr);
+  EXPECT_NE(ack->reason, ReasonCode::Success);
+  EXPECT_TRUE(willer.closed());
+}
+
 }  // namespace harbor::broker
