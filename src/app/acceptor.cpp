@@ -33,8 +33,8 @@ std::string describe_fd_limit(int err) {
 }  // namespace
 
 Acceptor::Acceptor(int listen_fd, runtime::EventLoop& loop,
-                   std::vector<std::unique_ptr<runtime::Shard>>& shards,
-                   broker::BrokerContext& ctx, uint32_t max_connections)
+                   std::vector<std::unique_ptr<runtime::Shard>>& shards, broker::BrokerContext& ctx,
+                   uint32_t max_connections)
     : fd_(listen_fd), loop_(loop), shards_(shards), ctx_(ctx), max_connections_(max_connections) {
   open_spare();
 }
@@ -101,11 +101,11 @@ void Acceptor::keep_or_refuse(int c) {
   if (max != 0 && open >= static_cast<int64_t>(max)) {
     ::close(c);
     uint64_t total = ctx_.stats.refused_max_connections.fetch_add(1, std::memory_order_relaxed) + 1;
-    runtime::log_limited(runtime::LogLevel::Warn, "max_connections",
-                         "refusing a new connection: mqtt.max_connections = " +
-                             std::to_string(max) + " reached (" + std::to_string(open) +
-                             " open); the socket is closed at once (" + std::to_string(total) +
-                             " refused so far)");
+    runtime::log_limited(
+        runtime::LogLevel::Warn, "max_connections",
+        "refusing a new connection: mqtt.max_connections = " + std::to_string(max) + " reached (" +
+            std::to_string(open) + " open); the socket is closed at once (" +
+            std::to_string(total) + " refused so far)");
     return;
   }
   runtime::set_nodelay(c);
