@@ -147,7 +147,7 @@ void ShardBroker::on_link_opened(Link* link) {
   link->last_rx_ms = link->opened_ms;
 }
 
-void ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
+bool ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
                                mqtt::Properties props) {
   mqtt::Connack ack;
   ack.session_present = session_present;
@@ -160,10 +160,11 @@ void ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
     link->set_close_reason("CONNACK does not fit the client's Maximum Packet Size of " +
                            std::to_string(link->session->max_packet_out) + " bytes");
     link->close_after_flush();
-    return;
+    return false;
   }
   mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
   link->mark_dirty();
+  return true;
 }
 
 void ShardBroker::reject_connect(Link* link, ReasonCode rc) {
@@ -320,7 +321,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     ack_props.subscription_identifier_available = 1;
     ack_props.shared_subscription_available = 1;
   }
-  send_connack(link, session_present, ReasonCode::Success, std::move(ack_props));
+  // A CONNACK that cannot fit closes the connection: nothing else may follow it.
+  if (!send_connack(link, session_present, ReasonCode::Success, std::move(ack_props))) return;
   link->client_id = c.client_id;
   log(1, "client \"" + c.client_id + "\"" + (link->assigned_client_id ? " (id assigned)" : "") +
              " connected from " + link->remote + " (MQTT " + std::string(version_name(c.version)) +
@@ -457,6 +459,13 @@ void ShardBroker::on_protocol_error(Link* link, const mqtt::Error& error) {
       ack.reason = ReasonCode::UnsupportedProtocolVersion;
       mqtt::encode(mqtt::Packet{std::move(ack)},
                    link->version() == Version::v5 ? Version::v5 : Version::v311, link->out());
+      link->mark_dirty();
+    } else if (mqtt::is_v5(link->version()) && mqtt::is_error(error.reason)) {
+      // A 5.0 CONNECT refused while decoding (malformed, too large, too many user
+      // properties): the CONNACK says why [MQTT-3.2.2-8].
+      mqtt::Connack ack;
+      ack.reason = error.reason;
+      mqtt::encode(mqtt::Packet{std::move(ack)}, Version::v5, link->out());
       link->mark_dirty();
     }
     link->close_after_flush();

@@ -102,7 +102,8 @@ class ShardBroker {
   friend struct AckWaiter;
 
   // CONNECT
-  void send_connack(Link* link, bool session_present, mqtt::ReasonCode rc,
+  // False when it cannot fit the client's Maximum Packet Size: the link is closing.
+  bool send_connack(Link* link, bool session_present, mqtt::ReasonCode rc,
                     mqtt::Properties props = {});
   void reject_connect(Link* link, mqtt::ReasonCode rc);
   Session* create_session(const std::string& client_id);
