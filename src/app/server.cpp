@@ -31,7 +31,7 @@ tl::expected<void, std::string> Server::start() {
   unsigned n = cfg_->num_threads;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
   ctx_.config = cfg_;
-  ctx_.num_shards = n;
+  ctx_.init_shards(n);
   ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
   ctx_.shard_congested = std::make_unique<std::atomic<bool>[]>(n);
   tree_ = std::make_unique<broker::SubscriptionTree>(n);
@@ -108,15 +108,19 @@ void Server::stop() {
   for (auto& s : shards_) s->begin_shutdown();
   for (auto& s : shards_) s->join();
   const auto& st = ctx_.stats;
-  log_info("totals: " + std::to_string(st.messages_in.load()) + " messages in, " +
-           std::to_string(st.messages_out.load()) + " out, " +
-           std::to_string(st.dropped_qos0_slow.load()) + " QoS 0 dropped for slow receivers, " +
-           std::to_string(st.dropped_queue_full.load()) + " dropped on full queues, " +
-           std::to_string(st.dropped_expired.load()) + " expired, " +
-           std::to_string(st.dropped_too_large.load()) + " too large for the client, " +
-           std::to_string(st.refused_store.load()) + " refused by the store, " +
-           std::to_string(st.no_subscribers.load()) + " matched no subscriber, " +
-           std::to_string(st.queued.load()) + " waited in session queues");
+  auto total = [this](broker::ShardCounter broker::ShardStats::*c) { return std::to_string(ctx_.total(c)); };
+  using broker::ShardStats;
+  log_info("totals: " + total(&ShardStats::messages_in) + " messages in, " +
+           total(&ShardStats::messages_out) + " out, " +
+           total(&ShardStats::dropped_qos0_slow) + " QoS 0 dropped for stuck receivers, " +
+           total(&ShardStats::dropped_queue_full) + " dropped on full queues, " +
+           total(&ShardStats::dropped_expired) + " expired, " +
+           total(&ShardStats::dropped_too_large) + " too large for the client, " +
+           total(&ShardStats::refused_store) + " refused by the store, " +
+           total(&ShardStats::no_subscribers) + " matched no subscriber, " +
+           total(&ShardStats::queued) + " waited in session queues, " +
+           total(&ShardStats::awaiting_rel_over_limit) +
+           " MQTT 3.1.1 QoS 2 accepted beyond mqtt.max_awaiting_rel");
   log_info("totals: " + std::to_string(st.refused_max_connections.load()) +
            " connections refused over mqtt.max_connections, " +
            std::to_string(st.refused_fd_limit.load()) +

@@ -20,18 +20,34 @@ namespace harbor::broker {
 
 class ShardBroker;
 
-struct BrokerStats {
-  std::atomic<uint64_t> messages_in{0};
-  std::atomic<uint64_t> messages_out{0};
-  std::atomic<uint64_t> dropped_queue_full{0};
-  std::atomic<uint64_t> dropped_qos0_slow{0};
-  std::atomic<uint64_t> dropped_expired{0};
-  std::atomic<uint64_t> dropped_too_large{0};  // above a client's Maximum Packet Size
+// A counter one thread (its shard) writes and any thread reads: a plain load and store,
+// no locked read-modify-write and no cache line shared with another shard on the hot path.
+class ShardCounter {
+ public:
+  void add(uint64_t n = 1) { v_.store(v_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed); }
+  uint64_t get() const { return v_.load(std::memory_order_relaxed); }
+
+ private:
+  std::atomic<uint64_t> v_{0};
+};
+
+// Message counters of one shard (BrokerContext::shard_stats[i], written by shard i only).
+struct alignas(64) ShardStats {
+  ShardCounter messages_in;
+  ShardCounter messages_out;
+  ShardCounter dropped_queue_full;
+  ShardCounter dropped_qos0_slow;
+  ShardCounter dropped_expired;
+  ShardCounter dropped_too_large;  // above a client's Maximum Packet Size
   // 3.1.1 QoS 2 flows accepted beyond mqtt.max_awaiting_rel (cannot be refused in 3.1.1).
-  std::atomic<uint64_t> awaiting_rel_over_limit{0};
-  std::atomic<uint64_t> refused_store{0};
-  std::atomic<uint64_t> no_subscribers{0};  // accepted messages that matched no subscription
-  std::atomic<uint64_t> queued{0};          // deliveries that waited in a session queue
+  ShardCounter awaiting_rel_over_limit;
+  ShardCounter refused_store;
+  ShardCounter no_subscribers;  // accepted messages that matched no subscription
+  ShardCounter queued;          // deliveries that waited in a session queue
+};
+
+// Process-wide gauges and the acceptor's counters (changed per connection, not per message).
+struct BrokerStats {
   std::atomic<uint64_t> connections{0};
   // Client sockets accepted and not yet destroyed (mqtt.max_connections counts these):
   // the acceptor adds one per accepted socket it keeps, a shard subtracts it when the
@@ -51,6 +67,18 @@ struct BrokerContext {
   RetainedStore* retained = nullptr;
   PersistenceSink* store = nullptr;  // nullptr when persistence is off
   BrokerStats stats;
+  // One per shard (num_shards entries), allocated by whoever sets num_shards.
+  std::unique_ptr<ShardStats[]> shard_stats;
+  void init_shards(unsigned n) {
+    num_shards = n;
+    shard_stats = std::make_unique<ShardStats[]>(n);
+  }
+  // The sum of one counter over every shard.
+  uint64_t total(ShardCounter ShardStats::*counter) const {
+    uint64_t sum = 0;
+    for (unsigned i = 0; shard_stats && i < num_shards; ++i) sum += (shard_stats[i].*counter).get();
+    return sum;
+  }
   std::atomic<uint64_t> next_session_id{1};
   // Deliveries posted to each shard and not processed yet (backpressure between shards).
   std::unique_ptr<std::atomic<int64_t>[]> inbox_load;

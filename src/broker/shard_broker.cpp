@@ -115,7 +115,8 @@ std::string random_client_id() {
 }  // namespace
 
 ShardBroker::ShardBroker(BrokerContext& ctx, ShardServices& services)
-    : ctx_(ctx), config_(ctx.config), services_(services), shard_(services.shard_index()) {
+    : ctx_(ctx), config_(ctx.config), services_(services), shard_(services.shard_index()),
+      stats_(ctx.shard_stats[shard_]) {
   outboxes_.resize(ctx_.num_shards);
   ack_outboxes_.resize(ctx_.num_shards);
 }
@@ -550,7 +551,7 @@ MessagePtr ShardBroker::make_message(Session* origin, mqtt::Publish& p) {
 Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   Session* s = link->session;
   const auto& cfg = *config_;
-  ctx_.stats.messages_in.fetch_add(1, std::memory_order_relaxed);
+  stats_.messages_in.add();
   if (mqtt::exceeds_topic_levels(p.topic, cfg.mqtt.max_topic_levels)) {
     // Deeper than mqtt.max_topic_levels: each level costs a tree node, so it is refused
     // like an invalid topic name (5.0: DISCONNECT 0x90; 3.1.1: close).
@@ -585,7 +586,7 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
       // resends its whole queue on reconnect loop forever, and dropping loses what it sent.
       // The flow is accepted (the packet-id space bounds this state at 65,535 per session);
       // counted, logged once per session.
-      ctx_.stats.awaiting_rel_over_limit.fetch_add(1, std::memory_order_relaxed);
+      stats_.awaiting_rel_over_limit.add();
       if (!s->logged_awaiting_rel) {
         s->logged_awaiting_rel = true;
         log(2, "client '" + s->client_id() + "' has more than mqtt.max_awaiting_rel=" +
@@ -594,7 +595,7 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
       }
     }
     if (store_on() && ctx_.store->degraded()) {
-      ctx_.stats.refused_store.fetch_add(1, std::memory_order_relaxed);
+      stats_.refused_store.add();
       ctx_.store->note_refused();
       if (!logged_store_refusal_) {
         log(2, "store unavailable: refusing QoS 1/2 publishes until it recovers");
@@ -774,7 +775,7 @@ bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t p
   matches_.clear();
   ctx_.tree->match(msg->topic, shard_, matches_);
   if (matches_.empty()) {
-    ctx_.stats.no_subscribers.fetch_add(1, std::memory_order_relaxed);
+    stats_.no_subscribers.add();
     return false;
   }
   bool full = false;  // a receiver of it is full: pause the publisher
@@ -884,7 +885,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   const auto& cfg = *config_;
   int64_t now = services_.now_unix_ms();
   if (expired(*msg, now)) {
-    ctx_.stats.dropped_expired.fetch_add(1, std::memory_order_relaxed);
+    stats_.dropped_expired.add();
     return false;
   }
   Link* link = s->link;
@@ -896,7 +897,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
         if (stuck || pending >= kQos0HardBytes) {
           // Documented policy: QoS 0 to a receiver that does not read is dropped, counted,
           // logged once; publishers are not held back by it.
-          ctx_.stats.dropped_qos0_slow.fetch_add(1, std::memory_order_relaxed);
+          stats_.dropped_qos0_slow.add();
           if (!logged_qos0_drop_) {
             logged_qos0_drop_ = true;
             log(2, "client '" + s->client_id() + "' does not read (" + std::to_string(pending >> 10) +
@@ -928,7 +929,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     // the new message (documented policy), counted, logged once.
     const bool live = link != nullptr && !receiver_stuck(s);
     if (!live || s->queue.size() >= limit + std::max<size_t>(limit, kQueueOvershoot)) {
-      ctx_.stats.dropped_queue_full.fetch_add(1, std::memory_order_relaxed);
+      stats_.dropped_queue_full.add();
       if (!logged_queue_full_) {
         log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(limit) + ") for " +
                    (link == nullptr ? "offline" : live ? "online" : "stuck") + " client '" +
@@ -960,7 +961,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   if (direct) {
     if (send_entry(s, e, false) && qos > 0) s->inflight.push_back(std::move(e));
   } else {
-    ctx_.stats.queued.fetch_add(1, std::memory_order_relaxed);
+    stats_.queued.add();
     s->queue.push_back(std::move(e));
   }
   return full;
@@ -978,7 +979,7 @@ bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery&
   Link* link = s->link;
   if (s->max_packet_out != 0xFFFFFFFF && publish_packet_size(link->version(), *m, d) > s->max_packet_out) {
     // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
-    ctx_.stats.dropped_too_large.fetch_add(1, std::memory_order_relaxed);
+    stats_.dropped_too_large.add();
     return false;
   }
   if (!held_out_.empty()) {
@@ -1003,7 +1004,7 @@ bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery&
 void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) {
   encode_publish(link->version(), m, d, link->out());
   link->mark_dirty();
-  ctx_.stats.messages_out.fetch_add(1, std::memory_order_relaxed);
+  stats_.messages_out.add();
 }
 
 void ShardBroker::emit_held(Link* link, HeldOutput& h) {
@@ -1087,7 +1088,7 @@ void ShardBroker::pump(Session* s) {
     OutEntry e = std::move(s->queue.front());
     s->queue.pop_front();
     if (expired(*e.msg, services_.now_unix_ms())) {
-      ctx_.stats.dropped_expired.fetch_add(1, std::memory_order_relaxed);
+      stats_.dropped_expired.add();
       drop_entry_storage(s, e);
       continue;
     }

@@ -163,6 +163,7 @@ class ShardBroker {
   std::shared_ptr<const config::Config> config_;
   ShardServices& services_;
   unsigned shard_;
+  ShardStats& stats_;  // this shard's counters (ctx_.shard_stats[shard_])
   std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
   std::unordered_map<SessionId, Session*> by_id_;
   std::unordered_map<uint64_t, Link*> links_;

@@ -96,7 +96,7 @@ class ShardBrokerTest : public ::testing::Test {
     retained = std::make_unique<RetainedStore>(1);
     ctx = std::make_unique<BrokerContext>();
     ctx->config = std::make_shared<const config::Config>(cfg);
-    ctx->num_shards = 1;
+    ctx->init_shards(1);
     ctx->tree = tree.get();
     ctx->retained = retained.get();
     ctx->store = with_store ? &sink : nullptr;
@@ -664,7 +664,7 @@ TEST_F(ShardBrokerTest, OfflineQueueBoundedDropsNewAndCounts) {
   disconnect(sub);
   FakeLink& pub = connect_ok("pub");
   for (int i = 0; i < 5; ++i) publish(pub, "q", "m" + std::to_string(i), 1, uint16_t(i + 1));
-  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 2u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 2u);
   // The publisher is still acknowledged for every message.
   EXPECT_EQ(all_of<mqtt::PubAck>(pub.take_packets()).size(), 5u);
 
@@ -1231,7 +1231,7 @@ TEST_F(ShardBrokerTest, DegradedStoreRefusesQos1) {
     }
     EXPECT_TRUE(publishes(sub).empty()) << "refused message delivered";
     EXPECT_EQ(sink.refused(), refused_before + 1);
-    EXPECT_EQ(ctx->stats.refused_store.load(), 1u);
+    EXPECT_EQ(ctx->total(&ShardStats::refused_store), 1u);
     sink.set_degraded(false);
     // Recovered: accepted again.
     publish(pub, "p", "y", 1, 5);
@@ -1534,18 +1534,18 @@ TEST_F(ShardBrokerTest, Qos0DroppedOnlyForAStuckReceiver) {
   sub.last_write_ms = services.now_steady_ms();
   EXPECT_EQ(publish(pub, "t", "draining", 0, 0), Flow::Pause);
   EXPECT_EQ(payloads(publishes(sub)), std::vector<std::string>{"draining"});
-  EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 0u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_qos0_slow), 0u);
   services.advance(kStuckWriteMs - 1);
   EXPECT_EQ(publish(pub, "t", "still draining", 0, 0), Flow::Pause);
   services.advance(1);
   EXPECT_EQ(publish(pub, "t", "stuck", 0, 0), Flow::Continue) << "a stuck receiver holds no one back";
   EXPECT_TRUE(publishes(sub).size() == 1u);  // "still draining" only
-  EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 1u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_qos0_slow), 1u);
   sub.last_write_ms = services.now_steady_ms();  // it wrote again
   sub.set_pending_bytes(16u * 1024 * 1024);
   publish(pub, "t", "hard bound", 0, 0);
   EXPECT_TRUE(publishes(sub).empty());
-  EXPECT_EQ(ctx->stats.dropped_qos0_slow.load(), 2u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_qos0_slow), 2u);
 }
 
 // An online QoS 1 receiver whose window is full pauses its publisher once its queue reaches
@@ -1585,7 +1585,7 @@ TEST_F(ShardBrokerTest, LiveReceiverQueueIsNotCutAtTheLimit) {
   for (int i = 0; i < 30; ++i)
     if (publish(pub, "t", "m" + std::to_string(i), 1, pid++) == Flow::Pause) ++paused;
   EXPECT_EQ(paused, 30 - 5) << "from half the limit on, every message pauses the publisher";
-  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 0u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 0u);
   // It drains: all 30 arrive, in order.
   std::vector<std::string> got;
   for (int i = 0; i < 40 && got.size() < 30; ++i) {
@@ -1599,7 +1599,7 @@ TEST_F(ShardBrokerTest, LiveReceiverQueueIsNotCutAtTheLimit) {
   // Offline: the limit cuts.
   disconnect(sub);
   for (int i = 0; i < 15; ++i) publish(pub, "t", "off", 1, pid++);
-  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 5u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 5u);
 }
 
 // Retained messages on SUBSCRIBE are paced by the window and the queue: 300 retained QoS 1
@@ -1624,7 +1624,7 @@ TEST_F(ShardBrokerTest, RetainedOnSubscribeArePacedNotDropped) {
     }
   }
   EXPECT_EQ(topics.size(), 300u);
-  EXPECT_EQ(ctx->stats.dropped_queue_full.load(), 0u);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 0u);
 }
 
 // QoS 0 retained messages wait for the output to drain below the low-water mark.
@@ -1659,7 +1659,7 @@ TEST_F(ShardBrokerTest, V311PublishesBeyondMaxAwaitingRelAreAnswered) {
   EXPECT_EQ(pubrec, 5);
   EXPECT_EQ(puback, 6);
   EXPECT_FALSE(pub.closed());
-  EXPECT_EQ(ctx->stats.awaiting_rel_over_limit.load(), 2u);
+  EXPECT_EQ(ctx->total(&ShardStats::awaiting_rel_over_limit), 2u);
 }
 
 // A PUBREC for a packet id we sent at QoS 1 is a protocol error: the connection closes.
