@@ -16,6 +16,7 @@
 
 #include "broker/link.hpp"
 #include "broker/message.hpp"
+#include "broker/ring.hpp"
 #include "broker/ports.hpp"
 #include "broker/subscription_tree.hpp"
 #include "mqtt/packets.hpp"
@@ -53,14 +54,14 @@ class Session {
   bool persistent() const { return expiry_s != 0; }
   uint16_t window = 65535;              // min(receive maximum of client, max_inflight_window)
   uint32_t max_packet_out = 0xFFFFFFFF;  // client's Maximum Packet Size (5.0)
-  std::optional<mqtt::Will> will;
+  std::unique_ptr<mqtt::Will> will;  // allocated only when the client set one
   int64_t last_seen_ms = 0;  // Unix ms of the last disconnect
 
   // ---- state ----
   Link* link = nullptr;  // attached connection, or nullptr while offline
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;
-  std::deque<OutEntry> inflight;  // sent, awaiting acknowledgement, in seq order
-  std::deque<OutEntry> queue;     // not sent yet, in seq order
+  Ring<OutEntry> inflight;  // sent, awaiting acknowledgement, in seq order
+  Ring<OutEntry> queue;     // not sent yet, in seq order
   // Inbound QoS 2 flows awaiting PUBREL, by packet id. `acked` is false while the PUBREC
   // still waits for the store: a resent PUBLISH then gets nothing yet [MQTT-4.3.3-9].
   struct Qos2In {

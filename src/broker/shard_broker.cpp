@@ -298,7 +298,7 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     s->max_packet_out = 0xFFFFFFFF;
   }
   if (s->window == 0) s->window = 1;
-  s->will = std::move(c.will);
+  s->will = c.will ? std::make_unique<mqtt::Will>(std::move(*c.will)) : nullptr;
   s->link = link;
   link->session = s;
   link->connected = true;
@@ -1302,7 +1302,13 @@ void ShardBroker::sweep() {
       continue;
     }
     // An idle connection gives its buffers back (an idle client costs well under 1 KiB).
-    if (now - link->last_rx_ms > kTrimIdleMs && link->pending_bytes() == 0) link->trim_buffers();
+    if (now - link->last_rx_ms > kTrimIdleMs && link->pending_bytes() == 0) {
+      link->trim_buffers();
+      if (Session* idle = link->session) {
+        idle->inflight.release_if_empty();
+        idle->queue.release_if_empty();
+      }
+    }
     if (link->keep_alive_s != 0 && !link->read_paused) {
       // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22]. Not while we
       // do not read it ourselves (backpressure): its PINGREQ waits in the socket.
@@ -1366,7 +1372,7 @@ void ShardBroker::restore_session(RestoredSession r) {
     w.retain = r.session.will->retain;
     if (r.session.will->delay_s) w.props.will_delay_interval = r.session.will->delay_s;
     if (r.session.will->expiry_s) w.props.message_expiry_interval = r.session.will->expiry_s;
-    s->will = std::move(w);
+    s->will = std::make_unique<mqtt::Will>(std::move(w));
   }
   for (const auto& sub : r.subscriptions) {
     SubscriptionOptions o;

@@ -181,12 +181,16 @@ void Connection::process_input() {
 
 void Connection::trim_buffers() {
   if (closed || moving) return;
+  size_t released = protocol_.reserved();
   protocol_.release_buffer();
+  released -= protocol_.reserved();
   if (protocol_.reserved() == 0) read_chunk_ = 1024;
-  if (out_offset_ == out_.size() && out_.capacity() > 0) {
+  if (out_offset_ == out_.size() && out_.capacity() > 15) {
+    released += out_.capacity();
     std::string().swap(out_);
     out_offset_ = 0;
   }
+  if (released != 0) shard_->note_released(released);
 }
 
 void Connection::update_congestion() {

@@ -1,5 +1,6 @@
 #include "runtime/shard.hpp"
 
+#include <malloc.h>
 #include <sys/epoll.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@ std::atomic<uint64_t> Shard::next_connection_id_{1};
 
 namespace {
 constexpr int64_t kSweepIntervalMs = 250;
+constexpr size_t kHeapTrimBytes = 1u << 20;  // released by idle connections before a heap trim
+constexpr int64_t kHeapTrimIntervalMs = 2000;  // at most this often per shard
 constexpr int64_t kResumeInbox = 1024;   // cross-shard backlog below which publishers resume
 
 mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
@@ -50,6 +53,12 @@ int64_t Shard::now_unix_ms() const { return loop_.now_unix_ms(); }
 void Shard::arm_sweep() {
   loop_.add_timer_after(kSweepIntervalMs, [this] {
     broker_.sweep();
+    const int64_t now = loop_.now_ms();
+    if (released_bytes_ >= kHeapTrimBytes && now - last_heap_trim_ms_ >= kHeapTrimIntervalMs) {
+      released_bytes_ = 0;
+      last_heap_trim_ms_ = now;
+      ::malloc_trim(0);  // glibc: free pages inside the heap go back too (MADV_DONTNEED)
+    }
     arm_sweep();
   });
 }

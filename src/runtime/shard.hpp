@@ -40,6 +40,9 @@ class Shard final : public broker::ShardServices {
   void schedule_resume(Connection* c);
   void set_congested(Connection* c, bool congested);
   bool congested() const { return !congested_.empty(); }
+  // Buffer bytes given back by idle connections; the sweep returns free heap pages to the
+  // kernel once enough has accumulated (else freed buffers of idle clients stay resident).
+  void note_released(size_t bytes) { released_bytes_ += bytes; }
 
   // broker::ShardServices
   unsigned shard_index() const override { return index_; }
@@ -82,6 +85,8 @@ class Shard final : public broker::ShardServices {
   // This shard's receivers are congested but still making progress.
   bool receivers_draining() const;
   static std::atomic<uint64_t> next_connection_id_;
+  size_t released_bytes_ = 0;
+  int64_t last_heap_trim_ms_ = 0;
 };
 
 }  // namespace harbor::runtime
