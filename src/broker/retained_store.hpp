@@ -1,5 +1,8 @@
 // Retained messages (section 3.3.1.3), kept apart from sessions in their own topic tree
-// (DESIGN.md §3): one level per node, the latest retained message at the node of its topic.
+// (DESIGN.md §3), the latest retained message at the node of its topic. A chain of levels
+// with no message at its intermediate levels is one node holding the chain's text (path
+// compression): a retained topic costs about its own bytes plus ~200 bytes per branch point,
+// whatever its level count.
 //
 // Threads: every member may be called from any thread. match() and all() take one reader
 // slot's lock shared (one slot per shard, each on its own cache line); set(), erase() and
@@ -52,8 +55,9 @@ class RetainedStore {
   // Number of retained messages (expired but not yet swept ones included).
   size_t size() const;
 
-  // Number of tree nodes, root included (metrics; shows that deletion prunes). Walks the
-  // whole tree under reader slot 0.
+  // Number of tree levels, root included: one per distinct level prefix of the topics
+  // (metrics; shows that deletion prunes). A chain stored as one node counts one per level.
+  // Walks the whole tree under reader slot 0.
   size_t node_count() const;
 
   // Snapshot of all retained messages, in no particular order (tests, management).

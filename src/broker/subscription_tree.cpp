@@ -14,7 +14,12 @@ namespace {
 constexpr std::string_view kSharePrefix = "$share/";
 using levels::kEnd;
 using levels::next_level;
+using levels::common_levels;
+using levels::literal_run;
+using levels::rest_levels;
+using levels::skip;
 using levels::StringHash;
+using levels::tail;
 
 struct ParsedFilter {
   std::string_view group;  // empty for a plain filter
@@ -113,24 +118,75 @@ struct SharedGroup {
   mutable std::atomic<uint32_t> next{0};
 };
 
-}  // namespace
-
-struct SubscriptionTree::Node {
-  std::unordered_map<std::string, std::unique_ptr<Node>, StringHash, std::equal_to<>> children;
-  std::unique_ptr<Node> plus;  // the '+' level
-  std::unique_ptr<Node> hash;  // the '#' level (always a leaf)
+// The subscriptions held at one node; allocated only for nodes that have any, so a
+// path-through node (most nodes of a deep filter) does not pay for them.
+struct Entries {
   SubscriberSet subscribers;
   std::vector<std::unique_ptr<SharedGroup>> groups;
 
-  bool empty() const {
-    return children.empty() && !plus && !hash && subscribers.empty() && groups.empty();
-  }
+  bool empty() const { return subscribers.empty() && groups.empty(); }
 
   SharedGroup* find_group(std::string_view name) {
     for (auto& g : groups) {
       if (g->name == name) return g.get();
     }
     return nullptr;
+  }
+};
+
+}  // namespace
+
+// One node: 64 bytes, plus its rest when that is longer than the string's inline buffer,
+// plus its children map and its entries when it has any. A chain of literal levels with
+// nothing at the intermediate levels is one node (see topic_levels.hpp), so a filter's
+// memory follows its literal text, not its level count; '+' and '#' levels are a node each.
+struct SubscriptionTree::Node {
+  using Children = std::unordered_map<std::string, std::unique_ptr<Node>, StringHash, std::equal_to<>>;
+
+  // Literal levels after this node's own, each preceded by '/'; the intermediate ones have
+  // no entries and no other children.
+  std::string rest;
+  std::unique_ptr<Children> children;  // keyed by the child's first level; null when none
+  std::unique_ptr<Node> plus;  // the '+' level
+  std::unique_ptr<Node> hash;  // the '#' level (always a leaf)
+  std::unique_ptr<Entries> entries;
+
+  Node() = default;
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
+  // Iterative, so that tearing down a chain of 65,535 '+' nodes does not recurse that deep.
+  ~Node() {
+    std::vector<std::unique_ptr<Node>> doomed;
+    release_children_into(doomed);
+    while (!doomed.empty()) {
+      std::unique_ptr<Node> node = std::move(doomed.back());
+      doomed.pop_back();
+      node->release_children_into(doomed);
+    }
+  }
+
+  void release_children_into(std::vector<std::unique_ptr<Node>>& out) {
+    if (plus) out.push_back(std::move(plus));
+    if (hash) out.push_back(std::move(hash));
+    if (children) {
+      for (auto& entry : *children) out.push_back(std::move(entry.second));
+      children.reset();
+    }
+  }
+
+  bool empty() const {
+    return (!children || children->empty()) && !plus && !hash && (!entries || entries->empty());
+  }
+
+  const Node* child(std::string_view level) const {
+    if (!children) return nullptr;
+    auto it = children->find(level);
+    return it == children->end() ? nullptr : it->second.get();
+  }
+
+  Entries& entries_or_create() {
+    if (!entries) entries = std::make_unique<Entries>();
+    return *entries;
   }
 };
 
@@ -145,25 +201,45 @@ struct Step {
   std::string_view level;
 };
 
+std::unique_ptr<Node>& child_slot(Node& node, std::string_view level) {
+  if (level == "+") return node.plus;
+  if (level == "#") return node.hash;
+  if (!node.children) node.children = std::make_unique<Node::Children>();
+  auto it = node.children->find(level);
+  if (it == node.children->end()) it = node.children->emplace(std::string(level), nullptr).first;
+  return it->second;
+}
+
+// Cuts the node in `slot` after `keep` bytes of its rest: a new node with the first part
+// takes the slot and holds the old node, keyed by the first level of the remainder.
+void split(std::unique_ptr<Node>& slot, size_t keep) {
+  auto upper = std::make_unique<Node>();
+  Node& lower = *slot;
+  upper->rest = lower.rest.substr(0, keep);
+  size_t pos = keep + 1;  // past the '/' that starts the remainder
+  const std::string key(next_level(lower.rest, pos));
+  lower.rest.erase(0, pos == kEnd ? std::string::npos : pos - 1);
+  upper->children = std::make_unique<Node::Children>();
+  upper->children->emplace(key, std::move(slot));
+  slot = std::move(upper);
+}
+
 Node* find_or_create(Node& root, std::string_view filter) {
   Node* node = &root;
   size_t pos = 0;
   while (pos != kEnd) {
     const std::string_view level = next_level(filter, pos);
-    std::unique_ptr<Node>* slot;
-    if (level == "+") {
-      slot = &node->plus;
-    } else if (level == "#") {
-      slot = &node->hash;
-    } else {
-      auto it = node->children.find(level);
-      if (it == node->children.end()) {
-        it = node->children.emplace(std::string(level), nullptr).first;
-      }
-      slot = &it->second;
+    std::unique_ptr<Node>& slot = child_slot(*node, level);
+    if (!slot) {
+      // A new branch takes every literal level that follows in one node.
+      slot = std::make_unique<Node>();
+      if (level != "#") slot->rest = std::string(literal_run(filter, pos));
+    } else if (!slot->rest.empty()) {
+      const size_t same = common_levels(slot->rest, tail(filter, pos));
+      if (same < slot->rest.size()) split(slot, same);
+      pos = skip(filter, pos, same);
     }
-    if (!*slot) *slot = std::make_unique<Node>();
-    node = slot->get();
+    node = slot.get();
   }
   return node;
 }
@@ -174,20 +250,34 @@ Node* find_node(Node& root, std::string_view filter, std::vector<Step>* path) {
   size_t pos = 0;
   while (pos != kEnd) {
     const std::string_view level = next_level(filter, pos);
-    Node* child;
-    if (level == "+") {
-      child = node->plus.get();
-    } else if (level == "#") {
-      child = node->hash.get();
-    } else {
-      auto it = node->children.find(level);
-      child = it == node->children.end() ? nullptr : it->second.get();
-    }
+    Node* child = level == "+"   ? node->plus.get()
+                  : level == "#" ? node->hash.get()
+                                 : const_cast<Node*>(node->child(level));
     if (child == nullptr) return nullptr;
+    if (!child->rest.empty()) {
+      if (common_levels(child->rest, tail(filter, pos)) != child->rest.size()) return nullptr;
+      pos = skip(filter, pos, child->rest.size());
+    }
     if (path != nullptr) path->push_back(Step{node, child, level});
     node = child;
   }
   return node;
+}
+
+// Folds a node's only child into it when the node itself holds nothing else, so that what
+// is left of a chain after an unsubscribe is one node again.
+void merge_single_child(Node& node) {
+  if (node.plus || node.hash || (node.entries && !node.entries->empty())) return;
+  if (!node.children || node.children->size() != 1) return;
+  auto only = node.children->begin();
+  std::unique_ptr<Node> child = std::move(only->second);
+  node.rest += '/';
+  node.rest += only->first;
+  node.rest += child->rest;
+  node.children = std::move(child->children);
+  node.plus = std::move(child->plus);
+  node.hash = std::move(child->hash);
+  node.entries = std::move(child->entries);
 }
 
 void prune(std::vector<Step>& path) {
@@ -199,17 +289,21 @@ void prune(std::vector<Step>& path) {
     } else if (step.child == step.parent->hash.get()) {
       step.parent->hash.reset();
     } else {
-      auto it = step.parent->children.find(step.level);
-      if (it != step.parent->children.end()) step.parent->children.erase(it);
+      auto it = step.parent->children->find(step.level);
+      if (it != step.parent->children->end()) step.parent->children->erase(it);
+      if (step.parent->children->empty()) step.parent->children.reset();
     }
   }
+  // The root stands for no level, so it never takes a rest.
+  if (!path.empty()) merge_single_child(*path.back().child);
 }
 
 void emit(const Node& node, std::vector<SubscriptionMatch>& out) {
-  for (const Subscriber& s : node.subscribers.items()) {
+  if (!node.entries) return;
+  for (const Subscriber& s : node.entries->subscribers.items()) {
     out.push_back(SubscriptionMatch{s.who, s.options, false});
   }
-  for (const auto& group : node.groups) {
+  for (const auto& group : node.entries->groups) {
     const auto& members = group->members.items();
     // Groups are removed when their last member leaves, so members is never empty.
     const uint32_t turn = group->next.fetch_add(1, std::memory_order_relaxed);
@@ -229,18 +323,18 @@ bool SubscriptionTree::subscribe(std::string_view filter, SubscriberRef who,
                                  const SubscriptionOptions& options) {
   const ParsedFilter parsed = parse_filter(filter);
   auto root = root_.write();
-  Node* node = find_or_create(*root->node, parsed.filter);
+  Entries& entries = find_or_create(*root->node, parsed.filter)->entries_or_create();
   bool added;
   if (parsed.shared) {
-    SharedGroup* group = node->find_group(parsed.group);
+    SharedGroup* group = entries.find_group(parsed.group);
     if (group == nullptr) {
-      node->groups.push_back(std::make_unique<SharedGroup>());
-      group = node->groups.back().get();
+      entries.groups.push_back(std::make_unique<SharedGroup>());
+      group = entries.groups.back().get();
       group->name = std::string(parsed.group);
     }
     added = group->members.upsert(who, options);
   } else {
-    added = node->subscribers.upsert(who, options);
+    added = entries.subscribers.upsert(who, options);
   }
   if (added) ++root->count;
   return added;
@@ -251,18 +345,20 @@ bool SubscriptionTree::unsubscribe(std::string_view filter, SessionId session) {
   std::vector<Step> path;
   auto root = root_.write();
   Node* node = find_node(*root->node, parsed.filter, &path);
-  if (node == nullptr) return false;
+  if (node == nullptr || !node->entries) return false;
+  Entries& entries = *node->entries;
   bool removed = false;
   if (parsed.shared) {
-    for (auto it = node->groups.begin(); it != node->groups.end(); ++it) {
+    for (auto it = entries.groups.begin(); it != entries.groups.end(); ++it) {
       if ((*it)->name != parsed.group) continue;
       removed = (*it)->members.erase(session);
-      if ((*it)->members.empty()) node->groups.erase(it);
+      if ((*it)->members.empty()) entries.groups.erase(it);
       break;
     }
   } else {
-    removed = node->subscribers.erase(session);
+    removed = entries.subscribers.erase(session);
   }
+  if (entries.empty()) node->entries.reset();
   if (removed) --root->count;
   prune(path);
   return removed;
@@ -274,12 +370,13 @@ void SubscriptionTree::move_session(SessionId session, uint16_t new_shard,
   for (const std::string& filter : filters) {
     const ParsedFilter parsed = parse_filter(filter);
     Node* node = find_node(*root->node, parsed.filter, nullptr);
-    if (node == nullptr) continue;
+    if (node == nullptr || !node->entries) continue;
     Subscriber* entry = nullptr;
     if (parsed.shared) {
-      if (SharedGroup* group = node->find_group(parsed.group)) entry = group->members.find(session);
+      if (SharedGroup* group = node->entries->find_group(parsed.group))
+        entry = group->members.find(session);
     } else {
-      entry = node->subscribers.find(session);
+      entry = node->entries->subscribers.find(session);
     }
     if (entry != nullptr) entry->who.shard = new_shard;
   }
@@ -295,6 +392,17 @@ void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
   // tree, not by the topic, since only existing nodes are pushed.
   thread_local std::vector<Frame> stack;
   stack.clear();
+  // A child reached by one topic level also needs its rest repeated by the topic.
+  auto descend = [&](const Node* child, size_t pos) {
+    if (!child->rest.empty()) {
+      const std::string_view rest = child->rest;
+      if (pos == kEnd || topic.compare(pos - 1, rest.size(), rest) != 0) return;
+      const size_t after = pos - 1 + rest.size();
+      if (after != topic.size() && topic[after] != '/') return;
+      pos = after == topic.size() ? kEnd : after + 1;
+    }
+    stack.push_back(Frame{child, pos});
+  };
 
   auto root = root_.read(reader_slot);
   const Node* top = root->node.get();
@@ -315,10 +423,8 @@ void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
     if (wildcards && node.hash) emit(*node.hash, out);
     size_t pos = frame.pos;
     const std::string_view level = next_level(topic, pos);
-    if (wildcards && node.plus) stack.push_back(Frame{node.plus.get(), pos});
-    if (auto it = node.children.find(level); it != node.children.end()) {
-      stack.push_back(Frame{it->second.get(), pos});
-    }
+    if (wildcards && node.plus) descend(node.plus.get(), pos);
+    if (const Node* child = node.child(level)) descend(child, pos);
   }
 }
 
@@ -331,10 +437,12 @@ size_t SubscriptionTree::node_count() const {
   while (!stack.empty()) {
     const Node* node = stack.back();
     stack.pop_back();
-    ++count;
+    count += 1 + rest_levels(node->rest);
     if (node->plus) stack.push_back(node->plus.get());
     if (node->hash) stack.push_back(node->hash.get());
-    for (const auto& entry : node->children) stack.push_back(entry.second.get());
+    if (node->children) {
+      for (const auto& entry : *node->children) stack.push_back(entry.second.get());
+    }
   }
   return count;
 }

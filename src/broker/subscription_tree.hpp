@@ -7,6 +7,11 @@
 // exclusively. match() does not allocate per topic level: it walks the topic by string_view
 // and looks children up heterogeneously; it only appends to the caller's vector.
 //
+// Memory: a chain of literal levels with nothing subscribed at its intermediate levels is one
+// node holding the chain's text (path compression), so a filter costs about its own bytes
+// plus ~200 bytes per branch point, whatever its level count; each '+' or '#' level is one
+// 64-byte node.
+//
 // Filters are expected to be valid (mqtt::valid_topic_filter); the tree does not re-check.
 // A filter "$share/{group}/{filter}" is a shared subscription [MQTT-4.8.2]; anything else,
 // including "$share/group" without a filter, is a plain filter.
@@ -81,8 +86,9 @@ class SubscriptionTree {
   // Number of subscriptions (shared members count one each).
   size_t size() const;
 
-  // Number of tree nodes, root included (metrics; shows that unsubscribe prunes). Walks the
-  // whole tree under reader slot 0.
+  // Number of tree levels, root included: one per distinct level prefix of the filters
+  // (metrics; shows that unsubscribe prunes). A chain of literal levels is stored as one
+  // node but counts one per level. Walks the whole tree under reader slot 0.
   size_t node_count() const;
 
   struct Node;  // defined in subscription_tree.cpp
