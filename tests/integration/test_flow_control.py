@@ -147,9 +147,7 @@ def peer_closed_within(sock, timeout):
     meanwhile is read and discarded."""
     deadline = time.monotonic() + timeout
     while True:
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return False
+        left = max(0.0, deadline - time.monotonic())
         try:
             r, _, _ = select.select([sock], [], [], left)
         except (OSError, ValueError):
@@ -167,7 +165,31 @@ def peer_closed_within(sock, timeout):
 
 def still_open(sock):
     """True when the broker has not closed the socket (checked without blocking)."""
-    return not peer_closed_within(sock, 0.05)
+    return not peer_closed_within(sock, 0)
+
+
+def broker_unread_bytes(broker, socks):
+    """Bytes the broker has not read yet from these client sockets: the receive queue of its
+    end of each connection in /proc/net/tcp (None while one of them is not listed)."""
+    ports = {s.getsockname()[1] for s in socks}
+    found = {}
+    with open("/proc/net/tcp") as f:
+        next(f)
+        for line in f:
+            fields = line.split()
+            local_port = int(fields[1].split(":")[1], 16)
+            remote_port = int(fields[2].split(":")[1], 16)
+            if local_port == broker.port and remote_port in ports and fields[3] == "01":
+                found[remote_port] = int(fields[4].split(":")[1], 16)
+    if len(found) < len(ports):
+        return None
+    return sum(found.values())
+
+
+def wait_broker_read_all(broker, socks, timeout=15):
+    """Wait until the broker has read everything these sockets sent (still open ones)."""
+    wait_for(lambda: broker_unread_bytes(broker, socks) == 0, timeout, interval=0.05,
+             what="the broker to read what %d sockets sent" % len(socks))
 
 
 def raw_connect(broker, client_id, version=4, keepalive=60, rcvbuf=None):
@@ -378,6 +400,45 @@ def test_paho_v311_three_thousand_qos2_publishes_complete(make_broker):
         client.close()
 
 
+def test_paho_v311_resends_three_thousand_qos2_on_reconnect_and_all_complete(make_broker):
+    """Defect (issue 10): paho 1.6 resends its whole queue when it reconnects; with more
+    than 2,048 QoS 2 messages outstanding the broker answered 2,048 and silently dropped the
+    rest, so paho hung forever after any broker restart or dropped connection. Here 3,000
+    QoS 2 messages are published while the broker is down; paho sends them all at once on
+    reconnect and every one completes."""
+    broker = make_broker()
+    n = 3000
+    client = PahoClient(broker, 4)
+    disconnected = threading.Event()
+    client.c.on_disconnect = lambda *a: disconnected.set()
+    client.c.reconnect_delay_set(min_delay=1, max_delay=1)
+    client.c.max_inflight_messages_set(n)
+    completed = set()
+    lock = threading.Lock()
+
+    def on_publish(_client, _userdata, mid):
+        with lock:
+            completed.add(mid)
+
+    client.c.on_publish = on_publish
+    try:
+        broker.stop()
+        assert disconnected.wait(10), "paho did not notice the broker going away"
+        # Published while disconnected (rc: not connected): queued, sent on reconnect.
+        mids = {client.c.publish("flow/paho/resend", b"r%04d" % i, qos=2).mid
+                for i in range(n)}
+        assert len(mids) == n and not completed
+        broker.start()
+        try:
+            wait_for(lambda: len(completed & mids) == n, 90, interval=0.1,
+                     what="3,000 QoS 2 flows resent on reconnect to complete")
+        except AssertionError:
+            raise AssertionError("%d of %d paho QoS 2 publishes completed after reconnect" % (
+                len(completed & mids), n))
+    finally:
+        client.close()
+
+
 # ---------------------------------------------------------------- partial packets
 
 @pytest.mark.parametrize("when", ["before_connect", "after_connect_keepalive_0"])
@@ -401,9 +462,7 @@ def test_partial_packets_cost_what_arrived_not_what_they_announce(make_broker, w
                 s = c.sock
             s.sendall(header + b"\x00\x04MQTT\x04\x02\x00\x00" + b"\x00" * 100)
             socks.append(s)
-        # Every shard has served a fresh client since, so each has read what it was sent.
-        for _ in range(4):
-            raw_connect(broker, "", keepalive=60).close()
+        wait_broker_read_all(broker, socks)
         deadline = time.monotonic() + 1.5
         while time.monotonic() < deadline:
             time.sleep(0.05)  # the sampler thread watches RSS meanwhile
@@ -418,47 +477,93 @@ def test_partial_packets_cost_what_arrived_not_what_they_announce(make_broker, w
             s.close()
 
 
+def send_partial_connects(broker, count, total_bytes):
+    """count raw sockets, each sending a fixed header announcing a 4 MiB CONNECT and then
+    total_bytes in all (header included), and nothing more. Returns the sockets."""
+    header = b"\x10" + mqttraw.varint(4 * MIB) + b"\x00\x04MQTT\x04\x02\x00\x00"
+    socks = []
+    for _ in range(count):
+        s = socket.create_connection((broker.host, broker.port), timeout=10)
+        socks.append(s)
+        try:
+            s.sendall(header + b"\x00" * (total_bytes - len(header)))
+        except OSError:
+            pass  # reset: the broker already closed it
+    return socks
+
+
 def test_input_before_connect_is_bounded_by_a_shared_budget(make_broker):
     """Defect (issue 10): bytes of CONNECTs not complete yet were unbounded (every partial
-    packet held up to its declared size). Now all connections that have not completed
-    CONNECT buffer 16 MiB together; one that would go beyond is closed, memory stays bounded,
-    and a normal client can still connect."""
+    packet could hold up to its declared size, before any authentication). Now all
+    connections that have not completed CONNECT buffer 16 MiB together: 16 sockets sending
+    2 MiB each of a 4 MiB CONNECT, at most 7 fit, the broker closes the rest (logged),
+    memory stays bounded, and a normal client can still connect."""
     broker = make_broker(max_packet_size="256MB", connect_timeout="60s")
-    sockets, body = 16, 2 * MIB
-    header = b"\x10" + mqttraw.varint(4 * MIB) + b"\x00\x04MQTT\x04\x02\x00\x00"
+    n, each = 16, 2 * MIB + 64
     before = proc_status_kib(broker.pid, "VmRSS")
     sampler = PeakSampler(broker.pid)
-    socks, send_failed = [], 0
+    socks = []
     try:
-        for _ in range(sockets):
-            s = socket.create_connection((broker.host, broker.port), timeout=10)
-            socks.append(s)
-            try:
-                s.sendall(header + b"\x00" * body)
-            except (OSError, socket.timeout):
-                send_failed += 1  # reset or no longer read: the broker gave up on it
-        wait_for(lambda: any(not still_open(s) for s in socks), 15,
-                 what="the broker to close a socket beyond the 16 MiB pre-CONNECT budget")
-        wait_for(lambda: "MiB shared by all unconnected clients" in broker.log_text(), 10,
-                 what="the pre-CONNECT budget close in the log")
-        # Every shard has served a fresh client since, so each has read what it was sent.
-        for _ in range(4):
-            raw_connect(broker, "", keepalive=60).close()
-        closed = [s for s in socks if not still_open(s)]
+        socks = send_partial_connects(broker, n, each)
+        # 32 MiB sent, 16 MiB may be held: once everything is read, at most 7 remain.
+        wait_for(lambda: sum(not still_open(s) for s in socks) >= n - 7, 20,
+                 what="the broker to close the sockets beyond the 16 MiB pre-CONNECT budget")
+        wait_broker_read_all(broker, [s for s in socks if still_open(s)])
+        wait_for(lambda: "input before CONNECT above the 16 MiB shared by all unconnected "
+                 "clients" in broker.log_text(), 10, what="the budget close in the log")
+        open_now = sum(still_open(s) for s in socks)
         peak = sampler.stop()
-        print("pre-CONNECT budget: %d of %d closed, %d send failures, RSS +%d KiB" % (
-            len(closed), sockets, send_failed, peak - before))
+        print("pre-CONNECT budget: %d of %d still open, RSS +%d KiB at peak" % (
+            open_now, n, peak - before))
+        # The budget is used, not a reason to refuse everyone.
+        assert 1 <= open_now <= 7, "%d of %d sockets still open" % (open_now, n)
         grown = peak - before
-        # 32 MiB were sent; at most 16 MiB may be held: at least a quarter must have gone.
-        assert len(closed) >= sockets // 4, "%d of %d closed (send failures: %d)" % (
-            len(closed), sockets, send_failed)
-        assert grown < 64 * 1024, "RSS grew by %d KiB for %d x %d MiB of partial CONNECT" % (
-            grown, sockets, body // MIB)
+        assert grown < 64 * 1024, "RSS grew by %d KiB for %d x 2 MiB of partial CONNECT" % (
+            grown, n)
         # A normal client is served while the sockets that fit the budget are still open.
         client = PahoClient(broker)
         client.close()
+        assert sum(still_open(s) for s in socks) == open_now
     finally:
         sampler.stop()
+        for s in socks:
+            s.close()
+
+
+class LockedOut(AssertionError):
+    """A new client could not connect while the pre-CONNECT budget was full."""
+
+
+@pytest.mark.xfail(strict=True, raises=LockedOut, reason="issue 10 finding: partial CONNECTs that fill the "
+                   "16 MiB pre-CONNECT budget exactly lock every new client out until "
+                   "mqtt.connect_timeout closes them (a 14-byte CONNECT is 'beyond' it)")
+def test_a_full_pre_connect_budget_does_not_lock_new_clients_out(make_broker):
+    """8 sockets each hold exactly 2 MiB of an incomplete CONNECT (16 MiB together, the
+    whole budget). A normal client connecting next is closed before its CONNECT is read, for
+    as long as the holders stay (connect_timeout, 5 s by default: an attacker renewing them
+    keeps the broker closed to new clients with ~3 MB/s). Expected: a small, complete CONNECT
+    is served (e.g. the largest holder is closed instead, or part of the budget is kept for
+    small first packets)."""
+    broker = make_broker(max_packet_size="256MB", connect_timeout="60s")
+    socks = []
+    try:
+        socks = send_partial_connects(broker, 8, 2 * MIB)
+        wait_broker_read_all(broker, socks)
+        assert sum(still_open(s) for s in socks) == 8, "16 MiB must fit the budget"
+        deadline = time.monotonic() + 5
+        while True:
+            c = mqttraw.RawClient(broker.host, broker.port)
+            try:
+                assert c.connect("after-the-budget", timeout=2).reason == 0
+                break
+            except (mqttraw.Closed, OSError):
+                if time.monotonic() >= deadline:
+                    raise LockedOut("no new client could connect for 5 s while the "
+                                    "budget was full")
+                time.sleep(0.1)
+            finally:
+                c.close()
+    finally:
         for s in socks:
             s.close()
 
@@ -491,57 +596,107 @@ def test_pubrec_for_a_qos1_packet_id_closes_the_connection(make_broker, version)
 
 # ---------------------------------------------------------------- idle connections
 
-def test_idle_connections_give_back_their_buffers(make_broker):
-    """Defect (issue 10): an idle connection cost 3.7 KiB of broker memory (Mosquitto:
-    0.7 KiB) because its input/output buffers stayed allocated. Now they are given back after
-    1 s without input. Generous bound: 2,000 idle CONNECTed clients cost < 3 KiB each."""
-    n = 2000
+def raise_nofile_limit(needed):
+    """Raise this process's soft RLIMIT_NOFILE to needed (skip if the hard limit is lower)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft < n + 200:
-        if hard != resource.RLIM_INFINITY and hard < n + 200:
-            pytest.skip("RLIMIT_NOFILE hard limit %d is below %d" % (hard, n + 200))
-        resource.setrlimit(resource.RLIMIT_NOFILE, (n + 200, hard))
-    broker = make_broker()
+    if soft >= needed:
+        return
+    if hard != resource.RLIM_INFINITY and hard < needed:
+        pytest.skip("RLIMIT_NOFILE hard limit %d is below %d" % (hard, needed))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (needed, hard))
+
+
+def open_idle_clients(broker, n, prefix, batch=100):
+    """n raw 3.1.1 sockets with CONNECT (keepalive 0) and CONNACK 0, opened batch at a time."""
     socks = []
     try:
-        # Warm up the shards (thread stacks, first allocations) before the baseline.
-        warm = [raw_connect(broker, "flow-warm-%d" % i) for i in range(20)]
-        for c in warm:
-            c.disconnect_and_wait()
-        time.sleep(1.5)
-        before = proc_status_kib(broker.pid, "VmRSS")
-        connect = [mqttraw.connect_packet("flow-idle-%d" % i, keepalive=0) for i in range(n)]
-        for start in range(0, n, 100):
-            batch = []
-            for i in range(start, start + 100):
+        for start in range(0, n, batch):
+            group = []
+            for i in range(start, min(n, start + batch)):
                 s = socket.create_connection((broker.host, broker.port), timeout=10)
-                s.sendall(connect[i])
-                batch.append(s)
-            for s in batch:
-                s.settimeout(10)
+                group.append(s)
+                s.sendall(mqttraw.connect_packet("%s-%d" % (prefix, i), keepalive=0))
+            socks.extend(group)
+            for s in group:
                 ack = b""
                 while len(ack) < 4:
                     chunk = s.recv(4 - len(ack))
                     assert chunk, "closed before CONNACK"
                     ack += chunk
                 assert ack == b"\x20\x02\x00\x00", ack
-            socks.extend(batch)
-        # Buffers are given back after 1 s without input: wait for RSS to settle.
+    except BaseException:
+        for s in socks:
+            s.close()
+        raise
+    return socks
+
+
+def test_idle_connections_give_back_their_buffers(make_broker):
+    """Defect (issue 10): a connection kept the buffers its largest packet needed for as
+    long as it lived (a 200 KB PUBLISH: ~260 KiB per connection, forever with keepalive 0).
+    Now they are given back after 1 s without input: 300 connections that each sent one
+    200 KB PUBLISH and then idle fall back to a few KiB each."""
+    n, size = 300, 200 * 1000
+    raise_nofile_limit(n + 200)
+    broker = make_broker()
+    socks = []
+    try:
+        socks = open_idle_clients(broker, n, "flow-big")
+        before = proc_status_kib(broker.pid, "VmRSS")
+        big = mqttraw.publish_packet("flow/big", b"z" * size)
+        t0 = time.monotonic()
+        for s in socks:
+            s.sendall(big + mqttraw.pingreq_packet())
+        for s in socks:  # PINGRESP: the broker has read and decoded the whole PUBLISH
+            s.settimeout(20)
+            assert s.recv(2) == b"\xd0\x00"
+        held = proc_status_kib(broker.pid, "VmRSS") - before
+        t1 = time.monotonic()
+        # Without this the test could not fail: the buffers really were large.
+        assert held > n * 100, "RSS grew by only %d KiB for %d x 200 KB packets" % (held, n)
+        settled = wait_for(
+            lambda: (proc_status_kib(broker.pid, "VmRSS") - before) < n * 8 or None, 15,
+            what="idle connections to give back their buffers (%d KiB held)" % held)
+        print("buffers: +%d KiB while held (sent in %.1f s), given back after %.1f s" % (
+            held, t1 - t0, time.monotonic() - t1))
+        assert sum(still_open(s) for s in socks) == n
+    finally:
+        for s in socks:
+            s.close()
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10 finding: an idle CONNECTed 3.1.1 client "
+                   "costs ~3.9 KiB of broker RSS (a bare TCP connection ~0.6 KiB); the "
+                   "issue's target is <= 1 KiB, this test's bound 3 KiB")
+def test_idle_connection_costs_less_than_3_kib(make_broker):
+    """Defect (issue 10): `conn-10k` measured 3.7 KiB per idle connection (Mosquitto:
+    0.7 KiB; target <= 1 KiB). Generous bound here: 2,000 CONNECTed clients that idle for
+    more than the 1 s buffer trim cost < 3 KiB of broker VmRSS each (printed)."""
+    n = 2000
+    raise_nofile_limit(n + 200)
+    broker = make_broker()
+    socks = []
+    try:
+        # Warm up the shards (thread stacks, first allocations) before the baseline.
+        for c in [raw_connect(broker, "flow-warm-%d" % i) for i in range(20)]:
+            c.disconnect_and_wait()
+        before = proc_status_kib(broker.pid, "VmRSS")
+        socks = open_idle_clients(broker, n, "flow-idle")
+        # Buffers are given back after 1 s without input; then RSS stops changing.
         time.sleep(2.0)
-        last = proc_status_kib(broker.pid, "VmRSS")
+        samples = [proc_status_kib(broker.pid, "VmRSS")]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            now = proc_status_kib(broker.pid, "VmRSS")
-            if now >= last:
+            samples.append(proc_status_kib(broker.pid, "VmRSS"))
+            if samples[-1] >= samples[-2]:
                 break
-            last = now
-        after = proc_status_kib(broker.pid, "VmRSS")
+        after = samples[-1]
         per_conn = (after - before) * 1024 / n
         print("idle connection cost: %.0f bytes each (VmRSS %d -> %d KiB for %d)" % (
             per_conn, before, after, n))
-        assert per_conn < 3 * 1024, "%.0f bytes per idle connection" % per_conn
         assert sum(still_open(s) for s in socks[:50]) == 50
+        assert per_conn < 3 * 1024, "%.0f bytes per idle connection" % per_conn
     finally:
         for s in socks:
             s.close()
