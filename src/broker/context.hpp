@@ -44,6 +44,7 @@ struct alignas(64) ShardStats {
   ShardCounter refused_store;
   ShardCounter no_subscribers;  // accepted messages that matched no subscription
   ShardCounter queued;          // deliveries that waited in a session queue
+  ShardCounter refused_sys_publish;  // client PUBLISH to $SYS/..., discarded
 };
 
 // Process-wide gauges and the acceptor's counters (changed per connection, not per message).

@@ -27,6 +27,7 @@ struct AckWaiter {
   SessionId session = 0;
   std::atomic<uint64_t> max_seq{0};
   std::atomic<bool> refused{false};
+  bool no_subscribers = false;  // set by on_publish (which still holds a reference) after routing
 
   void note(uint64_t seq) {
     uint64_t cur = max_seq.load(std::memory_order_relaxed);
@@ -35,7 +36,7 @@ struct AckWaiter {
   }
   // The last part is done: release the acknowledgement on the origin shard.
   ~AckWaiter() {
-    AckRelease r{link_id, packet_id, qos, max_seq.load(), session, refused.load()};
+    AckRelease r{link_id, packet_id, qos, max_seq.load(), session, refused.load(), no_subscribers};
     if (ShardBroker* here = t_bound) {
       if (here->shard_ == origin_shard) {
         here->on_ack_ready(r);
@@ -560,6 +561,7 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     close_with(link, ReasonCode::TopicNameInvalid);
     return Flow::Continue;
   }
+  if (p.topic == "$SYS" || p.topic.starts_with("$SYS/")) return refuse_sys_publish(link, p);
   if (p.qos > 0) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
       // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].
@@ -641,12 +643,42 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     }
   }
   const bool full = route(msg, token, link->link_id());
+  // MQTT 5: PUBACK/PUBREC 0x10 when no subscription matched (a success code; Mosquitto and
+  // EMQX send it too), so a client can tell its message reached no one.
+  const bool nobody = matches_.empty();
+  if (token) token->no_subscribers = nobody;
   if (qos > 0 && !wait_for_store) {
     if (qos == 2 && store_on() && s->persistent()) submit(OpQos2InAdd{s->client_id(), packet_id});
-    complete_ack(link, packet_id, qos, false);
+    complete_ack(link, packet_id, qos, false, nobody);
   }
   // A waiting token releases the acknowledgement when its last part is done.
   return full ? Flow::Pause : Flow::Continue;
+}
+
+Flow ShardBroker::refuse_sys_publish(Link* link, const mqtt::Publish& p) {
+  // `$SYS/` belongs to the broker (its own status topics): a client may not publish there.
+  // Not routed, not retained; counted, logged once. 5.0 refuses QoS 1/2 with 0x87; 3.1.1
+  // cannot refuse, so the flow completes normally and the message is discarded.
+  stats_.refused_sys_publish.add();
+  if (!logged_sys_publish_) {
+    logged_sys_publish_ = true;
+    log(2, "client '" + link->session->client_id() + "' published to " + p.topic +
+               ": $SYS topics are the broker's; discarded (5.0: 0x87); counted in metrics");
+  }
+  if (p.qos == 0) return Flow::Continue;
+  Session* s = link->session;
+  mqtt::PubAck ack;
+  ack.type = p.qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec;
+  ack.packet_id = p.packet_id;
+  if (mqtt::is_v5(link->version())) {
+    ack.reason = ReasonCode::NotAuthorized;  // a refused PUBREC ends the QoS 2 flow
+  } else if (p.qos == 2 && s->qos2_in.find(p.packet_id) == s->qos2_in.end()) {
+    s->qos2_in[p.packet_id] = Session::Qos2In{services_.now_steady_ms(), true};  // its PUBREL completes it
+    link->inbound_unacked++;
+  }
+  mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
+  link->mark_dirty();
+  return Flow::Continue;
 }
 
 void ShardBroker::on_ack_ready(const AckRelease& r) {
@@ -660,16 +692,17 @@ void ShardBroker::on_ack_ready(const AckRelease& r) {
   }
   Link* link = it->second;
   if (!r.refused && link->session != nullptr &&
-      hold_until_durable(seq, link->session, HeldWrite::Kind::kAck, r.packet_id, r.qos))
+      hold_until_durable(seq, link->session, HeldWrite::Kind::kAck, r.packet_id, r.qos,
+                         r.no_subscribers))
     return;
-  complete_ack(link, r.packet_id, r.qos, r.refused);
+  complete_ack(link, r.packet_id, r.qos, r.refused, r.no_subscribers);
 }
 
 bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind,
-                                     uint16_t packet_id, mqtt::QoS qos) {
+                                     uint16_t packet_id, mqtt::QoS qos, bool no_subscribers) {
   if (!store_on() || !ctx_.store->ack_after_commit() || s->link == nullptr) return false;
   if (s->held_writes == 0 && (seq == 0 || ctx_.store->durable_seq() >= seq)) return false;
-  held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind, qos});
+  held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind, qos, no_subscribers});
   ++s->held_writes;
   return true;
 }
@@ -698,7 +731,7 @@ void ShardBroker::send_held(const HeldWrite& h) {
   if (link == nullptr || link->link_id() != h.link_id) return;  // resent on reconnect
   switch (h.kind) {
     case HeldWrite::Kind::kAck:
-      complete_ack(link, h.packet_id, h.qos, false);
+      complete_ack(link, h.packet_id, h.qos, false, h.no_subscribers);
       return;
     case HeldWrite::Kind::kPubcomp: {
       mqtt::PubAck comp;
@@ -722,7 +755,8 @@ void ShardBroker::on_durable() {
   if (!held_writes_.empty()) release_held_writes(durable);
 }
 
-void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused) {
+void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused,
+                               bool no_subscribers) {
   const bool v5 = mqtt::is_v5(link->version());
   if (refused) {
     if (qos == 2 && link->session) link->session->qos2_in.erase(packet_id);
@@ -733,6 +767,7 @@ void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bo
   ack.type = qos == 1 ? mqtt::PacketType::Puback : mqtt::PacketType::Pubrec;
   ack.packet_id = packet_id;
   if (refused) ack.reason = ReasonCode::QuotaExceeded;  // 0x97: not stored, not accepted
+  else if (no_subscribers && v5) ack.reason = ReasonCode::NoMatchingSubscribers;
   mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
   link->mark_dirty();
   if (qos == 1 && !refused && link->inbound_unacked) link->inbound_unacked--;

@@ -34,6 +34,7 @@ struct AckRelease {
   uint64_t seq = 0;  // durable through this sequence before it is sent
   SessionId session = 0;
   bool refused = false;
+  bool no_subscribers = false;  // 5.0: acknowledged with 0x10
 };
 
 struct RemoteDelivery {
@@ -118,7 +119,9 @@ class ShardBroker {
   // publisher should be paused.
   bool route(const MessagePtr& msg, const AckToken& token, uint64_t publisher_link);
   void publish_will(Session* s);
-  void complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused);
+  void complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused,
+                    bool no_subscribers = false);
+  Flow refuse_sys_publish(Link* link, const mqtt::Publish& p);
 
   // Delivery out
   // Delivers or queues; true when the receiver is now full (its publishers should wait).
@@ -188,6 +191,7 @@ class ShardBroker {
     uint16_t packet_id;
     Kind kind;
     mqtt::QoS qos;  // kAck: PUBACK (1) or PUBREC (2)
+    bool no_subscribers;  // kAck: 5.0 reason 0x10
   };
   std::vector<HeldWrite> held_writes_;
   std::unordered_set<SessionId> blocked_sessions_;  // scratch of release_held_writes
@@ -212,13 +216,14 @@ class ShardBroker {
   // Whether a packet depending on store sequence `seq` must wait (it is not durable yet, or
   // an earlier one of the session waits); if so, records it in held_writes_.
   bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id,
-                          mqtt::QoS qos = 0);
+                          mqtt::QoS qos = 0, bool no_subscribers = false);
   void release_held_writes(uint64_t durable);
   void send_held(const HeldWrite& h);
   int64_t next_retained_sweep_ms_ = 0;
   std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait
   bool logged_queue_full_ = false;
   bool logged_qos0_drop_ = false;
+  bool logged_sys_publish_ = false;
   bool logged_store_refusal_ = false;
 };
 

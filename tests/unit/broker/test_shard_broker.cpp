@@ -1708,4 +1708,52 @@ TEST_F(ShardBrokerTest, MaxTopicLevelsIsEnforced) {
   EXPECT_TRUE(willer.closed());
 }
 
+// Decided in issue 10: client PUBLISH to $SYS/... is not routed and not retained; 5.0
+// refuses QoS 1/2 with 0x87, 3.1.1 completes the flow and discards the message.
+TEST_F(ShardBrokerTest, PublishToSysIsRefused) {
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "$SYS/#", 0);
+  FakeLink& v5 = connect_ok("v5", ConnectOptions{.version = Version::v5});
+  publish(v5, "$SYS/broker/uptime", "forged", 1, 1, /*retain=*/true);
+  auto acks = all_of<mqtt::PubAck>(v5.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].type, PacketType::Puback);
+  EXPECT_EQ(acks[0].reason, ReasonCode::NotAuthorized);
+  FakeLink& v3 = connect_ok("v3");
+  publish(v3, "$SYS/x", "forged", 2, 5);
+  auto recs = all_of<mqtt::PubAck>(v3.take_packets());
+  ASSERT_EQ(recs.size(), 1u);
+  EXPECT_EQ(recs[0].type, PacketType::Pubrec);
+  send(v3, make_ack(PacketType::Pubrel, 5));
+  auto comps = all_of<mqtt::PubAck>(v3.take_packets());
+  ASSERT_EQ(comps.size(), 1u);
+  EXPECT_EQ(comps[0].type, PacketType::Pubcomp);
+  EXPECT_EQ(comps[0].reason, ReasonCode::Success);
+  EXPECT_TRUE(publishes(sub).empty());
+  FakeLink& late = connect_ok("late");
+  subscribe(late, "$SYS/#", 0);
+  EXPECT_TRUE(publishes(late).empty()) << "not retained";
+  EXPECT_EQ(ctx->total(&ShardStats::refused_sys_publish), 2u);
+}
+
+// MQTT 5: a QoS 1 PUBLISH that matched no subscription is acknowledged with 0x10 (success).
+TEST_F(ShardBrokerTest, V5PubackSaysNoMatchingSubscribers) {
+  FakeLink& pub = connect_ok("pub", ConnectOptions{.version = Version::v5});
+  publish(pub, "nobody/here", "m", 1, 1);
+  auto acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].reason, ReasonCode::NoMatchingSubscribers);
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "somebody/#", 0);
+  publish(pub, "somebody/here", "m", 1, 2);
+  acks = all_of<mqtt::PubAck>(pub.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].reason, ReasonCode::Success);
+  FakeLink& v3 = connect_ok("v3");
+  publish(v3, "nobody/here", "m", 1, 3);
+  acks = all_of<mqtt::PubAck>(v3.take_packets());
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0].reason, ReasonCode::Success) << "3.1.1 has no reason codes";
+}
+
 }  // namespace harbor::broker
