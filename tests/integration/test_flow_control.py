@@ -13,6 +13,7 @@ sleeping in on_message does not: its network thread keeps reading). Memory is re
 
 import json
 import os
+import re
 import resource
 import select
 import socket
@@ -168,6 +169,25 @@ def still_open(sock):
     return not peer_closed_within(sock, 0)
 
 
+TOTALS = {
+    "dropped_qos0_stuck": r"(\d+) QoS 0 dropped for stuck receivers",
+    "dropped_queue_full": r"(\d+) dropped on full queues",
+    "awaiting_rel_over_limit": r"(\d+) MQTT 3.1.1 QoS 2 accepted beyond mqtt.max_awaiting_rel",
+}
+
+
+def stop_and_read_totals(broker):
+    """Stop the broker (SIGTERM, exit 0) and return the counters of its shutdown totals line."""
+    broker.stop()
+    text = broker.log_text()
+    got = {}
+    for key, pattern in TOTALS.items():
+        m = re.findall(pattern, text)
+        assert m, "no '%s' in the shutdown totals; log:\n%s" % (pattern, broker.log_tail())
+        got[key] = int(m[-1])
+    return got
+
+
 def broker_unread_bytes(broker, socks):
     """Bytes the broker has not read yet from these client sockets: the receive queue of its
     end of each connection in /proc/net/tcp (None while one of them is not listed)."""
@@ -221,6 +241,9 @@ def test_live_slow_qos1_subscriber_loses_nothing_and_pauses_its_publishers(
                       "-L", per_pub, "--inflight", 64, "--timeout", 60, "--drain", 60)
     p = bench.finish(pub, timeout=150)
     s = bench.finish(sub, timeout=150)
+    print("QoS 1 slow subscriber: %d acked, %d unique, %d gaps, publishers ran %.1f s, "
+          "receive window %.1f s" % (p["acked"], s["unique"], s["gaps"], p["run_s"],
+                                     s["receive_window_s"]))
     assert p["sent"] == total and p["acked"] == total and p["rejected"] == 0, p
     assert s["gaps"] == 0, "gaps: messages acknowledged to publishers, then lost: %r" % s
     assert s["unique"] == p["acked"], "subscriber got %d of %d acknowledged messages" % (
@@ -231,6 +254,7 @@ def test_live_slow_qos1_subscriber_loses_nothing_and_pauses_its_publishers(
     # publishers were held back rather than served faster than it read.
     assert s["receive_window_s"] >= 0.6 * total / rate, s
     assert "queue full" not in broker.log_text(), broker.log_tail()
+    assert stop_and_read_totals(broker)["dropped_queue_full"] == 0
 
 
 def test_live_slow_qos0_subscriber_loses_nothing_and_memory_stays_bounded(make_broker, bench):
@@ -252,8 +276,11 @@ def test_live_slow_qos0_subscriber_loses_nothing_and_memory_stays_bounded(make_b
     assert s["unique"] == total and s["gaps"] == 0, \
         "QoS 0 dropped for a live (slow) subscriber: got %d of %d: %r" % (s["unique"], total, s)
     hwm = proc_status_kib(broker.pid, "VmHWM")
+    print("QoS 0 slow subscriber: %d received in %.1f s, broker VmHWM %d KiB" % (
+        s["unique"], s["receive_window_s"], hwm))
     assert hwm < 100 * 1024, "broker VmHWM %d KiB for a 20,000-message QoS 0 flood" % hwm
     assert "does not read" not in broker.log_text(), broker.log_tail()
+    assert stop_and_read_totals(broker)["dropped_qos0_stuck"] == 0
 
 
 # ---------------------------------------------------------------- stuck receiver
@@ -279,9 +306,10 @@ def test_stuck_qos0_subscriber_is_dropped_for_and_holds_nobody_back(make_broker,
     ok_pub = bench.start(broker, "pub", "-c", 1, "-n", 100, "-t", "flow/ok", "-q", 0,
                          "-s", 64, "--rate", 500, "-L", ok_count)
     f = bench.finish(flood, timeout=60)
-    print("flood: %d x 1 KiB sent in %.1f s" % (f["sent"], f["run_s"]))
     o = bench.finish(ok_pub, timeout=60)
     peak = sampler.stop()
+    print("stuck subscriber: flood of %d x 1 KiB in %.1f s, broker VmRSS %d -> peak %d KiB" % (
+        f["sent"], f["run_s"], before, peak))
     wait_for(lambda: "client 'flow-stuck' does not read" in broker.log_text(), 10,
              what="the QoS 0 drop line for the stuck client")
     s = bench.finish(ok_sub, timeout=60)
@@ -297,6 +325,7 @@ def test_stuck_qos0_subscriber_is_dropped_for_and_holds_nobody_back(make_broker,
         peak, before)
     assert broker.log_text().count("does not read") <= 2, broker.log_tail()  # once per shard
     stuck.close()
+    assert stop_and_read_totals(broker)["dropped_qos0_stuck"] > 0
 
 
 # ---------------------------------------------------------------- retained messages
@@ -350,6 +379,7 @@ def test_ten_thousand_retained_qos1_messages_all_reach_a_wildcard_subscriber(mak
     sub.no_publish(0.5)
     assert "queue full" not in broker.log_text(), broker.log_tail()
     sub.close()
+    assert stop_and_read_totals(broker)["dropped_queue_full"] == 0
 
 
 # ---------------------------------------------------------------- 3.1.1 QoS 2 beyond max_awaiting_rel
@@ -378,6 +408,8 @@ def test_v311_three_thousand_qos2_publishes_are_all_answered(make_broker):
     assert pub.is_open()
     pub.close()
     sub.close()
+    # Counted: every flow accepted while 2048 were already awaiting PUBREL.
+    assert stop_and_read_totals(broker)["awaiting_rel_over_limit"] == n - 2048
 
 
 def test_paho_v311_three_thousand_qos2_publishes_complete(make_broker):
@@ -468,6 +500,7 @@ def test_partial_packets_cost_what_arrived_not_what_they_announce(make_broker, w
             time.sleep(0.05)  # the sampler thread watches RSS meanwhile
         peak = sampler.stop()
         grown = peak - before
+        print("partial packets (%s): RSS +%d KiB for 10" % (when, grown))
         assert grown < 20 * 1024, "RSS grew by %d KiB for 10 partial packets" % grown
         open_now = sum(still_open(s) for s in socks)
         assert open_now == 10, "only %d of 10 partial-packet sockets still open" % open_now
@@ -654,7 +687,7 @@ def test_idle_connections_give_back_their_buffers(make_broker):
         t1 = time.monotonic()
         # Without this the test could not fail: the buffers really were large.
         assert held > n * 100, "RSS grew by only %d KiB for %d x 200 KB packets" % (held, n)
-        settled = wait_for(
+        wait_for(
             lambda: (proc_status_kib(broker.pid, "VmRSS") - before) < n * 8 or None, 15,
             what="idle connections to give back their buffers (%d KiB held)" % held)
         print("buffers: +%d KiB while held (sent in %.1f s), given back after %.1f s" % (
