@@ -1506,7 +1506,7 @@ TEST_F(ShardBrokerTest, AckAfterCommitDuplicateQos2NotAckedBeforeDurable) {
 
 // ================================================================ backpressure limits
 // STYLE rule 11: every bound has a test. The thresholds are the ones documented in
-// docs/architecture.md ("Backpressure", "Overflow policies").
+// docs/architecture.md ("Flow control", "Overflow policies").
 
 namespace harbor::broker {
 
