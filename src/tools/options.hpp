@@ -104,7 +104,7 @@ struct BenchOptions {
   std::string topic = "bench/%i";
   int qos = 0;
   size_t payload_size = 256;
-  double rate = 0;      // messages per second per publisher, 0 = unlimited
+  double rate = 0;      // pub: messages/s per publisher; sub: messages/s each subscriber reads at most; 0 = unlimited
   double duration_s = 0;  // 0 = until --count or Ctrl-C
   uint64_t count = 0;   // pub: per publisher; sub: total received
   std::string group;    // shared subscription group
