@@ -382,7 +382,7 @@ def test_ten_thousand_retained_qos1_messages_all_reach_a_wildcard_subscriber(mak
     assert stop_and_read_totals(broker)["dropped_queue_full"] == 0
 
 
-# ---------------------------------------------------------------- 3.1.1 QoS 2 beyond max_awaiting_rel
+# ---------------------------------------------------- 3.1.1 QoS 2 beyond max_awaiting_rel
 
 def test_v311_three_thousand_qos2_publishes_are_all_answered(make_broker):
     """Defect (issue 10): 3.1.1 QoS 1/2 publishes beyond 2048 unacknowledged were silently
