@@ -10,7 +10,7 @@ uint16_t Session::allocate_packet_id() {
   for (uint32_t tries = 0; tries < 65536; ++tries) {
     uint16_t id = next_packet_id_;
     next_packet_id_ = static_cast<uint16_t>(next_packet_id_ == 65535 ? 1 : next_packet_id_ + 1);
-    if (pids_in_use_.insert(id).second) return id;
+    if (pids().insert(id).second) return id;
   }
   return 0;
 }
@@ -27,7 +27,7 @@ std::optional<OutEntry> Session::take_inflight(uint16_t packet_id) {
   if (!inflight.empty() && inflight.front().packet_id == packet_id) {  // the common case
     OutEntry e = std::move(inflight.front());
     inflight.pop_front();
-    pids_in_use_.erase(packet_id);
+    release_packet_id(packet_id);
     return e;
   }
   auto it = std::find_if(inflight.begin(), inflight.end(),
@@ -35,7 +35,7 @@ std::optional<OutEntry> Session::take_inflight(uint16_t packet_id) {
   if (it == inflight.end()) return std::nullopt;
   OutEntry e = std::move(*it);
   inflight.erase(it);
-  pids_in_use_.erase(packet_id);
+  release_packet_id(packet_id);
   return e;
 }
 

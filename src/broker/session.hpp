@@ -25,6 +25,35 @@ namespace harbor::broker {
 
 constexpr uint32_t kExpiryNever = 0xFFFFFFFF;
 
+// A hash map allocated on first insert: most sessions never hold QoS 2 state, and an empty
+// std::unordered_map costs 56 bytes in every one of them. The subset of the map API the
+// session uses; with nothing allocated, find() and end() are the same value-initialized
+// iterator.
+template <typename Map>
+class LazyMap {
+ public:
+  using iterator = typename Map::iterator;
+  using key_type = typename Map::key_type;
+  iterator find(const key_type& k) { return m_ ? m_->find(k) : iterator{}; }
+  iterator begin() { return m_ ? m_->begin() : iterator{}; }
+  iterator end() { return m_ ? m_->end() : iterator{}; }
+  iterator erase(iterator it) { return m_->erase(it); }
+  size_t erase(const key_type& k) { return m_ ? m_->erase(k) : 0; }
+  size_t size() const { return m_ ? m_->size() : 0; }
+  bool empty() const { return !m_ || m_->empty(); }
+  typename Map::mapped_type& operator[](const key_type& k) { return get()[k]; }
+  void release_if_empty() {
+    if (m_ && m_->empty()) m_.reset();
+  }
+
+ private:
+  Map& get() {
+    if (!m_) m_ = std::make_unique<Map>();
+    return *m_;
+  }
+  std::unique_ptr<Map> m_;
+};
+
 // One message owed to this session, in delivery order (seq).
 struct OutEntry {
   uint64_t seq = 0;
@@ -68,7 +97,7 @@ class Session {
     int64_t received_ms = 0;
     bool acked = false;
   };
-  std::unordered_map<uint16_t, Qos2In> qos2_in;
+  LazyMap<std::unordered_map<uint16_t, Qos2In>> qos2_in;
   uint64_t next_seq = 1;
   // Retained messages owed after a SUBSCRIBE that did not fit yet (sent as the window and
   // the output drain: ShardBroker::feed_retained). Allocated only while non-empty.
@@ -89,8 +118,17 @@ class Session {
   // A free packet id for an outbound PUBLISH (never one in use) [MQTT-2.2.1-3]; it stays
   // reserved until take_inflight()/release_packet_id().
   uint16_t allocate_packet_id();
-  void reserve_packet_id(uint16_t id) { pids_in_use_.insert(id); }  // restored entries
-  void release_packet_id(uint16_t id) { pids_in_use_.erase(id); }
+  void reserve_packet_id(uint16_t id) { pids().insert(id); }  // restored entries
+  void release_packet_id(uint16_t id) {
+    if (pids_in_use_) pids_in_use_->erase(id);
+  }
+  // Gives back what an idle session holds allocated but empty.
+  void trim() {
+    inflight.release_if_empty();
+    queue.release_if_empty();
+    qos2_in.release_if_empty();
+    if (pids_in_use_ && pids_in_use_->empty()) pids_in_use_.reset();
+  }
   // Inflight entry with this packet id, or nullptr.
   OutEntry* find_inflight(uint16_t packet_id);
   // Removes the inflight entry with this packet id; returns it if found.
@@ -101,7 +139,12 @@ class Session {
   SessionId id_;
   uint16_t shard_;
   uint16_t next_packet_id_ = 1;
-  std::unordered_set<uint16_t> pids_in_use_;  // O(1) allocation with large windows
+  // Packet ids in use: O(1) allocation with large windows; allocated on first use.
+  std::unique_ptr<std::unordered_set<uint16_t>> pids_in_use_;
+  std::unordered_set<uint16_t>& pids() {
+    if (!pids_in_use_) pids_in_use_ = std::make_unique<std::unordered_set<uint16_t>>();
+    return *pids_in_use_;
+  }
 };
 
 }  // namespace harbor::broker

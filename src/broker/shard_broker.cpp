@@ -1339,10 +1339,7 @@ void ShardBroker::sweep() {
     // An idle connection gives its buffers back (an idle client costs well under 1 KiB).
     if (now - link->last_rx_ms > kTrimIdleMs && link->pending_bytes() == 0) {
       link->trim_buffers();
-      if (Session* idle = link->session) {
-        idle->inflight.release_if_empty();
-        idle->queue.release_if_empty();
-      }
+      if (Session* idle = link->session) idle->trim();
     }
     if (link->keep_alive_s != 0 && !link->read_paused) {
       // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22]. Not while we

@@ -111,8 +111,11 @@ Result<std::optional<Packet>> ServerProtocol::next() {
     // [MQTT-3.3.4-6] Subscription Identifiers only travel from server to client.
     if (!pub->props.subscription_identifiers.empty())
       return violation(ReasonCode::ProtocolError, "Subscription Identifier in a client PUBLISH");
-    if (auto err = resolve_alias(*pub, limits_.max_topic_alias, inbound_aliases_))
-      return violation(err->reason, std::move(err->message));
+    if (pub->props.topic_alias) {
+      if (!inbound_aliases_) inbound_aliases_ = std::make_unique<std::unordered_map<uint16_t, std::string>>();
+      if (auto err = resolve_alias(*pub, limits_.max_topic_alias, *inbound_aliases_))
+        return violation(err->reason, std::move(err->message));
+    }
   } else if (type == PacketType::Disconnect) {
     phase_ = ProtocolPhase::Closed;
   }

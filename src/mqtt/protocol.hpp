@@ -6,6 +6,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <memory>
 #include <unordered_map>
 
 #include "mqtt/codec.hpp"
@@ -64,7 +65,8 @@ class ServerProtocol {
   Limits limits_;
   Version version_ = Version::v311;
   ProtocolPhase phase_ = ProtocolPhase::AwaitingConnect;
-  std::unordered_map<uint16_t, std::string> inbound_aliases_;
+  // Allocated by the first PUBLISH with a Topic Alias (most connections never use one).
+  std::unique_ptr<std::unordered_map<uint16_t, std::string>> inbound_aliases_;
 };
 
 // Client side of one connection (tools and bridges).
