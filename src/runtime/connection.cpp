@@ -117,8 +117,11 @@ void Connection::read_socket() {
 
 namespace {
 // Bytes all connections that have not completed CONNECT may buffer together (partial
-// packets before any authentication). A connection that would go beyond it is closed.
+// packets before any authentication). Over it, a connection that holds more than
+// kSmallUnconnected is closed when it grows; a small CONNECT still passes, so whoever fills
+// the budget with large partial packets cannot lock ordinary clients out.
 constexpr int64_t kUnconnectedBudget = 16 * 1024 * 1024;
+constexpr size_t kSmallUnconnected = 64 * 1024;
 std::atomic<int64_t> g_unconnected_bytes{0};
 }  // namespace
 
@@ -128,7 +131,7 @@ void Connection::account_unconnected_input() {
   unconnected_bytes_ = now;
   if (delta == 0) return;
   const int64_t total = g_unconnected_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
-  if (delta > 0 && total > kUnconnectedBudget && !connected) {
+  if (delta > 0 && total > kUnconnectedBudget && now > kSmallUnconnected && !connected) {
     set_close_reason("input before CONNECT above the " + std::to_string(kUnconnectedBudget >> 20) +
                      " MiB shared by all unconnected clients");
     fail();
@@ -171,6 +174,10 @@ void Connection::process_input() {
     if (auto* c = std::get_if<mqtt::Connect>(&packet)) {
       shard_->broker().on_connect(this, std::move(*c));
       if (connected) account_unconnected_input();  // its bytes leave the pre-CONNECT budget
+      // Most clients then go quiet: free the read buffer now rather than at the idle trim,
+      // so the next connection's first read reuses this chunk instead of leaving a hole
+      // between long-lived objects (heap fragmentation is most of an idle client's cost).
+      if (protocol_.buffered() == 0) protocol_.release_buffer();
     } else if (shard_->broker().on_packet(this, std::move(packet)) == broker::Flow::Pause) {
       // A receiver of that PUBLISH is full: what follows stays buffered (and in the socket)
       // until it has drained.
@@ -184,7 +191,7 @@ void Connection::trim_buffers() {
   size_t released = protocol_.reserved();
   protocol_.release_buffer();
   released -= protocol_.reserved();
-  if (protocol_.reserved() == 0) read_chunk_ = 1024;
+  if (protocol_.reserved() == 0) read_chunk_ = 256;
   if (out_offset_ == out_.size() && out_.capacity() > 15) {
     released += out_.capacity();
     std::string().swap(out_);

@@ -72,7 +72,7 @@ class Connection final : public IoHandler, public broker::Link {
   std::string out_;
   size_t out_offset_ = 0;
   bool paused_ = false;
-  size_t read_chunk_ = 1024;
+  size_t read_chunk_ = 256;  // grows x2 per full read to 64 KiB; small while idle
   size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
   bool congested_ = false;  // counted in the shard's congested total
 };
