@@ -42,16 +42,7 @@ struct RetainedStore::Node {
   Node() = default;
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
-  // Iterative, so that a deep chain of nodes does not recurse as deep on teardown.
-  ~Node() {
-    std::vector<std::unique_ptr<Node>> doomed;
-    release_children_into(doomed);
-    while (!doomed.empty()) {
-      std::unique_ptr<Node> node = std::move(doomed.back());
-      doomed.pop_back();
-      node->release_children_into(doomed);
-    }
-  }
+  ~Node() { levels::release_subtree(*this); }
 
   void release_children_into(std::vector<std::unique_ptr<Node>>& out) {
     if (!children) return;

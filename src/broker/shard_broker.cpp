@@ -954,9 +954,6 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   }
   const bool direct = link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
   const size_t limit = cfg.mqtt.max_mqueue_len;
-  // Queue length at which an online receiver pauses its publishers: half the limit, so
-  // what they had already sent fits in the other half.
-  const size_t high = limit != 0 ? std::max<size_t>(1, limit / 2) : kLongQueue;
   bool full = false;
   if (!direct && limit != 0 && s->queue.size() >= limit) {
     // Queue full. An online receiver that still acknowledges gets what its publishers sent
@@ -974,7 +971,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       return link != nullptr && live;
     }
   }
-  if (link != nullptr && (s->queue.size() + 1 >= high || pending > kOutputHighWater)) {
+  if (link != nullptr && (s->queue.size() + 1 >= queue_pause_len() || pending > kOutputHighWater)) {
     // An online receiver behind on this: its publishers wait (backpressure), unless it is
     // stuck, and then the queue limit applies as for an offline one.
     if (!receiver_stuck(s)) {
@@ -1106,9 +1103,16 @@ void ShardBroker::drop_entry_storage(Session* s, const OutEntry& e) {
   if (e.stored) submit(OpQueueRemove{s->client_id(), e.seq});
 }
 
-bool ShardBroker::receivers_congested() const {
+size_t ShardBroker::queue_pause_len() const {
+  // Half the limit, so what the publishers had already sent fits in the other half.
   const size_t limit = config_->mqtt.max_mqueue_len;
-  const size_t low = limit != 0 ? limit / 4 : kLongQueue / 2;
+  return limit != 0 ? std::max<size_t>(1, limit / 2) : kLongQueue;
+}
+
+size_t ShardBroker::queue_resume_len() const { return queue_pause_len() / 2; }
+
+bool ShardBroker::receivers_congested() const {
+  const size_t low = queue_resume_len();
   for (SessionId id : congested_sessions_) {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) continue;
@@ -1129,10 +1133,7 @@ void ShardBroker::pump(Session* s) {
     }
     if (send_entry(s, e, false) && e.qos > 0) s->inflight.push_back(std::move(e));
   }
-  if (!congested_sessions_.empty()) {
-    const size_t limit = config_->mqtt.max_mqueue_len;
-    if (s->queue.size() <= (limit != 0 ? limit / 4 : kLongQueue / 2)) congested_sessions_.erase(s->id());
-  }
+  if (!congested_sessions_.empty() && s->queue.size() <= queue_resume_len()) congested_sessions_.erase(s->id());
   if (s->retained_backlog && s->link != nullptr) feed_retained(s);
 }
 
@@ -1277,8 +1278,7 @@ void ShardBroker::send_retained(Session* s, const std::string& filter, const Sub
 void ShardBroker::feed_retained(Session* s) {
   if (!s->retained_backlog) return;
   auto& backlog = *s->retained_backlog;
-  const size_t limit = config_->mqtt.max_mqueue_len;
-  const size_t high = limit != 0 ? std::max<size_t>(1, limit / 2) : kLongQueue;
+  const size_t high = queue_pause_len();
   while (!backlog.empty()) {
     Link* link = s->link;
     if (link != nullptr) {

@@ -130,6 +130,10 @@ class ShardBroker {
   // Online but making no progress: output waiting with no write progress, or messages in
   // flight with no acknowledgement, for a while. Offline counts as stuck.
   bool receiver_stuck(const Session* s) const;
+  // Queue lengths of flow control: an online session's queue at queue_pause_len() pauses its
+  // publishers; it stops counting as congested at queue_resume_len().
+  size_t queue_pause_len() const;
+  size_t queue_resume_len() const;
   // Encodes one PUBLISH to the session's link unless it exceeds the client's maximum
   // packet size (then it counts as delivered and false is returned).
   bool write_publish(Session* s, const MessagePtr& m, const Delivery& d);

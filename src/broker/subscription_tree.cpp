@@ -154,16 +154,7 @@ struct SubscriptionTree::Node {
   Node() = default;
   Node(const Node&) = delete;
   Node& operator=(const Node&) = delete;
-  // Iterative, so that tearing down a chain of 65,535 '+' nodes does not recurse that deep.
-  ~Node() {
-    std::vector<std::unique_ptr<Node>> doomed;
-    release_children_into(doomed);
-    while (!doomed.empty()) {
-      std::unique_ptr<Node> node = std::move(doomed.back());
-      doomed.pop_back();
-      node->release_children_into(doomed);
-    }
-  }
+  ~Node() { levels::release_subtree(*this); }
 
   void release_children_into(std::vector<std::unique_ptr<Node>>& out) {
     if (plus) out.push_back(std::move(plus));

@@ -10,7 +10,9 @@
 #include <algorithm>
 #include <cstddef>
 #include <functional>
+#include <memory>
 #include <string_view>
+#include <vector>
 
 namespace harbor::broker::levels {
 
@@ -87,6 +89,20 @@ inline std::string_view literal_run(std::string_view s, size_t& pos) {
 // Number of levels in a rest: one per '/'.
 inline size_t rest_levels(std::string_view rest) {
   return static_cast<size_t>(std::count(rest.begin(), rest.end(), '/'));
+}
+
+// Frees the subtree below `root` without recursing as deep as the tree: a node type with
+// release_children_into(std::vector<std::unique_ptr<Node>>&) hands its children over, and
+// they are destroyed one at a time (a chain of 65,535 levels must not blow the stack).
+template <class Node>
+void release_subtree(Node& root) {
+  std::vector<std::unique_ptr<Node>> doomed;
+  root.release_children_into(doomed);
+  while (!doomed.empty()) {
+    std::unique_ptr<Node> node = std::move(doomed.back());
+    doomed.pop_back();
+    node->release_children_into(doomed);
+  }
 }
 
 }  // namespace harbor::broker::levels

@@ -1602,6 +1602,21 @@ TEST_F(ShardBrokerTest, LiveReceiverQueueIsNotCutAtTheLimit) {
   EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 5u);
 }
 
+// The live receiver's allowance is bounded too: beyond max_mqueue_len + max(limit, 8192)
+// queued entries the drop policy applies even to a receiver that still drains.
+TEST_F(ShardBrokerTest, LiveReceiverQueueHasAHardBound) {
+  cfg.mqtt.max_inflight_window = 1;
+  cfg.mqtt.max_mqueue_len = 10;
+  FakeLink& sub = connect_ok("sub");
+  subscribe(sub, "t", 1);
+  FakeLink& pub = connect_ok("pub");
+  const int bound = 10 + 8192;
+  for (int i = 0; i < 1 + bound; ++i) publish(pub, "t", "m", 1, static_cast<uint16_t>(i % 65535 + 1));
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 0u) << "1 in flight + the bound queued";
+  publish(pub, "t", "over", 1, 9999);
+  EXPECT_EQ(ctx->total(&ShardStats::dropped_queue_full), 1u);
+}
+
 // Retained messages on SUBSCRIBE are paced by the window and the queue: 300 retained QoS 1
 // messages to a session with window 5 and queue limit 10 all arrive, none is dropped.
 TEST_F(ShardBrokerTest, RetainedOnSubscribeArePacedNotDropped) {
