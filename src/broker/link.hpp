@@ -42,7 +42,9 @@ class Link {
   bool wants_writable = false;
   // For the connect and disconnect log lines (the session may be gone when the link closes).
   std::string remote;        // peer "address:port", set once at accept
-  std::string client_id;     // set when CONNECT succeeds
+  // The client id once its session is detached (while attached, session->client_id() is it):
+  // one copy per connection only for the connections that are closing.
+  std::string client_id;
   std::string close_reason;  // why the connection ends; the first cause recorded wins
 
   void set_close_reason(std::string why) {

@@ -179,7 +179,7 @@ Session* ShardBroker::create_session(const std::string& client_id) {
   SessionId id = ctx_.next_session_id.fetch_add(1, std::memory_order_relaxed);
   auto s = std::make_unique<Session>(client_id, id, static_cast<uint16_t>(shard_));
   Session* raw = s.get();
-  sessions_[client_id] = std::move(s);
+  sessions_.emplace(raw->client_id(), std::move(s));  // keyed by a view of the session's id
   by_id_[id] = raw;
   ctx_.stats.sessions.fetch_add(1, std::memory_order_relaxed);
   return raw;
@@ -193,7 +193,7 @@ void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   by_id_.erase(s->id());
   congested_sessions_.erase(s->id());
   ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
-  sessions_.erase(s->client_id());  // destroys s
+  sessions_.erase(sessions_.find(s->client_id()));  // destroys s
 }
 
 void ShardBroker::persist_session(Session* s) {
@@ -265,7 +265,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
       old->set_close_reason("taken over by a new connection from " + link->remote);
       old->close_after_flush();
       detach(s, /*abnormal=*/true);
-      s = sessions_.count(c.client_id) ? sessions_[c.client_id].get() : nullptr;
+      auto again = sessions_.find(c.client_id);  // detach may have ended the session
+      s = again != sessions_.end() ? again->second.get() : nullptr;
     }
     if (s != nullptr && c.clean_start) {
       destroy_session(s, /*delete_from_store=*/true);
@@ -325,7 +326,6 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   }
   // A CONNACK that cannot fit closes the connection: nothing else may follow it.
   if (!send_connack(link, session_present, ReasonCode::Success, std::move(ack_props))) return;
-  link->client_id = c.client_id;
   log(1, "client \"" + c.client_id + "\"" + (link->assigned_client_id ? " (id assigned)" : "") +
              " connected from " + link->remote + " (MQTT " + std::string(version_name(c.version)) +
              ", keepalive " + std::to_string(c.keep_alive) + " s, " +
@@ -340,6 +340,7 @@ void ShardBroker::detach(Session* s, bool abnormal) {
   Link* link = s->link;
   if (link != nullptr) {
     link->session = nullptr;
+    link->client_id = s->client_id();  // for its disconnect log line
     ctx_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
   }
   s->link = nullptr;
@@ -421,7 +422,8 @@ void ShardBroker::on_link_closed(Link* link) {
   links_.erase(link->link_id());
   // Once per connection: the runtime reports each closed link once.
   if (link->connected) {
-    log(1, "client \"" + link->client_id + "\" disconnected from " + link->remote + ": " +
+    const std::string& id = link->session != nullptr ? link->session->client_id() : link->client_id;
+    log(1, "client \"" + id + "\" disconnected from " + link->remote + ": " +
                (link->close_reason.empty() ? std::string("connection closed")
                                            : link->close_reason));
   }

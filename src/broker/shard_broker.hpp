@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <unordered_set>
 #include <vector>
@@ -171,7 +172,8 @@ class ShardBroker {
   ShardServices& services_;
   unsigned shard_;
   ShardStats& stats_;  // this shard's counters (ctx_.shard_stats[shard_])
-  std::unordered_map<std::string, std::unique_ptr<Session>> sessions_;
+  // Keyed by a view of Session::client_id() (one copy of each id; the session outlives its entry).
+  std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<SessionId, Session*> by_id_;
   std::unordered_map<uint64_t, Link*> links_;
   std::vector<std::vector<RemoteDelivery>> outboxes_;  // per destination shard
