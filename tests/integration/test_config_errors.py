@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import HARBORMQ_BIN, SHARED_DIR
+from broker_harness import HARBORMQ_BIN, SHARED_DIR
 from helpers import free_port
 
 pytestmark = pytest.mark.harbormq_only

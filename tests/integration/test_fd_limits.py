@@ -11,7 +11,6 @@ import time
 import pytest
 
 import mqttraw
-from conftest import Broker
 from helpers import PahoClient, wait_for
 
 pytestmark = pytest.mark.harbormq_only
@@ -19,32 +18,16 @@ pytestmark = pytest.mark.harbormq_only
 FD_LIMIT = 64
 
 
-class LimitedBroker(Broker):
-    """A broker started under `prlimit --nofile=SOFT:HARD` (prlimit execs it: same pid)."""
-
-    def __init__(self, tmp_dir, settings, soft, hard):
-        super().__init__(tmp_dir, settings)
-        self.soft, self.hard = soft, hard
-
-    def command(self):
-        return ["prlimit", "--nofile=%d:%d" % (self.soft, self.hard), "--"] + super().command()
-
-
 @pytest.fixture
-def limited_broker(tmp_path):
-    made = []
+def limited_broker(make_broker):
+    """make_broker(**settings) under `prlimit --nofile=SOFT:HARD` (prlimit execs the broker:
+    same pid)."""
 
     def factory(soft=FD_LIMIT, hard=FD_LIMIT, **settings):
-        d = tmp_path / ("limited%d" % len(made))
-        d.mkdir()
-        b = LimitedBroker(str(d), dict(settings), soft, hard)
-        made.append(b)
-        return b.start()
+        return make_broker(command_prefix=["prlimit", "--nofile=%d:%d" % (soft, hard), "--"],
+                           **settings)
 
-    yield factory
-    for b in made:
-        if b.proc is not None:
-            b.stop()
+    return factory
 
 
 def nofile_limits(pid):

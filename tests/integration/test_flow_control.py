@@ -24,7 +24,7 @@ import time
 import pytest
 
 import mqttraw
-from conftest import HARBORMQ_BIN
+from broker_harness import HARBORMQ_BIN, proc_status_kib
 from helpers import HOST, PahoClient, free_port, wait_for
 
 pytestmark = pytest.mark.harbormq_only
@@ -33,15 +33,6 @@ MIB = 1024 * 1024
 
 
 # ---------------------------------------------------------------- helpers
-
-def proc_status_kib(pid, field):
-    """A /proc/PID/status field in KiB (VmRSS, VmHWM)."""
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (field, pid))
-
 
 def default_config_broker(make_broker, tmp_path, **mqtt):
     """A broker with the shipped defaults for every mqtt key (max_mqueue_len = 2048,

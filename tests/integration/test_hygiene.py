@@ -11,14 +11,6 @@ import mqttraw
 pytestmark = pytest.mark.harbormq_only
 
 
-def rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS for pid %d" % pid)
-
-
 def closed_within(sock, timeout):
     """True when the peer closes (EOF or reset) within timeout seconds."""
     sock.settimeout(timeout)
@@ -50,7 +42,7 @@ def test_partial_packet_costs_what_arrived(make_broker):
     """A fixed header announcing a 256 MB CONNECT followed by silence: RSS must not grow by
     the announced size (before the fix each such socket took ~256 MB)."""
     broker = make_broker(max_packet_size="256MB")
-    before = rss_kib(broker.pid)
+    before = broker.status_kib("VmRSS")
     socks = []
     try:
         for _ in range(5):
@@ -67,7 +59,7 @@ def test_partial_packet_costs_what_arrived(make_broker):
         peak = before
         deadline = time.monotonic() + 1.0
         while time.monotonic() < deadline:
-            peak = max(peak, rss_kib(broker.pid))
+            peak = max(peak, broker.status_kib("VmRSS"))
             time.sleep(0.05)
         grown = peak - before
         assert grown < 16 * 1024, "RSS grew by %d KiB for 5 partial packets" % grown

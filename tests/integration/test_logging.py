@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 import mqttraw
-from conftest import HARBORMQ_BIN
+from broker_harness import HARBORMQ_BIN
 from helpers import free_port, read_log, wait_for
 
 pytestmark = pytest.mark.harbormq_only

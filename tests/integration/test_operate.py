@@ -11,7 +11,7 @@ import subprocess
 import pytest
 
 import mqttraw as m
-from conftest import HARBORMQ_BIN
+from broker_harness import HARBORMQ_BIN
 from helpers import HOST, free_port, read_log, wait_for, wait_for_listener
 
 pytestmark = pytest.mark.harbormq_only

@@ -16,7 +16,7 @@ import types
 
 import pytest
 
-from conftest import HARBORMQ_BIN
+from broker_harness import HARBORMQ_BIN
 from helpers import HOST, PahoClient, free_port, read_log, unique_id, wait_for_listener
 
 pytestmark = pytest.mark.harbormq_only

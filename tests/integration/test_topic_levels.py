@@ -19,14 +19,6 @@ LEVELS = 65000
 DEEP_BOUND_KIB = 4 * 1024
 
 
-def status_kib(pid, key):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith(key + ":"):
-                return int(line.split()[1])
-    raise AssertionError("no %s for pid %d" % (key, pid))
-
-
 def empty_levels(n, first=""):
     """A topic of n levels: `first`, then n - 1 empty ones (the most levels per byte)."""
     return first + "/" * (n - 1)
@@ -50,8 +42,8 @@ def warm_up(broker, open_client):
 def test_deep_retained_and_subscription_cost_their_text(make_broker, open_client):
     b = make_broker(max_topic_levels=65535)
     warm_up(b, open_client)
-    before_rss = status_kib(b.pid, "VmRSS")
-    before_hwm = status_kib(b.pid, "VmHWM")
+    before_rss = b.status_kib("VmRSS")
+    before_hwm = b.status_kib("VmHWM")
 
     topic = empty_levels(LEVELS, "r")
     pub = open_client(b, 4)
@@ -71,8 +63,8 @@ def test_deep_retained_and_subscription_cost_their_text(make_broker, open_client
     assert (got.topic, got.payload, got.retain) == (topic, b"deep", True)
     sub.no_publish(0.2)
 
-    grew = status_kib(b.pid, "VmRSS") - before_rss
-    peak = status_kib(b.pid, "VmHWM") - before_hwm
+    grew = b.status_kib("VmRSS") - before_rss
+    peak = b.status_kib("VmHWM") - before_hwm
     assert grew < DEEP_BOUND_KIB, "VmRSS grew by %d KiB for two deep topics" % grew
     assert peak < DEEP_BOUND_KIB, "VmHWM grew by %d KiB for two deep topics" % peak
 
@@ -90,9 +82,9 @@ def test_many_deep_retained_messages_survive_a_restart_cheaply(make_broker, open
     pub.disconnect()
 
     b.mqtt["max_topic_levels"] = 128
-    b._write_config()
+    b.write_config()
     b.restart()
-    hwm = status_kib(b.pid, "VmHWM")
+    hwm = b.status_kib("VmHWM")
     sub = open_client(b, 4)
     assert sub.subscribe([("#", 1)]) == [1]
     got = sub.publishes(count, timeout=20)
