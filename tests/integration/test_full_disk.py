@@ -13,8 +13,9 @@ import time
 import pytest
 
 import mqttraw
+from broker_harness import STORE_MQTT, STORE_OPTIONS, Broker
 from helpers import both_versions, is_mosquitto, unique_id, wait_for
-from persist_harness import PersistBroker, raw_client, session_props
+from persist_load import raw_client, session_props
 
 pytestmark = pytest.mark.skipif(is_mosquitto(), reason="HarborMQ SQLite persistence tests")
 
@@ -54,7 +55,7 @@ def _connect_persistent_sub(b, version, cid, clean):
 
 @both_versions
 def test_full_disk_refuses_then_recovers(small_tmpfs, tmp_path, version):
-    b = PersistBroker(tmp_path / "broker", data_dir=small_tmpfs["mnt"])
+    b = Broker(tmp_path / "broker", STORE_MQTT, data_dir=small_tmpfs["mnt"], **STORE_OPTIONS)
     small_tmpfs["broker"] = b
     b.start()
 

@@ -1,8 +1,8 @@
 """Persistence: what the broker acknowledged survives kill -9 and restarts (SQLite store).
 
-Every test runs HarborMQ with `sqlite { mounted_file_path = DATADIR }` through
-persist_harness.PersistBroker, kills or stops it, restarts it on the same port and data dir
-and checks what a reconnecting client gets.
+Every test runs HarborMQ with `sqlite { mounted_file_path = DATADIR }` through the
+persist_broker fixture (conftest.py, a broker_harness.Broker), kills or stops it, restarts
+it on the same port and data dir and checks what a reconnecting client gets.
 """
 
 import os
@@ -12,12 +12,10 @@ import pytest
 
 import mqttraw
 from helpers import both_versions, is_mosquitto, unique_id, wait_for
-from persist_harness import (check_delivery, collect_until, make_persist_broker_fixture,
-                             paho_session_client, raw_client, run_load, session_props)
+from persist_load import (check_delivery, collect_until, paho_session_client, raw_client,
+                          run_load, session_props)
 
 pytestmark = pytest.mark.skipif(is_mosquitto(), reason="HarborMQ SQLite persistence tests")
-
-persist_broker = make_persist_broker_fixture()
 
 N_PUBLISHERS = 4
 

@@ -1,180 +1,20 @@
-"""Harness for the persistence tests: a HarborMQ process with a SQLite data dir that can be
-killed with SIGKILL and restarted on the same port and data dir, plus load publishers and
-collectors used by test_persistence.py and test_full_disk.py.
-
-The broker command is `$HARBORMQ_BIN start --conf FILE`; its stdout/stderr go to a log
-file in the test's tmp dir (appended across restarts, one header line per start).
-Only processes started here are signalled, always by PID.
+"""Load publishers, collectors and delivery checks for the persistence tests
+(test_persistence.py, test_full_disk.py). The broker they run against is
+broker_harness.Broker (fixture persist_broker); this module starts no process.
 """
 
-import os
-import signal
 import struct
-import subprocess
 import threading
 import time
 
 import paho.mqtt.client as paho
-import pytest
-from paho.mqtt.packettypes import PacketTypes
-from paho.mqtt.properties import Properties
 
 import mqttraw
-from helpers import HOST, free_port, read_log, unique_id, wait_for_listener
-
-HERE = os.path.dirname(os.path.abspath(__file__))
-HARBORMQ_BIN = os.environ.get(
-    "HARBORMQ_BIN", os.path.normpath(os.path.join(HERE, "..", "..", "build", "harbormq")))
-
-DB_NAME = "harbormq.db"
+from helpers import unique_id
 
 
 def deadline_after(seconds):
     return time.monotonic() + seconds
-
-
-class PersistBroker:
-    """One HarborMQ process with persistence. start() waits until the port accepts."""
-
-    def __init__(self, tmp_dir, data_dir=None, extra_conf=""):
-        self.tmp_dir = str(tmp_dir)
-        os.makedirs(self.tmp_dir, exist_ok=True)
-        self.data_dir = str(data_dir) if data_dir else os.path.join(self.tmp_dir, "data")
-        os.makedirs(self.data_dir, exist_ok=True)
-        self.host = HOST
-        self.port = free_port()
-        self.conf_path = os.path.join(self.tmp_dir, "harbormq.conf")
-        self.log_path = os.path.join(self.tmp_dir, "broker.stderr")
-        self.extra_conf = extra_conf
-        self.proc = None
-        self.starts = 0
-        self.write_config()
-
-    @property
-    def db_path(self):
-        return os.path.join(self.data_dir, DB_NAME)
-
-    def write_config(self):
-        text = ('listeners.tcp { bind = "%s:%d" }\n' % (self.host, self.port) +
-                "system { num_taskq_thread = 2 }\n" +
-                # max_packet_size: the broker default advertises Maximum Packet Size 268435456
-                # (legal), which paho 1.6 rejects as out of range (it allows 268435455).
-                "mqtt { max_mqueue_len = 0, max_inflight_window = 100, max_packet_size = 1MB }\n" +
-                'sqlite { mounted_file_path = "%s" }\n' % self.data_dir +
-                self.extra_conf)
-        with open(self.conf_path, "w") as f:
-            f.write(text)
-
-    def command(self):
-        # Its own pid file: a second broker on one pid file refuses to start.
-        return [HARBORMQ_BIN, "start", "--conf", self.conf_path, "--pid-file",
-                os.path.join(os.path.dirname(self.conf_path), "harbormq.pid")]
-
-    def spawn(self):
-        """Start the process without waiting for the port (used for startup failures)."""
-        if not os.access(HARBORMQ_BIN, os.X_OK):
-            pytest.fail("harbormq binary not found or not executable: %s (set HARBORMQ_BIN)"
-                        % HARBORMQ_BIN)
-        assert self.proc is None or self.proc.poll() is not None, "broker already running"
-        self.starts += 1
-        with open(self.log_path, "ab") as log:
-            log.write(b"\n===== start #%d: %s\n" % (
-                self.starts, " ".join(self.command()).encode()))
-            log.flush()
-            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=log,
-                                         stdin=subprocess.DEVNULL, cwd=self.tmp_dir)
-        return self.proc
-
-    def start(self, timeout=15.0):
-        self.spawn()
-        wait_for_listener(self.proc, self.host, self.port, timeout, self.log_tail, self.kill9)
-        return self
-
-    def running(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        """SIGKILL the process we started (by PID) and reap it."""
-        if self.proc is None:
-            return None
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGKILL)
-        rc = self.proc.wait(10)
-        self.proc = None
-        return rc
-
-    def terminate(self, timeout=20.0):
-        """SIGTERM and wait; returns the exit code (kills and fails on timeout)."""
-        assert self.proc is not None, "broker not started"
-        if self.proc.poll() is None:
-            os.kill(self.proc.pid, signal.SIGTERM)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-            raise AssertionError("broker did not exit within %.0fs of SIGTERM; log:\n%s" % (
-                timeout, self.log_tail()))
-        self.proc = None
-        return rc
-
-    def stop(self, timeout=20.0):
-        """SIGTERM, which must exit 0."""
-        rc = self.terminate(timeout)
-        assert rc == 0, "broker exit code %d after SIGTERM; log:\n%s" % (rc, self.log_tail())
-
-    def wait_exit(self, timeout=15.0):
-        """For a broker expected to fail at startup: its exit code (fails on timeout)."""
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.kill9()
-            raise AssertionError("broker still running after %.0fs; log:\n%s" % (
-                timeout, self.log_tail()))
-        self.proc = None
-        return rc
-
-    def log_text(self):
-        return read_log(self.log_path)
-
-    def log_tail(self, n=40):
-        return "\n".join(self.log_text().splitlines()[-n:])
-
-
-def make_persist_broker_fixture():
-    """Returns a pytest fixture function: factory(data_dir=None, start=True) -> PersistBroker.
-    Every broker still running at teardown gets SIGTERM (exit 0 required) or SIGKILL."""
-
-    @pytest.fixture
-    def persist_broker(tmp_path):
-        made = []
-
-        def factory(data_dir=None, start=True, extra_conf=""):
-            d = tmp_path / ("pbroker%d" % len(made))
-            d.mkdir()
-            b = PersistBroker(d, data_dir, extra_conf)
-            made.append(b)
-            if start:
-                b.start()
-            return b
-
-        yield factory
-        problems = []
-        for b in made:
-            if b.proc is None:
-                continue
-            if b.proc.poll() is not None:
-                problems.append("broker pid %d exited unexpectedly with %d; log:\n%s" % (
-                    b.proc.pid, b.proc.returncode, b.log_tail()))
-                b.proc = None
-                continue
-            try:
-                b.stop()
-            except AssertionError as e:
-                problems.append(str(e))
-        if problems:
-            pytest.fail("\n".join(problems))
-
-    return persist_broker
 
 
 # ---------------------------------------------------------------- paho publishers
@@ -310,7 +150,7 @@ def run_load(broker, n_publishers, qos, version, duration=1.5, max_acked=20000,
     if end == "kill9":
         broker.kill9()
     else:
-        rc = broker.terminate()
+        rc = broker.stop(check=False)
     for p in pubs:
         p.halt()
     errors = [(p.index, p.error) for p in pubs if p.error]
@@ -399,8 +239,3 @@ def raw_client(broker, version=4):
 def session_props(version, expiry=3600):
     return {mqttraw.P_SESSION_EXPIRY: expiry} if version == 5 else None
 
-
-def v5_connect_props(expiry):
-    props = Properties(PacketTypes.CONNECT)
-    props.SessionExpiryInterval = expiry
-    return props
