@@ -55,21 +55,33 @@ bool adds_message(const broker::PersistOp& op) {
 
 }  // namespace
 
-tl::expected<std::unique_ptr<Store>, std::string> Store::open(
-    const config::SqliteSettings& settings) {
+tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSettings& settings) {
   return open(settings, StoreOptions{});
 }
 
 tl::expected<std::unique_ptr<Store>, std::string> Store::open(
-    const config::SqliteSettings& settings, const StoreOptions& options) {
+    const config::SqliteSettings& settings) {
+  StoreSettings own;
+  own.directory = settings.mounted_file_path;
+  own.disk_cache_size = settings.disk_cache_size;
+  own.ack_policy = settings.ack_policy == config::AckPolicy::Immediate ? AckPolicy::Immediate
+                                                                       : AckPolicy::AfterCommit;
+  own.synchronous =
+      settings.synchronous == config::SyncMode::Full ? SyncMode::Full : SyncMode::Normal;
+  own.commit_interval = settings.commit_interval;
+  own.commit_batch = settings.commit_batch;
+  return open(own, StoreOptions{});
+}
+
+tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSettings& settings,
+                                                              const StoreOptions& options) {
   std::error_code ec;
-  fs::create_directories(settings.mounted_file_path, ec);
+  fs::create_directories(settings.directory, ec);
   if (ec) {
-    return tl::unexpected(settings.mounted_file_path +
-                          ": cannot create the database directory: " + ec.message() +
-                          "; create it or set sqlite.mounted_file_path");
+    return tl::unexpected(settings.directory + ": cannot create the database directory: " +
+                          ec.message() + "; create it or set sqlite.mounted_file_path");
   }
-  std::string path = (fs::path(settings.mounted_file_path) / "harbormq.db").string();
+  std::string path = (fs::path(settings.directory) / "harbormq.db").string();
   auto db = Db::open(path, options.vfs_name);
   if (!db) return tl::unexpected(db.error());
   sqlite3_busy_timeout(db->handle(), static_cast<int>(options.busy_timeout.count()));
@@ -90,8 +102,8 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(
                           "\" instead of WAL; is the file on a file system without shared "
                           "memory support?");
   }
-  const char* sync = settings.synchronous == config::SyncMode::Full ? "PRAGMA synchronous = FULL"
-                                                                    : "PRAGMA synchronous = NORMAL";
+  const char* sync = settings.synchronous == SyncMode::Full ? "PRAGMA synchronous = FULL"
+                                                            : "PRAGMA synchronous = NORMAL";
   // Foreign keys stay off: references are kept by the writer's own checks, and a broken
   // reference from a broker bug must not fail a whole group commit.
   for (const char* sql : {sync, "PRAGMA foreign_keys = OFF"}) {
@@ -123,7 +135,7 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(
   return store;
 }
 
-Store::Store(config::SqliteSettings settings, StoreOptions options, std::string path, Db db,
+Store::Store(StoreSettings settings, StoreOptions options, std::string path, Db db,
              OpApplier applier)
     : settings_(std::move(settings)),
       options_(std::move(options)),

@@ -12,7 +12,7 @@ namespace {
 constexpr int kClients = 20;
 constexpr int kMessages = 500;
 
-[[noreturn]] void child_main(const config::SqliteSettings& settings) {
+[[noreturn]] void child_main(const StoreSettings& settings) {
   auto opened = Store::open(settings);
   if (!opened) _exit(2);
   auto& store = **opened;

@@ -9,7 +9,7 @@ namespace {
 TEST(StoreSchema, CreatesDirectorySchemaAndVersion) {
   TempDir dir;
   auto settings = settings_for(dir);
-  settings.mounted_file_path = dir.path() + "/nested/data";
+  settings.directory = dir.path() + "/nested/data";
   {
     auto store = open_store(settings);
     ASSERT_TRUE(store);
@@ -141,10 +141,10 @@ TEST(StoreSchema, UncreatableDirectoryFails) {
     out << "x";
   }
   auto settings = settings_for(dir);
-  settings.mounted_file_path = dir.path() + "/file/sub";
+  settings.directory = dir.path() + "/file/sub";
   auto store = Store::open(settings);
   ASSERT_FALSE(store);
-  EXPECT_NE(store.error().find(settings.mounted_file_path), std::string::npos) << store.error();
+  EXPECT_NE(store.error().find(settings.directory), std::string::npos) << store.error();
 }
 
 }  // namespace

@@ -39,10 +39,9 @@ class TempDir {
   std::string path_;
 };
 
-inline config::SqliteSettings settings_for(const TempDir& dir) {
-  config::SqliteSettings s;
-  s.enabled = true;
-  s.mounted_file_path = dir.path();
+inline StoreSettings settings_for(const TempDir& dir) {
+  StoreSettings s;
+  s.directory = dir.path();
   s.disk_cache_size = 0;
   s.commit_interval = std::chrono::milliseconds(2);
   s.commit_batch = 1000;
@@ -73,8 +72,7 @@ struct LogCapture {
   }
 };
 
-inline std::unique_ptr<Store> open_store(const config::SqliteSettings& s,
-                                         const StoreOptions& options = {}) {
+inline std::unique_ptr<Store> open_store(const StoreSettings& s, const StoreOptions& options = {}) {
   auto store = Store::open(s, options);
   EXPECT_TRUE(store.has_value()) << (store ? "" : store.error());
   if (!store) return nullptr;

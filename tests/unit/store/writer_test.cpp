@@ -354,5 +354,33 @@ TEST(StoreWriter, NextMessageIdIsUniqueAcrossThreads) {
   EXPECT_GE(all.front(), 1u);
 }
 
+TEST(StoreWriter, AckPolicyDecidesWhetherAcknowledgementsWaitForTheCommit) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  ASSERT_EQ(settings.ack_policy, AckPolicy::AfterCommit);
+  {
+    auto store = open_store(settings);
+    ASSERT_TRUE(store);
+    EXPECT_TRUE(store->ack_after_commit());
+  }
+  settings.ack_policy = AckPolicy::Immediate;
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  EXPECT_FALSE(store->ack_after_commit());
+}
+
+// Goes with the transitional Store::open(const config::SqliteSettings&) (issue 11).
+TEST(StoreWriter, ConfigSectionOpensTheStoreWithItsSettings) {
+  TempDir dir;
+  config::SqliteSettings section;
+  section.enabled = true;
+  section.mounted_file_path = dir.path() + "/from_config";
+  section.ack_policy = config::AckPolicy::Immediate;
+  auto store = Store::open(section);
+  ASSERT_TRUE(store) << store.error();
+  EXPECT_EQ((*store)->path(), dir.path() + "/from_config/harbormq.db");
+  EXPECT_FALSE((*store)->ack_after_commit());
+}
+
 }  // namespace
 }  // namespace harbor::store::test
