@@ -19,8 +19,9 @@ namespace harbor::app {
 
 namespace {
 
-// Sockets taken per readiness event before the loop serves its other descriptors.
-constexpr int kAcceptBatch = 256;
+// Sockets taken per readiness event before the loop serves its other descriptors (small,
+// so a burst is spread over the shards that are waiting instead of taken by the first).
+constexpr int kAcceptBatch = 32;
 
 std::string describe_fd_limit(int err) {
   if (err == ENFILE) return "ENFILE: the system-wide limit fs.file-max is reached";
@@ -32,15 +33,13 @@ std::string describe_fd_limit(int err) {
 
 }  // namespace
 
-Acceptor::Acceptor(int listen_fd, runtime::EventLoop& loop,
-                   std::vector<std::unique_ptr<runtime::Shard>>& shards, broker::BrokerContext& ctx,
+Acceptor::Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
                    uint32_t max_connections)
-    : fd_(listen_fd), loop_(loop), shards_(shards), ctx_(ctx), max_connections_(max_connections) {
+    : fd_(listen_fd), shard_(shard), loop_(shard.loop()), ctx_(ctx), max_connections_(max_connections) {
   open_spare();
 }
 
 Acceptor::~Acceptor() {
-  if (fd_ >= 0) ::close(fd_);
   if (spare_fd_ >= 0) ::close(spare_fd_);
 }
 
@@ -50,7 +49,7 @@ void Acceptor::open_spare() {
 
 void Acceptor::start() {
   if (stopped_ || armed_) return;
-  loop_.add(fd_, EPOLLIN, this);
+  loop_.add(fd_, EPOLLIN | EPOLLEXCLUSIVE, this);
   armed_ = true;
 }
 
@@ -97,8 +96,10 @@ void Acceptor::on_io(uint32_t) {
 
 void Acceptor::keep_or_refuse(int c) {
   const uint32_t max = max_connections_;
-  const int64_t open = ctx_.stats.sockets_open.load(std::memory_order_relaxed);
+  // Taken before the check so that acceptors on several shards cannot overshoot together.
+  const int64_t open = ctx_.stats.sockets_open.fetch_add(1, std::memory_order_relaxed);
   if (max != 0 && open >= static_cast<int64_t>(max)) {
+    ctx_.stats.sockets_open.fetch_sub(1, std::memory_order_relaxed);
     ::close(c);
     uint64_t total = ctx_.stats.refused_max_connections.fetch_add(1, std::memory_order_relaxed) + 1;
     runtime::log_limited(
@@ -109,8 +110,7 @@ void Acceptor::keep_or_refuse(int c) {
     return;
   }
   runtime::set_nodelay(c);
-  ctx_.stats.sockets_open.fetch_add(1, std::memory_order_relaxed);
-  shards_[next_++ % shards_.size()]->adopt_socket(c);
+  shard_.adopt_socket_here(c);
 }
 
 bool Acceptor::shed_one() {

@@ -25,7 +25,10 @@ using runtime::log_warn;
 
 Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
 
-Server::~Server() { stop(); }
+Server::~Server() {
+  stop();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
 
 tl::expected<void, std::string> Server::start() {
   unsigned n = cfg_->num_threads;
@@ -79,11 +82,13 @@ tl::expected<void, std::string> Server::start() {
   if (!fd) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", fd.error()));
   listen_host_ = where->host;
   port_ = runtime::local_port(*fd);
-  acceptor_ = std::make_unique<Acceptor>(*fd, shards_[0]->loop(), shards_, ctx_,
-                                         cfg_->mqtt.max_connections);
+  listen_fd_ = *fd;
+  for (auto& s : shards_)
+    acceptors_.push_back(std::make_unique<Acceptor>(listen_fd_, *s, ctx_, cfg_->mqtt.max_connections));
 
   for (auto& s : shards_) s->start();
-  shards_[0]->loop().post([this] { acceptor_->start(); });
+  for (size_t i = 0; i < shards_.size(); ++i)
+    shards_[i]->loop().post([a = acceptors_[i].get()] { a->start(); });
   started_ = true;
   return {};
 }
@@ -91,19 +96,21 @@ tl::expected<void, std::string> Server::start() {
 void Server::stop() {
   if (!started_) return;
   started_ = false;
-  // Stop accepting first, on the loop that owns the acceptor.
+  // Stop accepting first, each acceptor on the loop that owns it.
   std::mutex m;
   std::condition_variable cv;
-  bool removed = false;
-  shards_[0]->loop().post([&] {
-    acceptor_->stop();
-    std::lock_guard lock(m);
-    removed = true;
-    cv.notify_one();
-  });
+  size_t removed = 0;
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    shards_[i]->loop().post([&, a = acceptors_[i].get()] {
+      a->stop();
+      std::lock_guard lock(m);
+      ++removed;
+      cv.notify_one();
+    });
+  }
   {
     std::unique_lock lock(m);
-    cv.wait_for(lock, std::chrono::seconds(5), [&] { return removed; });
+    cv.wait_for(lock, std::chrono::seconds(5), [&] { return removed == shards_.size(); });
   }
   for (auto& s : shards_) s->begin_shutdown();
   for (auto& s : shards_) s->join();
@@ -136,7 +143,9 @@ void Server::stop() {
              " ops elided in-batch, " + std::to_string(ss.failed_commits) + " failed commits");
     log_info("store: closed (" + store_->describe_size() + ")");
   }
-  acceptor_.reset();
+  acceptors_.clear();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+  listen_fd_ = -1;
   if (data_lock_) data_lock_->remove();
   data_lock_.reset();
 }
@@ -168,9 +177,9 @@ tl::expected<void, std::string> Server::lock_data_directory() {
 
 void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
   cfg_ = cfg;
-  // The acceptor lives on shard 0's loop; it reads the limit there.
-  if (acceptor_) {
-    shards_[0]->loop().post([acceptor = acceptor_.get(), max = cfg->mqtt.max_connections] {
+  // Each acceptor reads the limit on its own shard's loop.
+  for (size_t i = 0; i < acceptors_.size(); ++i) {
+    shards_[i]->loop().post([acceptor = acceptors_[i].get(), max = cfg->mqtt.max_connections] {
       acceptor->set_max_connections(max);
     });
   }

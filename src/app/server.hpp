@@ -56,7 +56,9 @@ class Server {
   std::unique_ptr<store::Store> store_;
   broker::BrokerContext ctx_;
   std::vector<std::unique_ptr<runtime::Shard>> shards_;
-  std::unique_ptr<Acceptor> acceptor_;
+  // One per shard, all on listen_fd_ (each shard accepts its own connections).
+  std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  int listen_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
 
   std::string listen_host_;

@@ -64,14 +64,16 @@ void Shard::arm_sweep() {
 }
 
 void Shard::adopt_socket(int fd) {
-  loop_.post([this, fd] {
-    uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-    auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.config()));
-    Connection* raw = c.get();
-    connections_[id] = std::move(c);
-    loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
-    broker_.on_link_opened(raw);
-  });
+  loop_.post([this, fd] { adopt_socket_here(fd); });
+}
+
+void Shard::adopt_socket_here(int fd) {
+  uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
+  auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.config()));
+  Connection* raw = c.get();
+  connections_[id] = std::move(c);
+  loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
+  broker_.on_link_opened(raw);
 }
 
 void Shard::notify_durable() {

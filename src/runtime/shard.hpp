@@ -27,6 +27,8 @@ class Shard final : public broker::ShardServices {
 
   // Any thread: hand an accepted socket to this shard.
   void adopt_socket(int fd);
+  // Owner thread: the same for a socket this shard accepted itself (no hand-off).
+  void adopt_socket_here(int fd);
   // Any thread: the store committed more; coalesced into one on_durable per iteration.
   void notify_durable();
   // Any thread: DISCONNECT everyone, flush, stop the loop.
