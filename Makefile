@@ -5,7 +5,9 @@
 #   make install  installs the binary, the packaged config, the systemd unit and the docs
 #                 under PREFIX (default /usr/local), staged under DESTDIR if set
 #   make deb      builds build/harbormq_<version>_<arch>.deb (CPack)
-.PHONY: deps build run test asan-test fuzz-smoke bench install deb clean
+#   make check-layers  checks the include rules between the src/ layers (DESIGN.md §2); needs
+#                 only python3, builds nothing (CI runs it before make test)
+.PHONY: deps build run test check-layers asan-test fuzz-smoke bench install deb clean
 
 JOBS ?= $(shell nproc)
 CONF ?= etc/harbormq.conf
@@ -24,6 +26,9 @@ run: build
 
 test: build
 	ctest --preset release -j $(JOBS)
+
+check-layers:
+	/usr/bin/python3 scripts/check-layers.py
 
 asan-test: deps
 	cmake --preset asan-ubsan
