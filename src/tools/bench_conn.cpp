@@ -39,7 +39,6 @@ BenchConn::BenchConn(Worker& worker, uint64_t number)
     pub_.qos = static_cast<mqtt::QoS>(o.qos);
     pub_.retain = o.retain;
     pub_.payload = make_payload(o.payload_size);
-    if (o.qos > 0) in_use_.assign(65536, false);
     if (o.rate > 0) {
       // Publisher k of n starts k/n of an interval late so the broker sees a steady stream.
       double interval_ns = 1e9 / o.rate;
@@ -97,8 +96,9 @@ void BenchConn::fail(const std::string& why) {
   } else {
     WorkerCounters::bump(w_.counters.connect_failed);
   }
-  if (inflight_ > 0) WorkerCounters::bump(w_.counters.abandoned, inflight_);
-  inflight_ = 0;
+  if (!window_.empty()) WorkerCounters::bump(w_.counters.abandoned, window_.size());
+  window_.clear();
+  window_.on_disconnected();
   w_.record_error(why);
   state_ = State::Closed;
   close_fd();
@@ -250,6 +250,14 @@ void BenchConn::on_connack(const mqtt::Connack& ack) {
   WorkerCounters::bump(w_.counters.connected);
   if (ack.session_present) WorkerCounters::bump(w_.counters.session_present);
   const auto& o = w_.options();
+  if (o.mode == BenchMode::Pub && o.qos > 0) {
+    // The broker's Receive Maximum bounds what is in flight as much as --inflight does
+    // [MQTT-3.3.4-7]. A new connection has nothing to resend.
+    const uint32_t quota = std::min<uint32_t>(static_cast<uint32_t>(o.inflight),
+                                              ack.props.receive_maximum.value_or(65535));
+    window_.on_connected(o.conn.version, static_cast<uint16_t>(quota), w_.loop().now_ms(),
+                         [](const mqtt::WindowOutput<uint32_t>&) {});
+  }
   if (o.mode == BenchMode::Sub && !o.no_subscribe) {
     mqtt::Subscribe sub;
     sub.packet_id = 1;
@@ -294,17 +302,13 @@ void BenchConn::on_publish(const mqtt::Publish& p) {
 void BenchConn::on_ack(const mqtt::PubAck& a) {
   switch (a.type) {
     case mqtt::PacketType::Puback:
-    case mqtt::PacketType::Pubcomp:
-      release(a.packet_id, mqtt::is_error(a.reason));
+      on_window_output(window_.on_puback(a.packet_id, a.reason));
       break;
     case mqtt::PacketType::Pubrec:
-      if (mqtt::is_error(a.reason)) {
-        release(a.packet_id, true);
-      } else {
-        ack_.type = mqtt::PacketType::Pubrel;
-        ack_.packet_id = a.packet_id;
-        proto_.encode(ack_, out_);
-      }
+      on_window_output(window_.on_pubrec(a.packet_id, a.reason, w_.loop().now_ms()));
+      break;
+    case mqtt::PacketType::Pubcomp:
+      on_window_output(window_.on_pubcomp(a.packet_id, a.reason));
       break;
     case mqtt::PacketType::Pubrel:  // subscriber side of QoS 2
       ack_.type = mqtt::PacketType::Pubcomp;
@@ -316,24 +320,36 @@ void BenchConn::on_ack(const mqtt::PubAck& a) {
   }
 }
 
-void BenchConn::release(uint16_t id, bool rejected) {
-  if (in_use_.empty() || !in_use_[id]) return;
-  in_use_[id] = false;
-  --inflight_;
-  last_ack_ms_ = w_.loop().now_ms();
-  WorkerCounters::bump(w_.counters.acked);
-  if (rejected) WorkerCounters::bump(w_.counters.rejected);
+void BenchConn::on_window_output(const mqtt::WindowOutput<uint32_t>& out) {
+  switch (out.action) {
+    case mqtt::WindowAction::Release:
+      last_ack_ms_ = w_.loop().now_ms();
+      WorkerCounters::bump(w_.counters.acked);
+      if (mqtt::is_error(out.reason)) WorkerCounters::bump(w_.counters.rejected);
+      break;
+    case mqtt::WindowAction::SendPubrel:
+      ack_.type = mqtt::PacketType::Pubrel;
+      ack_.packet_id = out.packet_id;
+      ack_.reason = out.reason;
+      proto_.encode(ack_, out_);
+      ack_.reason = mqtt::ReasonCode::Success;
+      break;
+    case mqtt::WindowAction::ProtocolError:
+      fail("protocol error: broker acknowledged packet id " + std::to_string(out.packet_id) +
+           " with the wrong packet for its QoS flow");
+      break;
+    default:  // an id not in flight (e.g. a late duplicate): nothing to do
+      break;
+  }
 }
 
 bool BenchConn::send_publish(uint64_t now_ns) {
   if (pub_.qos > 0) {
-    uint16_t id = static_cast<uint16_t>(next_id_ + 1);
-    if (id == 0) id = 1;
-    if (in_use_[id]) return false;  // the oldest message with this id is still unacknowledged
-    next_id_ = id;
-    in_use_[id] = true;
-    if (inflight_++ == 0) last_ack_ms_ = w_.loop().now_ms();
-    pub_.packet_id = id;
+    const int64_t now_ms = w_.loop().now_ms();
+    auto out = window_.submit(uint32_t{seq_}, pub_.qos, now_ms);
+    if (out.action != mqtt::WindowAction::SendPublish) return false;  // full: wait for acks
+    if (window_.size() == 1) last_ack_ms_ = now_ms;
+    pub_.packet_id = out.packet_id;
   }
   write_stamp(pub_.payload, Stamp{static_cast<uint32_t>(number_), seq_++, now_ns});
   proto_.encode(pub_, out_);
@@ -353,7 +369,7 @@ void BenchConn::pump(uint64_t now_ns) {
   }
   int batch = 0;
   while (sent_ < limit && batch < kPublishBatch && out_.size() - out_off_ < kMaxOutBuffered &&
-         (pub_.qos == 0 || inflight_ < static_cast<uint32_t>(o.inflight))) {
+         (pub_.qos == 0 || window_.has_room())) {
     if (!send_publish(now_ns)) break;
     ++batch;
   }
@@ -391,7 +407,7 @@ void BenchConn::update_interest() {
   bool unsent = out_off_ < out_.size();
   // An unlimited QoS 0 publisher writes whenever the socket has room.
   const auto& o = w_.options();
-  bool greedy = is_publisher_active() && o.rate == 0 && (o.qos == 0 || inflight_ < static_cast<uint32_t>(o.inflight));
+  bool greedy = is_publisher_active() && o.rate == 0 && (o.qos == 0 || window_.has_room());
   if (unsent || greedy) want |= EPOLLOUT;
   if (want != interest_) {
     interest_ = want;
@@ -409,10 +425,10 @@ void BenchConn::sweep(int64_t now_ms) {
   if (state_ != State::Ready && state_ != State::AwaitSuback) return;
   // A broker that stops acknowledging (a 3.1.1 broker refusing what it cannot store sends
   // nothing) must not hold the run forever.
-  if (inflight_ > 0 && now_ms - last_ack_ms_ > static_cast<int64_t>(o.conn.timeout_s * 1000)) {
+  if (!window_.empty() && now_ms - last_ack_ms_ > static_cast<int64_t>(o.conn.timeout_s * 1000)) {
     WorkerCounters::bump(w_.counters.ack_timeouts);
     fail("no acknowledgement for " + std::to_string(static_cast<int64_t>(o.conn.timeout_s)) +
-         " s with " + std::to_string(inflight_) + " messages in flight");
+         " s with " + std::to_string(window_.size()) + " messages in flight");
     return;
   }
   if (o.conn.keepalive > 0 && now_ms - last_send_ms_ >= int64_t{o.conn.keepalive} * 500) {

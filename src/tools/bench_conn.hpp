@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "mqtt/outbound_window.hpp"
 #include "mqtt/protocol.hpp"
 #include "runtime/event_loop.hpp"
 #include "tools/sequence_tracker.hpp"
@@ -46,7 +47,7 @@ class BenchConn : public runtime::IoHandler {
   void on_publish(const mqtt::Publish& p);
   void on_ack(const mqtt::PubAck& a);
   bool send_publish(uint64_t now_ns);
-  void release(uint16_t id, bool rejected);
+  void on_window_output(const mqtt::WindowOutput<uint32_t>& out);
   void flush();
   void update_interest();
   void fail(const std::string& why);
@@ -77,9 +78,9 @@ class BenchConn : public runtime::IoHandler {
   mqtt::PubAck ack_;
   uint32_t seq_ = 0;
   uint64_t sent_ = 0;
-  uint32_t inflight_ = 0;
-  uint16_t next_id_ = 0;
-  std::vector<bool> in_use_;
+  // QoS 1/2 in flight (packet ids, states, the broker's Receive Maximum); the handle is the
+  // message's stamp sequence. Nothing is resent: a lost connection ends the client.
+  mqtt::OutboundWindow<uint32_t> window_;
   uint64_t phase_ns_ = 0;  // spreads rate-limited publishers over one interval
   bool finished_ = false;
 
