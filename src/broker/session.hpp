@@ -107,9 +107,6 @@ class Session {
     uint32_t subscription_id = 0;
   };
   std::unique_ptr<std::deque<PendingRetained>> retained_backlog;
-  // Acknowledgements, PUBREL and PUBCOMP of this session waiting for the store
-  // (ShardBroker::held_writes_): while any waits, later ones wait behind it, in order.
-  uint32_t held_writes = 0;
   int64_t last_ack_ms = 0;  // steady ms of the last PUBACK/PUBREC/PUBCOMP from the client
   bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
   uint64_t will_timer = 0;

@@ -13,13 +13,7 @@ namespace harbor::broker {
 using mqtt::ReasonCode;
 using mqtt::Version;
 
-namespace {
-// The broker whose shard loop runs on this thread (null elsewhere, e.g. in unit tests).
-thread_local ShardBroker* t_bound = nullptr;
-}  // namespace
-
 struct AckWaiter {
-  ShardServices* services = nullptr;
   unsigned origin_shard = 0;
   uint64_t link_id = 0;
   uint16_t packet_id = 0;
@@ -27,25 +21,23 @@ struct AckWaiter {
   SessionId session = 0;
   std::atomic<uint64_t> max_seq{0};
   std::atomic<bool> refused{false};
-  bool no_subscribers = false;  // set by on_publish (which still holds a reference) after routing
+  bool no_subscribers = false;  // set by on_publish (whose own part is open) after routing
+  // Parts not finished yet: on_publish's own, plus one per delivery handed to another shard.
+  std::atomic<uint32_t> parts{1};
 
   void note(uint64_t seq) {
     uint64_t cur = max_seq.load(std::memory_order_relaxed);
     while (seq > cur && !max_seq.compare_exchange_weak(cur, seq, std::memory_order_relaxed)) {
     }
   }
-  // The last part is done: release the acknowledgement on the origin shard.
-  ~AckWaiter() {
-    AckRelease r{link_id, packet_id, qos, max_seq.load(), session, refused.load(), no_subscribers};
-    if (ShardBroker* here = t_bound) {
-      if (here->shard_ == origin_shard) {
-        here->on_ack_ready(r);
-      } else {
-        here->ack_outboxes_[origin_shard].push_back(r);  // sent by flush_outboxes
-      }
-      return;
-    }
-    services->post_to_shard(origin_shard, [r](ShardBroker& b) { b.on_ack_ready(r); });
+  void add_part() { parts.fetch_add(1, std::memory_order_relaxed); }
+  // True for the one caller that finishes the last part: it releases the acknowledgement
+  // (ShardBroker::finish_ack_part). The acquire pairs with the other parts' release, so
+  // their notes are seen.
+  bool finish_part() { return parts.fetch_sub(1, std::memory_order_acq_rel) == 1; }
+  AckRelease release() const {
+    return AckRelease{link_id, packet_id, qos, max_seq.load(std::memory_order_relaxed), session,
+                      refused.load(std::memory_order_relaxed), no_subscribers};
   }
 };
 
@@ -122,14 +114,17 @@ ShardBroker::ShardBroker(BrokerContext& ctx, ShardServices& services)
   ack_outboxes_.resize(ctx_.num_shards);
 }
 
-ShardBroker::~ShardBroker() {
-  // Tokens still held by members die below: they must not come back into this broker.
-  if (t_bound == this) t_bound = nullptr;
+ShardBroker::~ShardBroker() = default;
+
+void ShardBroker::finish_ack_part(const AckToken& token) {
+  if (!token || !token->finish_part()) return;
+  const AckRelease r = token->release();
+  if (token->origin_shard == shard_) {
+    on_ack_ready(r);
+  } else {
+    ack_outboxes_[token->origin_shard].push_back(r);  // posted by flush_outboxes
+  }
 }
-
-void ShardBroker::bind_thread() { t_bound = this; }
-
-void ShardBroker::unbind_thread() { t_bound = nullptr; }
 
 void ShardBroker::log(int level, const std::string& text) const {
   if (ctx_.log) ctx_.log(level, text);
@@ -191,6 +186,7 @@ void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
   if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});
   by_id_.erase(s->id());
+  gate_.forget(s->id());
   congested_sessions_.erase(s->id());
   ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
   sessions_.erase(sessions_.find(s->client_id()));  // destroys s
@@ -344,6 +340,10 @@ void ShardBroker::detach(Session* s, bool abnormal) {
     ctx_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
   }
   s->link = nullptr;
+  // Held PUBLISHes were for that connection: the session resends its state on reconnect.
+  // Held control packets stay: a PUBCOMP still waiting may answer a PUBREL resent on the
+  // next connection (DurabilityGate::retarget_pubcomp).
+  gate_.drop(s->id(), DurabilityGate::Chain::kPublish);
   s->last_seen_ms = services_.now_unix_ms();
   if (s->retained_backlog) {
     if (s->persistent()) feed_retained(s);  // offline now: queued like any message
@@ -622,7 +622,6 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   AckToken token;
   if (wait_for_store) {
     token = std::make_shared<AckWaiter>();
-    token->services = &services_;
     token->origin_shard = shard_;
     token->link_id = link->link_id();
     token->packet_id = packet_id;
@@ -648,12 +647,14 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   // MQTT 5: PUBACK/PUBREC 0x10 when no subscription matched (a success code; Mosquitto and
   // EMQX send it too), so a client can tell its message reached no one.
   const bool nobody = matches_.empty();
-  if (token) token->no_subscribers = nobody;
+  if (token) {
+    token->no_subscribers = nobody;
+    finish_ack_part(token);  // ours; the acknowledgement goes when the last part is done
+  }
   if (qos > 0 && !wait_for_store) {
     if (qos == 2 && store_on() && s->persistent()) submit(OpQos2InAdd{s->client_id(), packet_id});
     complete_ack(link, packet_id, qos, false, nobody);
   }
-  // A waiting token releases the acknowledgement when its last part is done.
   return full ? Flow::Pause : Flow::Continue;
 }
 
@@ -694,67 +695,63 @@ void ShardBroker::on_ack_ready(const AckRelease& r) {
   }
   Link* link = it->second;
   if (!r.refused && link->session != nullptr &&
-      hold_until_durable(seq, link->session, HeldWrite::Kind::kAck, r.packet_id, r.qos,
+      hold_until_durable(seq, link->session, DurabilityGate::Kind::kAck, r.packet_id, r.qos,
                          r.no_subscribers))
     return;
   complete_ack(link, r.packet_id, r.qos, r.refused, r.no_subscribers);
 }
 
-bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind,
+bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, DurabilityGate::Kind kind,
                                      uint16_t packet_id, mqtt::QoS qos, bool no_subscribers) {
   if (!store_on() || !ctx_.store->ack_after_commit() || s->link == nullptr) return false;
-  if (s->held_writes == 0 && (seq == 0 || ctx_.store->durable_seq() >= seq)) return false;
-  held_writes_.push_back(HeldWrite{seq, s->link->link_id(), s->id(), packet_id, kind, qos, no_subscribers});
-  ++s->held_writes;
+  if (!gate_.must_wait(s->id(), DurabilityGate::chain_of(kind), seq, ctx_.store->durable_seq()))
+    return false;
+  DurabilityGate::Output out;
+  out.kind = kind;
+  out.seq = seq;
+  out.link_id = s->link->link_id();
+  out.packet_id = packet_id;
+  out.qos = qos;
+  out.no_subscribers = no_subscribers;
+  gate_.hold(s->id(), std::move(out));
   return true;
 }
 
-void ShardBroker::release_held_writes(uint64_t durable) {
-  blocked_sessions_.clear();
-  size_t kept = 0;
-  for (size_t i = 0; i < held_writes_.size(); ++i) {
-    const HeldWrite h = held_writes_[i];
-    if (h.seq > durable || blocked_sessions_.count(h.session) != 0) {
-      blocked_sessions_.insert(h.session);  // later ones of this session wait too
-      held_writes_[kept++] = h;
-      continue;
-    }
-    send_held(h);
-  }
-  held_writes_.resize(kept);
+void ShardBroker::on_durable() {
+  if (ctx_.store == nullptr || gate_.empty()) return;
+  released_.clear();
+  gate_.release(ctx_.store->durable_seq(), released_);
+  for (DurabilityGate::Released& r : released_) write_released(r);
+  released_.clear();
 }
 
-void ShardBroker::send_held(const HeldWrite& h) {
-  auto sit = by_id_.find(h.session);
+void ShardBroker::write_released(DurabilityGate::Released& r) {
+  auto sit = by_id_.find(r.session);
   if (sit == by_id_.end()) return;
   Session* s = sit->second;
-  if (s->held_writes != 0) --s->held_writes;
   Link* link = s->link;
-  if (link == nullptr || link->link_id() != h.link_id) return;  // resent on reconnect
-  switch (h.kind) {
-    case HeldWrite::Kind::kAck:
-      complete_ack(link, h.packet_id, h.qos, false, h.no_subscribers);
+  DurabilityGate::Output& out = r.output;
+  if (link == nullptr || link->link_id() != out.link_id) return;  // resent on reconnect
+  switch (out.kind) {
+    case DurabilityGate::Kind::kAck:
+      complete_ack(link, out.packet_id, out.qos, false, out.no_subscribers);
       return;
-    case HeldWrite::Kind::kPubcomp: {
+    case DurabilityGate::Kind::kPubcomp: {
       mqtt::PubAck comp;
       comp.type = mqtt::PacketType::Pubcomp;
-      comp.packet_id = h.packet_id;
+      comp.packet_id = out.packet_id;
       mqtt::encode(mqtt::Packet{std::move(comp)}, link->version(), link->out());
       link->mark_dirty();
       return;
     }
-    case HeldWrite::Kind::kPubrel:
-      if (OutEntry* e = s->find_inflight(h.packet_id); e != nullptr && e->state == OutState::AwaitPubcomp)
-        send_pubrel(link, h.packet_id);
+    case DurabilityGate::Kind::kPubrel:
+      if (OutEntry* e = s->find_inflight(out.packet_id); e != nullptr && e->state == OutState::AwaitPubcomp)
+        send_pubrel(link, out.packet_id);
+      return;
+    case DurabilityGate::Kind::kPublish:
+      emit_publish(link, *out.msg, out.delivery);
       return;
   }
-}
-
-void ShardBroker::on_durable() {
-  if (ctx_.store == nullptr) return;
-  uint64_t durable = ctx_.store->durable_seq();
-  if (!held_out_.empty()) release_held_output(durable);
-  if (!held_writes_.empty()) release_held_writes(durable);
 }
 
 void ShardBroker::complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused,
@@ -789,17 +786,12 @@ void ShardBroker::on_pubrel(Link* link, Session* s, const mqtt::PubAck& a) {
     if (link->inbound_unacked) link->inbound_unacked--;
     if (store_on() && s->persistent()) {
       uint64_t seq = submit(OpQos2InRemove{s->client_id(), a.packet_id});
-      if (hold_until_durable(seq, s, HeldWrite::Kind::kPubcomp, a.packet_id)) return;
+      if (hold_until_durable(seq, s, DurabilityGate::Kind::kPubcomp, a.packet_id)) return;
     }
   } else {
     // A PUBREL resent while its PUBCOMP waits for the store: that PUBCOMP answers it, on
     // this connection.
-    for (HeldWrite& h : held_writes_) {
-      if (h.session == s->id() && h.kind == HeldWrite::Kind::kPubcomp && h.packet_id == a.packet_id) {
-        h.link_id = link->link_id();
-        return;
-      }
-    }
+    if (gate_.retarget_pubcomp(s->id(), a.packet_id, link->link_id())) return;
     if (mqtt::is_v5(link->version())) comp.reason = ReasonCode::PacketIdentifierNotFound;
   }
   mqtt::encode(mqtt::Packet{std::move(comp)}, link->version(), link->out());
@@ -856,6 +848,7 @@ bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t p
       } else {
         // The destination shard tells us (pause_publishers) if the receiver is full; a long
         // inbox means that shard is behind as a whole.
+        if (token) token->add_part();  // finished by deliver_batch on that shard
         outboxes_[first.who.shard].push_back(RemoteDelivery{first.who.session, msg, qos, retain,
                                                             std::move(sub_ids), token,
                                                             publisher_link, shard_});
@@ -903,7 +896,8 @@ void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
       auto& ids = pause[d.publisher_shard];
       if (std::find(ids.begin(), ids.end(), d.publisher_link) == ids.end()) ids.push_back(d.publisher_link);
     }
-    d.token.reset();  // this part is done
+    finish_ack_part(d.token);  // this part is done
+    d.token.reset();
   }
   for (unsigned shard = 0; shard < pause.size(); ++shard) {
     if (pause[shard].empty()) continue;
@@ -1009,27 +1003,25 @@ bool ShardBroker::receiver_stuck(const Session* s) const {
   return !s->inflight.empty() && now - std::max(s->last_ack_ms, s->link->opened_ms) >= kAckStuckMs;
 }
 
-bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery& d) {
+bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery& d, uint64_t needs_seq) {
   Link* link = s->link;
   if (s->max_packet_out != 0xFFFFFFFF && publish_packet_size(link->version(), *m, d) > s->max_packet_out) {
     // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
     stats_.dropped_too_large.add();
     return false;
   }
-  if (!held_out_.empty()) {
-    auto it = held_out_.find(s->id());
-    if (it != held_out_.end()) {
-      HeldOutput& h = it->second;
-      if (h.link_id != link->link_id()) {
-        held_out_.erase(it);  // an earlier connection's: resent from the session on reconnect
-      } else if (ctx_.store->durable_seq() < h.seq) {
-        h.writes.push_back(HeldPublish{m, d, {d.subscription_ids.begin(), d.subscription_ids.end()}});
-        return true;
-      } else {
-        emit_held(link, h);
-        held_out_.erase(it);
-      }
-    }
+  if (store_on() && (needs_seq != 0 || !gate_.empty()) &&
+      gate_.must_wait(s->id(), DurabilityGate::Chain::kPublish, needs_seq, ctx_.store->durable_seq())) {
+    // A QoS 2 PUBLISH whose packet id is not stored yet, or one behind it: held, in order.
+    DurabilityGate::Output out;
+    out.kind = DurabilityGate::Kind::kPublish;
+    out.seq = needs_seq;
+    out.link_id = link->link_id();
+    out.msg = m;
+    out.delivery = d;
+    out.subscription_ids.assign(d.subscription_ids.begin(), d.subscription_ids.end());
+    gate_.hold(s->id(), std::move(out));
+    return true;
   }
   emit_publish(link, *m, d);
   return true;
@@ -1041,42 +1033,15 @@ void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) 
   stats_.messages_out.add();
 }
 
-void ShardBroker::emit_held(Link* link, HeldOutput& h) {
-  for (HeldPublish& w : h.writes) {
-    w.delivery.subscription_ids = w.subscription_ids;  // the vector moved with the entry
-    emit_publish(link, *w.msg, w.delivery);
-  }
-}
-
-void ShardBroker::release_held_output(uint64_t durable) {
-  for (auto it = held_out_.begin(); it != held_out_.end();) {
-    HeldOutput& h = it->second;
-    if (h.seq > durable) {
-      ++it;
-      continue;
-    }
-    auto sit = by_id_.find(it->first);
-    Link* link = sit == by_id_.end() ? nullptr : sit->second->link;
-    if (link != nullptr && link->link_id() == h.link_id) emit_held(link, h);
-    it = held_out_.erase(it);
-  }
-}
-
 bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
   if (e.qos > 0 && e.packet_id == 0) {
     e.packet_id = s->allocate_packet_id();
     e.state = e.qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
     if (e.stored) e.store_seq = submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
   }
-  if (e.qos == 2 && e.stored && e.store_seq != 0 && ctx_.store->ack_after_commit() &&
-      ctx_.store->durable_seq() < e.store_seq) {
-    HeldOutput& h = held_out_[s->id()];  // write_publish holds this PUBLISH and what follows
-    if (h.link_id != s->link->link_id()) {
-      h.writes.clear();
-      h.link_id = s->link->link_id();
-    }
-    h.seq = std::max(h.seq, e.store_seq);
-  }
+  // A QoS 2 PUBLISH to a persistent receiver goes out once its packet id is stored.
+  const uint64_t needs_seq =
+      e.qos == 2 && e.stored && ctx_.store->ack_after_commit() ? e.store_seq : 0;
   Delivery d;
   d.qos = e.qos;
   d.dup = dup;
@@ -1084,7 +1049,7 @@ bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
   d.subscription_ids = e.subscription_ids;
   d.packet_id = e.packet_id;
   d.expiry_remaining_s = remaining_expiry_s(*e.msg, services_.now_unix_ms());
-  if (!write_publish(s, e.msg, d)) {
+  if (!write_publish(s, e.msg, d, needs_seq)) {
     drop_entry_storage(s, e);
     if (e.packet_id != 0) s->release_packet_id(e.packet_id);
     return false;
@@ -1142,7 +1107,7 @@ void ShardBroker::pump(Session* s) {
 void ShardBroker::resend_inflight(Session* s) {
   for (auto it = s->inflight.begin(); it != s->inflight.end();) {
     if (it->state == OutState::AwaitPubcomp) {
-      if (!(it->stored && hold_until_durable(it->store_seq, s, HeldWrite::Kind::kPubrel,
+      if (!(it->stored && hold_until_durable(it->store_seq, s, DurabilityGate::Kind::kPubrel,
                                              it->packet_id)))
         send_pubrel(s->link, it->packet_id);
       it->sent_ms = services_.now_steady_ms();
@@ -1199,7 +1164,7 @@ void ShardBroker::on_pubrec(Link* link, Session* s, const mqtt::PubAck& a) {
     if (e->stored) e->store_seq = submit(OpQueueUpdate{s->client_id(), e->seq, e->state, e->packet_id});
   }
   e->sent_ms = services_.now_steady_ms();
-  if (e->stored && hold_until_durable(e->store_seq, s, HeldWrite::Kind::kPubrel, a.packet_id))
+  if (e->stored && hold_until_durable(e->store_seq, s, DurabilityGate::Kind::kPubrel, a.packet_id))
     return;
   send_pubrel(s->link, a.packet_id);
 }
@@ -1360,7 +1325,7 @@ void ShardBroker::sweep() {
       for (auto& e : s->inflight) {
         if (now - e.sent_ms < cfg.mqtt.retry_interval.count()) continue;
         if (e.state == OutState::AwaitPubcomp) {
-          if (!(e.stored && hold_until_durable(e.store_seq, s, HeldWrite::Kind::kPubrel, e.packet_id)))
+          if (!(e.stored && hold_until_durable(e.store_seq, s, DurabilityGate::Kind::kPubrel, e.packet_id)))
             send_pubrel(link, e.packet_id);
           e.sent_ms = now;
         } else {

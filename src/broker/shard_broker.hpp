@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "broker/context.hpp"
+#include "broker/durability_gate.hpp"
 #include "broker/link.hpp"
 #include "broker/publish_encoder.hpp"
 #include "broker/session.hpp"
@@ -21,9 +22,10 @@
 
 namespace harbor::broker {
 
-// Tracks the parts of one inbound QoS 1/2 PUBLISH (local and remote deliveries, each of
-// which may submit persistence ops). When the last part drops its reference, the
-// acknowledgement is released on the origin shard once max_seq is durable.
+// Tracks the parts of one inbound QoS 1/2 PUBLISH (its routing on the publisher's shard and
+// each delivery handed to another shard; each may submit persistence ops). The shard that
+// finishes the last part (ShardBroker::finish_ack_part) releases the acknowledgement to the
+// origin shard, which sends it once max_seq is durable (DurabilityGate).
 struct AckWaiter;
 using AckToken = std::shared_ptr<AckWaiter>;
 
@@ -77,11 +79,6 @@ class ShardBroker {
   void set_config(std::shared_ptr<const config::Config> config) { config_ = std::move(config); }
   void deliver_batch(std::vector<RemoteDelivery>& batch);
   void on_ack_ready(const AckRelease& r);
-  // Binds this broker to the calling thread (the shard's loop thread) until unbound: an
-  // acknowledgement finished on this thread is then released here directly, or batched
-  // per origin shard until flush_outboxes, instead of one cross-thread task per message.
-  void bind_thread();
-  static void unbind_thread();
   // The store committed more; release acknowledgements that were waiting for it.
   void on_durable();
   // Restored at startup (before listeners open), on the session's home shard.
@@ -101,7 +98,10 @@ class ShardBroker {
   bool receivers_congested() const;
 
  private:
-  friend struct AckWaiter;
+  // Finishes one part of `token` (nothing for an empty one); the last part releases the
+  // acknowledgement: here at once if this is the origin shard, else batched per origin shard
+  // and posted by flush_outboxes (one task per shard and loop turn, not one per message).
+  void finish_ack_part(const AckToken& token);
 
   // CONNECT
   // False when it cannot fit the client's Maximum Packet Size: the link is closing.
@@ -137,7 +137,9 @@ class ShardBroker {
   size_t queue_resume_len() const;
   // Encodes one PUBLISH to the session's link unless it exceeds the client's maximum
   // packet size (then it counts as delivered and false is returned).
-  bool write_publish(Session* s, const MessagePtr& m, const Delivery& d);
+  // `needs_seq`: the store sequence it must wait for (DurabilityGate), 0 for none; later
+  // PUBLISHes to the session wait behind a held one.
+  bool write_publish(Session* s, const MessagePtr& m, const Delivery& d, uint64_t needs_seq = 0);
   void emit_publish(Link* link, const Message& m, const Delivery& d);
   // A queued entry (QoS 1/2, or QoS 0 queued while offline): a QoS 1/2 entry gets its
   // packet id on first send, recorded in the store.
@@ -179,52 +181,15 @@ class ShardBroker {
   std::vector<std::vector<RemoteDelivery>> outboxes_;  // per destination shard
   std::vector<std::vector<AckRelease>> ack_outboxes_;  // per origin shard
   std::vector<SubscriptionMatch> matches_;             // reused by route()
-  // Control packets that may go out only once the store op behind them is durable (under
-  // the default acknowledge-after-commit policy):
-  //   PUBACK/PUBREC to a publisher, once its message is stored (DESIGN 4);
-  //   PUBCOMP once the inbound packet id is deleted: else, after a crash, the client's next
-  //     PUBLISH reusing that id would be taken for a resend and dropped;
-  //   PUBREL once the PUBREC is stored: else a restart resends the PUBLISH to a receiver
-  //     that has already completed it, and it is delivered twice.
-  // Sent by on_durable on the same connection, dropped if that is gone (the client resends
-  // its PUBLISH/PUBREL, the broker its inflight state, on reconnect). Per session in the
-  // order they were held: one already durable waits behind an earlier one of its session.
-  struct HeldWrite {
-    enum class Kind : uint8_t { kAck, kPubrel, kPubcomp };
-    uint64_t seq;
-    uint64_t link_id;
-    SessionId session;
-    uint16_t packet_id;
-    Kind kind;
-    mqtt::QoS qos;  // kAck: PUBACK (1) or PUBREC (2)
-    bool no_subscribers;  // kAck: 5.0 reason 0x10
-  };
-  std::vector<HeldWrite> held_writes_;
-  std::unordered_set<SessionId> blocked_sessions_;  // scratch of release_held_writes
-  // A QoS 2 PUBLISH to a persistent receiver goes out once its packet id is stored (else a
-  // crash would restore it as unsent and it would be delivered twice under a new id), and
-  // every later PUBLISH to that receiver waits behind it, so order is kept. Per session:
-  // held for one connection; dropped if that connection goes (its session state is resent
-  // on reconnect).
-  struct HeldPublish {
-    MessagePtr msg;
-    Delivery delivery;
-    std::vector<uint32_t> subscription_ids;  // what delivery.subscription_ids shows
-  };
-  struct HeldOutput {
-    uint64_t seq = 0;  // durable through this first
-    uint64_t link_id = 0;
-    std::vector<HeldPublish> writes;
-  };
-  std::unordered_map<SessionId, HeldOutput> held_out_;
-  void release_held_output(uint64_t durable);
-  void emit_held(Link* link, HeldOutput& h);
-  // Whether a packet depending on store sequence `seq` must wait (it is not durable yet, or
-  // an earlier one of the session waits); if so, records it in held_writes_.
-  bool hold_until_durable(uint64_t seq, Session* s, HeldWrite::Kind kind, uint16_t packet_id,
+  // Outputs waiting for the store (acknowledge-after-commit): see durability_gate.hpp.
+  DurabilityGate gate_;
+  std::vector<DurabilityGate::Released> released_;  // scratch of on_durable
+  // Whether an output of `s` depending on store sequence `seq` must wait (not durable yet,
+  // or an earlier one of its chain waits); if so, the gate holds it.
+  bool hold_until_durable(uint64_t seq, Session* s, DurabilityGate::Kind kind, uint16_t packet_id,
                           mqtt::QoS qos = 0, bool no_subscribers = false);
-  void release_held_writes(uint64_t durable);
-  void send_held(const HeldWrite& h);
+  // Writes an output the gate released, if its connection is still the session's.
+  void write_released(DurabilityGate::Released& r);
   int64_t next_retained_sweep_ms_ = 0;
   std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait
   bool logged_queue_full_ = false;

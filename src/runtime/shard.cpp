@@ -37,10 +37,8 @@ Shard::~Shard() { join(); }
 
 void Shard::start() {
   thread_ = std::thread([this] {
-    broker_.bind_thread();
     arm_sweep();
     loop_.run();
-    broker::ShardBroker::unbind_thread();
   });
 }
 

@@ -1166,26 +1166,10 @@ TEST_F(ShardBrokerTest, AckAfterCommitQos2PublishWaitsForItsPacketIdAndKeepsOrde
   EXPECT_EQ(publishes(sub).size(), 1u);
 }
 
-// With nothing to store for a message (no persistent subscriber) the PUBACK is released as
-// soon as the posted completion runs.
-TEST_F(ShardBrokerTest, AckAfterCommitWithNothingToStoreAcksAfterPostedTask) {
+// A local acknowledgement is released on the publisher's shard in place (no posted task, no
+// thread-bound state): at once with nothing to store, once its ops are durable otherwise.
+TEST_F(ShardBrokerTest, AckAfterCommitIsReleasedInPlaceOnceDurable) {
   start_ack_after_commit();
-  FakeLink& sub = connect_ok("sub");
-  subscribe(sub, "p", 1);
-  FakeLink& pub = connect_ok("pub");
-  publish(pub, "p", "x", 1, 3);
-  EXPECT_TRUE(pub.take_packets().empty());
-  EXPECT_EQ(services.run_posted(b()), 1u);
-  auto acks = all_of<mqtt::PubAck>(pub.take_packets());
-  ASSERT_EQ(acks.size(), 1u);
-  EXPECT_EQ(acks[0].packet_id, 3);
-}
-
-// On the shard's own thread (bound, as the runtime binds it) a finished acknowledgement is
-// released in place instead of through a posted task, and still only once its ops are durable.
-TEST_F(ShardBrokerTest, AckAfterCommitOnBoundThreadNeedsNoPostedTask) {
-  start_ack_after_commit();
-  b().bind_thread();
   FakeLink& sub = connect_persistent("sub");
   subscribe(sub, "p", 1);
   FakeLink& pub = connect_ok("pub");
@@ -1204,7 +1188,6 @@ TEST_F(ShardBrokerTest, AckAfterCommitOnBoundThreadNeedsNoPostedTask) {
   acks = all_of<mqtt::PubAck>(pub.take_packets());
   ASSERT_EQ(acks.size(), 1u);
   EXPECT_EQ(acks[0].packet_id, 4);
-  ShardBroker::unbind_thread();
 }
 
 // A degraded store cannot promise durability: 5.0 PUBACK 0x97 (Quota exceeded), 3.1.1 no
