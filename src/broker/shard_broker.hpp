@@ -2,6 +2,10 @@
 // subscriptions, retained messages, wills, keepalive and retry sweeps.
 // Owner: the shard's thread. Other shards reach it only through ShardServices::post_to_shard.
 // Emits packets by appending to Link::out(); emits persistence ops to BrokerContext::store.
+// Defined by concept over: shard_broker.cpp (construction, dispatch, closing),
+// session_lifecycle.cpp, inbound_publish.cpp, routing.cpp, outbound_delivery.cpp,
+// subscriptions.cpp, sweep_restore.cpp; outputs waiting for the store are in gate_
+// (durability_gate.hpp).
 #pragma once
 
 #include <cstdint>

@@ -1,0 +1,323 @@
+// ShardBroker, session lifecycle: CONNECT (new session, resume, takeover), CONNACK,
+// detach, expiry, wills, DISCONNECT and the connection closing.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "broker/shard_broker.hpp"
+#include "broker/shard_broker_detail.hpp"
+
+namespace harbor::broker {
+
+using namespace detail;
+
+bool ShardBroker::send_connack(Link* link, bool session_present, ReasonCode rc,
+                               mqtt::Properties props) {
+  mqtt::Connack ack;
+  ack.session_present = session_present;
+  ack.reason = rc;
+  ack.props = std::move(props);
+  // [MQTT-3.1.2-24] the CONNACK too stays within the client's Maximum Packet Size (known
+  // once the session is attached); what cannot be trimmed to fit is not sent at all.
+  if (link->session != nullptr && mqtt::is_v5(link->version()) &&
+      !mqtt::fit_connack(ack, link->session->max_packet_out)) {
+    link->set_close_reason("CONNACK does not fit the client's Maximum Packet Size of " +
+                           std::to_string(link->session->max_packet_out) + " bytes");
+    link->close_after_flush();
+    return false;
+  }
+  mqtt::encode(mqtt::Packet{std::move(ack)}, link->version(), link->out());
+  link->mark_dirty();
+  return true;
+}
+
+void ShardBroker::reject_connect(Link* link, ReasonCode rc) {
+  link->set_close_reason("CONNECT refused: " + reason_text(rc));
+  send_connack(link, false, rc);
+  link->close_after_flush();
+}
+
+Session* ShardBroker::create_session(const std::string& client_id) {
+  SessionId id = ctx_.next_session_id.fetch_add(1, std::memory_order_relaxed);
+  auto s = std::make_unique<Session>(client_id, id, static_cast<uint16_t>(shard_));
+  Session* raw = s.get();
+  sessions_.emplace(raw->client_id(), std::move(s));  // keyed by a view of the session's id
+  by_id_[id] = raw;
+  ctx_.stats.sessions.fetch_add(1, std::memory_order_relaxed);
+  return raw;
+}
+
+void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
+  for (const auto& [filter, opts] : s->subscriptions) ctx_.tree->unsubscribe(filter, s->id());
+  if (s->will_timer) services_.cancel_timer(s->will_timer);
+  if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
+  if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});
+  by_id_.erase(s->id());
+  gate_.forget(s->id());
+  congested_sessions_.erase(s->id());
+  ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
+  sessions_.erase(sessions_.find(s->client_id()));  // destroys s
+}
+
+void ShardBroker::persist_session(Session* s) {
+  if (!store_on() || !s->persistent()) return;
+  OpSessionUpsert op;
+  op.client_id = s->client_id();
+  op.version = static_cast<uint8_t>(s->version);
+  op.expiry_s = s->expiry_s;
+  op.last_seen_ms = s->link ? 0 : s->last_seen_ms;
+  if (s->will) {
+    StoredWill w;
+    w.topic = s->will->topic;
+    w.payload = s->will->payload;
+    w.qos = s->will->qos;
+    w.retain = s->will->retain;
+    mqtt::encode_properties(forward_subset(s->will->props), w.props);
+    w.delay_s = s->will->props.will_delay_interval.value_or(0);
+    w.expiry_s = s->will->props.message_expiry_interval.value_or(0);
+    op.will = std::make_shared<const StoredWill>(std::move(w));
+  }
+  submit(std::move(op));
+}
+
+void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
+  const auto& cfg = *config_;
+  const bool v5 = mqtt::is_v5(c.version);
+  mqtt::Properties ack_props;
+  // MQTT 3.1 (protocol level 3): the Client Identifier is 1 to 23 characters; others are
+  // refused with CONNACK 0x02 (identifier rejected). 3.1.1 and 5.0 allow an empty one.
+  if (c.version == Version::v31 && (c.client_id.empty() || c.client_id.size() > 23)) {
+    return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
+  }
+  if (c.client_id.empty()) {
+    // 3.1.1: a server may assign an id only with a clean session [MQTT-3.1.3-7], [MQTT-3.1.3-8].
+    if (!v5 && !c.clean_start) return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
+    c.client_id = random_client_id();
+    // Assigned ids hash like any other: the connection may still have to move.
+    link->assigned_client_id = true;
+  }
+  if (v5 && link->assigned_client_id) ack_props.assigned_client_identifier = c.client_id;
+  if (v5 && c.props.authentication_method) {
+    // Enhanced authentication (AUTH exchanges) is not supported: refuse the method
+    // [MQTT-4.12.0-1] with 0x8C rather than ignore it.
+    return reject_connect(link, ReasonCode::BadAuthenticationMethod);
+  }
+  if (c.will && mqtt::exceeds_topic_levels(c.will->topic, config_->mqtt.max_topic_levels))
+    return reject_connect(link, ReasonCode::TopicNameInvalid);  // mqtt.max_topic_levels
+  unsigned home = home_shard(c.client_id);
+  if (home != shard_) {
+    links_.erase(link->link_id());
+    services_.move_link(link, home, std::move(c));
+    return;
+  }
+  link->keep_alive_s = c.keep_alive;
+
+  bool session_present = false;
+  Session* s = nullptr;
+  if (auto it = sessions_.find(c.client_id); it != sessions_.end()) {
+    s = it->second.get();
+    if (s->link != nullptr) {
+      // Session takeover [MQTT-3.1.4-3]: the older connection is closed (5.0: 0x8E first).
+      Link* old = s->link;
+      if (mqtt::is_v5(old->version())) {
+        mqtt::Disconnect d;
+        d.reason = ReasonCode::SessionTakenOver;
+        mqtt::encode(mqtt::Packet{std::move(d)}, old->version(), old->out());
+      }
+      old->session = nullptr;
+      old->set_close_reason("taken over by a new connection from " + link->remote);
+      old->close_after_flush();
+      detach(s, /*abnormal=*/true);
+      auto again = sessions_.find(c.client_id);  // detach may have ended the session
+      s = again != sessions_.end() ? again->second.get() : nullptr;
+    }
+    if (s != nullptr && c.clean_start) {
+      destroy_session(s, /*delete_from_store=*/true);
+      s = nullptr;
+    }
+    if (s != nullptr) session_present = true;
+  }
+  if (s == nullptr) s = create_session(c.client_id);
+  if (s->will_timer) {
+    // Reconnected before the will delay elapsed: the will is not sent [MQTT-3.1.3-9].
+    services_.cancel_timer(s->will_timer);
+    s->will_timer = 0;
+  }
+  if (s->expiry_timer) {
+    services_.cancel_timer(s->expiry_timer);
+    s->expiry_timer = 0;
+  }
+
+  bool was_persistent = session_present && s->persistent();
+  s->version = c.version;
+  if (v5) {
+    s->expiry_s = c.props.session_expiry_interval.value_or(0);
+    uint16_t rm = c.props.receive_maximum.value_or(65535);
+    s->window = static_cast<uint16_t>(std::min<uint32_t>(rm, cfg.mqtt.max_inflight_window));
+    s->max_packet_out = c.props.maximum_packet_size.value_or(0xFFFFFFFF);
+  } else {
+    s->expiry_s = c.clean_start ? 0
+                  : cfg.mqtt.session_expiry_311 ? cfg.mqtt.session_expiry_311
+                                                : kExpiryNever;
+    s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, cfg.mqtt.max_inflight_window));
+    s->max_packet_out = 0xFFFFFFFF;
+  }
+  if (s->window == 0) s->window = 1;
+  s->will = c.will ? std::make_unique<mqtt::Will>(std::move(*c.will)) : nullptr;
+  s->link = link;
+  link->session = s;
+  link->connected = true;
+  ctx_.stats.connections.fetch_add(1, std::memory_order_relaxed);
+
+  if (store_on()) {
+    if (s->persistent())
+      persist_session(s);
+    else if (was_persistent)
+      submit(OpSessionDelete{s->client_id()});
+  }
+
+  if (v5) {
+    ack_props.topic_alias_maximum = cfg.mqtt.max_topic_alias;
+    ack_props.receive_maximum =
+        static_cast<uint16_t>(std::clamp<uint32_t>(cfg.mqtt.max_awaiting_rel, 1, 65535));
+    // At most the largest packet the protocol can express (some clients reject more).
+    ack_props.maximum_packet_size = std::min<uint32_t>(cfg.mqtt.max_packet_size, mqtt::kMaxRemainingLength);
+    ack_props.retain_available = 1;
+    ack_props.wildcard_subscription_available = 1;
+    ack_props.subscription_identifier_available = 1;
+    ack_props.shared_subscription_available = 1;
+  }
+  // A CONNACK that cannot fit closes the connection: nothing else may follow it.
+  if (!send_connack(link, session_present, ReasonCode::Success, std::move(ack_props))) return;
+  log(1, "client \"" + c.client_id + "\"" + (link->assigned_client_id ? " (id assigned)" : "") +
+             " connected from " + link->remote + " (MQTT " + std::string(version_name(c.version)) +
+             ", keepalive " + std::to_string(c.keep_alive) + " s, " +
+             (v5 ? "clean start " : "clean session ") + (c.clean_start ? "1" : "0") +
+             ", session present " + (session_present ? "1" : "0") + ")");
+  // Unacknowledged messages first, in order, then the queue [MQTT-4.4.0-1].
+  resend_inflight(s);
+  pump(s);
+}
+
+void ShardBroker::detach(Session* s, bool abnormal) {
+  Link* link = s->link;
+  if (link != nullptr) {
+    link->session = nullptr;
+    link->client_id = s->client_id();  // for its disconnect log line
+    ctx_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
+  }
+  s->link = nullptr;
+  // Held PUBLISHes were for that connection: the session resends its state on reconnect.
+  // Held control packets stay: a PUBCOMP still waiting may answer a PUBREL resent on the
+  // next connection (DurabilityGate::retarget_pubcomp).
+  gate_.drop(s->id(), DurabilityGate::Chain::kPublish);
+  s->last_seen_ms = services_.now_unix_ms();
+  if (s->retained_backlog) {
+    if (s->persistent()) feed_retained(s);  // offline now: queued like any message
+    s->retained_backlog.reset();
+  }
+  if (abnormal && s->will) {
+    uint32_t delay = s->will->props.will_delay_interval.value_or(0);
+    if (delay == 0 || !s->persistent()) {
+      // Delay 0, or the session ends now: publish at once [MQTT-3.1.2-8].
+      publish_will(s);
+    } else {
+      uint32_t wait = std::min(delay, s->expiry_s);
+      SessionId id = s->id();
+      s->will_timer = services_.add_timer(services_.now_steady_ms() + int64_t{wait} * 1000, [this, id] {
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) return;
+        it->second->will_timer = 0;
+        publish_will(it->second);
+      });
+    }
+  } else if (!abnormal) {
+    s->will.reset();  // normal DISCONNECT deletes the will [MQTT-3.1.2-10]
+  }
+  if (!s->persistent()) {
+    destroy_session(s, /*delete_from_store=*/false);
+    return;
+  }
+  persist_session(s);
+  schedule_expiry(s);
+}
+
+void ShardBroker::schedule_expiry(Session* s) {
+  if (s->expiry_s == kExpiryNever || s->link != nullptr) return;
+  SessionId id = s->id();
+  s->expiry_timer =
+      services_.add_timer(services_.now_steady_ms() + int64_t{s->expiry_s} * 1000, [this, id] {
+        auto it = by_id_.find(id);
+        if (it == by_id_.end()) return;
+        Session* sess = it->second;
+        sess->expiry_timer = 0;
+        if (sess->link != nullptr) return;
+        if (sess->will_timer) {
+          // The session ends before the will delay: the will goes now [MQTT-3.1.2-8].
+          services_.cancel_timer(sess->will_timer);
+          sess->will_timer = 0;
+          publish_will(sess);
+        }
+        destroy_session(sess, /*delete_from_store=*/true);
+      });
+}
+
+void ShardBroker::publish_will(Session* s) {
+  if (!s->will) return;
+  mqtt::Publish p;
+  p.topic = std::move(s->will->topic);
+  p.payload = std::move(s->will->payload);
+  p.qos = s->will->qos;
+  p.retain = s->will->retain;
+  p.props = std::move(s->will->props);
+  s->will.reset();
+  MessagePtr msg = make_message(s, p);
+  if (p.retain) {
+    if (msg->payload.empty()) {
+      ctx_.retained->erase(msg->topic);
+      if (store_on()) submit(OpRetainedClear{msg->topic});
+    } else {
+      ctx_.retained->set(msg);
+      if (store_on()) submit(OpRetainedSet{msg});
+    }
+  }
+  route(msg, nullptr, 0);
+  if (s->persistent()) persist_session(s);
+}
+
+void ShardBroker::on_link_closed(Link* link) {
+  links_.erase(link->link_id());
+  // Once per connection: the runtime reports each closed link once.
+  if (link->connected) {
+    const std::string& id = link->session != nullptr ? link->session->client_id() : link->client_id;
+    log(1, "client \"" + id + "\" disconnected from " + link->remote + ": " +
+               (link->close_reason.empty() ? std::string("connection closed")
+                                           : link->close_reason));
+  }
+  Session* s = link->session;
+  if (s == nullptr) return;
+  detach(s, /*abnormal=*/!link->normal_disconnect);
+}
+
+void ShardBroker::on_disconnect(Link* link, Session* s, const mqtt::Disconnect& d) {
+  if (mqtt::is_v5(link->version()) && d.props.session_expiry_interval) {
+    // Setting a non-zero expiry on DISCONNECT after connecting with 0 is a protocol
+    // error [MQTT-3.14.2-2].
+    if (s->expiry_s == 0 && *d.props.session_expiry_interval != 0) {
+      close_with(link, ReasonCode::ProtocolError);
+      return;
+    }
+    if (s->expiry_s != 0 && *d.props.session_expiry_interval == 0 && store_on())
+      submit(OpSessionDelete{s->client_id()});
+    s->expiry_s = *d.props.session_expiry_interval;
+  }
+  link->set_close_reason(mqtt::is_v5(link->version())
+                             ? "client sent DISCONNECT: " + reason_text(d.reason)
+                             : std::string("client sent DISCONNECT"));
+  // 0x04: disconnect with will message [MQTT-3.14.4-3].
+  link->normal_disconnect = d.reason != ReasonCode::DisconnectWithWill;
+  link->close_after_flush();
+}
+
+}  // namespace harbor::broker

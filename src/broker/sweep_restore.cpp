@@ -1,0 +1,151 @@
+// ShardBroker, timers and state: the periodic sweep (keepalive, retry, timeouts, trims),
+// restoring sessions at startup and shutdown.
+#include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "broker/shard_broker.hpp"
+#include "broker/shard_broker_detail.hpp"
+
+namespace harbor::broker {
+
+using namespace detail;
+
+void ShardBroker::sweep() {
+  const auto& cfg = *config_;
+  int64_t now = services_.now_steady_ms();
+  std::vector<Link*> expired_links;
+  for (auto& [id, link] : links_) {
+    if (!link->connected) {
+      // A socket whose CONNECT is not complete within mqtt.connect_timeout is closed.
+      if (now - link->opened_ms > cfg.mqtt.connect_timeout.count()) expired_links.push_back(link);
+      continue;
+    }
+    // An idle connection gives its buffers back (an idle client costs well under 1 KiB).
+    if (now - link->last_rx_ms > kTrimIdleMs && link->pending_bytes() == 0) {
+      link->trim_buffers();
+      if (Session* idle = link->session) idle->trim();
+    }
+    if (link->keep_alive_s != 0 && !link->read_paused) {
+      // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22]. Not while we
+      // do not read it ourselves (backpressure): its PINGREQ waits in the socket.
+      auto limit = static_cast<int64_t>(link->keep_alive_s * 1000.0 * cfg.mqtt.keepalive_multiplier);
+      if (now - link->last_rx_ms > limit) {
+        expired_links.push_back(link);
+        continue;
+      }
+    }
+    Session* s = link->session;
+    if (s == nullptr) continue;
+    // 3.1.1 only: resend unacknowledged messages while online; 5.0 resends only on
+    // reconnect [MQTT-4.4.0-1].
+    if (!mqtt::is_v5(link->version()) && cfg.mqtt.retry_interval.count() > 0) {
+      for (auto& e : s->inflight) {
+        if (now - e.sent_ms < cfg.mqtt.retry_interval.count()) continue;
+        if (e.state == OutState::AwaitPubcomp) {
+          if (!(e.stored && hold_until_durable(e.store_seq, s, DurabilityGate::Kind::kPubrel, e.packet_id)))
+            send_pubrel(link, e.packet_id);
+          e.sent_ms = now;
+        } else {
+          send_entry(s, e, true);
+        }
+      }
+    }
+    // QoS 2 receiver state that never saw its PUBREL is dropped after await_rel_timeout.
+    if (!s->qos2_in.empty() && cfg.mqtt.await_rel_timeout.count() > 0) {
+      for (auto it = s->qos2_in.begin(); it != s->qos2_in.end();) {
+        if (it->second.acked && now - it->second.received_ms > cfg.mqtt.await_rel_timeout.count()) {
+          if (link->inbound_unacked) link->inbound_unacked--;
+          if (store_on() && s->persistent()) submit(OpQos2InRemove{s->client_id(), it->first});
+          it = s->qos2_in.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    }
+  }
+  for (Link* link : expired_links) close_with(link, ReasonCode::KeepAliveTimeout);
+  // Expired retained messages leave the tree and the store (shard 0 owns this sweep).
+  if (shard_ == 0 && now >= next_retained_sweep_ms_) {
+    next_retained_sweep_ms_ = now + 5000;  // a full walk under the writer lock: not too often
+    for (const auto& msg : ctx_.retained->take_expired(services_.now_unix_ms()))
+      if (store_on()) submit(OpRetainedClear{msg->topic});
+  }
+}
+
+void ShardBroker::restore_session(RestoredSession r) {
+  Session* s = create_session(r.session.client_id);
+  s->version = static_cast<Version>(r.session.version);
+  s->expiry_s = r.session.expiry_s;
+  s->last_seen_ms = r.session.last_seen_ms ? r.session.last_seen_ms : services_.now_unix_ms();
+  s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, config_->mqtt.max_inflight_window));
+  if (r.session.will) {
+    // A stored will belongs to a connection that ended with the broker; it is kept so a
+    // later abnormal disconnect of the resumed session still publishes the client's latest one.
+    mqtt::Will w;
+    w.topic = r.session.will->topic;
+    w.payload = r.session.will->payload;
+    w.qos = r.session.will->qos;
+    w.retain = r.session.will->retain;
+    if (r.session.will->delay_s) w.props.will_delay_interval = r.session.will->delay_s;
+    if (r.session.will->expiry_s) w.props.message_expiry_interval = r.session.will->expiry_s;
+    s->will = std::make_unique<mqtt::Will>(std::move(w));
+  }
+  for (const auto& sub : r.subscriptions) {
+    SubscriptionOptions o;
+    o.qos = sub.qos;
+    o.no_local = sub.no_local;
+    o.retain_as_published = sub.retain_as_published;
+    o.retain_handling = sub.retain_handling;
+    o.subscription_id = sub.subscription_id;
+    ctx_.tree->subscribe(sub.filter, SubscriberRef{s->id(), static_cast<uint16_t>(shard_)}, o);
+    s->subscriptions[sub.filter] = o;
+  }
+  for (auto& q : r.queue) {
+    OutEntry e;
+    e.seq = q.seq;
+    e.msg = std::move(q.message);
+    e.qos = q.qos;
+    e.retain = q.retain;
+    e.subscription_ids = std::move(q.subscription_ids);
+    e.state = q.state;
+    e.packet_id = q.packet_id;
+    e.stored = true;
+    s->next_seq = std::max(s->next_seq, e.seq + 1);
+    if (e.state == OutState::Queued || e.packet_id == 0) {
+      e.state = OutState::Queued;
+      e.packet_id = 0;
+      s->queue.push_back(std::move(e));
+    } else {
+      s->reserve_packet_id(e.packet_id);
+      s->inflight.push_back(std::move(e));
+    }
+  }
+  int64_t steady = services_.now_steady_ms();
+  for (uint16_t pid : r.qos2_in) s->qos2_in[pid] = Session::Qos2In{steady, true};
+  schedule_expiry(s);
+}
+
+void ShardBroker::shutdown() {
+  std::vector<Link*> all;
+  for (auto& [id, link] : links_) all.push_back(link);
+  for (Link* link : all) {
+    if (link->connected) close_with(link, ReasonCode::ServerShuttingDown);
+    else link->close_after_flush();
+    // A broker shutdown is not the client's failure: no will; a persistent session keeps
+    // its will for a later abnormal disconnect.
+    if (Session* s = link->session) {
+      link->normal_disconnect = true;
+      SessionId id = s->id();
+      auto will = std::move(s->will);
+      detach(s, /*abnormal=*/false);  // may destroy a non-persistent session
+      if (auto it = by_id_.find(id); it != by_id_.end() && will) {
+        it->second->will = std::move(will);
+        persist_session(it->second);
+      }
+    }
+  }
+}
+
+}  // namespace harbor::broker
