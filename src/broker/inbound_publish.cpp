@@ -234,7 +234,8 @@ void ShardBroker::write_released(DurabilityGate::Released& r) {
       return;
     }
     case DurabilityGate::Kind::kPubrel:
-      if (OutEntry* e = s->find_inflight(out.packet_id); e != nullptr && e->state == OutState::AwaitPubcomp)
+      if (const auto* e = s->inflight.find(out.packet_id);
+          e != nullptr && e->state == mqtt::OutboundState::AwaitPubcomp)
         send_pubrel(link, out.packet_id);
       return;
     case DurabilityGate::Kind::kPublish:

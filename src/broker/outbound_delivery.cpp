@@ -49,7 +49,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     }
     if (!cfg.mqtt.queue_qos0 || !s->persistent()) return false;
   }
-  const bool direct = link != nullptr && s->queue.empty() && s->inflight.size() < s->window;
+  const bool direct = link != nullptr && s->queue.empty() && (qos == 0 || s->inflight.has_room());
   const size_t limit = cfg.mqtt.max_mqueue_len;
   bool full = false;
   if (!direct && limit != 0 && s->queue.size() >= limit) {
@@ -87,9 +87,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     if (token) token->note(seq);
     e.stored = true;
   }
-  if (direct) {
-    if (send_entry(s, e, false) && qos > 0) s->inflight.push_back(std::move(e));
-  } else {
+  if (!direct || !send_new(s, e)) {
     stats_.queued.add();
     s->queue.push_back(std::move(e));
   }
@@ -134,29 +132,55 @@ void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) 
   stats_.messages_out.add();
 }
 
-bool ShardBroker::send_entry(Session* s, OutEntry& e, bool dup) {
-  if (e.qos > 0 && e.packet_id == 0) {
-    e.packet_id = s->allocate_packet_id();
-    e.state = e.qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
-    if (e.stored) e.store_seq = submit(OpQueueUpdate{s->client_id(), e.seq, e.state, e.packet_id});
-  }
-  // A QoS 2 PUBLISH to a persistent receiver goes out once its packet id is stored.
-  const uint64_t needs_seq =
-      e.qos == 2 && e.stored && ctx_.store->ack_after_commit() ? e.store_seq : 0;
+Delivery ShardBroker::delivery_of(const OutEntry& e, mqtt::QoS qos, uint16_t packet_id, bool dup) const {
   Delivery d;
-  d.qos = e.qos;
+  d.qos = qos;
   d.dup = dup;
   d.retain = e.retain;
   d.subscription_ids = e.subscription_ids;
-  d.packet_id = e.packet_id;
+  d.packet_id = packet_id;
   d.expiry_remaining_s = remaining_expiry_s(*e.msg, services_.now_unix_ms());
-  if (!write_publish(s, e.msg, d, needs_seq)) {
-    drop_entry_storage(s, e);
-    if (e.packet_id != 0) s->release_packet_id(e.packet_id);
-    return false;
+  return d;
+}
+
+uint64_t ShardBroker::qos2_publish_seq(const OutEntry& e, mqtt::QoS qos) const {
+  // A QoS 2 PUBLISH to a persistent receiver goes out once its packet id is stored.
+  return qos == 2 && e.stored && ctx_.store->ack_after_commit() ? e.store_seq : 0;
+}
+
+bool ShardBroker::send_new(Session* s, OutEntry& e) {
+  const mqtt::QoS qos = e.qos;
+  if (qos == 0) {  // queued while offline: written and forgotten
+    write_publish(s, e.msg, delivery_of(e, 0, 0, false));
+    return true;
   }
-  e.sent_ms = services_.now_steady_ms();
+  const auto out = s->inflight.submit(std::move(e), qos, services_.now_steady_ms());
+  if (out.action != mqtt::WindowAction::SendPublish) return false;  // `e` untouched
+  OutEntry& h = *s->inflight.handle_of(out.packet_id);
+  if (h.stored) {
+    const OutState state = qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
+    h.store_seq = submit(OpQueueUpdate{s->client_id(), h.seq, state, out.packet_id});
+  }
+  if (!write_publish(s, h.msg, delivery_of(h, qos, out.packet_id, false), qos2_publish_seq(h, qos))) {
+    // Too large for the client: discarded as if delivered.
+    if (auto gone = s->inflight.discard(out.packet_id)) drop_entry_storage(s, *gone);
+  }
   return true;
+}
+
+bool ShardBroker::write_resend(Session* s, const mqtt::WindowOutput<OutEntry>& out) {
+  const OutEntry& h = *out.publish;
+  if (out.action == mqtt::WindowAction::SendPubrel) {
+    if (!(h.stored && hold_until_durable(h.store_seq, s, DurabilityGate::Kind::kPubrel, out.packet_id)))
+      send_pubrel(s->link, out.packet_id);
+    return true;
+  }
+  // PUBLISH again with DUP=1 [MQTT-3.3.1-1]; too large for the client's (new) Maximum
+  // Packet Size: the window drops it as if delivered.
+  if (write_publish(s, h.msg, delivery_of(h, out.qos, out.packet_id, true), qos2_publish_seq(h, out.qos)))
+    return true;
+  drop_entry_storage(s, h);
+  return false;
 }
 
 void ShardBroker::send_pubrel(Link* link, uint16_t packet_id) {
@@ -191,92 +215,90 @@ bool ShardBroker::receivers_congested() const {
 }
 
 void ShardBroker::pump(Session* s) {
-  while (s->link != nullptr && !s->queue.empty() && s->inflight.size() < s->window) {
-    OutEntry e = std::move(s->queue.front());
-    s->queue.pop_front();
-    if (expired(*e.msg, services_.now_unix_ms())) {
+  if (s->link != nullptr && s->inflight.owed() > 0) {
+    // Resends held back on reconnect by a smaller Receive Maximum go first.
+    s->inflight.resume(services_.now_steady_ms(),
+                       [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
+  }
+  while (s->link != nullptr && !s->queue.empty()) {
+    OutEntry& front = s->queue.front();
+    if (expired(*front.msg, services_.now_unix_ms())) {
       stats_.dropped_expired.add();
-      drop_entry_storage(s, e);
+      drop_entry_storage(s, front);
+      s->queue.pop_front();
       continue;
     }
-    if (send_entry(s, e, false) && e.qos > 0) s->inflight.push_back(std::move(e));
+    if (front.qos > 0 && !s->inflight.has_room()) break;
+    if (!send_new(s, front)) break;  // no room after all: stays first in the queue
+    s->queue.pop_front();
   }
   if (!congested_sessions_.empty() && s->queue.size() <= queue_resume_len()) congested_sessions_.erase(s->id());
   if (s->retained_backlog && s->link != nullptr) feed_retained(s);
 }
 
 void ShardBroker::resend_inflight(Session* s) {
-  for (auto it = s->inflight.begin(); it != s->inflight.end();) {
-    if (it->state == OutState::AwaitPubcomp) {
-      if (!(it->stored && hold_until_durable(it->store_seq, s, DurabilityGate::Kind::kPubrel,
-                                             it->packet_id)))
-        send_pubrel(s->link, it->packet_id);
-      it->sent_ms = services_.now_steady_ms();
-    } else if (!send_entry(s, *it, /*dup=*/true)) {  // [MQTT-3.3.1-1]
-      // Too large for the client's new Maximum Packet Size: discarded as if delivered.
-      s->release_packet_id(it->packet_id);
-      it = s->inflight.erase(it);
-      continue;
-    }
-    ++it;
-  }
+  // Unacknowledged messages first, in order, on the new connection [MQTT-4.4.0-1].
+  s->inflight.on_connected(s->version, s->window, services_.now_steady_ms(),
+                           [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
+}
+
+void ShardBroker::finish_outbound(Session* s, OutEntry& done) {
+  drop_entry_storage(s, done);
+  pump(s);
 }
 
 void ShardBroker::on_puback(Session* s, const mqtt::PubAck& a) {
   s->last_ack_ms = services_.now_steady_ms();
-  OutEntry* e = s->find_inflight(a.packet_id);
-  if (e == nullptr || e->state != OutState::AwaitPuback) return;
-  auto taken = s->take_inflight(a.packet_id);
-  drop_entry_storage(s, *taken);
-  pump(s);
+  auto out = s->inflight.on_puback(a.packet_id, a.reason);
+  // An unknown id (a 3.1.1 retry acknowledged twice) or a PUBACK for a QoS 2 flow changes
+  // nothing; the latter is tolerated as before rather than closing the connection.
+  if (out.action == mqtt::WindowAction::Release) finish_outbound(s, out.released);
 }
 
 void ShardBroker::on_pubrec(Link* link, Session* s, const mqtt::PubAck& a) {
   s->last_ack_ms = services_.now_steady_ms();
-  OutEntry* e = s->find_inflight(a.packet_id);
-  if (e != nullptr && e->qos == 1) {
-    // PUBREC answers a QoS 2 PUBLISH only; for a QoS 1 one it is a protocol error
-    // [MQTT-4.3.2], [MQTT-4.8.0-1].
-    link->set_close_reason("PUBREC for packet id " + std::to_string(a.packet_id) +
-                           ", which was sent at QoS 1");
-    close_with(link, ReasonCode::ProtocolError);
-    return;
-  }
-  if (e == nullptr) {
-    if (s->link && mqtt::is_v5(s->link->version())) {
-      mqtt::PubAck rel;
-      rel.type = mqtt::PacketType::Pubrel;
-      rel.packet_id = a.packet_id;
-      rel.reason = ReasonCode::PacketIdentifierNotFound;
-      mqtt::encode(mqtt::Packet{std::move(rel)}, s->link->version(), s->link->out());
-      s->link->mark_dirty();
+  const auto* entry = s->inflight.find(a.packet_id);
+  const bool first = entry != nullptr && entry->state == mqtt::OutboundState::AwaitPubrec;
+  auto out = s->inflight.on_pubrec(a.packet_id, a.reason, services_.now_steady_ms());
+  switch (out.action) {
+    case mqtt::WindowAction::ProtocolError:
+      // PUBREC answers a QoS 2 PUBLISH only; for a QoS 1 one it is a protocol error
+      // [MQTT-4.3.2], [MQTT-4.8.0-1].
+      link->set_close_reason("PUBREC for packet id " + std::to_string(a.packet_id) +
+                             ", which was sent at QoS 1");
+      close_with(link, ReasonCode::ProtocolError);
+      return;
+    case mqtt::WindowAction::Release:  // the receiver refused it: the flow ends [MQTT-4.3.3-4]
+      finish_outbound(s, out.released);
+      return;
+    case mqtt::WindowAction::SendPubrel: {
+      if (entry == nullptr) {  // 5.0, unknown id: PUBREL 0x92 so the receiver drops its state
+        mqtt::PubAck rel;
+        rel.type = mqtt::PacketType::Pubrel;
+        rel.packet_id = a.packet_id;
+        rel.reason = out.reason;
+        mqtt::encode(mqtt::Packet{std::move(rel)}, link->version(), link->out());
+        link->mark_dirty();
+        return;
+      }
+      OutEntry& h = *s->inflight.handle_of(a.packet_id);
+      if (first && h.stored)
+        h.store_seq = submit(OpQueueUpdate{s->client_id(), h.seq, OutState::AwaitPubcomp, a.packet_id});
+      if (h.stored && hold_until_durable(h.store_seq, s, DurabilityGate::Kind::kPubrel, a.packet_id))
+        return;
+      send_pubrel(link, a.packet_id);
+      return;
     }
-    return;
+    default:
+      return;  // unknown id (3.1.1)
   }
-  if (mqtt::is_error(a.reason)) {
-    // The receiver refused it: the flow ends here [MQTT-4.3.3-4].
-    auto taken = s->take_inflight(a.packet_id);
-    drop_entry_storage(s, *taken);
-    pump(s);
-    return;
-  }
-  if (e->state == OutState::AwaitPubrec) {
-    e->state = OutState::AwaitPubcomp;
-    if (e->stored) e->store_seq = submit(OpQueueUpdate{s->client_id(), e->seq, e->state, e->packet_id});
-  }
-  e->sent_ms = services_.now_steady_ms();
-  if (e->stored && hold_until_durable(e->store_seq, s, DurabilityGate::Kind::kPubrel, a.packet_id))
-    return;
-  send_pubrel(s->link, a.packet_id);
 }
 
 void ShardBroker::on_pubcomp(Session* s, const mqtt::PubAck& a) {
   s->last_ack_ms = services_.now_steady_ms();
-  OutEntry* e = s->find_inflight(a.packet_id);
-  if (e == nullptr || e->state != OutState::AwaitPubcomp) return;
-  auto taken = s->take_inflight(a.packet_id);
-  drop_entry_storage(s, *taken);
-  pump(s);
+  auto out = s->inflight.on_pubcomp(a.packet_id, a.reason);
+  // A PUBCOMP before our PUBREL changes nothing (tolerated as before).
+  if (out.action == mqtt::WindowAction::Release) finish_outbound(s, out.released);
 }
 
 }  // namespace harbor::broker

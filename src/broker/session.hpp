@@ -19,6 +19,7 @@
 #include "broker/ring.hpp"
 #include "broker/ports.hpp"
 #include "broker/subscription_tree.hpp"
+#include "mqtt/outbound_window.hpp"
 #include "mqtt/packets.hpp"
 
 namespace harbor::broker {
@@ -54,7 +55,9 @@ class LazyMap {
   std::unique_ptr<Map> m_;
 };
 
-// One message owed to this session, in delivery order (seq).
+// One message owed to this session, in delivery order (seq). In the queue `state` is Queued
+// and `packet_id` 0; in the inflight window the window's own state and packet id are the
+// truth and these two fields are not read.
 struct OutEntry {
   uint64_t seq = 0;
   MessagePtr msg;
@@ -81,7 +84,7 @@ class Session {
   mqtt::Version version = mqtt::Version::v311;
   uint32_t expiry_s = 0;  // 0: ends with the connection; kExpiryNever: never
   bool persistent() const { return expiry_s != 0; }
-  uint16_t window = 65535;              // min(receive maximum of client, max_inflight_window)
+  uint16_t window = 65535;  // send quota: min(client's Receive Maximum, max_inflight_window)
   uint32_t max_packet_out = 0xFFFFFFFF;  // client's Maximum Packet Size (5.0)
   std::unique_ptr<mqtt::Will> will;  // allocated only when the client set one
   int64_t last_seen_ms = 0;  // Unix ms of the last disconnect
@@ -89,7 +92,9 @@ class Session {
   // ---- state ----
   Link* link = nullptr;  // attached connection, or nullptr while offline
   std::map<std::string, SubscriptionOptions, std::less<>> subscriptions;
-  Ring<OutEntry> inflight;  // sent, awaiting acknowledgement, in seq order
+  // Sent, awaiting acknowledgement, in seq order: packet ids, QoS 1/2 states, the send
+  // quota, DUP resend on reconnect and the 3.1.1 retry (mqtt/outbound_window.hpp).
+  mqtt::OutboundWindow<OutEntry> inflight;
   Ring<OutEntry> queue;     // not sent yet, in seq order
   // Inbound QoS 2 flows awaiting PUBREL, by packet id. `acked` is false while the PUBREC
   // still waits for the store: a resent PUBLISH then gets nothing yet [MQTT-4.3.3-9].
@@ -112,36 +117,17 @@ class Session {
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
 
-  // A free packet id for an outbound PUBLISH (never one in use) [MQTT-2.2.1-3]; it stays
-  // reserved until take_inflight()/release_packet_id().
-  uint16_t allocate_packet_id();
-  void reserve_packet_id(uint16_t id) { pids().insert(id); }  // restored entries
-  void release_packet_id(uint16_t id) {
-    if (pids_in_use_) pids_in_use_->erase(id);
-  }
   // Gives back what an idle session holds allocated but empty.
   void trim() {
-    inflight.release_if_empty();
+    inflight.trim();
     queue.release_if_empty();
     qos2_in.release_if_empty();
-    if (pids_in_use_ && pids_in_use_->empty()) pids_in_use_.reset();
   }
-  // Inflight entry with this packet id, or nullptr.
-  OutEntry* find_inflight(uint16_t packet_id);
-  // Removes the inflight entry with this packet id; returns it if found.
-  std::optional<OutEntry> take_inflight(uint16_t packet_id);
 
  private:
   std::string client_id_;
   SessionId id_;
   uint16_t shard_;
-  uint16_t next_packet_id_ = 1;
-  // Packet ids in use: O(1) allocation with large windows; allocated on first use.
-  std::unique_ptr<std::unordered_set<uint16_t>> pids_in_use_;
-  std::unordered_set<uint16_t>& pids() {
-    if (!pids_in_use_) pids_in_use_ = std::make_unique<std::unordered_set<uint16_t>>();
-    return *pids_in_use_;
-  }
 };
 
 }  // namespace harbor::broker

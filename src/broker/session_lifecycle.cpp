@@ -208,6 +208,7 @@ void ShardBroker::detach(Session* s, bool abnormal) {
     ctx_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
   }
   s->link = nullptr;
+  s->inflight.on_disconnected();
   // Held PUBLISHes were for that connection: the session resends its state on reconnect.
   // Held control packets stay: a PUBCOMP still waiting may answer a PUBREL resent on the
   // next connection (DurabilityGate::retarget_pubcomp).

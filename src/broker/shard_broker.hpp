@@ -145,9 +145,19 @@ class ShardBroker {
   // PUBLISHes to the session wait behind a held one.
   bool write_publish(Session* s, const MessagePtr& m, const Delivery& d, uint64_t needs_seq = 0);
   void emit_publish(Link* link, const Message& m, const Delivery& d);
-  // A queued entry (QoS 1/2, or QoS 0 queued while offline): a QoS 1/2 entry gets its
-  // packet id on first send, recorded in the store.
-  bool send_entry(Session* s, OutEntry& e, bool dup);
+  // Sends a new entry: QoS 0 (queued while offline) written and forgotten, QoS 1/2 through
+  // the session's OutboundWindow (its packet id recorded in the store). False when the window
+  // has no room: `e` is untouched and stays queued.
+  bool send_new(Session* s, OutEntry& e);
+  // The window's sink for resends (reconnect, resume, 3.1.1 retry): PUBLISH with DUP=1 or
+  // PUBREL (held until durable where needed). False: the PUBLISH is too large for the client
+  // and the window drops the entry.
+  bool write_resend(Session* s, const mqtt::WindowOutput<OutEntry>& out);
+  Delivery delivery_of(const OutEntry& e, mqtt::QoS qos, uint16_t packet_id, bool dup) const;
+  // The store sequence a QoS 2 PUBLISH of `e` must wait for (DurabilityGate), or 0.
+  uint64_t qos2_publish_seq(const OutEntry& e, mqtt::QoS qos) const;
+  // An outbound flow ended (acknowledged or refused): its row goes, the queue moves on.
+  void finish_outbound(Session* s, OutEntry& done);
   void send_pubrel(Link* link, uint16_t packet_id);
   void pump(Session* s);
   void resend_inflight(Session* s);

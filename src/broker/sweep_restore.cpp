@@ -40,17 +40,9 @@ void ShardBroker::sweep() {
     if (s == nullptr) continue;
     // 3.1.1 only: resend unacknowledged messages while online; 5.0 resends only on
     // reconnect [MQTT-4.4.0-1].
-    if (!mqtt::is_v5(link->version()) && cfg.mqtt.retry_interval.count() > 0) {
-      for (auto& e : s->inflight) {
-        if (now - e.sent_ms < cfg.mqtt.retry_interval.count()) continue;
-        if (e.state == OutState::AwaitPubcomp) {
-          if (!(e.stored && hold_until_durable(e.store_seq, s, DurabilityGate::Kind::kPubrel, e.packet_id)))
-            send_pubrel(link, e.packet_id);
-          e.sent_ms = now;
-        } else {
-          send_entry(s, e, true);
-        }
-      }
+    if (!s->inflight.empty() && cfg.mqtt.retry_interval.count() > 0) {
+      s->inflight.on_retry_tick(now, cfg.mqtt.retry_interval.count(),
+                                [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
     }
     // QoS 2 receiver state that never saw its PUBREL is dropped after await_rel_timeout.
     if (!s->qos2_in.empty() && cfg.mqtt.await_rel_timeout.count() > 0) {
@@ -118,8 +110,21 @@ void ShardBroker::restore_session(RestoredSession r) {
       e.packet_id = 0;
       s->queue.push_back(std::move(e));
     } else {
-      s->reserve_packet_id(e.packet_id);
-      s->inflight.push_back(std::move(e));
+      const uint16_t packet_id = e.packet_id;
+      const auto state = static_cast<mqtt::OutboundState>(e.state);
+      if (s->inflight.restore(std::move(e), state, packet_id)) continue;
+      // Two stored entries with one packet id (not written by this broker): the message is
+      // sent again under a new id, unless its PUBLISH was already received (PUBREL owed).
+      log(2, "restore: client '" + s->client_id() + "': queue entry " + std::to_string(e.seq) +
+                 " has packet id " + std::to_string(packet_id) + " already in use; " +
+                 (state == mqtt::OutboundState::AwaitPubcomp ? "its flow is dropped" : "queued again"));
+      if (state == mqtt::OutboundState::AwaitPubcomp) {
+        drop_entry_storage(s, e);
+        continue;
+      }
+      e.state = OutState::Queued;
+      e.packet_id = 0;
+      s->queue.push_back(std::move(e));
     }
   }
   int64_t steady = services_.now_steady_ms();

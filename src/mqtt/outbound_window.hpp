@@ -105,8 +105,9 @@ struct WindowOutput {
   bool dup = false;                          // SendPublish
   ReasonCode reason = ReasonCode::Success;   // SendPubrel: its reason; Release: the ack's;
                                              // ProtocolError: what to close with
-  const Handle* publish = nullptr;           // SendPublish: the message to write; valid
-                                             // until the window is next changed
+  const Handle* publish = nullptr;           // SendPublish: the message to write; also set
+                                             // for a resent PUBREL (its entry's handle);
+                                             // valid until the window is next changed
   Handle released{};                         // Release: the message, moved out of the window
 };
 
@@ -260,6 +261,12 @@ class OutboundWindow {
   const Entry* find(uint16_t packet_id) const {
     const uint32_t i = index_of(packet_id);
     return i == kNotFound ? nullptr : &at(i);
+  }
+  // The handle of the entry with this packet id, for the caller's own fields (never its
+  // order or identity), or nullptr; valid until the window is next changed.
+  Handle* handle_of(uint16_t packet_id) {
+    const uint32_t i = index_of(packet_id);
+    return i == kNotFound ? nullptr : &at(i).handle;
   }
   // Calls f(const Entry&) for every entry, oldest first.
   template <class F>
@@ -511,10 +518,10 @@ typename OutboundWindow<Handle>::Output OutboundWindow<Handle>::resend(uint32_t 
   Output out;
   out.action = t.action;
   out.packet_id = e.packet_id;
+  out.publish = &e.handle;
   if (t.action == WindowAction::SendPublish) {
     out.qos = e.qos();
     out.dup = true;
-    out.publish = &e.handle;
     if (!(e.flags & kCounted)) {
       e.flags |= kCounted;
       ++in_quota_;
