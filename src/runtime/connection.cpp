@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 
+#include "broker/session.hpp"
 #include "runtime/log.hpp"
 #include "runtime/log_rate_limit.hpp"
 #include "runtime/shard.hpp"
@@ -71,11 +72,29 @@ void Connection::close_after_flush() {
 
 void Connection::on_io(uint32_t events) {
   if (closed || moving) return;
-  if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
-    read_socket();
-    if (closed || moving) return;
+  contained([&] {
+    if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
+      read_socket();
+      if (closed || moving) return;
+    }
+    if ((events & EPOLLOUT) && !closed) flush();
+  });
+}
+
+void Connection::on_internal_error(const std::string& what) {
+  const std::string& id = session != nullptr ? session->client_id() : client_id;
+  log_limited(LogLevel::Error, "internal error on a connection",
+              "internal error handling the connection from " + remote +
+                  (id.empty() ? std::string() : " (client \"" + id + "\")") + ": " + what +
+                  "; that connection is closed, the broker goes on");
+  set_close_reason("internal error: " + what);
+  moving = false;
+  if (auto again = run_contained([this] { fail(); })) {
+    // Closing it failed too: it is at least out of epoll and marked closed.
+    closed = true;
+    log_limited(LogLevel::Error, "internal error on a connection",
+                "internal error closing the connection from " + remote + ": " + *again);
   }
-  if ((events & EPOLLOUT) && !closed) flush();
 }
 
 void Connection::read_socket() {

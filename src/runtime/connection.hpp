@@ -12,6 +12,7 @@
 
 #include "broker/link.hpp"
 #include "mqtt/protocol.hpp"
+#include "runtime/contained.hpp"
 #include "runtime/event_loop.hpp"
 
 namespace harbor::runtime {
@@ -49,6 +50,10 @@ class Connection final : public IoHandler, public broker::Link {
   // a short pause). Writing goes on.
   void pause_reading();
   void resume_reading();
+  // Runs `f` (this connection's handling) inside the connection's catch boundary: an
+  // exception is logged with the client id and closes this connection at once.
+  template <class F>
+  void contained(F&& f);
 
   bool dirty = false;     // in the shard's flush list
   bool closing = false;   // close once out_ is flushed
@@ -64,6 +69,7 @@ class Connection final : public IoHandler, public broker::Link {
   // Input bytes of a CONNECT not complete yet, counted in the process-wide budget.
   void account_unconnected_input();
   void log_unconnected_close() const;
+  void on_internal_error(const std::string& what);
 
   int fd_;
   uint64_t id_;
@@ -76,5 +82,10 @@ class Connection final : public IoHandler, public broker::Link {
   size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
   bool congested_ = false;  // counted in the shard's congested total
 };
+
+template <class F>
+void Connection::contained(F&& f) {
+  if (auto what = run_contained(std::forward<F>(f))) on_internal_error(*what);
+}
 
 }  // namespace harbor::runtime

@@ -71,7 +71,7 @@ void Shard::adopt_socket_here(int fd) {
   Connection* raw = c.get();
   connections_[id] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
-  broker_.on_link_opened(raw);
+  raw->contained([&] { broker_.on_link_opened(raw); });
 }
 
 void Shard::notify_durable() {
@@ -94,8 +94,8 @@ void Shard::begin_shutdown() {
 void Shard::mark_dirty(Connection* c) { dirty_.push_back(c); }
 
 void Shard::connection_closed(Connection* c) {
+  closed_.push_back(c);  // first: destroyed in after_io even if the broker throws below
   broker_.on_link_closed(c);
-  closed_.push_back(c);
 }
 
 void Shard::set_congested(Connection* c, bool congested) {
@@ -146,7 +146,10 @@ void Shard::arm_resume() {
     ids.swap(paused_);
     for (uint64_t id : ids) {
       auto it = connections_.find(id);
-      if (it != connections_.end()) it->second->resume_reading();
+      if (it != connections_.end()) {
+        Connection* c = it->second.get();
+        c->contained([c] { c->resume_reading(); });
+      }
     }
   });
 }
@@ -175,10 +178,12 @@ void Shard::adopt_moved(std::unique_ptr<Connection> c, mqtt::Connect connect) {
   raw->moving = false;
   connections_[raw->link_id()] = std::move(c);
   loop_.add(raw->fd(), EPOLLIN | EPOLLRDHUP, raw);
-  broker_.on_link_opened(raw);
-  broker_.on_connect(raw, std::move(connect));
-  // Packets pipelined behind CONNECT were buffered on the old shard.
-  raw->process_input();
+  raw->contained([&] {
+    broker_.on_link_opened(raw);
+    broker_.on_connect(raw, std::move(connect));
+    // Packets pipelined behind CONNECT were buffered on the old shard.
+    raw->process_input();
+  });
 }
 
 void Shard::after_io() {
@@ -186,7 +191,7 @@ void Shard::after_io() {
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Connection* c = dirty_[i];
     c->dirty = false;
-    if (!c->closed && !c->moving) c->flush();
+    if (!c->closed && !c->moving) c->contained([c] { c->flush(); });
   }
   dirty_.clear();
   broker_.flush_outboxes();
