@@ -54,9 +54,8 @@ void report(const char* name, int messages, const Result& r) {
 }
 
 Result run_store(int messages, const std::string& dir) {
-  harbor::config::SqliteSettings settings;
-  settings.enabled = true;
-  settings.mounted_file_path = dir;
+  harbor::store::StoreSettings settings;
+  settings.directory = dir;
   settings.disk_cache_size = 0;
   auto opened = harbor::store::Store::open(settings);
   if (!opened) {

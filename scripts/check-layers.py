@@ -66,13 +66,6 @@ KNOWN_EXCEPTIONS = [
     ("src/runtime/CMakeLists.txt", "config",
      "runtime reads config::Config through broker::BrokerContext",
      "issue 11 (src/broker rewrite)"),
-    # Store::open(const config::SqliteSettings&) stays until app/server.cpp, where the Store
-    # is created, calls Store::open(app::store_settings_from(cfg.sqlite)) instead: that file is
-    # being edited by another change of issue 11 right now. The store itself reads only
-    # store::StoreSettings (store/store_settings.hpp).
-    ("src/store/store.hpp", "config",
-     "transitional Store::open(const config::SqliteSettings&) for app/server.cpp",
-     "issue 11 (switch app/server.cpp to store::StoreSettings)"),
 ]
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')

@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/acceptor.hpp"
+#include "app/layer_settings.hpp"
 #include "runtime/log.hpp"
 #include "runtime/socket.hpp"
 #include "store/store.hpp"
@@ -50,7 +51,7 @@ tl::expected<void, std::string> Server::start() {
 
   if (cfg_->sqlite.enabled) {
     if (auto locked = lock_data_directory(); !locked) return locked;
-    auto opened = store::Store::open(cfg_->sqlite);
+    auto opened = store::Store::open(store_settings_from(cfg_->sqlite));
     if (!opened) return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", opened.error()));
     store_ = std::move(*opened);
     // The store counts debug=1 … error=4; the logger debug=0 … error=3.

@@ -59,20 +59,6 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSetting
   return open(settings, StoreOptions{});
 }
 
-tl::expected<std::unique_ptr<Store>, std::string> Store::open(
-    const config::SqliteSettings& settings) {
-  StoreSettings own;
-  own.directory = settings.mounted_file_path;
-  own.disk_cache_size = settings.disk_cache_size;
-  own.ack_policy = settings.ack_policy == config::AckPolicy::Immediate ? AckPolicy::Immediate
-                                                                       : AckPolicy::AfterCommit;
-  own.synchronous =
-      settings.synchronous == config::SyncMode::Full ? SyncMode::Full : SyncMode::Normal;
-  own.commit_interval = settings.commit_interval;
-  own.commit_batch = settings.commit_batch;
-  return open(own, StoreOptions{});
-}
-
 tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSettings& settings,
                                                               const StoreOptions& options) {
   std::error_code ec;

@@ -36,7 +36,6 @@
 #include <tl/expected.hpp>
 
 #include "broker/ports.hpp"
-#include "config/config.hpp"
 #include "store/checkpointer.hpp"
 #include "store/inbox.hpp"
 #include "store/op_applier.hpp"
@@ -104,11 +103,6 @@ class Store final : public broker::PersistenceSink {
   static tl::expected<std::unique_ptr<Store>, std::string> open(const StoreSettings& settings);
   static tl::expected<std::unique_ptr<Store>, std::string> open(const StoreSettings& settings,
                                                                 const StoreOptions& options);
-  // Transitional, issue 11: app/server.cpp still opens the store with the config's sqlite {}
-  // section. Goes, with the config include above, when it passes a StoreSettings built in
-  // app (scripts/check-layers.py lists this as a known exception until then).
-  static tl::expected<std::unique_ptr<Store>, std::string> open(
-      const config::SqliteSettings& settings);
 
   ~Store() override;
   Store(const Store&) = delete;

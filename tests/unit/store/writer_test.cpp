@@ -369,18 +369,5 @@ TEST(StoreWriter, AckPolicyDecidesWhetherAcknowledgementsWaitForTheCommit) {
   EXPECT_FALSE(store->ack_after_commit());
 }
 
-// Goes with the transitional Store::open(const config::SqliteSettings&) (issue 11).
-TEST(StoreWriter, ConfigSectionOpensTheStoreWithItsSettings) {
-  TempDir dir;
-  config::SqliteSettings section;
-  section.enabled = true;
-  section.mounted_file_path = dir.path() + "/from_config";
-  section.ack_policy = config::AckPolicy::Immediate;
-  auto store = Store::open(section);
-  ASSERT_TRUE(store) << store.error();
-  EXPECT_EQ((*store)->path(), dir.path() + "/from_config/harbormq.db");
-  EXPECT_FALSE((*store)->ack_after_commit());
-}
-
 }  // namespace
 }  // namespace harbor::store::test
