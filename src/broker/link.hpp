@@ -3,8 +3,10 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
+#include "broker/publish_encoder.hpp"
 #include "mqtt/types.hpp"
 
 namespace harbor::broker {
@@ -40,6 +42,8 @@ class Link {
   bool read_paused = false;  // not read for backpressure: keep alive does not count
   // The broker has more to write once the output drains (ShardBroker::on_link_writable).
   bool wants_writable = false;
+  // 5.0 client with a Topic Alias Maximum: the aliases we assigned on this connection.
+  std::unique_ptr<OutboundAliases> out_aliases;
   // For the connect and disconnect log lines (the session may be gone when the link closes).
   std::string remote;        // peer "address:port", set once at accept
   // The client id once its session is detached (while attached, session->client_id() is it):

@@ -127,7 +127,17 @@ bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery&
 }
 
 void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) {
-  encode_publish(link->version(), m, d, link->out());
+  if (link->out_aliases) {
+    // Decided here, at the moment of writing, so an alias is always set up on the wire
+    // before a PUBLISH that uses it alone (held PUBLISHes are written later, in order).
+    Delivery aliased = d;
+    const uint32_t max = link->session != nullptr ? link->session->max_packet_out : 0xFFFFFFFF;
+    const bool room = max == 0xFFFFFFFF || publish_packet_size(link->version(), m, d) + 3 <= max;
+    link->out_aliases->apply(m.topic, aliased, room);
+    encode_publish(link->version(), m, aliased, link->out());
+  } else {
+    encode_publish(link->version(), m, d, link->out());
+  }
   link->mark_dirty();
   stats_.messages_out.add();
 }

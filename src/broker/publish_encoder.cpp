@@ -9,13 +9,14 @@ namespace {
 
 size_t props_body_size(const Message& m, const Delivery& d) {
   size_t n = m.forward_props.size();
+  if (d.topic_alias != 0) n += 1 + 2;
   if (d.expiry_remaining_s != 0) n += 1 + 4;
   for (uint32_t id : d.subscription_ids) n += 1 + mqtt::varint_size(id);
   return n;
 }
 
 size_t remaining_length(mqtt::Version v, const Message& m, const Delivery& d, size_t props) {
-  size_t n = 2 + m.topic.size() + m.payload.size();
+  size_t n = 2 + (d.alias_only ? 0 : m.topic.size()) + m.payload.size();
   if (d.qos > 0) n += 2;
   if (mqtt::is_v5(v)) n += mqtt::varint_size(static_cast<uint32_t>(props)) + props;
   return n;
@@ -44,11 +45,19 @@ void encode_publish(mqtt::Version v, const Message& m, const Delivery& d, std::s
   if (d.retain) first |= 0x01;
   out.push_back(static_cast<char>(first));
   mqtt::put_varint(out, static_cast<uint32_t>(rl));
-  put_u16(out, static_cast<uint16_t>(m.topic.size()));
-  out.append(m.topic);
+  if (d.alias_only) {
+    put_u16(out, 0);
+  } else {
+    put_u16(out, static_cast<uint16_t>(m.topic.size()));
+    out.append(m.topic);
+  }
   if (d.qos > 0) put_u16(out, d.packet_id);
   if (mqtt::is_v5(v)) {
     mqtt::put_varint(out, static_cast<uint32_t>(props));
+    if (d.topic_alias != 0) {
+      out.push_back(static_cast<char>(mqtt::PropertyId::TopicAlias));
+      put_u16(out, d.topic_alias);
+    }
     if (d.expiry_remaining_s != 0) {
       out.push_back(static_cast<char>(mqtt::PropertyId::MessageExpiryInterval));
       uint32_t e = d.expiry_remaining_s;
@@ -64,6 +73,19 @@ void encode_publish(mqtt::Version v, const Message& m, const Delivery& d, std::s
     out.append(m.forward_props);
   }
   out.append(m.payload);
+}
+
+void OutboundAliases::apply(const std::string& topic, Delivery& d, bool may_assign) {
+  if (auto it = by_topic_.find(topic); it != by_topic_.end()) {
+    d.topic_alias = it->second;
+    d.alias_only = true;
+    return;
+  }
+  if (!may_assign || by_topic_.size() >= max_) return;
+  const auto alias = static_cast<uint16_t>(by_topic_.size() + 1);  // 1..max [MQTT-3.3.2-8]
+  by_topic_.emplace(topic, alias);
+  d.topic_alias = alias;
+  d.alias_only = false;
 }
 
 }  // namespace harbor::broker

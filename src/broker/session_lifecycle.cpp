@@ -156,6 +156,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     uint16_t rm = c.props.receive_maximum.value_or(65535);
     s->window = static_cast<uint16_t>(std::min<uint32_t>(rm, cfg.mqtt.max_inflight_window));
     s->max_packet_out = c.props.maximum_packet_size.value_or(0xFFFFFFFF);
+    if (c.props.topic_alias_maximum.value_or(0) > 0)
+      link->out_aliases = std::make_unique<OutboundAliases>(*c.props.topic_alias_maximum);
   } else {
     s->expiry_s = c.clean_start ? 0
                   : cfg.mqtt.session_expiry_311 ? cfg.mqtt.session_expiry_311
