@@ -271,7 +271,10 @@ void Connection::flush() {
     epollout = false;
     shard_->loop().modify(fd_, interest(), this);
   }
-  if (closing) fail();
+  if (closing) {
+    graceful_ = true;  // everything we had to say is written: the peer gets to read it
+    fail();
+  }
 }
 
 void Connection::fail() {
@@ -286,7 +289,12 @@ void Connection::fail() {
     shard_->set_congested(this, false);
   }
   shard_->loop().remove(fd_);
-  ::shutdown(fd_, SHUT_RDWR);
+  if (graceful_) {
+    shard_->linger(fd_);  // the shard closes it once the peer has closed too (lingerer.hpp)
+    fd_ = -1;
+  } else {
+    ::shutdown(fd_, SHUT_RDWR);
+  }
   if (!connected) log_unconnected_close();
   shard_->connection_closed(this);
 }

@@ -71,7 +71,8 @@ class Connection final : public IoHandler, public broker::Link {
   void log_unconnected_close() const;
   void on_internal_error(const std::string& what);
 
-  int fd_;
+  int fd_;  // -1 once handed to the shard's Lingerer
+  bool graceful_ = false;  // closed on purpose with all output written
   uint64_t id_;
   Shard* shard_;
   mqtt::ServerProtocol protocol_;

@@ -52,6 +52,7 @@ void Shard::arm_sweep() {
   loop_.add_timer_after(kSweepIntervalMs, [this] {
     broker_.sweep();
     const int64_t now = loop_.now_ms();
+    lingerer_.sweep(now);
     if (released_bytes_ >= kHeapTrimBytes && now - last_heap_trim_ms_ >= kHeapTrimIntervalMs) {
       released_bytes_ = 0;
       last_heap_trim_ms_ = now;

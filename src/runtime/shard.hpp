@@ -12,6 +12,7 @@
 #include "broker/shard_broker.hpp"
 #include "runtime/connection.hpp"
 #include "runtime/event_loop.hpp"
+#include "runtime/lingerer.hpp"
 
 namespace harbor::runtime {
 
@@ -45,6 +46,8 @@ class Shard final : public broker::ShardServices {
   // Buffer bytes given back by idle connections; the sweep returns free heap pages to the
   // kernel once enough has accumulated (else freed buffers of idle clients stay resident).
   void note_released(size_t bytes) { released_bytes_ += bytes; }
+  // Owner thread: a socket closed on purpose, all output written (see lingerer.hpp).
+  void linger(int fd) { lingerer_.add(fd, loop_.now_ms()); }
 
   // broker::ShardServices
   unsigned shard_index() const override { return index_; }
@@ -68,6 +71,7 @@ class Shard final : public broker::ShardServices {
   std::vector<std::unique_ptr<Shard>>& all_;
   EventLoop loop_;
   broker::ShardBroker broker_;
+  Lingerer lingerer_{loop_};
   std::thread thread_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> dirty_;
