@@ -13,7 +13,8 @@ namespace harbor::broker {
 using namespace detail;
 
 bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
-                                std::vector<uint32_t> sub_ids, AckWaiter* token) {
+                                std::vector<uint32_t> sub_ids, AckWaiter* token,
+                                SharedGroupId shared_group) {
   const auto& cfg = *config_;
   int64_t now = services_.now_unix_ms();
   if (expired(*msg, now)) {
@@ -82,6 +83,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   e.qos = qos;
   e.retain = retain;
   e.subscription_ids = std::move(sub_ids);
+  e.shared_group = shared_group;
   if (store_on() && s->persistent() && qos > 0) {
     uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids});
     if (token) token->note(seq);

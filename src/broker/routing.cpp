@@ -12,9 +12,31 @@ namespace harbor::broker {
 
 using namespace detail;
 
+namespace {
+
+SharedStrategy strategy_of(config::SharedStrategy s) {
+  switch (s) {
+    case config::SharedStrategy::RoundRobin: return SharedStrategy::RoundRobin;
+    case config::SharedStrategy::Random: return SharedStrategy::Random;
+    case config::SharedStrategy::Sticky: return SharedStrategy::Sticky;
+    case config::SharedStrategy::HashClientId: return SharedStrategy::HashClientId;
+    case config::SharedStrategy::HashTopic: return SharedStrategy::HashTopic;
+  }
+  return SharedStrategy::RoundRobin;
+}
+
+}  // namespace
+
 bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t publisher_link) {
   matches_.clear();
-  ctx_.tree->match(msg->topic, shard_, matches_);
+  SharedSelection selection;
+  selection.strategy = strategy_of(config_->mqtt.shared_subscription_strategy);
+  if (selection.strategy == SharedStrategy::HashClientId) {
+    // The publishing session is on this shard (its home): route runs where it published.
+    if (auto it = by_id_.find(msg->origin); it != by_id_.end())
+      selection.publisher = it->second->client_id();
+  }
+  ctx_.tree->match(msg->topic, shard_, matches_, selection);
   if (matches_.empty()) {
     stats_.no_subscribers.add();
     return false;
@@ -54,7 +76,8 @@ bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t p
       if (first.who.shard == shard_) {
         auto it = by_id_.find(first.who.session);
         if (it != by_id_.end() &&
-            deliver_local(it->second, msg, qos, retain, std::move(sub_ids), token.get()) &&
+            deliver_local(it->second, msg, qos, retain, std::move(sub_ids), token.get(),
+                          first.group) &&
             it->second->id() != msg->origin)  // never wait for oneself (it would not read acks)
           full = true;
       } else {
@@ -63,7 +86,7 @@ bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t p
         if (token) token->add_part();  // finished by deliver_batch on that shard
         outboxes_[first.who.shard].push_back(RemoteDelivery{first.who.session, msg, qos, retain,
                                                             std::move(sub_ids), token,
-                                                            publisher_link, shard_});
+                                                            publisher_link, shard_, first.group});
         // What that shard has not processed yet, and what this iteration adds to it, bound
         // how far a publisher runs ahead of a receiver there before it hears it is full.
         const auto& outbox = outboxes_[first.who.shard];
@@ -102,7 +125,8 @@ void ShardBroker::deliver_batch(std::vector<RemoteDelivery>& batch) {
   for (auto& d : batch) {
     auto it = by_id_.find(d.session);
     if (it != by_id_.end() &&
-        deliver_local(it->second, d.msg, d.qos, d.retain, std::move(d.subscription_ids), d.token.get()) &&
+        deliver_local(it->second, d.msg, d.qos, d.retain, std::move(d.subscription_ids),
+                      d.token.get(), d.shared_group) &&
         d.publisher_link != 0 && it->second->id() != d.msg->origin) {
       if (pause.empty()) pause.resize(ctx_.num_shards);
       auto& ids = pause[d.publisher_shard];

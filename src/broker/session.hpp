@@ -66,6 +66,10 @@ struct OutEntry {
   std::vector<uint32_t> subscription_ids;
   OutState state = OutState::Queued;
   uint16_t packet_id = 0;
+  // Given by this shared group (0: not shared), which gets it back for another member if the
+  // session ends before it is delivered (ShardBroker::redeliver_shared). Not stored: an entry
+  // restored at startup is no longer known to be the group's.
+  SharedGroupId shared_group = 0;
   int64_t sent_ms = 0;  // steady ms of the last transmission
   bool stored = false;  // has a queue row in the store
   uint64_t store_seq = 0;  // store sequence of the last state change written for it

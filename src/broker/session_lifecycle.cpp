@@ -50,6 +50,7 @@ Session* ShardBroker::create_session(const std::string& client_id) {
 
 void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   for (const auto& [filter, opts] : s->subscriptions) ctx_.tree->unsubscribe(filter, s->id());
+  if (!shutting_down_) redeliver_shared(s);  // at shutdown every session is going
   if (s->will_timer) services_.cancel_timer(s->will_timer);
   if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
   if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});

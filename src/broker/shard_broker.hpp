@@ -55,6 +55,7 @@ struct RemoteDelivery {
   // this receiver is full.
   uint64_t publisher_link = 0;
   unsigned publisher_shard = 0;
+  SharedGroupId shared_group = 0;  // from a shared subscription: its group (OutEntry)
 };
 
 class ShardBroker {
@@ -114,6 +115,9 @@ class ShardBroker {
   void reject_connect(Link* link, mqtt::ReasonCode rc);
   Session* create_session(const std::string& client_id);
   void destroy_session(Session* s, bool delete_from_store);
+  // The session ends (destroy_session, not at shutdown): what shared groups gave it and it
+  // has not received goes to another member of each group (shared_redelivery.cpp).
+  void redeliver_shared(Session* s);
   void detach(Session* s, bool abnormal);
   void persist_session(Session* s);
 
@@ -131,7 +135,8 @@ class ShardBroker {
   // Delivery out
   // Delivers or queues; true when the receiver is now full (its publishers should wait).
   bool deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
-                     std::vector<uint32_t> sub_ids, AckWaiter* token);
+                     std::vector<uint32_t> sub_ids, AckWaiter* token,
+                     SharedGroupId shared_group = 0);
   // Online but making no progress: output waiting with no write progress, or messages in
   // flight with no acknowledgement, for a while. Offline counts as stuck.
   bool receiver_stuck(const Session* s) const;
@@ -205,6 +210,7 @@ class ShardBroker {
   // Writes an output the gate released, if its connection is still the session's.
   void write_released(DurabilityGate::Released& r);
   int64_t next_retained_sweep_ms_ = 0;
+  bool shutting_down_ = false;  // shutdown() began: no shared redelivery
   std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait
   bool logged_queue_full_ = false;
   bool logged_qos0_drop_ = false;

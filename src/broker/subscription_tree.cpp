@@ -2,16 +2,17 @@
 
 #include <atomic>
 #include <functional>
+#include <random>
 #include <unordered_map>
 #include <utility>
 
 #include "broker/topic_levels.hpp"
+#include "mqtt/topic.hpp"
 
 namespace harbor::broker {
 
 namespace {
 
-constexpr std::string_view kSharePrefix = "$share/";
 using levels::kEnd;
 using levels::next_level;
 using levels::common_levels;
@@ -27,13 +28,12 @@ struct ParsedFilter {
   bool shared = false;
 };
 
-// "$share/{group}/{filter}" [MQTT-4.8.2-1], [MQTT-4.8.2-2]; anything else is plain.
+// "$share/{group}/{filter}" [MQTT-4.8.2-1], [MQTT-4.8.2-2] and "$queue/{filter}" (group
+// "$queue"); anything else, "$share/{group}" without the '/' or "$share//f", is plain.
 ParsedFilter parse_filter(std::string_view filter) {
-  if (filter.starts_with(kSharePrefix)) {
-    const std::string_view rest = filter.substr(kSharePrefix.size());
-    const size_t slash = rest.find('/');
-    if (slash != kEnd && slash > 0) return {rest.substr(0, slash), rest.substr(slash + 1), true};
-  }
+  const auto shared = mqtt::parse_shared_filter(filter);
+  if (shared && !shared->group.empty() && (!shared->filter.empty() || filter.ends_with('/')))
+    return {shared->group, shared->filter, true};
   return {{}, filter, false};
 }
 
@@ -51,15 +51,18 @@ class SubscriberSet {
   bool empty() const { return items_.empty(); }
   size_t size() const { return items_.size(); }
 
-  Subscriber* find(SessionId session) {
+  const Subscriber* find(SessionId session) const {
     if (index_) {
       auto it = index_->find(session);
       return it == index_->end() ? nullptr : &items_[it->second];
     }
-    for (Subscriber& s : items_) {
+    for (const Subscriber& s : items_) {
       if (s.who.session == session) return &s;
     }
     return nullptr;
+  }
+  Subscriber* find(SessionId session) {
+    return const_cast<Subscriber*>(std::as_const(*this).find(session));
   }
 
   // True if new; otherwise the existing entry is replaced.
@@ -110,12 +113,23 @@ class SubscriberSet {
   std::unique_ptr<std::unordered_map<SessionId, uint32_t>> index_;
 };
 
+// One reader slot's round-robin position in a group, alone on its cache line: only that
+// slot's shard bumps it per message, so publishing on one shard never invalidates a line
+// another shard reads. Atomic because a slot past the last one wraps onto a shared one;
+// relaxed because only fairness depends on it (the members are read under the lock).
+struct alignas(64) RoundRobinCursor {
+  std::atomic<uint32_t> next{0};
+};
+
 struct SharedGroup {
   std::string name;
+  SharedGroupId id = 0;
   SubscriberSet members;
-  // Round-robin cursor; bumped by concurrent readers, hence atomic. Relaxed: only
-  // fairness depends on it, not memory safety.
-  mutable std::atomic<uint32_t> next{0};
+  std::unique_ptr<RoundRobinCursor[]> cursors;  // one per reader slot
+  // sticky: the member every message goes to, 0 until one is chosen. Read by every shard
+  // per message but written only when the member is chosen anew, so the line stays shared
+  // in every cache. Relaxed: it only names a member; the members are read under the lock.
+  mutable std::atomic<SessionId> sticky{0};
 };
 
 // The subscriptions held at one node; allocated only for nodes that have any, so a
@@ -289,24 +303,76 @@ void prune(std::vector<Step>& path) {
   if (!path.empty()) merge_single_child(*path.back().child);
 }
 
-void emit(const Node& node, std::vector<SubscriptionMatch>& out) {
+// What match() needs to pick a shared group's member.
+struct Picker {
+  SharedSelection selection;
+  unsigned slot;  // the caller's reader slot, below the tree's slot count
+  std::string_view topic;
+};
+
+// Groups are removed when their last member leaves, so `members` is never empty.
+const Subscriber& round_robin(const SharedGroup& group, unsigned slot) {
+  const auto& members = group.members.items();
+  const uint32_t turn = group.cursors[slot].next.fetch_add(1, std::memory_order_relaxed);
+  return members[turn % members.size()];
+}
+
+size_t random_below(size_t n) {
+  thread_local std::minstd_rand rng{std::random_device{}()};
+  return std::uniform_int_distribution<size_t>(0, n - 1)(rng);
+}
+
+const Subscriber& pick_member(const SharedGroup& group, const Picker& p) {
+  const auto& members = group.members.items();
+  const size_t n = members.size();
+  switch (p.selection.strategy) {
+    case SharedStrategy::Random:
+      return members[random_below(n)];
+    case SharedStrategy::HashTopic:
+      return members[std::hash<std::string_view>{}(p.topic) % n];
+    case SharedStrategy::HashClientId:
+      // No publisher id (a message the broker made itself): round robin.
+      if (p.selection.publisher.empty()) break;
+      return members[std::hash<std::string_view>{}(p.selection.publisher) % n];
+    case SharedStrategy::Sticky: {
+      SessionId want = group.sticky.load(std::memory_order_relaxed);
+      if (want != 0) {
+        if (const Subscriber* held = group.members.find(want)) return *held;
+      }
+      const Subscriber& chosen = round_robin(group, p.slot);
+      if (group.sticky.compare_exchange_strong(want, chosen.who.session, std::memory_order_relaxed))
+        return chosen;
+      // Another shard chose first: its member, so that every shard stays on one.
+      if (const Subscriber* other = group.members.find(want)) return *other;
+      return chosen;
+    }
+    case SharedStrategy::RoundRobin:
+      break;
+  }
+  return round_robin(group, p.slot);
+}
+
+void emit(const Node& node, const Picker& picker, std::vector<SubscriptionMatch>& out) {
   if (!node.entries) return;
   for (const Subscriber& s : node.entries->subscribers.items()) {
-    out.push_back(SubscriptionMatch{s.who, s.options, false});
+    out.push_back(SubscriptionMatch{s.who, s.options, false, 0});
   }
   for (const auto& group : node.entries->groups) {
-    const auto& members = group->members.items();
-    // Groups are removed when their last member leaves, so members is never empty.
-    const uint32_t turn = group->next.fetch_add(1, std::memory_order_relaxed);
-    const Subscriber& chosen = members[turn % members.size()];
-    out.push_back(SubscriptionMatch{chosen.who, chosen.options, true});
+    const Subscriber& chosen = pick_member(*group, picker);
+    out.push_back(SubscriptionMatch{chosen.who, chosen.options, true, group->id});
   }
 }
 
 }  // namespace
 
+struct SubscriptionTree::GroupIndex {
+  std::unordered_map<SharedGroupId, const SharedGroup*> by_id;
+  SharedGroupId next = 1;
+};
+
 SubscriptionTree::SubscriptionTree(unsigned reader_slots)
-    : root_(reader_slots, Root{std::make_unique<Node>(), 0}) {}
+    : slots_(reader_slots == 0 ? 1 : reader_slots),
+      root_(reader_slots, Root{std::make_unique<Node>(), 0, std::make_unique<GroupIndex>()}) {}
 
 SubscriptionTree::~SubscriptionTree() = default;
 
@@ -322,6 +388,13 @@ bool SubscriptionTree::subscribe(std::string_view filter, SubscriberRef who,
       entries.groups.push_back(std::make_unique<SharedGroup>());
       group = entries.groups.back().get();
       group->name = std::string(parsed.group);
+      GroupIndex& index = *root->groups;
+      group->id = index.next;
+      index.next = index.next == UINT32_MAX ? 1 : index.next + 1;
+      index.by_id[group->id] = group;
+      group->cursors = std::make_unique<RoundRobinCursor[]>(slots_);
+      // Each shard starts at another member.
+      for (unsigned i = 0; i < slots_; ++i) group->cursors[i].next.store(i, std::memory_order_relaxed);
     }
     added = group->members.upsert(who, options);
   } else {
@@ -341,9 +414,16 @@ bool SubscriptionTree::unsubscribe(std::string_view filter, SessionId session) {
   bool removed = false;
   if (parsed.shared) {
     for (auto it = entries.groups.begin(); it != entries.groups.end(); ++it) {
-      if ((*it)->name != parsed.group) continue;
-      removed = (*it)->members.erase(session);
-      if ((*it)->members.empty()) entries.groups.erase(it);
+      SharedGroup& group = **it;
+      if (group.name != parsed.group) continue;
+      removed = group.members.erase(session);
+      // sticky: the member left, the next message chooses anew.
+      if (group.sticky.load(std::memory_order_relaxed) == session)
+        group.sticky.store(0, std::memory_order_relaxed);
+      if (group.members.empty()) {
+        root->groups->by_id.erase(group.id);
+        entries.groups.erase(it);
+      }
       break;
     }
   } else {
@@ -375,6 +455,13 @@ void SubscriptionTree::move_session(SessionId session, uint16_t new_shard,
 
 void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
                              std::vector<SubscriptionMatch>& out) const {
+  match(topic, reader_slot, out, SharedSelection{});
+}
+
+void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
+                             std::vector<SubscriptionMatch>& out,
+                             const SharedSelection& selection) const {
+  const Picker picker{selection, reader_slot % slots_, topic};
   struct Frame {
     const Node* node;
     size_t pos;  // start of the next topic level; kEnd once every level is consumed
@@ -404,19 +491,35 @@ void SubscriptionTree::match(std::string_view topic, unsigned reader_slot,
     stack.pop_back();
     const Node& node = *frame.node;
     if (frame.pos == kEnd) {
-      emit(node, out);
+      emit(node, picker, out);
       // "a/#" also matches "a" [MQTT-4.7.1-2].
-      if (node.hash) emit(*node.hash, out);
+      if (node.hash) emit(*node.hash, picker, out);
       continue;
     }
     // No wildcard at the first level matches a '$' topic [MQTT-4.7.2-1].
     const bool wildcards = !(dollar_topic && &node == top);
-    if (wildcards && node.hash) emit(*node.hash, out);
+    if (wildcards && node.hash) emit(*node.hash, picker, out);
     size_t pos = frame.pos;
     const std::string_view level = next_level(topic, pos);
     if (wildcards && node.plus) descend(node.plus.get(), pos);
     if (const Node* child = node.child(level)) descend(child, pos);
   }
+}
+
+std::optional<SubscriptionMatch> SubscriptionTree::pick_other_member(SharedGroupId group,
+                                                                    SessionId excluding,
+                                                                    unsigned reader_slot) const {
+  auto root = root_.read(reader_slot);
+  auto it = root->groups->by_id.find(group);
+  if (it == root->groups->by_id.end()) return std::nullopt;
+  const SharedGroup& g = *it->second;
+  const auto& members = g.members.items();
+  const Subscriber* chosen = &round_robin(g, reader_slot % slots_);
+  if (chosen->who.session == excluding) {
+    if (members.size() == 1) return std::nullopt;
+    chosen = &members[(static_cast<size_t>(chosen - members.data()) + 1) % members.size()];
+  }
+  return SubscriptionMatch{chosen->who, chosen->options, true, g.id};
 }
 
 size_t SubscriptionTree::size() const { return root_.read(0)->count; }

@@ -13,13 +13,27 @@
 // 64-byte node.
 //
 // Filters are expected to be valid (mqtt::valid_topic_filter); the tree does not re-check.
-// A filter "$share/{group}/{filter}" is a shared subscription [MQTT-4.8.2]; anything else,
-// including "$share/group" without a filter, is a plain filter.
+// A filter "$share/{group}/{filter}" or "$queue/{filter}" (group "$queue") is a shared
+// subscription [MQTT-4.8.2] (mqtt::parse_shared_filter); anything else, including
+// "$share/group" without a filter, is a plain filter.
+//
+// Shared selection (SharedStrategy, mqtt.shared_subscription_strategy): each message that
+// matches a group's filter goes to exactly one member, picked in match() under the reader
+// lock without writing a cache line that other shards write per message:
+//  - round_robin: a cursor per group and per reader slot (each on its own cache line, bumped
+//    only by that slot's shard), so each shard takes the members in turn; publishers on one
+//    shard see strict alternation, several shards together an even spread.
+//  - random: a per-thread generator; no shared state.
+//  - sticky: one member per group (an atomic every shard reads and writes only when the
+//    member is chosen anew: at the first message and after it left the group).
+//  - hash_clientid / hash_topic: a hash of the publisher's client id / of the topic, modulo
+//    the member count: stable while the group's membership does not change.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -43,10 +57,22 @@ struct SubscriptionOptions {
   uint32_t subscription_id = 0;      // 0 = none [MQTT-3.8.2.1.2]
 };
 
+// A shared group (one share name on one filter) while it has members; ids are not reused
+// for a later group (32 bits: wraps after 4·10⁹ groups created). 0 = not shared.
+using SharedGroupId = uint32_t;
+
+enum class SharedStrategy : uint8_t { RoundRobin, Random, Sticky, HashClientId, HashTopic };
+
+struct SharedSelection {
+  SharedStrategy strategy = SharedStrategy::RoundRobin;
+  std::string_view publisher;  // client id of the publishing session (hash_clientid)
+};
+
 struct SubscriptionMatch {
   SubscriberRef who;
   SubscriptionOptions options;
   bool shared = false;
+  SharedGroupId group = 0;  // shared: the group it was picked from
 };
 
 class SubscriptionTree {
@@ -73,8 +99,9 @@ class SubscriptionTree {
   // Appends every match for the topic NAME `topic` to `out` (does not clear it).
   //  - Non-shared: one entry per (session, filter) that matches; a session with overlapping
   //    filters appears once per filter (the caller merges them [MQTT-3.3.4-2]).
-  //  - Shared: exactly one entry per matching (group, filter), member chosen round-robin,
-  //    `shared` = true (MQTT 5 §4.8.2: each message goes to one session of the group).
+  //  - Shared: exactly one entry per matching (group, filter), member chosen by
+  //    `selection` (round robin without it), `shared` = true, `group` set (MQTT 5 §4.8.2:
+  //    each message goes to one session of the group).
   //  - '+' matches exactly one level, possibly empty [MQTT-4.7.1-3]; '#' matches any number
   //    of levels including the parent level ("a/#" matches "a") [MQTT-4.7.1-2].
   //  - A topic beginning with '$' is not matched by a filter beginning with '+' or '#'
@@ -82,6 +109,13 @@ class SubscriptionTree {
   // `reader_slot` is the calling shard's index.
   void match(std::string_view topic, unsigned reader_slot,
              std::vector<SubscriptionMatch>& out) const;
+  void match(std::string_view topic, unsigned reader_slot, std::vector<SubscriptionMatch>& out,
+             const SharedSelection& selection) const;
+
+  // A member of shared group `group` other than `excluding`, round robin, for a message the
+  // group had given `excluding` (redelivery); nullopt if the group is gone or has no other.
+  std::optional<SubscriptionMatch> pick_other_member(SharedGroupId group, SessionId excluding,
+                                                     unsigned reader_slot) const;
 
   // Number of subscriptions (shared members count one each).
   size_t size() const;
@@ -94,10 +128,13 @@ class SubscriptionTree {
   struct Node;  // defined in subscription_tree.cpp
 
  private:
+  struct GroupIndex;  // shared groups by id; defined in subscription_tree.cpp
   struct Root {
     std::unique_ptr<Node> node;
     size_t count = 0;
+    std::unique_ptr<GroupIndex> groups;
   };
+  unsigned slots_;
   SlottedGuarded<Root> root_;
 };
 

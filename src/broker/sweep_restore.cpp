@@ -133,6 +133,7 @@ void ShardBroker::restore_session(RestoredSession r) {
 }
 
 void ShardBroker::shutdown() {
+  shutting_down_ = true;
   std::vector<Link*> all;
   for (auto& [id, link] : links_) all.push_back(link);
   for (Link* link : all) {

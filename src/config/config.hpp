@@ -21,6 +21,9 @@ struct TcpListener {
   bool operator==(const TcpListener&) const = default;
 };
 
+// How a shared subscription picks the one member a message goes to (ours, EMQX's names).
+enum class SharedStrategy : uint8_t { RoundRobin, Random, Sticky, HashClientId, HashTopic };
+
 struct MqttSettings {
   uint32_t max_packet_size = 256u * 1024 * 1024;  // bytes, whole packet
   uint32_t max_mqueue_len = 2048;                 // offline/overflow queue per session; 0 = unbounded
@@ -35,6 +38,7 @@ struct MqttSettings {
   uint32_t session_expiry_311 = 0;  // ours: seconds; 0 = 3.1.1 persistent sessions never expire
   std::chrono::milliseconds connect_timeout{5'000};  // ours: socket to complete CONNECT
   uint32_t max_connections = 0;     // ours: open client connections at most; 0 = no limit
+  SharedStrategy shared_subscription_strategy = SharedStrategy::RoundRobin;  // ours
   uint32_t max_topic_levels = 128;  // ours: levels in a topic name or filter
   bool operator==(const MqttSettings&) const = default;
 };

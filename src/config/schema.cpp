@@ -22,6 +22,17 @@ std::string show_double(double d) {
   if (s.back() == '.') s.pop_back();
   return s;
 }
+// mqtt.shared_subscription_strategy, in the order of SharedStrategy.
+constexpr std::array<std::string_view, 5> kSharedStrategies = {
+    "round_robin", "random", "sticky", "hash_clientid", "hash_topic"};
+std::string_view shared_strategy_name(SharedStrategy s) {
+  return kSharedStrategies[static_cast<size_t>(s)];
+}
+SharedStrategy shared_strategy_of(std::string_view name) {  // one of the row's choices
+  const auto* it = std::find(kSharedStrategies.begin(), kSharedStrategies.end(), name);
+  const auto index = it == kSharedStrategies.end() ? 0 : it - kSharedStrategies.begin();
+  return static_cast<SharedStrategy>(index);
+}
 std::string show_list(const std::vector<std::string>& items) {
   std::string out = "[";
   for (const auto& item : items) out += (out.size() > 1 ? ", " : "") + item;
@@ -256,6 +267,25 @@ const std::array kRows = {
                           const Typed& v) { c.mqtt.max_connections = static_cast<uint32_t>(v.integer); },
               .show = [](const Config& c) -> std::string {
                 return std::to_string(c.mqtt.max_connections);
+              }},
+    SchemaRow{.key = "mqtt.shared_subscription_strategy",
+              .type = ValueType::Enum,
+              .default_value = "round_robin",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Which member of a shared subscription group (`$share/{group}/{filter}`, "
+                     "`$queue/{filter}`) gets each message: `round_robin` takes the members in "
+                     "turn (per shard), `random` any, `sticky` the same one until it leaves the "
+                     "group (unsubscribes, or its session ends), `hash_clientid` one per "
+                     "publishing client id, `hash_topic` one per topic (both stable while the "
+                     "group's members do not change). A reload applies to the next message.",
+              .choices = "round_robin|random|sticky|hash_clientid|hash_topic",
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.mqtt.shared_subscription_strategy = shared_strategy_of(v.text);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::string(shared_strategy_name(c.mqtt.shared_subscription_strategy));
               }},
     SchemaRow{.key = "mqtt.max_topic_levels",
               .type = ValueType::Integer,

@@ -9,6 +9,7 @@ namespace harbor::mqtt {
 namespace {
 
 constexpr std::string_view kSharePrefix = "$share/";
+constexpr std::string_view kQueuePrefix = "$queue/";
 
 // Splits at the next '/' starting from `pos`; returns the level and advances `pos` past the
 // separator, or to npos after the last level.
@@ -79,6 +80,9 @@ bool valid_topic_name(std::string_view topic) {
 }
 
 std::optional<SharedFilter> parse_shared_filter(std::string_view filter) {
+  // "$queue/{filter}": every such subscriber is in the one group kQueueGroup.
+  if (filter.starts_with(kQueuePrefix))
+    return SharedFilter{kQueueGroup, filter.substr(kQueuePrefix.size())};
   if (!filter.starts_with(kSharePrefix)) return std::nullopt;
   std::string_view rest = filter.substr(kSharePrefix.size());
   size_t slash = rest.find('/');

@@ -16,10 +16,16 @@ bool valid_topic_name(std::string_view topic);
 
 // Non-empty, valid UTF-8; '#' only as the whole last level [MQTT-4.7.1-2];
 // '+' only as a whole level [MQTT-4.7.1-3]. Shared filters "$share/group/filter" are valid
-// when the group has no '/', '+', '#' and the filter is valid [MQTT-4.8.2-1], [MQTT-4.8.2-2].
+// when the group has no '/', '+', '#' and the filter is valid [MQTT-4.8.2-1], [MQTT-4.8.2-2];
+// "$queue/filter" when the filter is valid ("$queue/" alone is not).
 bool valid_topic_filter(std::string_view filter);
 
-// "$share/group/filter" split into its parts; std::nullopt for a plain filter.
+// The group of "$queue/{filter}" (EMQX and NanoMQ's queue subscription): all "$queue/"
+// subscribers to one filter share one group, the same as "$share/$queue/{filter}".
+inline constexpr std::string_view kQueueGroup = "$queue";
+
+// "$share/group/filter" or "$queue/filter" split into its parts; std::nullopt for a plain
+// filter. `group` points into `filter`, or at kQueueGroup.
 struct SharedFilter {
   std::string_view group;
   std::string_view filter;

@@ -504,5 +504,154 @@ TEST(SubscriptionTreeConcurrent, ReadersSeeStableSubscriptionsWhileWriterChurns)
   EXPECT_EQ(tree.node_count(), 5u);  // root, s, # and s/+, s/+/x: the churn was pruned
 }
 
+
+// ---- shared selection strategies (mqtt.shared_subscription_strategy) and $queue ----
+
+std::vector<SubscriptionMatch> match_with(const SubscriptionTree& tree, std::string_view topic,
+                                          SharedStrategy strategy,
+                                          std::string_view publisher = {}, unsigned slot = 0) {
+  std::vector<SubscriptionMatch> out;
+  tree.match(topic, slot, out, SharedSelection{strategy, publisher});
+  return out;
+}
+
+// Which member of the one group matching `topic` got it; fails unless exactly one did.
+SessionId picked(const SubscriptionTree& tree, std::string_view topic, SharedStrategy strategy,
+                 std::string_view publisher = {}, unsigned slot = 0) {
+  const auto out = match_with(tree, topic, strategy, publisher, slot);
+  EXPECT_EQ(out.size(), 1u);
+  if (out.size() != 1) return 0;
+  EXPECT_TRUE(out[0].shared);
+  EXPECT_NE(out[0].group, 0u);
+  return out[0].who.session;
+}
+
+void add_three_workers(SubscriptionTree& tree) {
+  for (SessionId s = 1; s <= 3; ++s) tree.subscribe("$share/w/jobs/#", {s, 0}, {});
+}
+
+TEST(SubscriptionTreeStrategy, RoundRobinAlternatesPerReaderSlot) {
+  SubscriptionTree tree(2);
+  for (SessionId s = 1; s <= 2; ++s) tree.subscribe("$share/w/jobs/#", {s, 0}, {});
+  // Each slot (shard) takes the members in turn on its own cursor, starting elsewhere.
+  std::vector<SessionId> slot0, slot1;
+  for (int i = 0; i < 4; ++i) {
+    slot0.push_back(picked(tree, "jobs/a", SharedStrategy::RoundRobin, {}, 0));
+    slot1.push_back(picked(tree, "jobs/a", SharedStrategy::RoundRobin, {}, 1));
+  }
+  EXPECT_EQ(slot0, (std::vector<SessionId>{1, 2, 1, 2}));
+  EXPECT_EQ(slot1, (std::vector<SessionId>{2, 1, 2, 1}));
+}
+
+TEST(SubscriptionTreeStrategy, RandomPicksOneMemberEachTimeAndUsesSeveral) {
+  SubscriptionTree tree(1);
+  add_three_workers(tree);
+  std::map<SessionId, int> hits;
+  for (int i = 0; i < 300; ++i) ++hits[picked(tree, "jobs/a", SharedStrategy::Random)];
+  EXPECT_EQ(hits.size(), 3u);  // a member missed 300 times: (2/3)^300
+  EXPECT_EQ(hits.count(0), 0u);
+}
+
+TEST(SubscriptionTreeStrategy, StickyStaysUntilTheMemberLeaves) {
+  SubscriptionTree tree(2);
+  for (SessionId s = 1; s <= 3; ++s) tree.subscribe("$share/w/jobs/#", {s, 0}, {});
+  const SessionId first = picked(tree, "jobs/a", SharedStrategy::Sticky);
+  for (int i = 0; i < 10; ++i) {
+    EXPECT_EQ(picked(tree, "jobs/b", SharedStrategy::Sticky, {}, i % 2), first)
+        << "every shard stays on the chosen member";
+  }
+  tree.subscribe("$share/w/jobs/#", {4, 0}, {});  // a new member does not take over
+  EXPECT_EQ(picked(tree, "jobs/a", SharedStrategy::Sticky), first);
+  EXPECT_TRUE(tree.unsubscribe("$share/w/jobs/#", first));
+  const SessionId second = picked(tree, "jobs/a", SharedStrategy::Sticky);
+  EXPECT_NE(second, first);
+  for (int i = 0; i < 5; ++i) EXPECT_EQ(picked(tree, "jobs/a", SharedStrategy::Sticky), second);
+}
+
+TEST(SubscriptionTreeStrategy, HashClientIdKeepsEachPublisherOnOneMember) {
+  SubscriptionTree tree(1);
+  add_three_workers(tree);
+  std::set<SessionId> used;
+  for (int p = 0; p < 20; ++p) {
+    const std::string publisher = "publisher-" + std::to_string(p);
+    const SessionId member = picked(tree, "jobs/a", SharedStrategy::HashClientId, publisher);
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(picked(tree, "jobs/" + std::to_string(i), SharedStrategy::HashClientId, publisher),
+                member);
+    }
+    used.insert(member);
+  }
+  EXPECT_GT(used.size(), 1u) << "20 publishers spread over the members";
+  // No publisher (a message the broker made): round robin.
+  std::set<SessionId> anonymous;
+  for (int i = 0; i < 3; ++i) anonymous.insert(picked(tree, "jobs/a", SharedStrategy::HashClientId));
+  EXPECT_EQ(anonymous.size(), 3u);
+}
+
+TEST(SubscriptionTreeStrategy, HashTopicKeepsEachTopicOnOneMember) {
+  SubscriptionTree tree(1);
+  add_three_workers(tree);
+  std::set<SessionId> used;
+  for (int t = 0; t < 20; ++t) {
+    const std::string topic = "jobs/" + std::to_string(t);
+    const SessionId member = picked(tree, topic, SharedStrategy::HashTopic, "any");
+    for (int i = 0; i < 5; ++i) {
+      EXPECT_EQ(picked(tree, topic, SharedStrategy::HashTopic, "p" + std::to_string(i)), member);
+    }
+    used.insert(member);
+  }
+  EXPECT_GT(used.size(), 1u) << "20 topics spread over the members";
+}
+
+TEST(SubscriptionTreeStrategy, QueueIsOneGroupSharedWithShareDollarQueue) {
+  SubscriptionTree tree(1);
+  EXPECT_TRUE(tree.subscribe("$queue/jobs/+", {1, 0}, {}));
+  EXPECT_TRUE(tree.subscribe("$queue/jobs/+", {2, 0}, {}));
+  EXPECT_TRUE(tree.subscribe("$share/$queue/jobs/+", {3, 0}, {}));  // the same group
+  EXPECT_TRUE(tree.subscribe("$share/other/jobs/+", {4, 0}, {}));
+  std::map<SessionId, int> hits;
+  for (int i = 0; i < 9; ++i) {
+    const auto out = match_all(tree, "jobs/x");
+    ASSERT_EQ(out.size(), 2u);  // one of the $queue group, the other group's one member
+    for (const auto& m : out) {
+      EXPECT_TRUE(m.shared);
+      ++hits[m.who.session];
+    }
+  }
+  EXPECT_EQ(hits, (std::map<SessionId, int>{{1, 3}, {2, 3}, {3, 3}, {4, 9}}));
+  EXPECT_TRUE(match_all(tree, "$queue/jobs/x").empty()) << "the prefix is not part of the topic";
+  EXPECT_TRUE(tree.unsubscribe("$queue/jobs/+", 1));
+  EXPECT_FALSE(tree.unsubscribe("$queue/jobs/+", 1));
+  EXPECT_TRUE(tree.unsubscribe("$queue/jobs/+", 3));  // "$share/$queue/..." is the same group
+  EXPECT_EQ(tree.size(), 2u);
+}
+
+TEST(SubscriptionTreeStrategy, PickOtherMemberForRedelivery) {
+  SubscriptionTree tree(1);
+  tree.subscribe("$share/w/jobs/#", {1, 0}, {.qos = 1});
+  tree.subscribe("$share/w/jobs/#", {2, 3}, {.qos = 2, .subscription_id = 7});
+  const auto out = match_all(tree, "jobs/a");
+  ASSERT_EQ(out.size(), 1u);
+  const SharedGroupId group = out[0].group;
+  for (int i = 0; i < 4; ++i) {
+    const auto other = tree.pick_other_member(group, 1, 0);
+    ASSERT_TRUE(other);
+    EXPECT_EQ(other->who.session, 2u);
+    EXPECT_EQ(other->who.shard, 3u);
+    EXPECT_EQ(other->options.subscription_id, 7u);
+    EXPECT_EQ(other->group, group);
+  }
+  EXPECT_TRUE(tree.unsubscribe("$share/w/jobs/#", 2));
+  EXPECT_FALSE(tree.pick_other_member(group, 1, 0)) << "nobody else in the group";
+  EXPECT_TRUE(tree.unsubscribe("$share/w/jobs/#", 1));
+  EXPECT_FALSE(tree.pick_other_member(group, 0, 0)) << "the group is gone";
+  // A new group on the same filter is another group: ids are not reused.
+  tree.subscribe("$share/w/jobs/#", {5, 0}, {});
+  const auto again = match_all(tree, "jobs/a");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_NE(again[0].group, group);
+  EXPECT_FALSE(tree.pick_other_member(group, 0, 0));
+}
+
 }  // namespace
 }  // namespace harbor::broker
