@@ -36,12 +36,21 @@ void DurabilityGate::release(uint64_t durable, std::vector<Released>& ready) {
 }
 
 bool DurabilityGate::retarget_pubcomp(SessionId session, uint16_t packet_id, uint64_t link_id) {
+  return retarget(session, Kind::kPubcomp, 0, packet_id, link_id);
+}
+
+bool DurabilityGate::retarget_pubrec(SessionId session, uint16_t packet_id, uint64_t link_id) {
+  return retarget(session, Kind::kAck, 2, packet_id, link_id);
+}
+
+bool DurabilityGate::retarget(SessionId session, Kind kind, mqtt::QoS qos, uint16_t packet_id,
+                              uint64_t link_id) {
   auto it = held_.find(Key{session, Chain::kControl});
   if (it == held_.end()) return false;
   Queue& q = it->second;
   for (size_t i = q.head; i < q.items.size(); ++i) {
     Output& out = q.items[i];
-    if (out.kind == Kind::kPubcomp && out.packet_id == packet_id) {
+    if (out.kind == kind && out.packet_id == packet_id && (kind != Kind::kAck || out.qos == qos)) {
       out.link_id = link_id;
       return true;
     }

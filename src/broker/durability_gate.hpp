@@ -75,6 +75,8 @@ class DurabilityGate {
   // A held PUBCOMP for `packet_id` answers a resent PUBREL on connection `link_id` instead of
   // the earlier one. False if none is held.
   bool retarget_pubcomp(SessionId session, uint16_t packet_id, uint64_t link_id);
+  // The same for a held PUBREC (QoS 2 kAck) and a resent QoS 2 PUBLISH.
+  bool retarget_pubrec(SessionId session, uint16_t packet_id, uint64_t link_id);
   // Drops what `session` holds on `chain` (its connection went: resent on reconnect).
   void drop(SessionId session, Chain chain);
   // Drops everything `session` holds (the session ends).
@@ -100,6 +102,7 @@ class DurabilityGate {
     std::vector<Output> items;
     size_t head = 0;
   };
+  bool retarget(SessionId session, Kind kind, mqtt::QoS qos, uint16_t packet_id, uint64_t link_id);
   std::unordered_map<Key, Queue, KeyHash> held_;
 };
 

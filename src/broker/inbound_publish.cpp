@@ -57,7 +57,12 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
       // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].
       // If its PUBREC still waits for the store, that PUBREC answers this one too.
-      if (!q2->second.acked) return Flow::Continue;
+      if (!q2->second.acked) {
+        // Its PUBREC still waits for the store: it answers this copy, on this connection
+        // (the first copy may have come on a connection that is gone).
+        gate_.retarget_pubrec(s->id(), p.packet_id, link->link_id());
+        return Flow::Continue;
+      }
       mqtt::PubAck rec;
       rec.type = mqtt::PacketType::Pubrec;
       rec.packet_id = p.packet_id;
@@ -174,13 +179,17 @@ Flow ShardBroker::refuse_sys_publish(Link* link, const mqtt::Publish& p) {
 }
 
 void ShardBroker::on_ack_ready(const AckRelease& r) {
-  auto it = links_.find(r.link_id);
-  if (it == links_.end()) return;  // the publisher is gone; it resends on reconnect
+  auto sit = by_id_.find(r.session);
+  Session* s = sit == by_id_.end() ? nullptr : sit->second;
   uint64_t seq = r.seq;
-  if (!r.refused && r.qos == 2 && store_on()) {
-    auto sit = by_id_.find(r.session);
-    if (sit != by_id_.end() && sit->second->persistent())
-      seq = std::max(seq, submit(OpQos2InAdd{sit->second->client_id(), r.packet_id}));
+  if (!r.refused && r.qos == 2 && store_on() && s != nullptr && s->persistent())
+    seq = std::max(seq, submit(OpQos2InAdd{s->client_id(), r.packet_id}));
+  auto it = links_.find(r.link_id);
+  if (it == links_.end()) {
+    // The publisher's connection is gone; it resends on reconnect. A QoS 2 flow stays ours:
+    // the resent PUBLISH is not delivered again and gets the PUBREC once this is durable.
+    if (s != nullptr && r.qos == 2) settle_orphan_pubrec(s, r, seq);
+    return;
   }
   Link* link = it->second;
   if (!r.refused && link->session != nullptr &&
@@ -188,6 +197,29 @@ void ShardBroker::on_ack_ready(const AckRelease& r) {
                          r.no_subscribers))
     return;
   complete_ack(link, r.packet_id, r.qos, r.refused, r.no_subscribers);
+}
+
+void ShardBroker::settle_orphan_pubrec(Session* s, const AckRelease& r, uint64_t seq) {
+  auto q2 = s->qos2_in.find(r.packet_id);
+  if (q2 == s->qos2_in.end()) return;
+  if (r.refused) {
+    s->qos2_in.erase(q2);  // not accepted: the resend is a new message
+    return;
+  }
+  const bool durable = !store_on() || !ctx_.store->ack_after_commit() || ctx_.store->durable_seq() >= seq;
+  if (durable) {
+    q2->second.acked = true;  // the resend gets its PUBREC at once
+    return;
+  }
+  // Held for no connection: a resend retargets it (retarget_pubrec); released with none,
+  // it marks the flow acknowledged (write_released).
+  DurabilityGate::Output out;
+  out.kind = DurabilityGate::Kind::kAck;
+  out.seq = seq;
+  out.packet_id = r.packet_id;
+  out.qos = 2;
+  out.no_subscribers = r.no_subscribers;
+  gate_.hold(s->id(), std::move(out));
 }
 
 bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, DurabilityGate::Kind kind,
@@ -220,7 +252,14 @@ void ShardBroker::write_released(DurabilityGate::Released& r) {
   Session* s = sit->second;
   Link* link = s->link;
   DurabilityGate::Output& out = r.output;
-  if (link == nullptr || link->link_id() != out.link_id) return;  // resent on reconnect
+  if (link == nullptr || link->link_id() != out.link_id) {
+    // Its connection is gone (the client resends on reconnect). A PUBREC that found no
+    // connection leaves its flow acknowledged: the resent PUBLISH gets a PUBREC at once.
+    if (out.kind == DurabilityGate::Kind::kAck && out.qos == 2) {
+      if (auto q2 = s->qos2_in.find(out.packet_id); q2 != s->qos2_in.end()) q2->second.acked = true;
+    }
+    return;
+  }
   switch (out.kind) {
     case DurabilityGate::Kind::kAck:
       complete_ack(link, out.packet_id, out.qos, false, out.no_subscribers);
@@ -239,6 +278,13 @@ void ShardBroker::write_released(DurabilityGate::Released& r) {
         send_pubrel(link, out.packet_id);
       return;
     case DurabilityGate::Kind::kPublish:
+      if (out.delivery.qos > 0) {
+        // A resend (3.1.1 retry) held behind a QoS 2 PUBLISH may have been acknowledged
+        // meanwhile: only what is still in flight, as that message, goes out.
+        const auto* e = s->inflight.find(out.delivery.packet_id);
+        if (e == nullptr || e->handle.msg != out.msg || e->state == mqtt::OutboundState::AwaitPubcomp)
+          return;
+      }
       emit_publish(link, *out.msg, out.delivery);
       return;
   }

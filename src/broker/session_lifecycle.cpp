@@ -269,6 +269,13 @@ void ShardBroker::schedule_expiry(Session* s) {
 
 void ShardBroker::publish_will(Session* s) {
   if (!s->will) return;
+  if (const std::string& t = s->will->topic; t == "$SYS" || t.starts_with("$SYS/")) {
+    // `$SYS/` is the broker's, for wills as for PUBLISH (refuse_sys_publish): discarded,
+    // counted with the refused publishes.
+    stats_.refused_sys_publish.add();
+    s->will.reset();
+    return;
+  }
   mqtt::Publish p;
   p.topic = std::move(s->will->topic);
   p.payload = std::move(s->will->payload);

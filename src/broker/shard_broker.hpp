@@ -209,6 +209,9 @@ class ShardBroker {
                           mqtt::QoS qos = 0, bool no_subscribers = false);
   // Writes an output the gate released, if its connection is still the session's.
   void write_released(DurabilityGate::Released& r);
+  // A QoS 2 acknowledgement whose publisher connection is gone: the flow is settled so that
+  // the resent PUBLISH on the next connection gets its PUBREC (once durable).
+  void settle_orphan_pubrec(Session* s, const AckRelease& r, uint64_t seq);
   int64_t next_retained_sweep_ms_ = 0;
   bool shutting_down_ = false;  // shutdown() began: no shared redelivery
   std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait

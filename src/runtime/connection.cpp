@@ -67,6 +67,9 @@ void Connection::mark_dirty() {
 void Connection::close_after_flush() {
   if (closing || closed) return;
   closing = true;
+  // What the broker appends after this (e.g. deliveries to a session not yet detached) is
+  // never sent: the last packet is the one that closed it (a DISCONNECT) [MQTT-3.14.4-1].
+  close_mark_ = out_.size();
   mark_dirty();
 }
 
@@ -228,8 +231,9 @@ void Connection::update_congestion() {
 }
 
 void Connection::flush() {
-  while (out_offset_ < out_.size()) {
-    ssize_t n = ::send(fd_, out_.data() + out_offset_, out_.size() - out_offset_, MSG_NOSIGNAL);
+  const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
+  while (out_offset_ < end()) {
+    ssize_t n = ::send(fd_, out_.data() + out_offset_, end() - out_offset_, MSG_NOSIGNAL);
     if (n > 0) {
       out_offset_ += static_cast<size_t>(n);
       last_write_ms = shard_->now_steady_ms();
@@ -241,6 +245,7 @@ void Connection::flush() {
       // drains would make the buffer grow without bound.
       if (out_offset_ > 64 * 1024 && out_offset_ * 2 > out_.size()) {
         out_.erase(0, out_offset_);
+        if (closing) close_mark_ -= out_offset_;
         out_offset_ = 0;
       }
       update_congestion();

@@ -73,6 +73,7 @@ class Connection final : public IoHandler, public broker::Link {
 
   int fd_;  // -1 once handed to the shard's Lingerer
   bool graceful_ = false;  // closed on purpose with all output written
+  size_t close_mark_ = 0;  // closing: out_ is sent up to here, the rest dropped
   uint64_t id_;
   Shard* shard_;
   mqtt::ServerProtocol protocol_;
