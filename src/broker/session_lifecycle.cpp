@@ -82,6 +82,20 @@ void ShardBroker::persist_session(Session* s) {
   submit(std::move(op));
 }
 
+namespace {
+
+// mqtt.max_keepalive: a 5.0 client asking for more than the maximum, or for none (0), is told
+// the maximum as Server Keep Alive and must use it [MQTT-3.2.2-21]; otherwise its own value
+// holds [MQTT-3.2.2-22]. 3.1/3.1.1 have no way to tell the client, and timing it out sooner
+// than it pings would cut healthy connections: its value is kept (docs/conformance.md).
+uint16_t negotiated_keep_alive(const mqtt::Connect& c, uint16_t max_keepalive) {
+  if (!mqtt::is_v5(c.version) || max_keepalive == 0) return c.keep_alive;
+  if (c.keep_alive == 0 || c.keep_alive > max_keepalive) return max_keepalive;
+  return c.keep_alive;
+}
+
+}  // namespace
+
 void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   const auto& cfg = *config_;
   const bool v5 = mqtt::is_v5(c.version);
@@ -112,7 +126,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     services_.move_link(link, home, std::move(c));
     return;
   }
-  link->keep_alive_s = c.keep_alive;
+  link->keep_alive_s = negotiated_keep_alive(c, cfg.mqtt.max_keepalive);
+  if (link->keep_alive_s != c.keep_alive) ack_props.server_keep_alive = link->keep_alive_s;
 
   bool session_present = false;
   Session* s = nullptr;
@@ -195,7 +210,11 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   if (!send_connack(link, session_present, ReasonCode::Success, std::move(ack_props))) return;
   log(1, "client \"" + c.client_id + "\"" + (link->assigned_client_id ? " (id assigned)" : "") +
              " connected from " + link->remote + " (MQTT " + std::string(version_name(c.version)) +
-             ", keepalive " + std::to_string(c.keep_alive) + " s, " +
+             ", keepalive " + std::to_string(link->keep_alive_s) + " s" +
+             (link->keep_alive_s != c.keep_alive
+                  ? " (Server Keep Alive; asked " + std::to_string(c.keep_alive) + " s)"
+                  : std::string()) +
+             ", " +
              (v5 ? "clean start " : "clean session ") + (c.clean_start ? "1" : "0") +
              ", session present " + (session_present ? "1" : "0") + ")");
   // Unacknowledged messages first, in order, then the queue [MQTT-4.4.0-1].

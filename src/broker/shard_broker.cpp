@@ -51,8 +51,14 @@ void ShardBroker::close_with(Link* link, ReasonCode rc) {
   if (link->connected && mqtt::is_v5(link->version())) {
     mqtt::Disconnect d;
     d.reason = rc;
-    mqtt::encode(mqtt::Packet{std::move(d)}, link->version(), link->out());
-    link->mark_dirty();
+    // [MQTT-3.1.2-24] No Reason String or User Properties: 3 bytes at most, below the
+    // smallest CONNACK an attached client accepted (it carries Receive Maximum and Maximum
+    // Packet Size), so it always fits; checked all the same, never sent when it does not.
+    std::string packet = mqtt::encode(mqtt::Packet{std::move(d)}, link->version());
+    if (link->session == nullptr || packet.size() <= link->session->max_packet_out) {
+      link->out().append(packet);
+      link->mark_dirty();
+    }
   }
   link->close_after_flush();
 }

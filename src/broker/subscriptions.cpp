@@ -1,5 +1,6 @@
 // ShardBroker, SUBSCRIBE/UNSUBSCRIBE and retained messages on subscribe (paced backlog).
 #include <algorithm>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -11,8 +12,38 @@ namespace harbor::broker {
 
 using namespace detail;
 
+namespace {
+
+// Whole size of a 5.0 SUBACK or UNSUBACK with `reasons` reason codes and no properties: the
+// broker sends neither a Reason String nor User Properties in them.
+size_t ack_size_v5(size_t reasons) {
+  const size_t body = 2 + 1 + reasons;  // packet id, property length 0, one code per filter
+  return 1 + mqtt::varint_size(static_cast<uint32_t>(body)) + body;
+}
+
+// [MQTT-3.1.2-24] A SUBACK or UNSUBACK carries one reason code per filter [MQTT-3.8.4-6],
+// [MQTT-3.11.3-1], so one that exceeds the client's Maximum Packet Size cannot be trimmed,
+// and leaving the request unanswered would hang the client: the caller closes the
+// connection with 0x95 before anything is changed. Returns why, or nothing when it fits.
+std::optional<std::string> ack_too_large(const Link* link, const Session* s, const char* type,
+                                         size_t reasons) {
+  if (!mqtt::is_v5(link->version())) return std::nullopt;  // no Maximum Packet Size in 3.1.1
+  const size_t size = ack_size_v5(reasons);
+  if (size <= s->max_packet_out) return std::nullopt;
+  return std::string(type) + " for " + std::to_string(reasons) + " filters (" +
+         std::to_string(size) + " bytes) exceeds the client's Maximum Packet Size of " +
+         std::to_string(s->max_packet_out) + " bytes";
+}
+
+}  // namespace
+
 void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
   const bool v5 = mqtt::is_v5(link->version());
+  if (auto why = ack_too_large(link, s, "SUBACK", sub.topics.size())) {
+    link->set_close_reason(std::move(*why));
+    close_with(link, ReasonCode::PacketTooLarge);
+    return;
+  }
   uint32_t sub_id = sub.props.subscription_identifiers.empty() ? 0 : sub.props.subscription_identifiers.front();
   mqtt::Suback ack;
   ack.packet_id = sub.packet_id;
@@ -105,6 +136,11 @@ void ShardBroker::on_link_writable(Link* link) {
 }
 
 void ShardBroker::on_unsubscribe(Link* link, Session* s, mqtt::Unsubscribe& unsub) {
+  if (auto why = ack_too_large(link, s, "UNSUBACK", unsub.filters.size())) {
+    link->set_close_reason(std::move(*why));
+    close_with(link, ReasonCode::PacketTooLarge);
+    return;
+  }
   mqtt::Unsuback ack;
   ack.packet_id = unsub.packet_id;
   for (const auto& f : unsub.filters) {

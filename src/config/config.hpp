@@ -40,6 +40,7 @@ struct MqttSettings {
   uint32_t max_connections = 0;     // ours: open client connections at most; 0 = no limit
   SharedStrategy shared_subscription_strategy = SharedStrategy::RoundRobin;  // ours
   uint32_t max_topic_levels = 128;  // ours: levels in a topic name or filter
+  uint16_t max_keepalive = 0;       // ours: seconds; 5.0 Server Keep Alive above it; 0 = none
   bool operator==(const MqttSettings&) const = default;
 };
 

@@ -302,6 +302,27 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string {
                 return std::to_string(c.mqtt.max_topic_levels);
               }},
+    SchemaRow{.key = "mqtt.max_keepalive",
+              .type = ValueType::Duration,
+              .default_value = "0s",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Largest keep alive an MQTT 5 client may use; 0 = no maximum (the client's "
+                     "value is used). A 5.0 client asking for more, or for 0, gets this value as "
+                     "Server Keep Alive in CONNACK and is timed out by it. MQTT 3.1/3.1.1 "
+                     "clients cannot be told, so their own value stays in force. Rounded up to "
+                     "whole seconds; a reload applies to connections made after it. A bare "
+                     "number is seconds.",
+              .min = 0,
+              .max = kU16Max * 1000,
+              .bare_unit = BareUnit::Seconds,
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.mqtt.max_keepalive = static_cast<uint16_t>((v.integer + 999) / 1000);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.mqtt.max_keepalive) + "s";
+              }},
     // sqlite
     SchemaRow{.key = "sqlite.enable",
               .type = ValueType::Bool,

@@ -1760,3 +1760,246 @@ TEST_F(ShardBrokerTest, V5PubackSaysNoMatchingSubscribers) {
 }
 
 }  // namespace harbor::broker
+
+// ================================================================ MQTT 5 flow: keep alive
+// and the client's Maximum Packet Size for every packet the broker sends (issue 11 part 4).
+
+namespace harbor::broker {
+namespace {
+
+// The packets written to `l` so far, decoded by a client whose Maximum Packet Size is `max`:
+// a larger packet is a test failure [MQTT-3.1.2-24]. Consumes the output.
+std::vector<mqtt::Packet> take_within(FakeLink& l, uint32_t max) {
+  mqtt::Decoder decoder(max);
+  decoder.set_version(l.version());
+  decoder.feed(std::string_view(l.raw()));
+  std::vector<mqtt::Packet> packets;
+  for (;;) {
+    auto next = decoder.next();
+    if (!next) {
+      ADD_FAILURE() << "packet beyond the client's Maximum Packet Size of " << max << ": "
+                    << next.error().message;
+      break;
+    }
+    if (!next->has_value()) break;
+    packets.push_back(std::move(**next));
+  }
+  l.take_packets();
+  return packets;
+}
+
+std::optional<uint16_t> server_keep_alive_of(FakeLink& l) {
+  auto packets = l.take_packets();
+  EXPECT_FALSE(packets.empty());
+  if (packets.empty()) return std::nullopt;
+  const auto* ack = std::get_if<mqtt::Connack>(&packets.front());
+  EXPECT_NE(ack, nullptr) << "first packet is not CONNACK";
+  if (ack == nullptr) return std::nullopt;
+  EXPECT_EQ(ack->reason, ReasonCode::Success);
+  return ack->props.server_keep_alive;
+}
+
+}  // namespace
+
+// mqtt.max_keepalive: a 5.0 client asking for more than the maximum, or for 0, is told the
+// maximum as Server Keep Alive [MQTT-3.2.2-21]; one within it gets no property and keeps its
+// own value [MQTT-3.2.2-22]. Without a maximum (default 0) nobody gets the property.
+TEST_F(ShardBrokerTest, ServerKeepAliveFromMaxKeepalive5) {
+  cfg.mqtt.max_keepalive = 30;
+  start();
+  for (uint16_t asked : {uint16_t{0}, uint16_t{31}, uint16_t{65535}}) {
+    SCOPED_TRACE(asked);
+    FakeLink& l = connect("c" + std::to_string(asked),
+                          ConnectOptions{.version = Version::v5, .keep_alive = asked});
+    EXPECT_EQ(server_keep_alive_of(l), std::optional<uint16_t>(30));
+    EXPECT_EQ(l.keep_alive_s, 30u);
+  }
+  for (uint16_t asked : {uint16_t{1}, uint16_t{30}}) {
+    SCOPED_TRACE(asked);
+    FakeLink& l = connect("d" + std::to_string(asked),
+                          ConnectOptions{.version = Version::v5, .keep_alive = asked});
+    EXPECT_EQ(server_keep_alive_of(l), std::nullopt);
+    EXPECT_EQ(l.keep_alive_s, asked);
+  }
+  cfg.mqtt.max_keepalive = 0;
+  start();
+  for (uint16_t asked : {uint16_t{0}, uint16_t{65535}}) {
+    SCOPED_TRACE(asked);
+    FakeLink& l = connect("e" + std::to_string(asked),
+                          ConnectOptions{.version = Version::v5, .keep_alive = asked});
+    EXPECT_EQ(server_keep_alive_of(l), std::nullopt);
+    EXPECT_EQ(l.keep_alive_s, asked);
+  }
+}
+
+// The sweep times a 5.0 client out by the Server Keep Alive it was told, not by the value it
+// asked for: max 10 s x multiplier 1.25 = 12.5 s, for a client that asked 600 s or none.
+TEST_F(ShardBrokerTest, SweepUsesServerKeepAlive5) {
+  for (uint16_t asked : {uint16_t{600}, uint16_t{0}}) {
+    SCOPED_TRACE(asked);
+    cfg.mqtt.max_keepalive = 10;
+    start();
+    FakeLink& c = connect_ok("c", ConnectOptions{.version = Version::v5, .keep_alive = asked});
+    services.advance(12'000);
+    b().sweep();
+    EXPECT_FALSE(c.closed()) << "12 s without a packet: within 12.5 s";
+    services.advance(1000);
+    b().sweep();
+    ASSERT_TRUE(c.closed());
+    auto out = c.take_packets();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_EQ(std::get<mqtt::Disconnect>(out[0]).reason, ReasonCode::KeepAliveTimeout);
+    EXPECT_NE(c.close_reason.find("keepalive 10 s"), std::string::npos) << c.close_reason;
+  }
+}
+
+// 3.1/3.1.1 have no Server Keep Alive: the client cannot be told, and timing it out sooner
+// than it pings would disconnect a healthy client. Its own value stays in force, 0 included.
+TEST_F(ShardBrokerTest, MaxKeepaliveLeavesV311ClientsTheirOwnValue) {
+  cfg.mqtt.max_keepalive = 10;
+  for (Version v : {Version::v311, Version::v31}) {
+    SCOPED_TRACE(v == Version::v31 ? "3.1" : "3.1.1");
+    start();
+    FakeLink& slow = connect_ok("slow", ConnectOptions{.version = v, .keep_alive = 600});
+    FakeLink& none = connect_ok("none", ConnectOptions{.version = v, .keep_alive = 0});
+    EXPECT_EQ(slow.keep_alive_s, 600u);
+    EXPECT_EQ(none.keep_alive_s, 0u);
+    services.advance(700'000);  // far beyond 12.5 s, within 600 x 1.25 = 750 s
+    b().sweep();
+    EXPECT_FALSE(slow.closed());
+    services.advance(51'000);
+    b().sweep();
+    EXPECT_TRUE(slow.closed());
+    EXPECT_FALSE(none.closed()) << "keep alive 0: never timed out";
+  }
+}
+
+// A reload changes mqtt.max_keepalive for connections made after it; a connection keeps the
+// value it was told in its CONNACK.
+TEST_F(ShardBrokerTest, ReloadedMaxKeepaliveAppliesToNewConnections5) {
+  cfg.mqtt.max_keepalive = 10;
+  start();
+  FakeLink& before = connect("before", ConnectOptions{.version = Version::v5, .keep_alive = 60});
+  EXPECT_EQ(server_keep_alive_of(before), std::optional<uint16_t>(10));
+  auto reloaded = std::make_shared<config::Config>(cfg);
+  reloaded->mqtt.max_keepalive = 20;
+  b().set_config(reloaded);
+  FakeLink& after = connect("after", ConnectOptions{.version = Version::v5, .keep_alive = 60});
+  EXPECT_EQ(server_keep_alive_of(after), std::optional<uint16_t>(20));
+  services.advance(13'000);
+  b().sweep();
+  EXPECT_TRUE(before.closed());
+  EXPECT_FALSE(after.closed());
+}
+
+// [MQTT-3.1.2-24] A SUBACK carries one reason code per filter [MQTT-3.8.4-6]: one that would
+// exceed the client's Maximum Packet Size cannot be trimmed, so the connection is closed with
+// DISCONNECT 0x95 and nothing is subscribed. Max 20: the CONNACK fits once the "available"
+// flags are dropped; a SUBACK is 5 bytes + one per filter, so 15 filters fit and 16 do not.
+TEST_F(ShardBrokerTest, SubackBeyondMaximumPacketSizeCloses5) {
+  ConnectOptions o{.version = Version::v5, .maximum_packet_size = 20};
+  FakeLink& c = connect_ok("c", o);
+  auto request = [](uint16_t packet_id, int filters, const std::string& prefix) {
+    mqtt::Subscribe s;
+    s.packet_id = packet_id;
+    for (int i = 0; i < filters; ++i) {
+      mqtt::SubscribeTopic t;
+      t.filter = prefix + std::to_string(i);
+      s.topics.push_back(t);
+    }
+    return s;
+  };
+  send(c, request(1, 15, "a"));
+  auto got = take_within(c, 20);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Suback>(got[0]).reasons.size(), 15u);
+  EXPECT_FALSE(c.closed());
+
+  send(c, request(2, 16, "b"));
+  got = take_within(c, 20);
+  ASSERT_EQ(got.size(), 1u) << "a SUBACK beyond 20 bytes, or nothing";
+  EXPECT_EQ(std::get<mqtt::Disconnect>(got[0]).reason, ReasonCode::PacketTooLarge);
+  EXPECT_TRUE(c.closed());
+  EXPECT_NE(c.close_reason.find("SUBACK for 16 filters (21 bytes)"), std::string::npos)
+      << c.close_reason;
+  EXPECT_EQ(tree->size(), 15u) << "the refused SUBSCRIBE subscribed something";
+}
+
+// The same for UNSUBACK [MQTT-3.11.3-1]: beyond the maximum, DISCONNECT 0x95 and nothing is
+// unsubscribed.
+TEST_F(ShardBrokerTest, UnsubackBeyondMaximumPacketSizeCloses5) {
+  FakeLink& c = connect_ok("c", ConnectOptions{.version = Version::v5, .maximum_packet_size = 20});
+  subscribe(c, "x", 0);
+  mqtt::Unsubscribe u;
+  u.packet_id = 3;
+  u.filters.push_back("x");
+  for (int i = 0; i < 15; ++i) u.filters.push_back("none" + std::to_string(i));
+  send(c, u);
+  auto got = take_within(c, 20);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Disconnect>(got[0]).reason, ReasonCode::PacketTooLarge);
+  EXPECT_EQ(tree->size(), 1u) << "the refused UNSUBSCRIBE unsubscribed x";
+
+  FakeLink& d = connect_ok("d", ConnectOptions{.version = Version::v5, .maximum_packet_size = 20});
+  u.filters.resize(15);
+  send(d, u);
+  got = take_within(d, 20);
+  ASSERT_EQ(got.size(), 1u);
+  EXPECT_EQ(std::get<mqtt::Unsuback>(got[0]).reasons.size(), 15u);
+  EXPECT_FALSE(d.closed());
+}
+
+// Every other packet the broker sends a 5.0 client is a few bytes with no Reason String or
+// User Properties (PUBACK, PUBREC, PUBREL, PUBCOMP: at most 5; DISCONNECT 3; PINGRESP 2), so
+// it fits any client whose CONNACK fitted. Checked here at the smallest Maximum Packet Size
+// the broker accepts a connection with.
+TEST_F(ShardBrokerTest, EveryPacketWithinTheSmallestAcceptedMaximum5) {
+  uint32_t smallest = 0;
+  for (uint32_t max = 1; max < 64 && smallest == 0; ++max) {
+    FakeLink& probe = connect("probe", ConnectOptions{.version = Version::v5, .maximum_packet_size = max});
+    if (!probe.raw().empty()) smallest = max;
+    drop(probe);
+  }
+  ASSERT_NE(smallest, 0u);
+  EXPECT_LE(smallest, 13u) << "CONNACK: flags, reason, Receive Maximum, Maximum Packet Size";
+
+  ConnectOptions o{.version = Version::v5, .maximum_packet_size = smallest};
+  FakeLink& c = connect_ok("c", o);
+  subscribe(c, "t", 2);
+  FakeLink& pub = connect_ok("pub");
+  publish(c, "nobody", "", 1, 1);                  // PUBACK 0x10
+  publish(c, "nobody", "", 2, 2);                  // PUBREC 0x10
+  send(c, make_ack(PacketType::Pubrel, 2));        // PUBCOMP
+  send(c, make_ack(PacketType::Pubrel, 9));        // PUBCOMP 0x92 (unknown packet id)
+  publish(pub, "t", "", 2, 1);                     // PUBLISH to c, 8 bytes
+  send(c, mqtt::Pingreq{});                        // PINGRESP
+  auto got = take_within(c, smallest);
+  std::vector<std::pair<PacketType, ReasonCode>> acks;
+  for (const auto& a : all_of<mqtt::PubAck>(got)) acks.emplace_back(a.type, a.reason);
+  EXPECT_EQ(acks, (std::vector<std::pair<PacketType, ReasonCode>>{
+                      {PacketType::Puback, ReasonCode::NoMatchingSubscribers},
+                      {PacketType::Pubrec, ReasonCode::NoMatchingSubscribers},
+                      {PacketType::Pubcomp, ReasonCode::Success},
+                      {PacketType::Pubcomp, ReasonCode::PacketIdentifierNotFound}}));
+  EXPECT_EQ(all_of<mqtt::Pingresp>(got).size(), 1u);
+  auto delivered = all_of<mqtt::Publish>(got);
+  ASSERT_EQ(delivered.size(), 1u);
+  send(c, make_ack(PacketType::Pubrec, delivered[0].packet_id));  // PUBREL
+  mqtt::Unsubscribe u;
+  u.packet_id = 4;
+  u.filters = {"t"};
+  send(c, u);                                      // UNSUBACK
+  send(c, mqtt::Auth{});                           // protocol error: DISCONNECT 0x82
+  got = take_within(c, smallest);
+  std::vector<PacketType> types;
+  for (const auto& p : got) {
+    if (const auto* a = std::get_if<mqtt::PubAck>(&p)) types.push_back(a->type);
+  }
+  EXPECT_EQ(types, std::vector<PacketType>{PacketType::Pubrel});
+  EXPECT_EQ(all_of<mqtt::Unsuback>(got).size(), 1u);
+  auto disconnects = all_of<mqtt::Disconnect>(got);
+  ASSERT_EQ(disconnects.size(), 1u);
+  EXPECT_EQ(disconnects[0].reason, ReasonCode::ProtocolError);
+}
+
+}  // namespace harbor::broker

@@ -175,6 +175,19 @@ TEST(Load, BareSecondsForNanoMqSecondKeys) {
   EXPECT_EQ(c.mqtt.session_expiry_311, 5u);
 }
 
+// mqtt.max_keepalive (ours): a duration, a bare number in seconds, rounded up to whole
+// seconds (a keep alive is a whole number of seconds); 0 = no maximum; at most 65535 s.
+TEST(Load, MaxKeepaliveIsWholeSeconds) {
+  EXPECT_EQ(defaults()->mqtt.max_keepalive, 0u);
+  EXPECT_EQ(load_ok("mqtt.max_keepalive = 60").mqtt.max_keepalive, 60u);
+  EXPECT_EQ(load_ok("mqtt.max_keepalive = 2m").mqtt.max_keepalive, 120u);
+  EXPECT_EQ(load_ok("mqtt.max_keepalive = 1500ms").mqtt.max_keepalive, 2u);
+  EXPECT_EQ(load_ok("mqtt.max_keepalive = 1ms").mqtt.max_keepalive, 1u) << "never 0 = none";
+  EXPECT_EQ(load_ok("mqtt.max_keepalive = 65535").mqtt.max_keepalive, 65535u);
+  EXPECT_NE(load_error("mqtt.max_keepalive = 65536\n").find("t.conf:1: mqtt.max_keepalive: must be between"),
+            std::string::npos);
+}
+
 TEST(Load, SqliteEnableSpellings) {
   EXPECT_FALSE(load_ok("mqtt {}").sqlite.enabled);  // no section: in memory, as NanoMQ
   EXPECT_TRUE(load_ok("sqlite {}").sqlite.enabled);
