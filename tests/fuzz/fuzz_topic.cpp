@@ -28,8 +28,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
        shared->filter.empty()))
     __builtin_trap();
   if (name_ok) {
-    // Every topic name is a filter matching itself, unless it spells a shared filter.
-    if (!topic.starts_with("$share/")) {
+    // Every topic name is a filter matching itself, unless it spells a shared filter
+    // ("$share/..." or "$queue/...").
+    if (!topic.starts_with("$share/") && !topic.starts_with("$queue/")) {
       if (!valid_topic_filter(topic)) __builtin_trap();
       if (!topic_matches(topic, topic)) __builtin_trap();
     }
