@@ -298,6 +298,10 @@ class OutboundWindow {
   Output resend(uint32_t i, int64_t now_ms);
   template <class Sink>
   bool emit(Sink& sink, const Output& out);
+  // Resends entry i through `sink`; returns the index of the next entry (i + 1, or i when the
+  // sink refused a PUBLISH and the entry was dropped).
+  template <class Sink>
+  uint32_t resend_through(uint32_t i, int64_t now_ms, Sink& sink);
 
   // Entries in submission order: a growable circular array (capacity a power of two).
   std::unique_ptr<Entry[]> buf_;
@@ -368,11 +372,7 @@ void OutboundWindow<Handle>::on_connected(Version version, uint16_t send_quota, 
       ++i;
       continue;
     }
-    if (emit(sink, resend(i, now_ms))) {
-      ++i;
-    } else {
-      erase_at(i);
-    }
+    i = resend_through(i, now_ms, sink);
   }
 }
 
@@ -481,11 +481,7 @@ void OutboundWindow<Handle>::resume(int64_t now_ms, Sink&& sink) {
     }
     at(i).flags &= static_cast<uint8_t>(~kOwed);
     --owed_;
-    if (emit(sink, resend(i, now_ms))) {
-      ++i;
-    } else {
-      erase_at(i);
-    }
+    i = resend_through(i, now_ms, sink);
   }
 }
 
@@ -500,11 +496,7 @@ void OutboundWindow<Handle>::on_retry_tick(int64_t now_ms, int64_t retry_interva
       ++i;
       continue;
     }
-    if (emit(sink, resend(i, now_ms))) {
-      ++i;
-    } else {
-      erase_at(i);
-    }
+    i = resend_through(i, now_ms, sink);
   }
 }
 
@@ -528,6 +520,14 @@ typename OutboundWindow<Handle>::Output OutboundWindow<Handle>::resend(uint32_t 
     }
   }
   return out;
+}
+
+template <class Handle>
+template <class Sink>
+uint32_t OutboundWindow<Handle>::resend_through(uint32_t i, int64_t now_ms, Sink& sink) {
+  if (emit(sink, resend(i, now_ms))) return i + 1;
+  erase_at(i);
+  return i;
 }
 
 // Hands `out` to the sink; false when the sink refused a PUBLISH (the entry is to go).
