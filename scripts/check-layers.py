@@ -52,21 +52,7 @@ DEPENDS_ON = {
 # (file relative to the root, the layer it may use against the table, why, the issue that
 # removes it). An entry covers that one file's includes of that one layer (for a
 # CMakeLists.txt: its links to that layer's library), nothing else.
-KNOWN_EXCEPTIONS = [
-    # The broker's shared context holds the whole typed config (BrokerContext::config) and
-    # ShardBroker reads its settings from it. Issue 11 ("Layers that hold"): the src/broker
-    # rewrite gives the broker its own settings, built in app, and deletes this entry.
-    ("src/broker/context.hpp", "config",
-     "broker::BrokerContext holds config::Config", "issue 11 (src/broker rewrite)"),
-    ("src/broker/CMakeLists.txt", "config",
-     "harbor_broker links harbor_config for context.hpp", "issue 11 (src/broker rewrite)"),
-    # runtime/shard.cpp names config::Config (limits_from(broker_.config())), which it gets
-    # through broker/context.hpp, so harbor_runtime links harbor_config. Goes with the
-    # broker entry above.
-    ("src/runtime/CMakeLists.txt", "config",
-     "runtime reads config::Config through broker::BrokerContext",
-     "issue 11 (src/broker rewrite)"),
-]
+KNOWN_EXCEPTIONS: list = []
 
 INCLUDE = re.compile(r'^\s*#\s*include\s*([<"])([^>"]+)[>"]')
 LINK_CALL = re.compile(r"\b(harbor_library|target_link_libraries)\s*\(([^)]*)\)", re.S)

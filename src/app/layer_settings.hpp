@@ -2,6 +2,7 @@
 // config types; store and broker get plain structs of what they use).
 #pragma once
 
+#include "broker/settings.hpp"
 #include "config/config.hpp"
 #include "store/store_settings.hpp"
 
@@ -18,6 +19,39 @@ inline store::StoreSettings store_settings_from(const config::SqliteSettings& s)
                                                              : store::SyncMode::Normal;
   out.commit_interval = s.commit_interval;
   out.commit_batch = s.commit_batch;
+  return out;
+}
+
+// The mqtt {} section as the broker's settings (mqtt.max_connections stays with the
+// acceptors, which app owns).
+inline broker::SharedStrategy shared_strategy_from(config::SharedStrategy s) {
+  switch (s) {
+    case config::SharedStrategy::RoundRobin: return broker::SharedStrategy::RoundRobin;
+    case config::SharedStrategy::Random: return broker::SharedStrategy::Random;
+    case config::SharedStrategy::Sticky: return broker::SharedStrategy::Sticky;
+    case config::SharedStrategy::HashClientId: return broker::SharedStrategy::HashClientId;
+    case config::SharedStrategy::HashTopic: return broker::SharedStrategy::HashTopic;
+  }
+  return broker::SharedStrategy::RoundRobin;
+}
+
+inline broker::Settings broker_settings_from(const config::MqttSettings& m) {
+  broker::Settings out;
+  out.max_packet_size = m.max_packet_size;
+  out.max_mqueue_len = m.max_mqueue_len;
+  out.retry_interval = m.retry_interval;
+  out.keepalive_multiplier = m.keepalive_multiplier;
+  out.max_inflight_window = m.max_inflight_window;
+  out.max_awaiting_rel = m.max_awaiting_rel;
+  out.await_rel_timeout = m.await_rel_timeout;
+  out.max_user_properties = m.property_size;
+  out.max_topic_alias = m.max_topic_alias;
+  out.queue_qos0 = m.queue_qos0;
+  out.session_expiry_311 = m.session_expiry_311;
+  out.connect_timeout = m.connect_timeout;
+  out.shared_strategy = shared_strategy_from(m.shared_subscription_strategy);
+  out.max_topic_levels = m.max_topic_levels;
+  out.max_keepalive = m.max_keepalive;
   return out;
 }
 

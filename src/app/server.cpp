@@ -34,7 +34,7 @@ Server::~Server() {
 tl::expected<void, std::string> Server::start() {
   unsigned n = cfg_->num_threads;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-  ctx_.config = cfg_;
+  ctx_.settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg_->mqtt));
   ctx_.init_shards(n);
   ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
   ctx_.shard_congested = std::make_unique<std::atomic<bool>[]>(n);
@@ -184,8 +184,9 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
       acceptor->set_max_connections(max);
     });
   }
+  auto settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg->mqtt));
   for (auto& s : shards_) {
-    s->loop().post([shard = s.get(), cfg] { shard->broker().set_config(cfg); });
+    s->loop().post([shard = s.get(), settings] { shard->broker().set_settings(settings); });
   }
   if (store_) store_->set_disk_cache_size(cfg->sqlite.disk_cache_size);
 }

@@ -1,4 +1,4 @@
-// What every shard shares: configuration, the subscription tree, retained messages, the
+// What every shard shares: the broker's settings, the subscription tree, retained messages, the
 // persistence sink and global counters. Created before the shards start; the objects it
 // points to are thread-safe or immutable.
 #pragma once
@@ -12,8 +12,8 @@
 #include "broker/link.hpp"
 #include "broker/ports.hpp"
 #include "broker/retained_store.hpp"
+#include "broker/settings.hpp"
 #include "broker/subscription_tree.hpp"
-#include "config/config.hpp"
 #include "mqtt/packets.hpp"
 
 namespace harbor::broker {
@@ -62,7 +62,7 @@ struct BrokerStats {
 };
 
 struct BrokerContext {
-  std::shared_ptr<const config::Config> config;
+  std::shared_ptr<const Settings> settings;  // replaced per shard on reload (set_settings)
   unsigned num_shards = 1;
   SubscriptionTree* tree = nullptr;
   RetainedStore* retained = nullptr;

@@ -42,13 +42,13 @@ MessagePtr ShardBroker::make_message(Session* origin, mqtt::Publish& p) {
 
 Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   Session* s = link->session;
-  const auto& cfg = *config_;
+  const Settings& cfg = *settings_;
   stats_.messages_in.add();
-  if (mqtt::exceeds_topic_levels(p.topic, cfg.mqtt.max_topic_levels)) {
+  if (mqtt::exceeds_topic_levels(p.topic, cfg.max_topic_levels)) {
     // Deeper than mqtt.max_topic_levels: each level costs a tree node, so it is refused
     // like an invalid topic name (5.0: DISCONNECT 0x90; 3.1.1: close).
     link->set_close_reason("topic with more than mqtt.max_topic_levels=" +
-                           std::to_string(cfg.mqtt.max_topic_levels) + " levels");
+                           std::to_string(cfg.max_topic_levels) + " levels");
     close_with(link, ReasonCode::TopicNameInvalid);
     return Flow::Continue;
   }
@@ -70,7 +70,7 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
       link->mark_dirty();
       return Flow::Continue;
     }
-    const uint32_t limit = std::max<uint32_t>(1, std::min<uint32_t>(cfg.mqtt.max_awaiting_rel, 65535));
+    const uint32_t limit = std::max<uint32_t>(1, std::min<uint32_t>(cfg.max_awaiting_rel, 65535));
     if (mqtt::is_v5(link->version())) {
       // 5.0: the Receive Maximum we sent in CONNACK (QoS 1 and 2 together) [MQTT-3.3.4-9].
       if (link->inbound_unacked >= limit) {

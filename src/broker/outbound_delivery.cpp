@@ -15,7 +15,7 @@ using namespace detail;
 bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos, bool retain,
                                 std::vector<uint32_t> sub_ids, AckWaiter* token,
                                 SharedGroupId shared_group) {
-  const auto& cfg = *config_;
+  const Settings& cfg = *settings_;
   int64_t now = services_.now_unix_ms();
   if (expired(*msg, now)) {
     stats_.dropped_expired.add();
@@ -48,10 +48,10 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       write_publish(s, msg, d);
       return link->pending_bytes() > kOutputHighWater;
     }
-    if (!cfg.mqtt.queue_qos0 || !s->persistent()) return false;
+    if (!cfg.queue_qos0 || !s->persistent()) return false;
   }
   const bool direct = link != nullptr && s->queue.empty() && (qos == 0 || s->inflight.has_room());
-  const size_t limit = cfg.mqtt.max_mqueue_len;
+  const size_t limit = cfg.max_mqueue_len;
   bool full = false;
   if (!direct && limit != 0 && s->queue.size() >= limit) {
     // Queue full. An online receiver that still acknowledges gets what its publishers sent
@@ -209,7 +209,7 @@ void ShardBroker::drop_entry_storage(Session* s, const OutEntry& e) {
 
 size_t ShardBroker::queue_pause_len() const {
   // Half the limit, so what the publishers had already sent fits in the other half.
-  const size_t limit = config_->mqtt.max_mqueue_len;
+  const size_t limit = settings_->max_mqueue_len;
   return limit != 0 ? std::max<size_t>(1, limit / 2) : kLongQueue;
 }
 

@@ -12,25 +12,10 @@ namespace harbor::broker {
 
 using namespace detail;
 
-namespace {
-
-SharedStrategy strategy_of(config::SharedStrategy s) {
-  switch (s) {
-    case config::SharedStrategy::RoundRobin: return SharedStrategy::RoundRobin;
-    case config::SharedStrategy::Random: return SharedStrategy::Random;
-    case config::SharedStrategy::Sticky: return SharedStrategy::Sticky;
-    case config::SharedStrategy::HashClientId: return SharedStrategy::HashClientId;
-    case config::SharedStrategy::HashTopic: return SharedStrategy::HashTopic;
-  }
-  return SharedStrategy::RoundRobin;
-}
-
-}  // namespace
-
 bool ShardBroker::route(const MessagePtr& msg, const AckToken& token, uint64_t publisher_link) {
   matches_.clear();
   SharedSelection selection;
-  selection.strategy = strategy_of(config_->mqtt.shared_subscription_strategy);
+  selection.strategy = settings_->shared_strategy;
   if (selection.strategy == SharedStrategy::HashClientId) {
     // The publishing session is on this shard (its home): route runs where it published.
     if (auto it = by_id_.find(msg->origin); it != by_id_.end())

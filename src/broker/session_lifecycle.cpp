@@ -97,7 +97,7 @@ uint16_t negotiated_keep_alive(const mqtt::Connect& c, uint16_t max_keepalive) {
 }  // namespace
 
 void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
-  const auto& cfg = *config_;
+  const Settings& cfg = *settings_;
   const bool v5 = mqtt::is_v5(c.version);
   mqtt::Properties ack_props;
   // MQTT 3.1 (protocol level 3): the Client Identifier is 1 to 23 characters; others are
@@ -118,7 +118,7 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     // [MQTT-4.12.0-1] with 0x8C rather than ignore it.
     return reject_connect(link, ReasonCode::BadAuthenticationMethod);
   }
-  if (c.will && mqtt::exceeds_topic_levels(c.will->topic, config_->mqtt.max_topic_levels))
+  if (c.will && mqtt::exceeds_topic_levels(c.will->topic, settings_->max_topic_levels))
     return reject_connect(link, ReasonCode::TopicNameInvalid);  // mqtt.max_topic_levels
   unsigned home = home_shard(c.client_id);
   if (home != shard_) {
@@ -126,7 +126,7 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     services_.move_link(link, home, std::move(c));
     return;
   }
-  link->keep_alive_s = negotiated_keep_alive(c, cfg.mqtt.max_keepalive);
+  link->keep_alive_s = negotiated_keep_alive(c, cfg.max_keepalive);
   if (link->keep_alive_s != c.keep_alive) ack_props.server_keep_alive = link->keep_alive_s;
 
   bool session_present = false;
@@ -170,15 +170,15 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   if (v5) {
     s->expiry_s = c.props.session_expiry_interval.value_or(0);
     uint16_t rm = c.props.receive_maximum.value_or(65535);
-    s->window = static_cast<uint16_t>(std::min<uint32_t>(rm, cfg.mqtt.max_inflight_window));
+    s->window = static_cast<uint16_t>(std::min<uint32_t>(rm, cfg.max_inflight_window));
     s->max_packet_out = c.props.maximum_packet_size.value_or(0xFFFFFFFF);
     if (c.props.topic_alias_maximum.value_or(0) > 0)
       link->out_aliases = std::make_unique<OutboundAliases>(*c.props.topic_alias_maximum);
   } else {
     s->expiry_s = c.clean_start ? 0
-                  : cfg.mqtt.session_expiry_311 ? cfg.mqtt.session_expiry_311
+                  : cfg.session_expiry_311 ? cfg.session_expiry_311
                                                 : kExpiryNever;
-    s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, cfg.mqtt.max_inflight_window));
+    s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, cfg.max_inflight_window));
     s->max_packet_out = 0xFFFFFFFF;
   }
   if (s->window == 0) s->window = 1;
@@ -196,11 +196,11 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   }
 
   if (v5) {
-    ack_props.topic_alias_maximum = cfg.mqtt.max_topic_alias;
+    ack_props.topic_alias_maximum = cfg.max_topic_alias;
     ack_props.receive_maximum =
-        static_cast<uint16_t>(std::clamp<uint32_t>(cfg.mqtt.max_awaiting_rel, 1, 65535));
+        static_cast<uint16_t>(std::clamp<uint32_t>(cfg.max_awaiting_rel, 1, 65535));
     // At most the largest packet the protocol can express (some clients reject more).
-    ack_props.maximum_packet_size = std::min<uint32_t>(cfg.mqtt.max_packet_size, mqtt::kMaxRemainingLength);
+    ack_props.maximum_packet_size = std::min<uint32_t>(cfg.max_packet_size, mqtt::kMaxRemainingLength);
     ack_props.retain_available = 1;
     ack_props.wildcard_subscription_available = 1;
     ack_props.subscription_identifier_available = 1;

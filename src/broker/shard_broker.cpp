@@ -13,7 +13,7 @@ namespace harbor::broker {
 using namespace detail;
 
 ShardBroker::ShardBroker(BrokerContext& ctx, ShardServices& services)
-    : ctx_(ctx), config_(ctx.config), services_(services), shard_(services.shard_index()),
+    : ctx_(ctx), settings_(ctx.settings), services_(services), shard_(services.shard_index()),
       stats_(ctx.shard_stats[shard_]) {
   outboxes_.resize(ctx_.num_shards);
   ack_outboxes_.resize(ctx_.num_shards);

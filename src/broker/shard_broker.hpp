@@ -77,11 +77,11 @@ class ShardBroker {
   void on_link_writable(Link* link);
 
   // ---- from other shards / the runtime ----
-  // The configuration this shard runs with. Owner thread only. A reload replaces it
-  // (set_config, posted to every shard): new connections and sessions take the new limits;
+  // The settings this shard runs with. Owner thread only. A reload replaces them
+  // (set_settings, posted to every shard): new connections and sessions take the new limits;
   // a session keeps the window it was created with.
-  const config::Config& config() const { return *config_; }
-  void set_config(std::shared_ptr<const config::Config> config) { config_ = std::move(config); }
+  const Settings& settings() const { return *settings_; }
+  void set_settings(std::shared_ptr<const Settings> s) { settings_ = std::move(s); }
   void deliver_batch(std::vector<RemoteDelivery>& batch);
   void on_ack_ready(const AckRelease& r);
   // The store committed more; release acknowledgements that were waiting for it.
@@ -189,7 +189,7 @@ class ShardBroker {
   bool store_on() const { return ctx_.store != nullptr; }
 
   BrokerContext& ctx_;
-  std::shared_ptr<const config::Config> config_;
+  std::shared_ptr<const Settings> settings_;
   ShardServices& services_;
   unsigned shard_;
   ShardStats& stats_;  // this shard's counters (ctx_.shard_stats[shard_])

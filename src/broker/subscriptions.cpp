@@ -55,7 +55,7 @@ void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
   std::vector<Granted> granted;
   for (auto& t : sub.topics) {
     if (!mqtt::valid_topic_filter(t.filter) ||
-        mqtt::exceeds_topic_levels(t.filter, config_->mqtt.max_topic_levels)) {
+        mqtt::exceeds_topic_levels(t.filter, settings_->max_topic_levels)) {
       ack.reasons.push_back(v5 ? ReasonCode::TopicFilterInvalid : ReasonCode::UnspecifiedError);
       continue;
     }

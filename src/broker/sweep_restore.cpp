@@ -13,13 +13,13 @@ namespace harbor::broker {
 using namespace detail;
 
 void ShardBroker::sweep() {
-  const auto& cfg = *config_;
+  const Settings& cfg = *settings_;
   int64_t now = services_.now_steady_ms();
   std::vector<Link*> expired_links;
   for (auto& [id, link] : links_) {
     if (!link->connected) {
       // A socket whose CONNECT is not complete within mqtt.connect_timeout is closed.
-      if (now - link->opened_ms > cfg.mqtt.connect_timeout.count()) expired_links.push_back(link);
+      if (now - link->opened_ms > cfg.connect_timeout.count()) expired_links.push_back(link);
       continue;
     }
     // An idle connection gives its buffers back (an idle client costs well under 1 KiB).
@@ -30,7 +30,7 @@ void ShardBroker::sweep() {
     if (link->keep_alive_s != 0 && !link->read_paused) {
       // Keep alive × multiplier without a packet → disconnect [MQTT-3.1.2-22]. Not while we
       // do not read it ourselves (backpressure): its PINGREQ waits in the socket.
-      auto limit = static_cast<int64_t>(link->keep_alive_s * 1000.0 * cfg.mqtt.keepalive_multiplier);
+      auto limit = static_cast<int64_t>(link->keep_alive_s * 1000.0 * cfg.keepalive_multiplier);
       if (now - link->last_rx_ms > limit) {
         expired_links.push_back(link);
         continue;
@@ -40,14 +40,14 @@ void ShardBroker::sweep() {
     if (s == nullptr) continue;
     // 3.1.1 only: resend unacknowledged messages while online; 5.0 resends only on
     // reconnect [MQTT-4.4.0-1].
-    if (!s->inflight.empty() && cfg.mqtt.retry_interval.count() > 0) {
-      s->inflight.on_retry_tick(now, cfg.mqtt.retry_interval.count(),
+    if (!s->inflight.empty() && cfg.retry_interval.count() > 0) {
+      s->inflight.on_retry_tick(now, cfg.retry_interval.count(),
                                 [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
     }
     // QoS 2 receiver state that never saw its PUBREL is dropped after await_rel_timeout.
-    if (!s->qos2_in.empty() && cfg.mqtt.await_rel_timeout.count() > 0) {
+    if (!s->qos2_in.empty() && cfg.await_rel_timeout.count() > 0) {
       for (auto it = s->qos2_in.begin(); it != s->qos2_in.end();) {
-        if (it->second.acked && now - it->second.received_ms > cfg.mqtt.await_rel_timeout.count()) {
+        if (it->second.acked && now - it->second.received_ms > cfg.await_rel_timeout.count()) {
           if (link->inbound_unacked) link->inbound_unacked--;
           if (store_on() && s->persistent()) submit(OpQos2InRemove{s->client_id(), it->first});
           it = s->qos2_in.erase(it);
@@ -71,7 +71,7 @@ void ShardBroker::restore_session(RestoredSession r) {
   s->version = static_cast<Version>(r.session.version);
   s->expiry_s = r.session.expiry_s;
   s->last_seen_ms = r.session.last_seen_ms ? r.session.last_seen_ms : services_.now_unix_ms();
-  s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, config_->mqtt.max_inflight_window));
+  s->window = static_cast<uint16_t>(std::min<uint32_t>(65535, settings_->max_inflight_window));
   if (r.session.will) {
     // A stored will belongs to a connection that ended with the broker; it is kept so a
     // later abnormal disconnect of the resumed session still publishes the client's latest one.

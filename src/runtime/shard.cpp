@@ -19,11 +19,11 @@ constexpr size_t kHeapTrimBytes = 1u << 20;  // released by idle connections bef
 constexpr int64_t kHeapTrimIntervalMs = 2000;  // at most this often per shard
 constexpr int64_t kResumeInbox = 1024;   // cross-shard backlog below which publishers resume
 
-mqtt::ServerProtocol::Limits limits_from(const config::Config& cfg) {
+mqtt::ServerProtocol::Limits limits_from(const broker::Settings& s) {
   mqtt::ServerProtocol::Limits l;
-  l.max_packet_size = cfg.mqtt.max_packet_size;
-  l.max_topic_alias = cfg.mqtt.max_topic_alias;
-  l.max_user_properties = cfg.mqtt.property_size;
+  l.max_packet_size = s.max_packet_size;
+  l.max_topic_alias = s.max_topic_alias;
+  l.max_user_properties = s.max_user_properties;
   return l;
 }
 }  // namespace
@@ -68,7 +68,7 @@ void Shard::adopt_socket(int fd) {
 
 void Shard::adopt_socket_here(int fd) {
   uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-  auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.config()));
+  auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.settings()));
   Connection* raw = c.get();
   connections_[id] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);

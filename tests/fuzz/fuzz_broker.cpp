@@ -132,7 +132,6 @@
 #include "broker/subscription_tree.hpp"
 #include "broker_fuzz_fakes.hpp"
 #include "broker_fuzz_model.hpp"
-#include "config/config.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/protocol.hpp"
 
@@ -216,8 +215,8 @@ struct LinkState {
 class BrokerFuzz {
  public:
   explicit BrokerFuzz(uint8_t flags) {
-    cfg_ = *config::defaults();
-    auto& m = cfg_.mqtt;
+    settings_ = Settings{};
+    auto& m = settings_;
     if (flags & 0x04) m.max_inflight_window = 3;
     if (flags & 0x08) m.max_mqueue_len = 3;
     m.queue_qos0 = (flags & 0x10) != 0;
@@ -232,7 +231,7 @@ class BrokerFuzz {
     tree_ = std::make_unique<SubscriptionTree>(1);
     retained_ = std::make_unique<RetainedStore>(1);
     ctx_ = std::make_unique<BrokerContext>();
-    ctx_->config = std::make_shared<const config::Config>(cfg_);
+    ctx_->settings = std::make_shared<const Settings>(settings_);
     ctx_->init_shards(1);
     ctx_->tree = tree_.get();
     ctx_->retained = retained_.get();
@@ -314,9 +313,9 @@ class BrokerFuzz {
     ls->link = std::make_unique<FuzzLink>(next_link_id_++);
     ls->slot = slot;
     mqtt::ServerProtocol::Limits limits;
-    limits.max_packet_size = cfg_.mqtt.max_packet_size;
-    limits.max_topic_alias = cfg_.mqtt.max_topic_alias;
-    limits.max_user_properties = cfg_.mqtt.property_size;
+    limits.max_packet_size = settings_.max_packet_size;
+    limits.max_topic_alias = settings_.max_topic_alias;
+    limits.max_user_properties = settings_.max_user_properties;
     ls->server = std::make_unique<mqtt::ServerProtocol>(limits);
     links_.push_back(std::move(ls));
     LinkState& ref = *links_.back();
@@ -793,7 +792,7 @@ class BrokerFuzz {
   // The broker forgets an acknowledged inbound QoS 2 flow after await_rel_timeout: a resend
   // after that may be routed again.
   void note_sweep() {
-    const int64_t timeout = cfg_.mqtt.await_rel_timeout.count();
+    const int64_t timeout = settings_.await_rel_timeout.count();
     if (timeout <= 0) return;
     const int64_t now = services_.now_steady_ms();
     for (auto& e : epochs_) {
@@ -916,7 +915,7 @@ class BrokerFuzz {
     }
     Epoch& e = epochs_[static_cast<size_t>(ls.epoch)];
     if (v5 && c.props.maximum_packet_size && *c.props.maximum_packet_size < 4096) e.tainted = true;
-    uint32_t window = cfg_.mqtt.max_inflight_window;
+    uint32_t window = settings_.max_inflight_window;
     if (v5 && c.props.receive_maximum) window = std::min<uint32_t>(window, *c.props.receive_maximum);
     ls.window = std::max<uint32_t>(1, std::min<uint32_t>(window, 65535));
     if (c.will) {
@@ -1071,7 +1070,7 @@ class BrokerFuzz {
     }
   }
 
-  config::Config cfg_;
+  Settings settings_;
   FuzzServices services_;
   FuzzSink sink_;
   std::unique_ptr<SubscriptionTree> tree_;

@@ -1,4 +1,4 @@
-// app/layer_settings.hpp: every key the store uses reaches its settings.
+// app/layer_settings.hpp: every key the store and the broker use reaches their settings.
 #include "app/layer_settings.hpp"
 
 #include <gtest/gtest.h>
@@ -28,6 +28,58 @@ TEST(LayerSettings, SqliteSectionBecomesStoreSettings) {
   s = store_settings_from(section);
   EXPECT_EQ(s.ack_policy, store::AckPolicy::AfterCommit);
   EXPECT_EQ(s.synchronous, store::SyncMode::Normal);
+}
+
+// broker::Settings' own defaults are the configuration's: a broker built without a file
+// (unit tests, the fuzzer) runs with the limits a user gets by default.
+TEST(LayerSettings, BrokerSettingsDefaultsAreTheConfigDefaults) {
+  EXPECT_EQ(broker_settings_from(config::defaults()->mqtt), broker::Settings{});
+  EXPECT_EQ(broker_settings_from(config::MqttSettings{}), broker::Settings{});
+}
+
+TEST(LayerSettings, MqttSectionBecomesBrokerSettings) {
+  config::MqttSettings m;
+  m.max_packet_size = 1001;
+  m.max_mqueue_len = 1002;
+  m.retry_interval = std::chrono::milliseconds(1003);
+  m.keepalive_multiplier = 2.5;
+  m.max_inflight_window = 1004;
+  m.max_awaiting_rel = 1005;
+  m.await_rel_timeout = std::chrono::milliseconds(1006);
+  m.property_size = 7;
+  m.max_topic_alias = 8;
+  m.queue_qos0 = true;
+  m.session_expiry_311 = 1009;
+  m.connect_timeout = std::chrono::milliseconds(1010);
+  m.max_topic_levels = 11;
+  m.max_keepalive = 12;
+  m.shared_subscription_strategy = config::SharedStrategy::HashTopic;
+  broker::Settings s = broker_settings_from(m);
+  EXPECT_EQ(s.max_packet_size, 1001u);
+  EXPECT_EQ(s.max_mqueue_len, 1002u);
+  EXPECT_EQ(s.retry_interval, std::chrono::milliseconds(1003));
+  EXPECT_EQ(s.keepalive_multiplier, 2.5);
+  EXPECT_EQ(s.max_inflight_window, 1004u);
+  EXPECT_EQ(s.max_awaiting_rel, 1005u);
+  EXPECT_EQ(s.await_rel_timeout, std::chrono::milliseconds(1006));
+  EXPECT_EQ(s.max_user_properties, 7u);
+  EXPECT_EQ(s.max_topic_alias, 8u);
+  EXPECT_TRUE(s.queue_qos0);
+  EXPECT_EQ(s.session_expiry_311, 1009u);
+  EXPECT_EQ(s.connect_timeout, std::chrono::milliseconds(1010));
+  EXPECT_EQ(s.max_topic_levels, 11u);
+  EXPECT_EQ(s.max_keepalive, 12u);
+  EXPECT_EQ(s.shared_strategy, broker::SharedStrategy::HashTopic);
+}
+
+TEST(LayerSettings, EverySharedStrategyMapsToItsBrokerValue) {
+  using C = config::SharedStrategy;
+  using B = broker::SharedStrategy;
+  EXPECT_EQ(shared_strategy_from(C::RoundRobin), B::RoundRobin);
+  EXPECT_EQ(shared_strategy_from(C::Random), B::Random);
+  EXPECT_EQ(shared_strategy_from(C::Sticky), B::Sticky);
+  EXPECT_EQ(shared_strategy_from(C::HashClientId), B::HashClientId);
+  EXPECT_EQ(shared_strategy_from(C::HashTopic), B::HashTopic);
 }
 
 }  // namespace

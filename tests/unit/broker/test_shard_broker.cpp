@@ -16,7 +16,6 @@
 #include "broker/retained_store.hpp"
 #include "broker/shard_broker.hpp"
 #include "broker/subscription_tree.hpp"
-#include "config/config.hpp"
 #include "mqtt/codec.hpp"
 #include "broker_fakes.hpp"
 
@@ -76,8 +75,8 @@ struct ConnectOptions {
 
 class ShardBrokerTest : public ::testing::Test {
  protected:
-  // Tests change `cfg` (and the sink's flags) before start().
-  config::Config cfg = *config::defaults();
+  // Tests change `settings` (and the sink's flags) before start().
+  Settings settings;
   FakeServices services;
   FakeSink sink;
   std::unique_ptr<SubscriptionTree> tree;
@@ -95,7 +94,7 @@ class ShardBrokerTest : public ::testing::Test {
     tree = std::make_unique<SubscriptionTree>(1);
     retained = std::make_unique<RetainedStore>(1);
     ctx = std::make_unique<BrokerContext>();
-    ctx->config = std::make_shared<const config::Config>(cfg);
+    ctx->settings = std::make_shared<const Settings>(settings);
     ctx->init_shards(1);
     ctx->tree = tree.get();
     ctx->retained = retained.get();
@@ -109,7 +108,7 @@ class ShardBrokerTest : public ::testing::Test {
   }
 
   FakeLink& open(Version v) {
-    b();  // starts with the current cfg if no test did; start() drops old links
+    b();  // starts with the current settings if no test did; start() drops old links
     links.push_back(std::make_unique<FakeLink>(next_link_id++, v));
     FakeLink& l = *links.back();
     b().on_link_opened(&l);
@@ -347,7 +346,7 @@ TEST_F(ShardBrokerTest, TakeoverClosesOldLinkWithoutDisconnect311) {
 // wait in order; each PUBACK frees one slot and the next one is sent [MQTT-4.3.2-4]
 // (PUBACK for the packet id ends the flow).
 TEST_F(ShardBrokerTest, Qos1WindowRespectedAndQueueDrainsInOrder) {
-  cfg.mqtt.max_inflight_window = 2;
+  settings.max_inflight_window = 2;
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "q", 1);
   FakeLink& pub = connect_ok("pub");
@@ -394,7 +393,7 @@ TEST_F(ShardBrokerTest, ReceiveMaximumLimitsOutboundWindow5) {
 
 // The smaller of Receive Maximum and mqtt.max_inflight_window wins.
 TEST_F(ShardBrokerTest, MaxInflightWindowCapsReceiveMaximum5) {
-  cfg.mqtt.max_inflight_window = 2;
+  settings.max_inflight_window = 2;
   ConnectOptions o;
   o.version = Version::v5;
   o.receive_maximum = 10;
@@ -408,8 +407,8 @@ TEST_F(ShardBrokerTest, MaxInflightWindowCapsReceiveMaximum5) {
 // [MQTT-2.2.1-3] (5.0 [MQTT-2.2.1-4]): a packet id is not reused while its flow is in
 // progress. Acknowledges out of order for many rounds and checks every new id is free.
 TEST_F(ShardBrokerTest, PacketIdsNeverReusedWhileInflight) {
-  cfg.mqtt.max_inflight_window = 4;
-  cfg.mqtt.max_mqueue_len = 0;  // unbounded: every message must eventually go out
+  settings.max_inflight_window = 4;
+  settings.max_mqueue_len = 0;  // unbounded: every message must eventually go out
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "q", 1);
   FakeLink& pub = connect_ok("pub");
@@ -442,7 +441,7 @@ TEST_F(ShardBrokerTest, PacketIdsNeverReusedWhileInflight) {
 // [MQTT-4.3.3-1..4] (sender side): PUBLISH QoS 2 → PUBREC → PUBREL with the same id →
 // PUBCOMP; the slot is held until PUBCOMP.
 TEST_F(ShardBrokerTest, Qos2OutboundPubrecPubrelPubcomp) {
-  cfg.mqtt.max_inflight_window = 1;
+  settings.max_inflight_window = 1;
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "q", 2);
   FakeLink& pub = connect_ok("pub");
@@ -474,7 +473,7 @@ TEST_F(ShardBrokerTest, Qos2OutboundPubrecPubrelPubcomp) {
 TEST_F(ShardBrokerTest, ReconnectResendsDupPublishAndPubrelInOrderThenQueue) {
   for (Version v : {Version::v311, Version::v5}) {
     SCOPED_TRACE(v == Version::v5 ? "5.0" : "3.1.1");
-    cfg.mqtt.max_inflight_window = 3;
+    settings.max_inflight_window = 3;
     start();
     ConnectOptions o;
     o.version = v;
@@ -572,7 +571,7 @@ TEST_F(ShardBrokerTest, PubrelUnknownIdAnsweredWithNotFound5) {
 
 // mqtt.await_rel_timeout: inbound QoS 2 state that never sees PUBREL is dropped by sweep.
 TEST_F(ShardBrokerTest, AwaitRelTimeoutDropsInboundQos2State) {
-  cfg.mqtt.await_rel_timeout = std::chrono::milliseconds(1000);
+  settings.await_rel_timeout = std::chrono::milliseconds(1000);
   ConnectOptions o;
   o.version = Version::v5;
   FakeLink& sub = connect_ok("sub");
@@ -602,7 +601,7 @@ TEST_F(ShardBrokerTest, AwaitRelTimeoutDropsInboundQos2State) {
 // 3.1.1 §4.4 (and mqtt.retry_interval): while online, unacknowledged PUBLISH are resent with
 // DUP=1 [MQTT-3.3.1-1] and the same packet id after the retry interval; PUBREL likewise.
 TEST_F(ShardBrokerTest, Retry311OnSweepAfterRetryIntervalWithDup) {
-  cfg.mqtt.retry_interval = std::chrono::milliseconds(5000);
+  settings.retry_interval = std::chrono::milliseconds(5000);
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "q1", 1);
   subscribe(sub, "q2", 2, {}, 0, 2);
@@ -640,7 +639,7 @@ TEST_F(ShardBrokerTest, Retry311OnSweepAfterRetryIntervalWithDup) {
 
 // 5.0 [MQTT-4.4.0-1]: PUBLISH is resent only on reconnect, never while the connection lives.
 TEST_F(ShardBrokerTest, V5NeverResentWhileOnline) {
-  cfg.mqtt.retry_interval = std::chrono::milliseconds(1000);
+  settings.retry_interval = std::chrono::milliseconds(1000);
   ConnectOptions o;
   o.version = Version::v5;
   FakeLink& sub = connect_ok("sub", o);
@@ -661,7 +660,7 @@ TEST_F(ShardBrokerTest, V5NeverResentWhileOnline) {
 // mqtt.max_mqueue_len (STYLE rule 11): an offline session queues at most that many; newer
 // messages are dropped and counted; the kept ones arrive in order [MQTT-4.6.0-2].
 TEST_F(ShardBrokerTest, OfflineQueueBoundedDropsNewAndCounts) {
-  cfg.mqtt.max_mqueue_len = 3;
+  settings.max_mqueue_len = 3;
   ConnectOptions o;
   o.clean_start = false;
   FakeLink& sub = connect_ok("sub", o);
@@ -1264,7 +1263,7 @@ TEST_F(ShardBrokerTest, TakeoverPublishesOldWillAndResendsInflight5) {
 // 5.0 [MQTT-3.3.4-9]: more unacknowledged QoS 2 PUBLISH than the server's Receive Maximum
 // (mqtt.max_awaiting_rel, told in CONNACK) → DISCONNECT 0x93.
 TEST_F(ShardBrokerTest, InboundReceiveMaximumExceededDisconnects5) {
-  cfg.mqtt.max_awaiting_rel = 2;
+  settings.max_awaiting_rel = 2;
   FakeLink& pub = open(Version::v5);
   mqtt::Connect c;
   c.version = Version::v5;
@@ -1408,7 +1407,7 @@ TEST_F(ShardBrokerTest, SweepClosesLinkWithoutConnect) {
 }
 
 TEST_F(ShardBrokerTest, SweepHonoursConnectTimeout) {
-  cfg.mqtt.connect_timeout = std::chrono::milliseconds(1'000);
+  settings.connect_timeout = std::chrono::milliseconds(1'000);
   FakeLink& idle = open(Version::v311);
   services.advance(900);
   b().sweep();
@@ -1539,8 +1538,8 @@ TEST_F(ShardBrokerTest, Qos0DroppedOnlyForAStuckReceiver) {
 // An online QoS 1 receiver whose window is full pauses its publisher once its queue reaches
 // 1024 (queue unbounded), and counts as congested while it still acknowledges.
 TEST_F(ShardBrokerTest, LongQueueBehindFullWindowPausesPublisher) {
-  cfg.mqtt.max_inflight_window = 1;
-  cfg.mqtt.max_mqueue_len = 0;
+  settings.max_inflight_window = 1;
+  settings.max_mqueue_len = 0;
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "t", 1);
   FakeLink& pub = connect_ok("pub");
@@ -1563,8 +1562,8 @@ TEST_F(ShardBrokerTest, LongQueueBehindFullWindowPausesPublisher) {
 // The default queue limit (2048) applied to a live receiver: what its publishers sent before
 // they were paused is queued, not dropped; an offline session loses what is beyond it.
 TEST_F(ShardBrokerTest, LiveReceiverQueueIsNotCutAtTheLimit) {
-  cfg.mqtt.max_inflight_window = 1;
-  cfg.mqtt.max_mqueue_len = 10;
+  settings.max_inflight_window = 1;
+  settings.max_mqueue_len = 10;
   FakeLink& sub = connect_ok("sub", ConnectOptions{.clean_start = false});
   subscribe(sub, "t", 1);
   FakeLink& pub = connect_ok("pub");
@@ -1593,8 +1592,8 @@ TEST_F(ShardBrokerTest, LiveReceiverQueueIsNotCutAtTheLimit) {
 // The live receiver's allowance is bounded too: beyond max_mqueue_len + max(limit, 8192)
 // queued entries the drop policy applies even to a receiver that still drains.
 TEST_F(ShardBrokerTest, LiveReceiverQueueHasAHardBound) {
-  cfg.mqtt.max_inflight_window = 1;
-  cfg.mqtt.max_mqueue_len = 10;
+  settings.max_inflight_window = 1;
+  settings.max_mqueue_len = 10;
   FakeLink& sub = connect_ok("sub");
   subscribe(sub, "t", 1);
   FakeLink& pub = connect_ok("pub");
@@ -1608,8 +1607,8 @@ TEST_F(ShardBrokerTest, LiveReceiverQueueHasAHardBound) {
 // Retained messages on SUBSCRIBE are paced by the window and the queue: 300 retained QoS 1
 // messages to a session with window 5 and queue limit 10 all arrive, none is dropped.
 TEST_F(ShardBrokerTest, RetainedOnSubscribeArePacedNotDropped) {
-  cfg.mqtt.max_inflight_window = 5;
-  cfg.mqtt.max_mqueue_len = 10;
+  settings.max_inflight_window = 5;
+  settings.max_mqueue_len = 10;
   FakeLink& pub = connect_ok("pub");
   uint16_t pid = 1;
   for (int i = 0; i < 300; ++i) publish(pub, "r/" + std::to_string(i), "v", 1, pid++, /*retain=*/true);
@@ -1648,7 +1647,7 @@ TEST_F(ShardBrokerTest, RetainedQos0WaitForTheOutputToDrain) {
 // MQTT 3.1.1: max_awaiting_rel limits QoS 2 state only; QoS 1 beyond it is acknowledged, and
 // QoS 2 beyond it is accepted too (3.1.1 cannot refuse), counted. Nothing goes unanswered.
 TEST_F(ShardBrokerTest, V311PublishesBeyondMaxAwaitingRelAreAnswered) {
-  cfg.mqtt.max_awaiting_rel = 3;
+  settings.max_awaiting_rel = 3;
   FakeLink& pub = connect_ok("pub");
   for (uint16_t id = 1; id <= 5; ++id) publish(pub, "t", "q2", 2, id);
   for (uint16_t id = 100; id <= 105; ++id) publish(pub, "t", "q1", 1, id);
@@ -1682,7 +1681,7 @@ TEST_F(ShardBrokerTest, PubrecForQos1PacketIdClosesTheConnection) {
 // mqtt.max_topic_levels: a PUBLISH deeper than it closes the connection, a filter deeper
 // than it is refused in the SUBACK, a will topic deeper than it refuses the CONNECT.
 TEST_F(ShardBrokerTest, MaxTopicLevelsIsEnforced) {
-  cfg.mqtt.max_topic_levels = 3;
+  settings.max_topic_levels = 3;
   FakeLink& sub = connect_ok("sub");
   mqtt::Subscribe deep;
   deep.packet_id = 7;
@@ -1805,7 +1804,7 @@ std::optional<uint16_t> server_keep_alive_of(FakeLink& l) {
 // maximum as Server Keep Alive [MQTT-3.2.2-21]; one within it gets no property and keeps its
 // own value [MQTT-3.2.2-22]. Without a maximum (default 0) nobody gets the property.
 TEST_F(ShardBrokerTest, ServerKeepAliveFromMaxKeepalive5) {
-  cfg.mqtt.max_keepalive = 30;
+  settings.max_keepalive = 30;
   start();
   for (uint16_t asked : {uint16_t{0}, uint16_t{31}, uint16_t{65535}}) {
     SCOPED_TRACE(asked);
@@ -1821,7 +1820,7 @@ TEST_F(ShardBrokerTest, ServerKeepAliveFromMaxKeepalive5) {
     EXPECT_EQ(server_keep_alive_of(l), std::nullopt);
     EXPECT_EQ(l.keep_alive_s, asked);
   }
-  cfg.mqtt.max_keepalive = 0;
+  settings.max_keepalive = 0;
   start();
   for (uint16_t asked : {uint16_t{0}, uint16_t{65535}}) {
     SCOPED_TRACE(asked);
@@ -1837,7 +1836,7 @@ TEST_F(ShardBrokerTest, ServerKeepAliveFromMaxKeepalive5) {
 TEST_F(ShardBrokerTest, SweepUsesServerKeepAlive5) {
   for (uint16_t asked : {uint16_t{600}, uint16_t{0}}) {
     SCOPED_TRACE(asked);
-    cfg.mqtt.max_keepalive = 10;
+    settings.max_keepalive = 10;
     start();
     FakeLink& c = connect_ok("c", ConnectOptions{.version = Version::v5, .keep_alive = asked});
     services.advance(12'000);
@@ -1856,7 +1855,7 @@ TEST_F(ShardBrokerTest, SweepUsesServerKeepAlive5) {
 // 3.1/3.1.1 have no Server Keep Alive: the client cannot be told, and timing it out sooner
 // than it pings would disconnect a healthy client. Its own value stays in force, 0 included.
 TEST_F(ShardBrokerTest, MaxKeepaliveLeavesV311ClientsTheirOwnValue) {
-  cfg.mqtt.max_keepalive = 10;
+  settings.max_keepalive = 10;
   for (Version v : {Version::v311, Version::v31}) {
     SCOPED_TRACE(v == Version::v31 ? "3.1" : "3.1.1");
     start();
@@ -1877,13 +1876,13 @@ TEST_F(ShardBrokerTest, MaxKeepaliveLeavesV311ClientsTheirOwnValue) {
 // A reload changes mqtt.max_keepalive for connections made after it; a connection keeps the
 // value it was told in its CONNACK.
 TEST_F(ShardBrokerTest, ReloadedMaxKeepaliveAppliesToNewConnections5) {
-  cfg.mqtt.max_keepalive = 10;
+  settings.max_keepalive = 10;
   start();
   FakeLink& before = connect("before", ConnectOptions{.version = Version::v5, .keep_alive = 60});
   EXPECT_EQ(server_keep_alive_of(before), std::optional<uint16_t>(10));
-  auto reloaded = std::make_shared<config::Config>(cfg);
-  reloaded->mqtt.max_keepalive = 20;
-  b().set_config(reloaded);
+  auto reloaded = std::make_shared<Settings>(settings);
+  reloaded->max_keepalive = 20;
+  b().set_settings(reloaded);
   FakeLink& after = connect("after", ConnectOptions{.version = Version::v5, .keep_alive = 60});
   EXPECT_EQ(server_keep_alive_of(after), std::optional<uint16_t>(20));
   services.advance(13'000);

@@ -14,7 +14,6 @@
 #include "broker/retained_store.hpp"
 #include "broker/shard_broker.hpp"
 #include "broker/subscription_tree.hpp"
-#include "config/config.hpp"
 #include "mqtt/codec.hpp"
 #include "broker_fakes.hpp"
 
@@ -37,7 +36,7 @@ struct Member {
 
 class SharedSubscriptionTest : public ::testing::Test {
  protected:
-  config::Config cfg = *config::defaults();
+  Settings settings;
   FakeServices services;
   FakeSink sink;
   std::unique_ptr<SubscriptionTree> tree;
@@ -51,7 +50,7 @@ class SharedSubscriptionTest : public ::testing::Test {
     tree = std::make_unique<SubscriptionTree>(1);
     retained = std::make_unique<RetainedStore>(1);
     ctx = std::make_unique<BrokerContext>();
-    ctx->config = std::make_shared<const config::Config>(cfg);
+    ctx->settings = std::make_shared<const Settings>(settings);
     ctx->init_shards(1);
     ctx->tree = tree.get();
     ctx->retained = retained.get();
@@ -305,7 +304,7 @@ TEST_F(SharedSubscriptionTest, NoRetainedMessagesOnSharedSubscribe) {
 // The configured strategy reaches the tree; hash_clientid needs the publisher's client id,
 // which route() finds from the message's origin session.
 TEST_F(SharedSubscriptionTest, HashClientIdKeepsEachPublisherOnOneMember) {
-  cfg.mqtt.shared_subscription_strategy = config::SharedStrategy::HashClientId;
+  settings.shared_strategy = SharedStrategy::HashClientId;
   start();
   std::vector<FakeLink*> members;
   for (const char* id : {"w1", "w2", "w3"}) {
