@@ -3,8 +3,8 @@
 // wakes one waiting shard per new connection (an idle shard takes it first). The shard that
 // accepts a socket keeps it: no hand-off to another thread before the CONNECT is read
 // (DESIGN.md §3 asks for one acceptor handing out round-robin; measured, that hand-off cost a
-// context switch per connection and 0.94x Mosquitto's connections/s; the CONNECT still moves
-// the connection to its session's home shard).
+// context switch per connection and 0.94x Mosquitto's connections/s; the CONNECT moves the
+// connection only if its client id's session is on another shard: broker::SessionDirectory).
 //
 // Thread: constructed on any thread; every other call on its shard's loop.
 // Emits, for each socket accept() returns, one of:

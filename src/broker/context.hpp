@@ -12,6 +12,7 @@
 #include "broker/link.hpp"
 #include "broker/ports.hpp"
 #include "broker/retained_store.hpp"
+#include "broker/session_directory.hpp"
 #include "broker/settings.hpp"
 #include "broker/subscription_tree.hpp"
 #include "mqtt/packets.hpp"
@@ -81,6 +82,8 @@ struct BrokerContext {
     return sum;
   }
   std::atomic<uint64_t> next_session_id{1};
+  // Which shard holds each client id's session (any thread).
+  SessionDirectory directory;
   // Deliveries posted to each shard and not processed yet (backpressure between shards).
   std::unique_ptr<std::atomic<int64_t>[]> inbox_load;
   // Per shard: one of its receivers is congested and still draining (set by its runtime
@@ -90,9 +93,10 @@ struct BrokerContext {
   std::function<void(int, const std::string&)> log;
 };
 
-// The shard that owns every session of `client_id` (sessions never move between shards).
+// The shard a session restored at startup goes to (later CONNECTs find it through
+// BrokerContext::directory; sessions never move between shards).
 inline unsigned home_shard(const std::string& client_id, unsigned num_shards) {
-  return static_cast<unsigned>(std::hash<std::string>{}(client_id) % num_shards);
+  return static_cast<unsigned>(SessionDirectory::key_of(client_id) % num_shards);
 }
 
 // What a ShardBroker needs from its runtime (implemented by runtime::Shard).

@@ -1,5 +1,5 @@
 // One MQTT session: subscriptions, the outbound inflight window and queue, inbound QoS 2
-// state, will and expiry. Owned by exactly one shard (the client id's home shard) and
+// state, will and expiry. Owned by exactly one shard (the one SessionDirectory names for its id) and
 // touched only by that shard's thread. The outbound state machine is here; packet
 // handling and routing are in ShardBroker.
 #pragma once

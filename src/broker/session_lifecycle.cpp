@@ -38,6 +38,8 @@ void ShardBroker::reject_connect(Link* link, ReasonCode rc) {
   link->close_after_flush();
 }
 
+// The caller holds a SessionDirectory reservation for `client_id` on this shard; the session
+// takes it over (destroy_session gives it back).
 Session* ShardBroker::create_session(const std::string& client_id) {
   SessionId id = ctx_.next_session_id.fetch_add(1, std::memory_order_relaxed);
   auto s = std::make_unique<Session>(client_id, id, static_cast<uint16_t>(shard_));
@@ -58,6 +60,7 @@ void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   gate_.forget(s->id());
   congested_sessions_.erase(s->id());
   ctx_.stats.sessions.fetch_sub(1, std::memory_order_relaxed);
+  ctx_.directory.release(SessionDirectory::key_of(s->client_id()), shard_);
   sessions_.erase(sessions_.find(s->client_id()));  // destroys s
 }
 
@@ -120,10 +123,14 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   }
   if (c.will && mqtt::exceeds_topic_levels(c.will->topic, settings_->max_topic_levels))
     return reject_connect(link, ReasonCode::TopicNameInvalid);  // mqtt.max_topic_levels
-  unsigned home = home_shard(c.client_id);
-  if (home != shard_) {
+  // The session stays where it is (SessionDirectory): claim its id here, or move the
+  // connection to the shard that holds it. A local session holds its entry already; the
+  // reservation taken here keeps the id on this shard while takeover or a clean start ends
+  // that session, and becomes the new session's or is given back when the old one goes on.
+  const uint64_t key = SessionDirectory::key_of(c.client_id);
+  if (unsigned holder = ctx_.directory.claim(key, shard_); holder != shard_) {
     links_.erase(link->link_id());
-    services_.move_link(link, home, std::move(c));
+    services_.move_link(link, holder, std::move(c));
     return;
   }
   link->keep_alive_s = negotiated_keep_alive(c, cfg.max_keepalive);
@@ -154,7 +161,10 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     }
     if (s != nullptr) session_present = true;
   }
-  if (s == nullptr) s = create_session(c.client_id);
+  if (s == nullptr)
+    s = create_session(c.client_id);  // takes the reservation
+  else
+    ctx_.directory.release(key, shard_);  // the session held its entry already
   if (s->will_timer) {
     // Reconnected before the will delay elapsed: the will is not sent [MQTT-3.1.3-9].
     services_.cancel_timer(s->will_timer);

@@ -27,9 +27,6 @@ void ShardBroker::log(int level, const std::string& text) const {
 
 uint64_t ShardBroker::submit(PersistOp op) { return ctx_.store->submit(std::move(op)); }
 
-unsigned ShardBroker::home_shard(const std::string& client_id) const {
-  return broker::home_shard(client_id, ctx_.num_shards);
-}
 
 void ShardBroker::on_link_opened(Link* link) {
   links_[link->link_id()] = link;

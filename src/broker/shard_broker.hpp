@@ -86,7 +86,7 @@ class ShardBroker {
   void on_ack_ready(const AckRelease& r);
   // The store committed more; release acknowledgements that were waiting for it.
   void on_durable();
-  // Restored at startup (before listeners open), on the session's home shard.
+  // Restored at startup (before listeners open), on the shard broker::home_shard picks.
   void restore_session(RestoredSession restored);
   // End of a loop iteration: hand batched deliveries to other shards.
   void flush_outboxes();
@@ -185,7 +185,6 @@ class ShardBroker {
   void schedule_expiry(Session* s);
   void log(int level, const std::string& text) const;
   uint64_t submit(PersistOp op);
-  unsigned home_shard(const std::string& client_id) const;
   bool store_on() const { return ctx_.store != nullptr; }
 
   BrokerContext& ctx_;

@@ -1,6 +1,6 @@
 // One client TCP connection on a shard: socket I/O, the ServerProtocol decoder and the
-// output buffer. Owner: its shard's thread (moves once, at CONNECT, to the client id's
-// home shard). Hands decoded packets to the shard's ShardBroker.
+// output buffer. Owner: its shard's thread (moves at most once, at CONNECT, to the shard
+// that holds the client id's session). Hands decoded packets to the shard's ShardBroker.
 // Logging: a socket error or EOF becomes the link's close reason (the broker logs the
 // disconnect line of a connected client); a connection that ends before its CONNECT is
 // accepted is logged here, rate-limited (info for a protocol error or a refused CONNECT,
