@@ -41,13 +41,14 @@ class FuzzLink final : public Link {
 
   std::string& out() override {
     require_open("out()");
-    if (close_requests_ > 0) wrote_after_close_request_ = true;
     return out_;
   }
   void mark_dirty() override { require_open("mark_dirty()"); }
+  // As runtime::Connection: what is written after the first request is never sent (the
+  // close mark), so the client sees the conversation end with the packet that ended it.
   void close_after_flush() override {
     require_open("close_after_flush()");
-    ++close_requests_;
+    if (close_requests_++ == 0) close_mark_ = out_.size();
   }
   mqtt::Version version() const override { return version_; }
   size_t pending_bytes() const override { return pending_bytes_; }
@@ -62,16 +63,19 @@ class FuzzLink final : public Link {
   void mark_closed() { closed_ = true; }
 
   // ---- inspection ----
-  // Everything written since the last call.
+  // Everything written since the last call that the connection would send (nothing past
+  // the close mark).
   std::string take_output() {
     std::string bytes;
     bytes.swap(out_);
+    if (close_requests_ > 0) {
+      if (bytes.size() > close_mark_) bytes.resize(close_mark_);
+      close_mark_ = 0;
+    }
     return bytes;
   }
   bool closed() const { return closed_; }
   bool close_requested() const { return close_requests_ > 0; }
-  // out() was asked for after close_after_flush (bytes after the end of the conversation).
-  bool wrote_after_close_request() const { return wrote_after_close_request_; }
 
  private:
   void require_open(const char* what) const {
@@ -86,8 +90,8 @@ class FuzzLink final : public Link {
   std::string out_;
   size_t pending_bytes_ = 0;
   int close_requests_ = 0;
+  size_t close_mark_ = 0;  // bytes of out_ sent when close was requested
   bool closed_ = false;
-  bool wrote_after_close_request_ = false;
 };
 
 class FuzzServices final : public ShardServices {
