@@ -3,8 +3,8 @@
 // aborts the process with a message (libFuzzer records the input):
 //  - FuzzLink: a connection that refuses any use after the broker was told it closed
 //    (on_link_closed), so a write to a gone connection stops the run where it happens.
-//  - FuzzServices: a manual clock, timers fired when the fuzzer advances time, and
-//    post_to_shard tasks queued until the fuzzer runs them (single shard).
+//  - FuzzServices: tests/support/manual_services.hpp (manual clock, timers, queued posts;
+//    single shard), misuse a violation.
 //  - FuzzSink: a PersistenceSink that only numbers ops; the fuzzer decides what is durable,
 //    whether the store is degraded and the acknowledgement policy.
 // Everything here is used from the fuzzer's thread only.
@@ -25,6 +25,7 @@
 #include "broker/ports.hpp"
 #include "broker/shard_broker.hpp"
 #include "mqtt/types.hpp"
+#include "support/manual_services.hpp"
 
 namespace harbor::broker::fuzz {
 
@@ -94,68 +95,10 @@ class FuzzLink final : public Link {
   bool closed_ = false;
 };
 
-class FuzzServices final : public ShardServices {
+// ManualServices with misuse a violation.
+class FuzzServices final : public support::ManualServices {
  public:
-  unsigned shard_index() const override { return 0; }
-  int64_t now_steady_ms() const override { return steady_ms_; }
-  int64_t now_unix_ms() const override { return unix_ms_; }
-
-  uint64_t add_timer(int64_t at_steady_ms, std::function<void()> fn) override {
-    uint64_t id = next_timer_id_++;
-    timers_.emplace(id, Timer{at_steady_ms, std::move(fn)});
-    return id;
-  }
-  void cancel_timer(uint64_t id) override { timers_.erase(id); }
-
-  void post_to_shard(unsigned shard, std::function<void(ShardBroker&)> fn) override {
-    if (shard != 0) violation("a single-shard broker posted to shard " + std::to_string(shard));
-    posted_.push_back(std::move(fn));
-  }
-  void move_link(Link*, unsigned shard, mqtt::Connect) override {
-    violation("move_link to shard " + std::to_string(shard) + " with a single shard");
-  }
-  void pause_link(uint64_t) override {}
-
-  // Advances both clocks by `ms`, firing due timers in time order (each at its own time).
-  void advance(int64_t ms) {
-    const int64_t target = steady_ms_ + ms;
-    for (;;) {
-      auto due = timers_.end();
-      for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-        if (it->second.at <= target && (due == timers_.end() || it->second.at < due->second.at))
-          due = it;
-      }
-      if (due == timers_.end()) break;
-      const int64_t step = std::max<int64_t>(0, due->second.at - steady_ms_);
-      steady_ms_ += step;
-      unix_ms_ += step;
-      auto fn = std::move(due->second.fn);
-      timers_.erase(due);
-      fn();
-    }
-    unix_ms_ += target - steady_ms_;
-    steady_ms_ = target;
-  }
-
-  // Runs queued post_to_shard tasks (and any they queue) on `broker`.
-  void run_posted(ShardBroker& broker) {
-    while (!posted_.empty()) {
-      auto fn = std::move(posted_.front());
-      posted_.pop_front();
-      fn(broker);
-    }
-  }
-
- private:
-  struct Timer {
-    int64_t at;
-    std::function<void()> fn;
-  };
-  int64_t steady_ms_ = 1'000'000;
-  int64_t unix_ms_ = 1'700'000'000'000;
-  uint64_t next_timer_id_ = 1;
-  std::map<uint64_t, Timer> timers_;
-  std::deque<std::function<void(ShardBroker&)>> posted_;
+  FuzzServices() : ManualServices([](const std::string& what) { violation(what); }) {}
 };
 
 class FuzzSink final : public PersistenceSink {

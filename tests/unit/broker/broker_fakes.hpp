@@ -1,7 +1,7 @@
 // Test doubles for driving a ShardBroker with no sockets and no threads:
 //  - FakeLink: a connection whose output is decoded back into mqtt::Packet values.
-//  - FakeServices: a manual clock, timers fired when the test advances time, and
-//    post_to_shard tasks queued until the test runs them (single shard).
+//  - FakeServices: tests/support/manual_services.hpp (manual clock, timers, queued posts;
+//    single shard), misuse a test failure.
 //  - FakeSink: a PersistenceSink recording every op in order with its sequence number;
 //    the test decides what is durable, whether the store is degraded and the ack policy.
 // Everything here is used from the test's thread only.
@@ -14,6 +14,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <variant>
@@ -22,9 +23,12 @@
 #include "broker/context.hpp"
 #include "broker/link.hpp"
 #include "broker/ports.hpp"
+#include "broker/retained_store.hpp"
+#include "broker/settings.hpp"
 #include "broker/shard_broker.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/packets.hpp"
+#include "support/manual_services.hpp"
 
 namespace harbor::broker::fakes {
 
@@ -80,76 +84,10 @@ class FakeLink final : public Link {
   int trims_ = 0;
 };
 
-class FakeServices final : public ShardServices {
+// ManualServices with misuse reported as a test failure.
+class FakeServices final : public support::ManualServices {
  public:
-  unsigned shard_index() const override { return 0; }
-  int64_t now_steady_ms() const override { return steady_ms_; }
-  int64_t now_unix_ms() const override { return unix_ms_; }
-
-  uint64_t add_timer(int64_t at_steady_ms, std::function<void()> fn) override {
-    uint64_t id = next_timer_id_++;
-    timers_.emplace(id, Timer{at_steady_ms, std::move(fn)});
-    return id;
-  }
-  void cancel_timer(uint64_t id) override { timers_.erase(id); }
-
-  void post_to_shard(unsigned shard, std::function<void(ShardBroker&)> fn) override {
-    EXPECT_EQ(shard, 0u) << "a single-shard broker only posts to itself";
-    posted_.push_back(std::move(fn));
-  }
-
-  void move_link(Link*, unsigned shard, mqtt::Connect) override {
-    ADD_FAILURE() << "move_link to shard " << shard << " with a single shard";
-  }
-  void pause_link(uint64_t link_id) override { paused_links.push_back(link_id); }
-  std::vector<uint64_t> paused_links;  // pause_link calls, in order
-
-  // Advances both clocks by `ms`, firing due timers in time order (each at its own time).
-  void advance(int64_t ms) {
-    const int64_t target = steady_ms_ + ms;
-    for (;;) {
-      auto due = timers_.end();
-      for (auto it = timers_.begin(); it != timers_.end(); ++it) {
-        if (it->second.at <= target && (due == timers_.end() || it->second.at < due->second.at))
-          due = it;
-      }
-      if (due == timers_.end()) break;
-      const int64_t step = std::max<int64_t>(0, due->second.at - steady_ms_);
-      steady_ms_ += step;
-      unix_ms_ += step;
-      auto fn = std::move(due->second.fn);
-      timers_.erase(due);
-      fn();
-    }
-    unix_ms_ += target - steady_ms_;
-    steady_ms_ = target;
-  }
-
-  // Runs queued post_to_shard tasks (and any they queue) on `broker`; returns how many.
-  size_t run_posted(ShardBroker& broker) {
-    size_t n = 0;
-    while (!posted_.empty()) {
-      auto fn = std::move(posted_.front());
-      posted_.pop_front();
-      fn(broker);
-      ++n;
-    }
-    return n;
-  }
-
-  size_t posted_count() const { return posted_.size(); }
-  size_t timer_count() const { return timers_.size(); }
-
- private:
-  struct Timer {
-    int64_t at;
-    std::function<void()> fn;
-  };
-  int64_t steady_ms_ = 1'000'000;
-  int64_t unix_ms_ = 1'700'000'000'000;
-  uint64_t next_timer_id_ = 1;
-  std::map<uint64_t, Timer> timers_;
-  std::deque<std::function<void(ShardBroker&)>> posted_;
+  FakeServices() : ManualServices([](const std::string& what) { ADD_FAILURE() << what; }) {}
 };
 
 class FakeSink final : public PersistenceSink {
@@ -212,6 +150,52 @@ class FakeSink final : public PersistenceSink {
   bool ack_after_commit_ = false;
   uint64_t refused_ = 0;
   MessageId last_message_id_ = 0;
+};
+
+// One single-shard broker with everything it shares, driven from the test's thread: the
+// state both broker fixtures (test_shard_broker, test_shared_subscriptions) build on.
+class BrokerWorld {
+ public:
+  // Tests change `settings` (and the sink's flags) before start().
+  Settings settings;
+  FakeServices services;
+  FakeSink sink;
+  std::unique_ptr<SubscriptionTree> tree;
+  std::unique_ptr<RetainedStore> retained;
+  std::vector<std::unique_ptr<FakeLink>> links;
+  std::unique_ptr<BrokerContext> ctx;
+  std::unique_ptr<ShardBroker> broker;
+  uint64_t next_link_id = 100;
+
+  // (Re)creates the broker and everything it shares, so a test may loop over versions.
+  void start(bool with_store = false) {
+    broker.reset();
+    ctx.reset();
+    links.clear();
+    tree = std::make_unique<SubscriptionTree>(1);
+    retained = std::make_unique<RetainedStore>(1);
+    ctx = std::make_unique<BrokerContext>();
+    ctx->settings = std::make_shared<const Settings>(settings);
+    ctx->init_shards(1);
+    ctx->tree = tree.get();
+    ctx->retained = retained.get();
+    ctx->store = with_store ? &sink : nullptr;
+    broker = std::make_unique<ShardBroker>(*ctx, services);
+  }
+
+  ShardBroker& b() {
+    if (!broker) start();
+    return *broker;
+  }
+
+  // A new link the broker was told of (no CONNECT yet).
+  FakeLink& open(mqtt::Version v) {
+    b();  // starts with the current settings if no test did; start() drops old links
+    links.push_back(std::make_unique<FakeLink>(next_link_id++, v));
+    FakeLink& l = *links.back();
+    b().on_link_opened(&l);
+    return l;
+  }
 };
 
 }  // namespace harbor::broker::fakes

@@ -73,48 +73,8 @@ struct ConnectOptions {
   std::optional<mqtt::Will> will;
 };
 
-class ShardBrokerTest : public ::testing::Test {
+class ShardBrokerTest : public ::testing::Test, public fakes::BrokerWorld {
  protected:
-  // Tests change `settings` (and the sink's flags) before start().
-  Settings settings;
-  FakeServices services;
-  FakeSink sink;
-  std::unique_ptr<SubscriptionTree> tree;
-  std::unique_ptr<RetainedStore> retained;
-  std::vector<std::unique_ptr<FakeLink>> links;
-  std::unique_ptr<BrokerContext> ctx;
-  std::unique_ptr<ShardBroker> broker;
-  uint64_t next_link_id = 100;
-
-  // (Re)creates the broker and everything it shares, so a test may loop over versions.
-  void start(bool with_store = false) {
-    broker.reset();
-    ctx.reset();
-    links.clear();
-    tree = std::make_unique<SubscriptionTree>(1);
-    retained = std::make_unique<RetainedStore>(1);
-    ctx = std::make_unique<BrokerContext>();
-    ctx->settings = std::make_shared<const Settings>(settings);
-    ctx->init_shards(1);
-    ctx->tree = tree.get();
-    ctx->retained = retained.get();
-    ctx->store = with_store ? &sink : nullptr;
-    broker = std::make_unique<ShardBroker>(*ctx, services);
-  }
-
-  ShardBroker& b() {
-    if (!broker) start();
-    return *broker;
-  }
-
-  FakeLink& open(Version v) {
-    b();  // starts with the current settings if no test did; start() drops old links
-    links.push_back(std::make_unique<FakeLink>(next_link_id++, v));
-    FakeLink& l = *links.back();
-    b().on_link_opened(&l);
-    return l;
-  }
-
   // Opens a link and sends CONNECT; the CONNACK is left in the link's output.
   FakeLink& connect(const std::string& client_id, ConnectOptions o = {}) {
     FakeLink& l = open(o.version);

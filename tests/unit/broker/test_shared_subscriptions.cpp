@@ -34,40 +34,10 @@ struct Member {
   std::optional<uint16_t> receive_maximum;  // 5.0
 };
 
-class SharedSubscriptionTest : public ::testing::Test {
+class SharedSubscriptionTest : public ::testing::Test, public fakes::BrokerWorld {
  protected:
-  Settings settings;
-  FakeServices services;
-  FakeSink sink;
-  std::unique_ptr<SubscriptionTree> tree;
-  std::unique_ptr<RetainedStore> retained;
-  std::unique_ptr<BrokerContext> ctx;
-  std::unique_ptr<ShardBroker> broker;
-  std::vector<std::unique_ptr<FakeLink>> links;
-  uint64_t next_link_id = 1;
-
-  void start(bool with_store = false) {
-    tree = std::make_unique<SubscriptionTree>(1);
-    retained = std::make_unique<RetainedStore>(1);
-    ctx = std::make_unique<BrokerContext>();
-    ctx->settings = std::make_shared<const Settings>(settings);
-    ctx->init_shards(1);
-    ctx->tree = tree.get();
-    ctx->retained = retained.get();
-    ctx->store = with_store ? &sink : nullptr;
-    broker = std::make_unique<ShardBroker>(*ctx, services);
-  }
-
-  ShardBroker& b() {
-    if (!broker) start();
-    return *broker;
-  }
-
   FakeLink& connect(const std::string& client_id, Member m = {}) {
-    b();
-    links.push_back(std::make_unique<FakeLink>(next_link_id++, m.version));
-    FakeLink& l = *links.back();
-    b().on_link_opened(&l);
+    FakeLink& l = open(m.version);
     mqtt::Connect c;
     c.version = m.version;
     c.clean_start = m.clean_start;
