@@ -85,7 +85,8 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   e.subscription_ids = std::move(sub_ids);
   e.shared_group = shared_group;
   if (store_on() && s->persistent() && qos > 0) {
-    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids});
+    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids,
+                                     shared_group != 0 ? shared_filter_of(*s, shared_group) : std::string()});
     if (token) token->note(seq);
     e.stored = true;
   }
@@ -126,6 +127,14 @@ bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery&
   }
   emit_publish(link, *m, d);
   return true;
+}
+
+// The shared subscription of `s` that group `group` is (its filter text identifies the group
+// in the store; the id does not outlive the process).
+std::string ShardBroker::shared_filter_of(const Session& s, SharedGroupId group) const {
+  for (const auto& [filter, opts] : s.subscriptions)
+    if (ctx_.tree->group_of(filter, shard_) == group) return filter;
+  return {};
 }
 
 void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) {

@@ -71,6 +71,9 @@ struct OpQueueAdd {
   mqtt::QoS qos = 0;  // delivery QoS for this subscriber
   bool retain = false;  // RETAIN flag for this delivery
   std::vector<uint32_t> subscription_ids;
+  // The shared subscription ("$share/g/f", "$queue/f") the entry came through; empty if none.
+  // Stored so that after a restart the entry can still go to another member of the group.
+  std::string shared_filter;
 };
 struct OpQueueUpdate {
   std::string client_id;
@@ -136,6 +139,7 @@ struct RestoredQueueEntry {
   std::vector<uint32_t> subscription_ids;
   OutState state = OutState::Queued;
   uint16_t packet_id = 0;
+  std::string shared_filter;  // as OpQueueAdd::shared_filter
 };
 
 struct RestoredSession {

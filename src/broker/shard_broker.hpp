@@ -118,6 +118,7 @@ class ShardBroker {
   // The session ends (destroy_session, not at shutdown): what shared groups gave it and it
   // has not received goes to another member of each group (shared_redelivery.cpp).
   void redeliver_shared(Session* s);
+  std::string shared_filter_of(const Session& s, SharedGroupId group) const;
   void detach(Session* s, bool abnormal);
   void persist_session(Session* s);
 

@@ -10,7 +10,8 @@
 //    sent yet, and QoS 1 ones sent without a PUBACK. Not a QoS 2 message already sent: if
 //    the session ends before the exchange completes it goes to no other client
 //    [MQTT-4.8.2-5] (after PUBREC the member has it anyway). Not QoS 0, not an expired
-//    message, not an entry restored at startup (its group is not stored).
+//    message. Entries restored at startup too: the store keeps each one's shared filter
+//    (queue.shared_filter), which names the group again once the subscriptions are back.
 //  - To whom: another member of the same group (round robin), at the QoS that member was
 //    granted [MQTT-4.8.2-3]; when none is left the message is dropped with the session.
 //  - A flow the member ended with a refusal (reason 0x80+) is over before this and never

@@ -140,8 +140,8 @@ struct Entries {
 
   bool empty() const { return subscribers.empty() && groups.empty(); }
 
-  SharedGroup* find_group(std::string_view name) {
-    for (auto& g : groups) {
+  SharedGroup* find_group(std::string_view name) const {
+    for (const auto& g : groups) {
       if (g->name == name) return g.get();
     }
     return nullptr;
@@ -520,6 +520,17 @@ std::optional<SubscriptionMatch> SubscriptionTree::pick_other_member(SharedGroup
     chosen = &members[(static_cast<size_t>(chosen - members.data()) + 1) % members.size()];
   }
   return SubscriptionMatch{chosen->who, chosen->options, true, g.id};
+}
+
+SharedGroupId SubscriptionTree::group_of(std::string_view filter, unsigned reader_slot) const {
+  const ParsedFilter parsed = parse_filter(filter);
+  if (!parsed.shared) return 0;
+  auto root = root_.read(reader_slot);
+  // find_node only reads: the const_cast lets it share the writer's walk.
+  const Node* node = find_node(const_cast<Node&>(*root->node), parsed.filter, nullptr);
+  if (node == nullptr || !node->entries) return 0;
+  const SharedGroup* group = node->entries->find_group(parsed.group);
+  return group != nullptr ? group->id : 0;
 }
 
 size_t SubscriptionTree::size() const { return root_.read(0)->count; }

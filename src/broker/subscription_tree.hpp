@@ -117,6 +117,11 @@ class SubscriptionTree {
   std::optional<SubscriptionMatch> pick_other_member(SharedGroupId group, SessionId excluding,
                                                      unsigned reader_slot) const;
 
+  // The group a shared `filter` ("$share/g/f", "$queue/f") names while it has members; 0 for
+  // a plain filter or a group that has none (ids are not kept across restarts: the filter
+  // text is what identifies a group in the store).
+  SharedGroupId group_of(std::string_view filter, unsigned reader_slot) const;
+
   // Number of subscriptions (shared members count one each).
   size_t size() const;
 

@@ -112,6 +112,10 @@ void ShardBroker::restore_session(RestoredSession r) {
     e.state = q.state;
     e.packet_id = q.packet_id;
     e.stored = true;
+    // A shared subscription's entry belongs to its group again (redelivery when the session
+    // ends), if the session still holds that subscription.
+    if (!q.shared_filter.empty() && s->subscriptions.count(q.shared_filter) != 0)
+      e.shared_group = ctx_.tree->group_of(q.shared_filter, shard_);
     s->next_seq = std::max(s->next_seq, e.seq + 1);
     if (e.state == OutState::Queued || e.packet_id == 0) {
       e.state = OutState::Queued;

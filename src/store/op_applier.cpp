@@ -42,15 +42,15 @@ int write_chunked(size_t count, size_t chunk, int columns, Statement& many, Stat
 }
 
 constexpr int kMessageColumns = 8;
-constexpr int kQueueColumns = 8;
+constexpr int kQueueColumns = 9;
 constexpr std::string_view kInsertMessage =
     "INSERT OR IGNORE INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
     "received_at_ms) VALUES";
 constexpr std::string_view kMessageRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
 constexpr std::string_view kInsertQueue =
     "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, sub_ids, state, "
-    "packet_id) VALUES";
-constexpr std::string_view kQueueRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
+    "packet_id, shared_filter) VALUES";
+constexpr std::string_view kQueueRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 }  // namespace
 
@@ -269,6 +269,10 @@ int OpApplier::flush_queue_rows() {
     }
     s.bind(base + 7, r.state);
     s.bind(base + 8, r.packet_id);
+    if (r.shared_filter.empty())
+      s.bind_null(base + 9);
+    else
+      s.bind_text_ref(base + 9, r.shared_filter);
   };
   int rc = write_chunked(live.size(), kChunk, kQueueColumns, insert_queues_, insert_queue_, bind_row,
                          [](Statement&) {});
@@ -423,7 +427,8 @@ int OpApplier::on(const broker::OpQueueAdd& op, BatchResult&) {
   row_updates_.erase(key);  // the add replaces a stored row with the same key
   reference(*op.message);
   queue_rows_.push_back(QueueRow{op.client_id, op.seq, static_cast<int64_t>(op.message->store_id),
-                                 op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1});
+                                 op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1,
+                                 op.shared_filter});
   return SQLITE_OK;
 }
 

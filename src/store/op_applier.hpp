@@ -92,6 +92,7 @@ class OpApplier {
     int packet_id = 0;
     bool live = true;
     uint32_t ops = 1;  // the add and the updates folded into this row
+    std::string_view shared_filter;  // empty: stored as NULL
   };
 
   int apply(const broker::PersistOp& op, BatchResult& result);

@@ -157,8 +157,8 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
   std::unordered_map<int64_t, uint32_t> references;  // message id -> queue + retained rows
   {
     auto q = db_.prepare(
-        "SELECT client_id, seq, message_id, qos, retain, sub_ids, state, packet_id FROM queue "
-        "ORDER BY client_id, seq");
+        "SELECT client_id, seq, message_id, qos, retain, sub_ids, state, packet_id, shared_filter "
+        "FROM queue ORDER BY client_id, seq");
     if (!q) return fail("reading queues");
     int rc;
     while ((rc = q->step()) == SQLITE_ROW) {
@@ -173,6 +173,7 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
       e.subscription_ids = decode_sub_ids(q->column_text(5));
       e.state = static_cast<broker::OutState>(q->column_int(6));
       e.packet_id = static_cast<uint16_t>(q->column_int(7));
+      e.shared_filter = q->column_text(8);  // "" for NULL
       state.sessions[sit->second].queue.push_back(std::move(e));
       ++references[q->column_int(2)];
       ++queued;

@@ -86,6 +86,11 @@ CREATE INDEX retained_message ON retained(message_id);
 DROP INDEX queue_message;
 DROP INDEX retained_message;
 )sql",
+    // 3: the shared subscription a queue entry came through (NULL: none), so a restored
+    // entry can still be handed to another member of its group (issue 11).
+    R"sql(
+ALTER TABLE queue ADD COLUMN shared_filter TEXT;
+)sql",
 };
 
 std::string fail(Db& db, const std::string& path, const std::string& what) {

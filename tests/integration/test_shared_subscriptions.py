@@ -259,3 +259,37 @@ def test_no_retained_message_on_shared_subscribe(make_broker, paho_client, versi
     pub.publish(marker, b"m", qos=1)
     wait_for(lambda: any(msg.topic == marker for msg in shared.messages), 5.0, what="marker")
     assert [msg.topic for msg in shared.messages] == [marker], "retained sent on a shared subscribe"
+
+
+@both_versions
+def test_queued_shared_messages_still_go_to_another_member_after_a_restart(
+        persist_broker, open_client, version):
+    """The store keeps the shared subscription each queued message came through
+    (queue.shared_filter), so after kill -9 and a restart, what a group gave an offline
+    persistent member still goes to another member when that member's session ends."""
+    broker = persist_broker(shared_subscription_strategy="round_robin")
+    tag = unique_id("rs")
+    filt = "$share/%s/rs/%s" % (tag, tag)
+    persistent = {"clean": False}
+    if version == 5:
+        persistent["props"] = {m.P_SESSION_EXPIRY: 600}
+    ids = {name: unique_id(name) for name in ("a", "b")}
+    for cid in ids.values():
+        c = open_client(broker, version, client_id=cid, **persistent)
+        assert c.subscribe([(filt, 1)]) == [1]
+        c.disconnect_and_wait()
+    pub = open_client(broker, version)
+    for i in range(10):
+        pub.publish("rs/%s" % tag, b"%d" % i, qos=1)  # acknowledged: stored for a or b
+    pub.disconnect_and_wait()
+    broker.kill9()
+    broker.start()
+    b = open_client(broker, version, client_id=ids["b"], **persistent)
+    assert b.connack.session_present is True
+    got = [p.payload for p in b.publishes(5, 10.0)]  # round robin gave b half
+    # a comes back with a clean start: its session ends, and what it was given goes to b.
+    a = open_client(broker, version, client_id=ids["a"], clean=True)
+    assert a.connack.session_present is False
+    got += [p.payload for p in b.publishes(5, 10.0)]
+    b.no_publish(0.5)
+    assert sorted(got, key=int) == [b"%d" % i for i in range(10)]

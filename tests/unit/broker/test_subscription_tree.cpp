@@ -236,6 +236,38 @@ TEST(SubscriptionTreeShared, RoundRobinAcrossMembers) {
   EXPECT_EQ(hits, (std::map<SessionId, int>{{1, 10}, {2, 10}, {3, 10}}));
 }
 
+// group_of: the filter text names the group match() picks from while it has members; a
+// group that empties and is formed again gets a new id.
+TEST(SubscriptionTreeShared, GroupOfNamesTheGroupOfAFilter) {
+  SubscriptionTree tree(1);
+  EXPECT_EQ(tree.group_of("$share/g/a/+", 0), 0u);  // no such group yet
+  tree.subscribe("$share/g/a/+", {1, 0}, {});
+  tree.subscribe("$share/h/a/+", {2, 0}, {});
+  tree.subscribe("$queue/a/+", {3, 0}, {});
+  tree.subscribe("a/+", {4, 0}, {});
+  const SharedGroupId g = tree.group_of("$share/g/a/+", 0);
+  const SharedGroupId h = tree.group_of("$share/h/a/+", 0);
+  const SharedGroupId q = tree.group_of("$queue/a/+", 0);
+  EXPECT_NE(g, 0u);
+  EXPECT_NE(h, 0u);
+  EXPECT_NE(q, 0u);
+  EXPECT_NE(g, h);
+  EXPECT_NE(g, q);
+  EXPECT_EQ(tree.group_of("a/+", 0), 0u);            // plain
+  EXPECT_EQ(tree.group_of("$share/g/a/b", 0), 0u);   // another filter of the same name
+  EXPECT_EQ(tree.group_of("$share/x/a/+", 0), 0u);   // another name on the same filter
+  std::map<SessionId, SharedGroupId> picked;
+  for (const auto& m : match_all(tree, "a/1"))
+    if (m.shared) picked[m.who.session] = m.group;
+  EXPECT_EQ(picked, (std::map<SessionId, SharedGroupId>{{1, g}, {2, h}, {3, q}}));
+  tree.unsubscribe("$share/g/a/+", 1);
+  EXPECT_EQ(tree.group_of("$share/g/a/+", 0), 0u);  // gone with its last member
+  tree.subscribe("$share/g/a/+", {5, 0}, {});
+  const SharedGroupId again = tree.group_of("$share/g/a/+", 0);
+  EXPECT_NE(again, 0u);
+  EXPECT_NE(again, g);  // ids are not reused
+}
+
 TEST(SubscriptionTreeShared, OneEntryPerGroupAndFilter) {
   SubscriptionTree tree(1);
   tree.subscribe("$share/g1/s/+", {1, 0}, {});

@@ -64,6 +64,7 @@ TEST(StoreRestore, RoundTripOfEveryOpKind) {
   q1.qos = 2;
   q1.retain = true;
   q1.subscription_ids = {1, 268'435'455};
+  q1.shared_filter = "$share/g/a/+";
   ops.push_back(q1);
   ops.push_back(queue_add("c1", 2, shared));
   ops.push_back(queue_add("c2", 5, shared));
@@ -118,10 +119,12 @@ TEST(StoreRestore, RoundTripOfEveryOpKind) {
   EXPECT_EQ(r1.queue[0].subscription_ids, (std::vector<uint32_t>{1, 268'435'455}));
   EXPECT_EQ(r1.queue[0].state, OutState::AwaitPubcomp);
   EXPECT_EQ(r1.queue[0].packet_id, 65535);
+  EXPECT_EQ(r1.queue[0].shared_filter, "$share/g/a/+");
   EXPECT_EQ(r1.queue[1].seq, 2u);
   EXPECT_EQ(r1.queue[1].state, OutState::Queued);
   EXPECT_EQ(r1.queue[1].packet_id, 0);
   EXPECT_TRUE(r1.queue[1].subscription_ids.empty());
+  EXPECT_EQ(r1.queue[1].shared_filter, "");  // stored as NULL
   EXPECT_EQ(r1.qos2_in, (std::vector<uint16_t>{1, 3}));
 
   const auto& m = *r1.queue[0].message;

@@ -71,8 +71,10 @@ TEST(StoreSchema, MigratesVersion1Forward) {
   {
     auto db = Db::open(dir.db_path(), "");
     ASSERT_TRUE(db);
+    // Back to version 1's layout: its indexes, no queue.shared_filter (version 3).
     ASSERT_EQ(db->exec("CREATE INDEX queue_message ON queue(message_id);"
                        "CREATE INDEX retained_message ON retained(message_id);"
+                       "ALTER TABLE queue DROP COLUMN shared_filter;"
                        "PRAGMA user_version = 1"),
               SQLITE_OK);
   }
@@ -87,6 +89,10 @@ TEST(StoreSchema, MigratesVersion1Forward) {
   ASSERT_EQ(state->sessions.size(), 1u);
   ASSERT_EQ(state->sessions[0].queue.size(), 1u);
   EXPECT_EQ(state->sessions[0].queue[0].message->payload, "kept");
+  EXPECT_EQ(state->sessions[0].queue[0].shared_filter, "");  // the column added by step 3
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM pragma_table_info('queue') WHERE "
+                                      "name = 'shared_filter'"),
+            1);
   ASSERT_EQ(state->retained.size(), 1u);
   EXPECT_EQ(state->retained[0].get(), state->sessions[0].queue[0].message.get());
 }
