@@ -85,8 +85,11 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   e.subscription_ids = std::move(sub_ids);
   e.shared_group = shared_group;
   if (store_on() && s->persistent() && qos > 0) {
-    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids,
-                                     shared_group != 0 ? shared_filter_of(*s, shared_group) : std::string()});
+    uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids});
+    if (shared_group != 0) {
+      if (std::string filter = shared_filter_of(*s, shared_group); !filter.empty())
+        seq = submit(OpQueueShared{s->client_id(), e.seq, std::move(filter)});
+    }
     if (token) token->note(seq);
     e.stored = true;
   }

@@ -71,9 +71,15 @@ struct OpQueueAdd {
   mqtt::QoS qos = 0;  // delivery QoS for this subscriber
   bool retain = false;  // RETAIN flag for this delivery
   std::vector<uint32_t> subscription_ids;
-  // The shared subscription ("$share/g/f", "$queue/f") the entry came through; empty if none.
-  // Stored so that after a restart the entry can still go to another member of the group.
-  std::string shared_filter;
+};
+// The entry (client_id, seq), just added, came through the shared subscription `filter`
+// ("$share/g/f", "$queue/f"): stored with it so that after a restart the entry can still go
+// to another member of the group. A separate op, so that OpQueueAdd (and every op: the
+// variant is as large as its largest member) does not carry a string for the common case.
+struct OpQueueShared {
+  std::string client_id;
+  uint64_t seq = 0;
+  std::string filter;
 };
 struct OpQueueUpdate {
   std::string client_id;
@@ -105,7 +111,7 @@ struct OpRetainedClear {
 using PersistOp = std::variant<OpSessionUpsert, OpSessionDelete, OpSubscriptionAdd,
                                OpSubscriptionRemove, OpQueueAdd, OpQueueUpdate,
                                OpQueueRemove, OpQos2InAdd, OpQos2InRemove, OpRetainedSet,
-                               OpRetainedClear>;
+                               OpRetainedClear, OpQueueShared>;
 
 // Where shards send persistence operations. Implemented by store::Store (writer thread)
 // and by a null sink when persistence is off. Thread-safe: any shard may call submit().
@@ -139,7 +145,7 @@ struct RestoredQueueEntry {
   std::vector<uint32_t> subscription_ids;
   OutState state = OutState::Queued;
   uint16_t packet_id = 0;
-  std::string shared_filter;  // as OpQueueAdd::shared_filter
+  std::string shared_filter;  // as OpQueueShared::filter; empty if none
 };
 
 struct RestoredSession {

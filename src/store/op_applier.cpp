@@ -103,6 +103,7 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
       {&a.insert_queues_, repeated(kInsertQueue, kQueueRow, kChunk)},
       {&a.update_queue_,
        "UPDATE queue SET state = ?3, packet_id = ?4 WHERE client_id = ?1 AND seq = ?2"},
+      {&a.update_shared_, "UPDATE queue SET shared_filter = ?1 WHERE client_id = ?2 AND seq = ?3"},
       {&a.delete_queue_range_,
        "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3 RETURNING message_id"},
       {&a.insert_qos2_, "INSERT OR IGNORE INTO qos2_in(client_id, packet_id) VALUES (?1, ?2)"},
@@ -427,9 +428,25 @@ int OpApplier::on(const broker::OpQueueAdd& op, BatchResult&) {
   row_updates_.erase(key);  // the add replaces a stored row with the same key
   reference(*op.message);
   queue_rows_.push_back(QueueRow{op.client_id, op.seq, static_cast<int64_t>(op.message->store_id),
-                                 op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1,
-                                 op.shared_filter});
+                                 op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1});
   return SQLITE_OK;
+}
+
+int OpApplier::on(const broker::OpQueueShared& op, BatchResult&) {
+  auto it = queue_row_index_.find(QueueKey{op.client_id, op.seq});
+  if (it != queue_row_index_.end()) {
+    QueueRow& row = queue_rows_[it->second];
+    if (row.live) {
+      row.shared_filter = op.filter;  // the op outlives the batch's flush, as client_id
+      ++row.ops;
+    }
+    return SQLITE_OK;
+  }
+  // The row was written by an earlier batch (or is gone: then nothing is updated).
+  update_shared_.bind_text_ref(1, op.filter);
+  update_shared_.bind_text_ref(2, op.client_id);
+  update_shared_.bind(3, static_cast<int64_t>(op.seq));
+  return finish(update_shared_);
 }
 
 int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {

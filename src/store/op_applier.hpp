@@ -112,6 +112,7 @@ class OpApplier {
   int on(const broker::OpSubscriptionAdd& op, BatchResult& result);
   int on(const broker::OpSubscriptionRemove& op, BatchResult& result);
   int on(const broker::OpQueueAdd& op, BatchResult& result);
+  int on(const broker::OpQueueShared& op, BatchResult& result);
   int on(const broker::OpQueueUpdate& op, BatchResult& result);
   int on(const broker::OpQueueRemove& op, BatchResult& result);
   int on(const broker::OpQos2InAdd& op, BatchResult& result);
@@ -136,6 +137,7 @@ class OpApplier {
   Statement insert_queue_;           // one row
   Statement insert_queues_;          // kChunk rows
   Statement update_queue_;
+  Statement update_shared_;
   Statement delete_queue_range_;     // consecutive seqs of one client
   Statement insert_qos2_;
   Statement delete_qos2_;

@@ -64,8 +64,8 @@ TEST(StoreRestore, RoundTripOfEveryOpKind) {
   q1.qos = 2;
   q1.retain = true;
   q1.subscription_ids = {1, 268'435'455};
-  q1.shared_filter = "$share/g/a/+";
   ops.push_back(q1);
+  ops.push_back(broker::OpQueueShared{"c1", 1, "$share/g/a/+"});  // same batch as its add
   ops.push_back(queue_add("c1", 2, shared));
   ops.push_back(queue_add("c2", 5, shared));
   ops.push_back(broker::OpQueueUpdate{"c1", 1, OutState::AwaitPubcomp, 65535});
@@ -153,6 +153,31 @@ TEST(StoreRestore, RoundTripOfEveryOpKind) {
   EXPECT_EQ(state->retained[1]->topic, "r/t");
   EXPECT_EQ(state->retained[1]->payload, "");
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 2);
+}
+
+// OpQueueShared for a row an earlier batch wrote updates it; for a row that is gone it
+// changes nothing.
+TEST(StoreRestore, SharedFilterOfARowFromAnEarlierBatch) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  auto m = make_message(3, "q/t", "x");
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  store->start();
+  ASSERT_TRUE(durable_by(*store, store->submit_batch({session("c1"), queue_add("c1", 1, m),
+                                                       queue_add("c1", 2, m)})));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch({broker::OpQueueShared{"c1", 2, "$queue/q/t"},
+                                                       broker::OpQueueShared{"c1", 9, "$queue/q/t"}})));
+  store->stop();
+  store = open_store(settings);
+  ASSERT_TRUE(store);
+  auto state = store->restore(kNow);
+  ASSERT_TRUE(state);
+  ASSERT_EQ(state->sessions.size(), 1u);
+  const auto& q = state->sessions[0].queue;
+  ASSERT_EQ(q.size(), 2u);
+  EXPECT_EQ(q[0].shared_filter, "");
+  EXPECT_EQ(q[1].shared_filter, "$queue/q/t");
 }
 
 TEST(StoreRestore, MessageRowDeletedWithLastQueueReference) {
