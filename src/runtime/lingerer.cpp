@@ -15,14 +15,14 @@ Lingerer::~Lingerer() {
 
 void Lingerer::add(int fd, int64_t now_ms) {
   ::shutdown(fd, SHUT_WR);  // our FIN goes after what is already in the send buffer
-  if (entries_.size() >= kMaxLingering) {
+  if (entries_.size() >= limits_.max_lingering) {
     ::close(fd);
     return;
   }
   auto e = std::make_unique<Entry>();
   e->owner = this;
   e->fd = fd;
-  e->deadline_ms = now_ms + kLingerMs;
+  e->deadline_ms = now_ms + limits_.linger_ms;
   Entry* raw = e.get();
   entries_[fd] = std::move(e);
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
@@ -35,7 +35,7 @@ void Lingerer::Entry::on_io(uint32_t) {
     ssize_t n = ::read(fd, buf, sizeof buf);
     if (n > 0) {
       discarded += static_cast<size_t>(n);
-      if (discarded >= kLingerBytes) break;
+      if (discarded >= owner->limits_.linger_bytes) break;
       continue;
     }
     if (n < 0 && errno == EINTR) continue;

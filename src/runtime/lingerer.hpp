@@ -25,14 +25,22 @@ class Lingerer {
   static constexpr size_t kLingerBytes = 1024 * 1024;
   static constexpr size_t kMaxLingering = 4096;
 
-  explicit Lingerer(EventLoop& loop) : loop_(loop) {}
+  // The three bounds; the shard uses the defaults (tests pass small ones).
+  struct Limits {
+    int64_t linger_ms = kLingerMs;
+    size_t linger_bytes = kLingerBytes;
+    size_t max_lingering = kMaxLingering;
+  };
+
+  explicit Lingerer(EventLoop& loop) : Lingerer(loop, Limits{}) {}
+  Lingerer(EventLoop& loop, Limits limits) : loop_(loop), limits_(limits) {}
   ~Lingerer();
   Lingerer(const Lingerer&) = delete;
   Lingerer& operator=(const Lingerer&) = delete;
 
-  // Takes `fd` (not in the loop's epoll set, output all written): shuts down its writing side
-  // and discards input until the peer closes or a bound is reached; closed at once when
-  // kMaxLingering sockets already linger.
+  // Takes `fd` (non-blocking, not in the loop's epoll set, output all written): shuts down its
+  // writing side and discards input until the peer closes or a bound is reached; closed at
+  // once when max_lingering sockets already linger.
   void add(int fd, int64_t now_ms);
   // Closes the sockets whose time is up and frees what finished.
   void sweep(int64_t now_ms);
@@ -49,6 +57,7 @@ class Lingerer {
   void finish(Entry& e);
 
   EventLoop& loop_;
+  const Limits limits_;
   std::unordered_map<int, std::unique_ptr<Entry>> entries_;
   std::vector<int> finished_;  // closed in on_io; their entries are freed by sweep
 };

@@ -4,7 +4,6 @@ the broker and answers what it reads. Closing with the client's input unread mak
 kernel send RST: the client's next write fails (broken pipe) or its unread DISCONNECT is
 discarded (Paho's MQTT 5 interoperability test_flow_control2 is this case)."""
 
-import socket
 import time
 
 import pytest
@@ -16,63 +15,33 @@ pytestmark = pytest.mark.harbormq_only
 RECEIVE_MAXIMUM = 5
 
 
-def read_packets(sock, buf, deadline):
-    """Whole packets from `buf` + the socket until it closes or the deadline; raises
-    ConnectionResetError if the broker reset the connection."""
-    out = []
-    while time.monotonic() < deadline:
-        while True:
-            if len(buf) < 2:
-                break
-            mult, length, i = 1, 0, 1
-            while i < len(buf) and buf[i] & 0x80:
-                length += (buf[i] & 0x7F) * mult
-                mult *= 128
-                i += 1
-            if i >= len(buf):
-                break
-            length += (buf[i] & 0x7F) * mult
-            i += 1
-            if len(buf) < i + length:
-                break
-            out.append((buf[0] >> 4, bytes(buf[i:i + length])))
-            del buf[:i + length]
-        if out:
-            return out
-        sock.settimeout(max(0.01, deadline - time.monotonic()))
-        data = sock.recv(65536)
-        if not data:
-            return out
-        buf += data
-    return out
-
-
 def test_disconnect_reaches_a_client_that_kept_sending(make_broker):
     broker = make_broker(max_awaiting_rel=RECEIVE_MAXIMUM)
-    s = socket.create_connection((broker.host, broker.port), timeout=5)
-    s.sendall(m.connect_packet("flood", version=5))
-    buf = bytearray()
-    deadline = time.monotonic() + 10
-    first = read_packets(s, buf, deadline)
-    assert first and first[0][0] == 2, first  # CONNACK
+    c = m.RawClient(broker.host, broker.port, version=5)
+    c.connect("flood")
+    assert c.connack.reason == m.RC_SUCCESS, c.connack
+    assert not c.pending, c.pending  # CONNACK came first
     # One more unacknowledged QoS 2 PUBLISH than the broker's Receive Maximum, written
     # before reading anything (as test_flow_control2 does), then more traffic behind it.
     burst = b"".join(m.publish_packet("gc/t", b"x" * 100, qos=2, pid=i, version=5)
                      for i in range(1, RECEIVE_MAXIMUM + 2))
-    s.sendall(burst + m.pingreq_packet() * 50)
+    c.send(burst + m.pingreq_packet() * 50)
     disconnect = None
+    deadline = time.monotonic() + 10
     while disconnect is None and time.monotonic() < deadline:
-        packets = read_packets(s, buf, deadline)
-        if not packets:
+        try:
+            p = c.recv(timeout=max(0.01, deadline - time.monotonic()))
+        except m.Closed:  # closed or reset before a DISCONNECT was read
             break
-        for ptype, body in packets:
-            if ptype == 5:  # PUBREC: answer it, as a client does
-                pid = int.from_bytes(body[:2], "big")
-                # The broker reads (and discards) until we close: no broken pipe here.
-                s.sendall(m.ack_packet(6, pid, version=5))
-            elif ptype == 14:
-                disconnect = body
-                break
-    s.close()
+        if p is None:
+            break
+        if p.type == m.PUBREC:  # answer it, as a client does
+            # The broker reads (and discards) until we close: no broken pipe here (send
+            # raises, unlike RawClient's auto_ack).
+            c.send(m.ack_packet(m.PUBREL, p.pid, version=5))
+        elif p.type == m.DISCONNECT:
+            disconnect = p
+    c.close()
     assert disconnect is not None, "no DISCONNECT read (connection reset or closed first)"
-    assert disconnect[0] == 0x93, "DISCONNECT reason %#x" % disconnect[0]
+    assert disconnect.reason == m.RC_RECEIVE_MAXIMUM_EXCEEDED, \
+        "DISCONNECT reason %#x" % disconnect.reason
