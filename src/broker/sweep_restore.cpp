@@ -67,14 +67,10 @@ void ShardBroker::sweep() {
 }
 
 void ShardBroker::restore_session(RestoredSession r) {
-  // Restored before any listener opens, each on the shard home_shard() picks: nothing else
-  // can hold the id yet.
-  const unsigned holder = ctx_.directory.claim(SessionDirectory::key_of(r.session.client_id), shard_);
-  if (holder != shard_) {
-    log(3, "restore: session " + r.session.client_id + " is held by shard " + std::to_string(holder) +
-               " already; not restored twice");
-    return;
-  }
+  // Restored before any listener opens, each on home_shard(), which is the directory key
+  // modulo the shard count: the claim always answers this shard (ids that share a key share
+  // it), and the session takes the reservation.
+  ctx_.directory.claim(SessionDirectory::key_of(r.session.client_id), shard_);
   Session* s = create_session(r.session.client_id);
   s->version = static_cast<Version>(r.session.version);
   s->expiry_s = r.session.expiry_s;

@@ -134,6 +134,7 @@
 #include "broker/subscription_tree.hpp"
 #include "broker_fuzz_fakes.hpp"
 #include "broker_fuzz_model.hpp"
+#include "support/one_shard.hpp"
 #include "mqtt/codec.hpp"
 #include "mqtt/protocol.hpp"
 
@@ -222,20 +223,12 @@ class BrokerFuzz {
     if (flags & 0x80) m.session_expiry_311 = 20;
     const unsigned store_mode = flags & 3;
     sink_.set_ack_after_commit(store_mode >= 2);
-    tree_ = std::make_unique<SubscriptionTree>(1);
-    retained_ = std::make_unique<RetainedStore>(1);
-    ctx_ = std::make_unique<BrokerContext>();
-    ctx_->settings = std::make_shared<const Settings>(settings_);
-    ctx_->init_shards(1);
-    ctx_->tree = tree_.get();
-    ctx_->retained = retained_.get();
-    ctx_->store = store_mode != 0 ? &sink_ : nullptr;
-    broker_ = std::make_unique<ShardBroker>(*ctx_, services_);
+    world_.build(settings_, services_, store_mode != 0 ? &sink_ : nullptr);
   }
 
   ~BrokerFuzz() {
     // The broker goes first: it may still hold pointers to links.
-    broker_.reset();
+    world_.broker.reset();
   }
 
   void run(Script& script) {
@@ -249,7 +242,7 @@ class BrokerFuzz {
     }
     ++step_;
     accumulate_wills();
-    broker_->shutdown();
+    world_.broker->shutdown();
     end_of_iteration();
     for (auto& ls : links_) close_link(ls);
     end_of_iteration();
@@ -272,15 +265,15 @@ class BrokerFuzz {
       case 6: op_closed(slot, h); break;
       case 7:
         services_.advance(kTimeSteps[a]);
-        broker_->sweep();
+        world_.broker->sweep();
         note_sweep();
         break;
       case 8:
-        if (ctx_->store != nullptr) {
+        if (world_.ctx->store != nullptr) {
           const uint64_t durable = sink_.durable_seq();
           const uint64_t open = sink_.last_seq() - durable;
           sink_.set_durable(a == 0 ? sink_.last_seq() : durable + (open * a + 15) / 16);
-          broker_->on_durable();
+          world_.broker->on_durable();
         }
         if (a == 0) {
           end_of_iteration();
@@ -313,7 +306,7 @@ class BrokerFuzz {
     ls->server = std::make_unique<mqtt::ServerProtocol>(limits);
     links_.push_back(std::move(ls));
     LinkState& ref = *links_.back();
-    broker_->on_link_opened(ref.link.get());
+    world_.broker->on_link_opened(ref.link.get());
     return ref;
   }
 
@@ -535,7 +528,7 @@ class BrokerFuzz {
     ls->link->set_pending_bytes(kBytes[level & 3]);
     if (level >= 2) ls->link->last_write_ms = services_.now_steady_ms() - 10'000;
     else ls->link->last_write_ms = services_.now_steady_ms();
-    if (level == 0 && ls->link->wants_writable) broker_->on_link_writable(ls->link.get());
+    if (level == 0 && ls->link->wants_writable) world_.broker->on_link_writable(ls->link.get());
   }
 
   void op_autoack(int slot) {
@@ -600,7 +593,7 @@ class BrokerFuzz {
       if (ls.link->closed() || ls.link->close_requested()) return;
       auto next = ls.server->next();
       if (!next) {
-        broker_->on_protocol_error(ls.link.get(), next.error());
+        world_.broker->on_protocol_error(ls.link.get(), next.error());
         return;
       }
       if (!next->has_value()) return;
@@ -609,12 +602,12 @@ class BrokerFuzz {
         ls.link->set_version(c->version);
         ls.connect = *c;
         make_client_protocol(ls);
-        broker_->on_connect(ls.link.get(), std::move(*c));
+        world_.broker->on_connect(ls.link.get(), std::move(*c));
         drain_all();
         continue;
       }
       if (ls.link->session != nullptr) note_client_packet(ls, packet);
-      broker_->on_packet(ls.link.get(), std::move(packet));
+      world_.broker->on_packet(ls.link.get(), std::move(packet));
       // Read what the broker wrote before the client's next packet reaches it, so the model
       // sees both in the broker's order.
       drain_all();
@@ -637,13 +630,13 @@ class BrokerFuzz {
   void close_link(std::unique_ptr<LinkState>& ls) {
     if (ls->link->closed()) return;
     drain(*ls);  // what was written before the socket went
-    broker_->on_link_closed(ls->link.get());
+    world_.broker->on_link_closed(ls->link.get());
     ls->link->mark_closed();
   }
 
   void end_of_iteration() {
-    broker_->flush_outboxes();
-    services_.run_posted(*broker_);
+    world_.broker->flush_outboxes();
+    services_.run_posted(*world_.broker);
     drain_all();
   }
 
@@ -702,7 +695,7 @@ class BrokerFuzz {
         ls.owed_pubrec[p->packet_id]++;
         ls.unanswered_pubrec.insert(p->packet_id);
       }
-      if (p->qos > 0 && !mqtt::is_v5(ls.link->version()) && ctx_->store != nullptr && sink_.degraded())
+      if (p->qos > 0 && !mqtt::is_v5(ls.link->version()) && world_.ctx->store != nullptr && sink_.degraded())
         ls.may_be_refused = true;
       if (p->qos > 0) {
         OwnFlow& f = e->own[p->packet_id];
@@ -1060,10 +1053,7 @@ class BrokerFuzz {
   Settings settings_;
   FuzzServices services_;
   FuzzSink sink_;
-  std::unique_ptr<SubscriptionTree> tree_;
-  std::unique_ptr<RetainedStore> retained_;
-  std::unique_ptr<BrokerContext> ctx_;
-  std::unique_ptr<ShardBroker> broker_;
+  support::OneShard world_;
   std::vector<std::unique_ptr<LinkState>> links_;
   uint64_t next_link_id_ = 100;
   uint64_t payload_counter_ = 0;

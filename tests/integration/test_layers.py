@@ -158,7 +158,7 @@ def test_a_known_exception_that_matches_nothing_fails(tree, monkeypatch):
     assert EXCEPTION[0] in out and "matches nothing" in out, out
 
 
-def test_the_broker_and_runtime_may_not_use_config(tree):
+def test_broker_runtime_and_store_may_not_use_config(tree):
     """Issue 11: broker::Settings and the store's settings are built in app."""
     for rel in ("src/broker/context.hpp", "src/runtime/shard.cpp", "src/store/store.cpp"):
         line = append(tree, rel, '#include "config/config.hpp"')

@@ -29,6 +29,7 @@
 #include "mqtt/codec.hpp"
 #include "mqtt/packets.hpp"
 #include "support/manual_services.hpp"
+#include "support/one_shard.hpp"
 
 namespace harbor::broker::fakes {
 
@@ -154,33 +155,24 @@ class FakeSink final : public PersistenceSink {
 
 // One single-shard broker with everything it shares, driven from the test's thread: the
 // state both broker fixtures (test_shard_broker, test_shared_subscriptions) build on.
-class BrokerWorld {
+class BrokerWorld : public support::OneShard {
  public:
   // Tests change `settings` (and the sink's flags) before start().
   Settings settings;
   FakeServices services;
   FakeSink sink;
-  std::unique_ptr<SubscriptionTree> tree;
-  std::unique_ptr<RetainedStore> retained;
   std::vector<std::unique_ptr<FakeLink>> links;
-  std::unique_ptr<BrokerContext> ctx;
-  std::unique_ptr<ShardBroker> broker;
   uint64_t next_link_id = 100;
+
+  // The broker (in the base, which outlives these members) goes before the services, sink
+  // and links it points to.
+  ~BrokerWorld() { broker.reset(); }
 
   // (Re)creates the broker and everything it shares, so a test may loop over versions.
   void start(bool with_store = false) {
-    broker.reset();
-    ctx.reset();
+    broker.reset();  // it may still point at the links
     links.clear();
-    tree = std::make_unique<SubscriptionTree>(1);
-    retained = std::make_unique<RetainedStore>(1);
-    ctx = std::make_unique<BrokerContext>();
-    ctx->settings = std::make_shared<const Settings>(settings);
-    ctx->init_shards(1);
-    ctx->tree = tree.get();
-    ctx->retained = retained.get();
-    ctx->store = with_store ? &sink : nullptr;
-    broker = std::make_unique<ShardBroker>(*ctx, services);
+    build(settings, services, with_store ? &sink : nullptr);
   }
 
   ShardBroker& b() {
