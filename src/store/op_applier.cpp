@@ -41,12 +41,15 @@ int write_chunked(size_t count, size_t chunk, int columns, Statement& many, Stat
   return SQLITE_OK;
 }
 
-constexpr int kMessageColumns = 8;
+constexpr int kMessageColumns = 9;
 constexpr int kQueueColumns = 9;
 constexpr std::string_view kInsertMessage =
     "INSERT OR IGNORE INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
-    "received_at_ms) VALUES";
-constexpr std::string_view kMessageRow = "(?, ?, ?, ?, ?, ?, ?, ?)";
+    "received_at_ms, refs) VALUES";
+constexpr std::string_view kMessageRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+// Only the rows actually inserted are returned; an id already stored is ignored and gets
+// its references added with a separate UPDATE.
+constexpr std::string_view kReturningId = " RETURNING id";
 constexpr std::string_view kInsertQueue =
     "INSERT OR REPLACE INTO queue(client_id, seq, message_id, qos, retain, sub_ids, state, "
     "packet_id, shared_filter) VALUES";
@@ -81,11 +84,17 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
     std::string sql;
   };
   const Entry entries[] = {
-      {&a.insert_message_, repeated(kInsertMessage, kMessageRow, 1)},
-      {&a.insert_messages_, repeated(kInsertMessage, kMessageRow, kChunk)},
-      {&a.delete_message_, "DELETE FROM messages WHERE id = ?"},
-      {&a.delete_messages_, repeated("DELETE FROM messages WHERE id IN (", "?", kChunk) + ")"},
-      {&a.delete_message_range_, "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2"},
+      {&a.insert_message_, repeated(kInsertMessage, kMessageRow, 1) + std::string(kReturningId)},
+      {&a.insert_messages_, repeated(kInsertMessage, kMessageRow, kChunk) + std::string(kReturningId)},
+      {&a.add_refs_, "UPDATE messages SET refs = refs + ?2 WHERE id = ?1"},
+      {&a.delete_message_, "DELETE FROM messages WHERE id = ?1 AND refs <= ?2"},
+      {&a.release_message_, "UPDATE messages SET refs = refs - ?2 WHERE id = ?1"},
+      {&a.delete_messages_,
+       repeated("DELETE FROM messages WHERE refs <= 1 AND id IN (", "?", kChunk) + ")"},
+      {&a.release_messages_,
+       repeated("UPDATE messages SET refs = refs - 1 WHERE id IN (", "?", kChunk) + ")"},
+      {&a.delete_message_range_, "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2 AND refs <= 1"},
+      {&a.release_message_range_, "UPDATE messages SET refs = refs - 1 WHERE id BETWEEN ?1 AND ?2"},
       {&a.upsert_session_,
        "INSERT OR REPLACE INTO sessions(client_id, version, expiry_s, last_seen_ms, will_topic, "
        "will_payload, will_qos, will_retain, will_props, will_delay_s, will_expiry_s) "
@@ -121,41 +130,22 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
   return a;
 }
 
-void OpApplier::set_references(std::unordered_map<int64_t, uint32_t> counts) {
-  refs_.clear();
-  for (const auto& [id, count] : counts) refs_.set(id, Ref{count, true});
-}
-
 // ---------------------------------------------------------------- references
 
-void OpApplier::set_ref(int64_t message_id, std::optional<Ref> value) {
-  const Ref* old = refs_.find(message_id);
-  undo_.emplace_back(message_id, old == nullptr ? std::nullopt : std::optional<Ref>(*old));
-  if (value) {
-    refs_.set(message_id, *value);
-  } else if (old != nullptr) {
-    refs_.erase(message_id);
-  }
+RefTable::Ref& OpApplier::touch(int64_t message_id) {
+  if (RefTable::Ref* r = refs_.find(message_id)) return *r;
+  refs_.set(message_id, RefTable::Ref{});
+  touched_.push_back(message_id);
+  return *refs_.find(message_id);
 }
 
 void OpApplier::reference(const broker::Message& m) {
-  auto id = static_cast<int64_t>(m.store_id);
-  const Ref* old = refs_.find(id);
-  if (old == nullptr) {
-    set_ref(id, Ref{1, false});
-    new_messages_.push_back(&m);
-    return;
-  }
-  set_ref(id, Ref{old->count + 1, old->in_db});
+  RefTable::Ref& r = touch(static_cast<int64_t>(m.store_id));
+  ++r.delta;
+  r.message = &m;
 }
 
-void OpApplier::release(int64_t message_id) {
-  const Ref* old = refs_.find(message_id);
-  if (old == nullptr || old->count == 0) return;  // a reference to nothing stored
-  Ref next{old->count - 1, old->in_db};
-  set_ref(message_id, next);
-  if (next.count == 0) released_.push_back(message_id);
-}
+void OpApplier::release(int64_t message_id) { --touch(message_id).delta; }
 
 int OpApplier::release_returned(Statement& s) {
   int rc;
@@ -164,27 +154,15 @@ int OpApplier::release_returned(Statement& s) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-void OpApplier::finish_batch(bool committed) {
-  if (!committed) {
-    for (auto it = undo_.rbegin(); it != undo_.rend(); ++it) {
-      if (it->second) {
-        refs_.set(it->first, *it->second);
-      } else {
-        refs_.erase(it->first);
-      }
-    }
-  }
-  undo_.clear();
-  clear_pending();
-}
+void OpApplier::finish_batch() { clear_pending(); }
 
 void OpApplier::clear_pending() {
-  new_messages_.clear();
   removals_.clear();
   queue_rows_.clear();
   queue_row_index_.clear();
   row_updates_.clear();
-  released_.clear();
+  refs_.reset();
+  touched_.clear();
 }
 
 // ---------------------------------------------------------------- batch
@@ -293,8 +271,21 @@ int OpApplier::flush_queue_rows() {
 }
 
 int OpApplier::flush_messages(BatchResult& result) {
+  int rc = insert_messages(result);
+  if (rc == SQLITE_OK) rc = release_messages(result);
+  return rc;
+}
+
+int OpApplier::insert_messages(BatchResult& result) {
+  // Messages this batch references more than it releases: new ones are inserted with their
+  // count, stored ones get it added. A message added and released within the batch is
+  // never written.
   std::vector<const broker::Message*> insert;
-  auto bind_row = [&](Statement& s, int base, size_t index, size_t) {
+  for (int64_t id : touched_) {
+    const RefTable::Ref* r = refs_.find(id);
+    if (r->delta > 0 && r->message != nullptr) insert.push_back(r->message);
+  }
+  auto bind_row = [&](Statement& s, int base, size_t index) {
     const broker::Message& m = *insert[index];
     s.bind(base + 1, static_cast<int64_t>(m.store_id));
     s.bind_text_ref(base + 2, m.topic);
@@ -304,60 +295,99 @@ int OpApplier::flush_messages(BatchResult& result) {
     s.bind_blob_ref(base + 6, m.forward_props);
     s.bind(base + 7, m.expires_at_ms);
     s.bind(base + 8, m.received_at_ms);
+    s.bind(base + 9, refs_.find(static_cast<int64_t>(m.store_id))->delta);
   };
-  auto count_inserted = [&](Statement&) { result.message_delta += sqlite3_changes(db_); };
-  auto count_deleted = [&](Statement&) { result.message_delta -= sqlite3_changes(db_); };
-  // New messages still referenced are inserted; the others were never written.
-  insert.reserve(new_messages_.size());
-  for (const broker::Message* m : new_messages_) {
-    auto id = static_cast<int64_t>(m->store_id);
-    const Ref* ref = refs_.find(id);
-    if (ref == nullptr || ref->in_db) continue;
-    if (ref->count == 0) {
-      set_ref(id, std::nullopt);
-    } else {
-      set_ref(id, Ref{ref->count, true});
-      insert.push_back(m);
+  // Runs one statement over insert[first, first + n); ids it did not insert were stored
+  // already (by an earlier batch, for another receiver): their count goes up instead.
+  auto run = [&](Statement& s, size_t first, size_t n) {
+    for (size_t k = 0; k < n; ++k) bind_row(s, static_cast<int>(k) * kMessageColumns, first + k);
+    scratch_returned_.clear();
+    int rc;
+    while ((rc = s.step()) == SQLITE_ROW) scratch_returned_.push_back(s.column_int(0));
+    s.reset();
+    if (rc != SQLITE_DONE) return rc;
+    result.message_delta += static_cast<int64_t>(scratch_returned_.size());
+    if (scratch_returned_.size() == n) return SQLITE_OK;
+    std::sort(scratch_returned_.begin(), scratch_returned_.end());
+    for (size_t k = first; k < first + n; ++k) {
+      auto id = static_cast<int64_t>(insert[k]->store_id);
+      if (std::binary_search(scratch_returned_.begin(), scratch_returned_.end(), id)) continue;
+      add_refs_.bind(1, id);
+      add_refs_.bind(2, refs_.find(id)->delta);
+      if ((rc = finish(add_refs_)) != SQLITE_OK) return rc;
     }
+    return SQLITE_OK;
+  };
+  size_t i = 0;
+  for (; i + kChunk <= insert.size(); i += kChunk) {
+    if (int rc = run(insert_messages_, i, kChunk); rc != SQLITE_OK) return rc;
   }
-  int rc = write_chunked(insert.size(), kChunk, kMessageColumns, insert_messages_, insert_message_,
-                         bind_row, count_inserted);
-  if (rc != SQLITE_OK) return rc;
-  new_messages_.clear();
+  for (; i < insert.size(); ++i) {
+    if (int rc = run(insert_message_, i, 1); rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
 
-  // Stored messages whose last reference went: delete their rows. Ids are handed out in
-  // order, so a drain releases runs of consecutive ids: a run of kMinRange or more goes in
-  // one range delete (every id inside it is being deleted), the rest kChunk at a time.
+int OpApplier::release_messages(BatchResult& result) {
+  // Messages this batch releases more than it references: a row whose count drops to 0 is
+  // deleted, the others counted down. Ids are handed out in order and a receiver
+  // acknowledges in order, so a drain releases runs of consecutive ids, one reference each:
+  // a run of kMinRange or more is one range DELETE (every id inside it is released), and
+  // the UPDATE for rows still referenced elsewhere runs only when the DELETE missed some.
   std::vector<int64_t> gone;
-  gone.reserve(released_.size());
-  for (int64_t id : released_) {
-    const Ref* ref = refs_.find(id);
-    if (ref == nullptr || ref->count != 0) continue;
-    set_ref(id, std::nullopt);
-    gone.push_back(id);
+  for (int64_t id : touched_) {
+    if (refs_.find(id)->delta < 0) gone.push_back(id);
   }
-  released_.clear();
   std::sort(gone.begin(), gone.end());
-  gone.erase(std::unique(gone.begin(), gone.end()), gone.end());
-  scratch_ids_.clear();
+  auto deleted = [&] {
+    int64_t n = sqlite3_changes(db_);
+    result.message_delta -= n;
+    return static_cast<size_t>(n);
+  };
+  scratch_ids_.clear();  // one reference each, not in a run
+  std::vector<int64_t> several;  // more than one reference each
   for (size_t i = 0; i < gone.size();) {
+    if (refs_.find(gone[i])->delta != -1) {
+      several.push_back(gone[i++]);
+      continue;
+    }
     size_t j = i + 1;
-    while (j < gone.size() && gone[j] == gone[j - 1] + 1) ++j;
+    while (j < gone.size() && gone[j] == gone[j - 1] + 1 && refs_.find(gone[j])->delta == -1) ++j;
     if (j - i >= kMinRange) {
       delete_message_range_.bind(1, gone[i]);
       delete_message_range_.bind(2, gone[j - 1]);
       if (int rc = finish(delete_message_range_); rc != SQLITE_OK) return rc;
-      count_deleted(delete_message_range_);
+      if (deleted() < j - i) {
+        release_message_range_.bind(1, gone[i]);
+        release_message_range_.bind(2, gone[j - 1]);
+        if (int rc = finish(release_message_range_); rc != SQLITE_OK) return rc;
+      }
     } else {
       scratch_ids_.insert(scratch_ids_.end(), gone.begin() + static_cast<ptrdiff_t>(i),
                           gone.begin() + static_cast<ptrdiff_t>(j));
     }
     i = j;
   }
-  return write_chunked(
-      scratch_ids_.size(), kChunk, 1, delete_messages_, delete_message_,
-      [&](Statement& s, int base, size_t index, size_t) { s.bind(base + 1, scratch_ids_[index]); },
-      count_deleted);
+  size_t i = 0;
+  for (; i + kChunk <= scratch_ids_.size(); i += kChunk) {
+    for (size_t k = 0; k < kChunk; ++k) delete_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
+    if (int rc = finish(delete_messages_); rc != SQLITE_OK) return rc;
+    if (deleted() == kChunk) continue;
+    for (size_t k = 0; k < kChunk; ++k) release_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
+    if (int rc = finish(release_messages_); rc != SQLITE_OK) return rc;
+  }
+  several.insert(several.end(), scratch_ids_.begin() + static_cast<ptrdiff_t>(i), scratch_ids_.end());
+  for (int64_t id : several) {
+    const int64_t count = -static_cast<int64_t>(refs_.find(id)->delta);
+    delete_message_.bind(1, id);
+    delete_message_.bind(2, count);
+    if (int rc = finish(delete_message_); rc != SQLITE_OK) return rc;
+    if (deleted() == 1) continue;
+    release_message_.bind(1, id);
+    release_message_.bind(2, count);
+    if (int rc = finish(release_message_); rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
 }
 
 // ---------------------------------------------------------------- ops

@@ -3,10 +3,12 @@
 // thread has finished with the connection). The caller wraps apply_batch in a transaction
 // and reports how it ended with finish_batch.
 //
-// Message rows are reference counted in memory (queue rows + retained rows per message),
-// so releasing a reference never searches the queue table, and a message whose every
-// reference is added and removed inside one batch is never written at all. Rows of one
-// kind are written with multi-row INSERT statements (kChunk rows per statement).
+// Message rows carry their reference count (messages.refs: queue rows + retained rows), so
+// releasing a reference never searches the queue table and the writer keeps no per-message
+// state between batches. Within a batch the changes are summed per message id (RefTable)
+// and written at its end: a message whose every reference is added and removed inside one
+// batch is never written at all, and a drained run of ids is deleted with one statement.
+// Rows of one kind are written with multi-row INSERT statements (kChunk rows per statement).
 #pragma once
 
 #include <cstdint>
@@ -57,13 +59,8 @@ class OpApplier {
   // other reason (a constraint, a broker bug) is logged, counted and skipped, because
   // retrying it would fail forever and block everything behind it.
   BatchResult apply_batch(const std::vector<PendingOp>& ops, size_t begin, size_t end);
-  // How the transaction around the last apply_batch ended: a rollback restores the
-  // reference counts to what they were before it.
-  void finish_batch(bool committed);
-
-  // The references of every stored message (queue rows + retained rows), counted by
-  // restore; a stored message missing here is treated as unreferenced.
-  void set_references(std::unordered_map<int64_t, uint32_t> counts);
+  // Ends the batch, however its transaction ended (the counts roll back with it).
+  void finish_batch();
 
  private:
   OpApplier(Db& db, ErrorLog on_op_error) : db_(db.handle()), on_op_error_(std::move(on_op_error)) {}
@@ -98,13 +95,15 @@ class OpApplier {
   int apply(const broker::PersistOp& op, BatchResult& result);
   void reference(const broker::Message& m);
   void release(int64_t message_id);
-  void set_ref(int64_t message_id, std::optional<Ref> value);
+  RefTable::Ref& touch(int64_t message_id);
   // Steps a bound "DELETE … RETURNING message_id" to its end, releasing each returned id.
   int release_returned(Statement& s);
   // Writes what the batch left pending: new messages, queue rows, deletions.
   int flush_queue_rows();
   int flush_removals();
   int flush_messages(BatchResult& result);
+  int insert_messages(BatchResult& result);
+  int release_messages(BatchResult& result);
   void clear_pending();
 
   int on(const broker::OpSessionUpsert& op, BatchResult& result);
@@ -122,11 +121,15 @@ class OpApplier {
 
   sqlite3* db_;  // the connection handle (stable when the owning Db object moves)
   ErrorLog on_op_error_;
-  Statement insert_message_;         // one row
-  Statement insert_messages_;        // kChunk rows
-  Statement delete_message_;         // one id
-  Statement delete_messages_;        // kChunk ids
-  Statement delete_message_range_;   // consecutive ids
+  Statement insert_message_;         // one row, RETURNING id when inserted
+  Statement insert_messages_;        // kChunk rows, the same
+  Statement add_refs_;               // refs += ?2 for id ?1 (a message already stored)
+  Statement delete_message_;         // id ?1 if refs <= ?2
+  Statement release_message_;        // refs -= ?2 for id ?1
+  Statement delete_messages_;        // kChunk ids whose refs <= 1
+  Statement release_messages_;       // refs -= 1 for kChunk ids
+  Statement delete_message_range_;   // consecutive ids whose refs <= 1
+  Statement release_message_range_;  // refs -= 1 for consecutive ids
   Statement upsert_session_;
   Statement delete_session_;
   Statement delete_session_subs_;
@@ -145,11 +148,9 @@ class OpApplier {
   Statement upsert_retained_;
   Statement delete_retained_;
 
-  RefTable refs_;
-  // Undo log of refs_ for the open batch: the previous value of each change, in order.
-  std::vector<std::pair<int64_t, std::optional<Ref>>> undo_;
   // Pending for the end of the open batch.
-  std::vector<const broker::Message*> new_messages_;
+  RefTable refs_;                   // message id -> reference change in this batch
+  std::vector<int64_t> touched_;    // the ids in refs_, in the order first touched
   std::vector<QueueRow> queue_rows_;
   std::unordered_map<QueueKey, size_t, QueueKeyHash> queue_row_index_;  // key -> queue_rows_
   // State changes of rows stored by earlier batches, run at the end of the batch: an entry
@@ -157,8 +158,8 @@ class OpApplier {
   // removes most entries within one batch).
   std::unordered_map<QueueKey, std::pair<int, int>, QueueKeyHash> row_updates_;
   std::vector<QueueKey> removals_;  // rows stored by earlier batches, removed by this one
-  std::vector<int64_t> released_;  // ids whose count reached 0 during the batch
   std::vector<int64_t> scratch_ids_;
+  std::vector<int64_t> scratch_returned_;
   std::vector<std::string> scratch_blobs_;
 };
 

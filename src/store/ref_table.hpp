@@ -1,20 +1,26 @@
-// Message id -> reference count for the store's writer: an open-addressing hash table with
-// linear probing and backward-shift deletion, so a stored message costs 16 bytes in one
-// array instead of a heap node, and erasing leaves no tombstones. Ids are never 0 (0 marks
-// an empty slot). Not thread-safe: the writer thread owns it.
+// Message id -> change of its reference count within one batch, for the store's writer: an
+// open-addressing hash table with linear probing and backward-shift deletion (no heap node
+// per id, no tombstones). The counts themselves live in messages.refs; this table holds only
+// the ids one batch touches and is reset after it, keeping its array for the next batch.
+// Ids are never 0 (0 marks an empty slot). Not thread-safe: the writer thread owns it.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <vector>
+
+namespace harbor::broker {
+struct Message;
+}
 
 namespace harbor::store {
 
 class RefTable {
  public:
   struct Ref {
-    uint32_t count = 0;
-    bool in_db = false;  // false: added by the open batch, inserted at its end if referenced
+    int32_t delta = 0;                          // references added minus released
+    const broker::Message* message = nullptr;   // the body, when this batch references it
   };
 
   // nullptr when absent. The pointer is valid until the next insert or erase.
@@ -66,6 +72,17 @@ class RefTable {
     size_ = 0;
     mask_ = 0;
   }
+
+  // Empties the table; the array is kept for the next batch unless it grew past kKeepSlots.
+  void reset() {
+    if (slots_.size() > kKeepSlots) {
+      clear();
+      return;
+    }
+    if (size_ != 0) std::fill(slots_.begin(), slots_.end(), Slot{});
+    size_ = 0;
+  }
+  static constexpr size_t kKeepSlots = 1u << 14;
 
   size_t size() const { return size_; }
   size_t capacity() const { return slots_.size(); }

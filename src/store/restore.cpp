@@ -52,27 +52,56 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
 
   // 2. Rows without their session, queue entries whose message expired before onward
   //    delivery started (state Queued) [MQTT-3.3.2-5], retained messages that expired,
-  //    queue and retained rows pointing at nothing, then message rows nobody refers to.
+  //    queue and retained rows pointing at nothing. Each deleted queue or retained row
+  //    gives back its message's reference; a message left with none goes.
   const char* cleanup[] = {
       "DELETE FROM subscriptions WHERE client_id NOT IN (SELECT client_id FROM sessions)",
-      "DELETE FROM queue WHERE client_id NOT IN (SELECT client_id FROM sessions)",
       "DELETE FROM qos2_in WHERE client_id NOT IN (SELECT client_id FROM sessions)",
+      "DELETE FROM queue WHERE client_id NOT IN (SELECT client_id FROM sessions) "
+      "RETURNING message_id",
       "DELETE FROM queue WHERE state = 0 AND message_id IN "
-      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1)",
+      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1) "
+      "RETURNING message_id",
       "DELETE FROM retained WHERE message_id IN "
-      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1)",
-      "DELETE FROM queue WHERE message_id NOT IN (SELECT id FROM messages)",
-      "DELETE FROM retained WHERE message_id NOT IN (SELECT id FROM messages)",
-      // NOT IN builds each list once (no per-message search of unindexed columns).
-      "DELETE FROM messages WHERE id NOT IN (SELECT message_id FROM queue) "
-      "AND id NOT IN (SELECT message_id FROM retained)",
+      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1) "
+      "RETURNING message_id",
+      "DELETE FROM queue WHERE message_id NOT IN (SELECT id FROM messages) RETURNING message_id",
+      "DELETE FROM retained WHERE message_id NOT IN (SELECT id FROM messages) RETURNING message_id",
   };
   int64_t dropped_rows = 0;
+  std::unordered_map<int64_t, int64_t> released;  // message id -> references deleted
   for (const char* sql : cleanup) {
     auto stmt = db_.prepare(sql);
     if (!stmt) return fail(std::string("preparing \"") + sql + "\"");
     if (std::string_view(sql).find("?1") != std::string_view::npos) stmt->bind(1, now_unix_ms);
-    if (stmt->run() != SQLITE_DONE) return fail(std::string("running \"") + sql + "\"");
+    int rc;
+    while ((rc = stmt->step()) == SQLITE_ROW) {
+      ++released[stmt->column_int(0)];
+      ++dropped_rows;
+    }
+    if (rc != SQLITE_DONE) return fail(std::string("running \"") + sql + "\"");
+    if (std::string_view(sql).find("RETURNING") == std::string_view::npos) dropped_rows += db_.changes();
+  }
+  {
+    auto del = db_.prepare("DELETE FROM messages WHERE id = ?1 AND refs <= ?2");
+    auto dec = db_.prepare("UPDATE messages SET refs = refs - ?2 WHERE id = ?1");
+    if (!del || !dec) return fail("preparing the reference updates");
+    for (const auto& [id, count] : released) {
+      del->bind(1, id);
+      del->bind(2, count);
+      if (del->run() != SQLITE_DONE) return fail("deleting an unreferenced message");
+      if (db_.changes() != 0) {
+        ++dropped_rows;
+        continue;
+      }
+      dec->bind(1, id);
+      dec->bind(2, count);
+      if (dec->run() != SQLITE_DONE) return fail("counting down a message's references");
+    }
+    // Bodies nothing refers to (the partial index messages_unreferenced finds them).
+    if (db_.exec("DELETE FROM messages WHERE refs <= 0") != SQLITE_OK) {
+      return fail("deleting unreferenced messages");
+    }
     dropped_rows += db_.changes();
   }
   if (db_.exec("COMMIT") != SQLITE_OK) return fail("cannot commit the cleanup");
@@ -154,7 +183,6 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
     if (rc != SQLITE_DONE) return fail("reading subscriptions");
   }
   size_t queued = 0;
-  std::unordered_map<int64_t, uint32_t> references;  // message id -> queue + retained rows
   {
     auto q = db_.prepare(
         "SELECT client_id, seq, message_id, qos, retain, sub_ids, state, packet_id, shared_filter "
@@ -175,7 +203,6 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
       e.packet_id = static_cast<uint16_t>(q->column_int(7));
       e.shared_filter = q->column_text(8);  // "" for NULL
       state.sessions[sit->second].queue.push_back(std::move(e));
-      ++references[q->column_int(2)];
       ++queued;
     }
     if (rc != SQLITE_DONE) return fail("reading queues");
@@ -200,12 +227,10 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
       auto it = messages.find(q->column_int(0));
       if (it == messages.end()) continue;
       state.retained.push_back(it->second);
-      ++references[q->column_int(0)];
     }
     if (rc != SQLITE_DONE) return fail("reading retained messages");
   }
 
-  applier_.set_references(std::move(references));
   restored_ = true;
 
   uint64_t next = static_cast<uint64_t>(max_id) + 1;

@@ -14,8 +14,8 @@ namespace {
 //   qos2_in        inbound QoS 2 packet ids awaiting PUBREL
 //   retained       topic -> message
 // WITHOUT ROWID tables keep the composite primary key as the only b-tree, so each lookup
-// by key is one index search. Whether a message is still referenced is known to the
-// writer (OpApplier counts references in memory), never looked up in the tables.
+// by key is one index search. Whether a message is still referenced is its refs column
+// (queue rows + retained rows, kept by OpApplier), never searched for in the tables.
 constexpr std::array<const char*, kSchemaVersion> kMigrations = {
     R"sql(
 CREATE TABLE messages (
@@ -90,6 +90,21 @@ DROP INDEX retained_message;
     // entry can still be handed to another member of its group (issue 11).
     R"sql(
 ALTER TABLE queue ADD COLUMN shared_filter TEXT;
+)sql",
+    // 4: each message row carries its reference count, so neither the writer nor restore
+    // keeps one entry per stored message in memory (issue 12). Counted once here; a body
+    // nothing refers to goes. The writer deletes a row in the statement that would take its
+    // count to 0, so the partial index stays empty and restore finds a stray body (written
+    // by hand, or by a bug) without scanning the table.
+    R"sql(
+ALTER TABLE messages ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX messages_unreferenced ON messages(id) WHERE refs <= 0;
+UPDATE messages SET refs = r.n
+  FROM (SELECT message_id, count(*) AS n
+          FROM (SELECT message_id FROM queue UNION ALL SELECT message_id FROM retained)
+         GROUP BY message_id) AS r
+ WHERE messages.id = r.message_id;
+DELETE FROM messages WHERE refs = 0;
 )sql",
 };
 

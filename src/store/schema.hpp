@@ -11,7 +11,7 @@
 namespace harbor::store {
 
 // The schema version this build writes. Version 0 means "empty file".
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Creates the schema in an empty database or migrates an older one forward, in one
 // transaction. A newer version (written by a later HarborMQ) is refused: the error names

@@ -136,21 +136,6 @@ void Store::set_disk_cache_size(uint64_t messages) {
 
 Store::~Store() { stop(); }
 
-void Store::count_references() {
-  // restore() counts them while loading; without it, count them here.
-  std::unordered_map<int64_t, uint32_t> references;
-  for (const char* sql : {"SELECT message_id, count(*) FROM queue GROUP BY message_id",
-                          "SELECT message_id, count(*) FROM retained GROUP BY message_id"}) {
-    auto q = db_.prepare(sql);
-    if (!q) {
-      log(kLogError, path_ + ": cannot count message references: " + db_.error_message());
-      continue;
-    }
-    while (q->step() == SQLITE_ROW) references[q->column_int(0)] += static_cast<uint32_t>(q->column_int(1));
-  }
-  applier_.set_references(std::move(references));
-}
-
 void Store::set_durable_listener(std::function<void(uint64_t)> listener) {
   durable_listener_ = std::move(listener);
 }
@@ -170,7 +155,6 @@ void Store::log(int level, std::string_view text) const {
 void Store::start() {
   if (started_ || stopped_) return;
   started_ = true;
-  if (!restored_) count_references();
   auto checkpointer = Checkpointer::start(path_, options_.vfs_name, options_.busy_timeout,
                                           [this](int level, std::string_view text) { log(level, text); });
   if (checkpointer) {
@@ -192,8 +176,7 @@ void Store::stop() {
     writer_.join();
   } else if (db_.handle() != nullptr) {
     // Never started: commit whatever was submitted on this thread.
-    if (!restored_) count_references();
-    inbox_.take(held_);
+      inbox_.take(held_);
     auto deadline = Inbox::Clock::now() + options_.retry_interval * 10;
     while (held_front_ < held_.size()) {
       if (!commit_front()) {
@@ -330,7 +313,7 @@ bool Store::commit_front() {
     rc = result.rc;
     if (rc == SQLITE_OK) rc = db_.exec("COMMIT");
   }
-  applier_.finish_batch(rc == SQLITE_OK);
+  applier_.finish_batch();
   if (rc != SQLITE_OK) {
     std::string error = result.error.empty() ? db_.error_message() : result.error;
     if (db_.in_transaction()) db_.exec("ROLLBACK");

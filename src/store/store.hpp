@@ -155,9 +155,6 @@ class Store final : public broker::PersistenceSink {
   // Queues ops[0, count) (moved from); their seq fields are assigned here.
   uint64_t submit_pending(PendingOp* ops, size_t count);
   void log(int level, std::string_view text) const;
-  // Counts the references of every stored message for the applier (start() without
-  // restore()).
-  void count_references();
   void writer_loop();
   // SQLite's WAL hook on the writer connection (after each commit, writer thread).
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int wal_frames);

@@ -20,7 +20,7 @@ void check_same(RefTable& table, const std::unordered_map<int64_t, uint32_t>& or
       ASSERT_EQ(r, nullptr) << id;
     } else {
       ASSERT_NE(r, nullptr) << id;
-      ASSERT_EQ(r->count, it->second) << id;
+      ASSERT_EQ(static_cast<uint32_t>(r->delta), it->second) << id;
     }
   }
 }
@@ -39,7 +39,7 @@ TEST(RefTable, MatchesAMapUnderRandomOperations) {
         uint32_t count = static_cast<uint32_t>(rng() % 7);
         if (oracle.find(id) == oracle.end()) ids.push_back(id);
         oracle[id] = count;
-        table.set(id, RefTable::Ref{count, true});
+        table.set(id, RefTable::Ref{static_cast<int32_t>(count), nullptr});
       } else {
         size_t k = rng() % ids.size();
         int64_t id = ids[k];
@@ -53,7 +53,7 @@ TEST(RefTable, MatchesAMapUnderRandomOperations) {
     for (const auto& [id, count] : oracle) {
       const RefTable::Ref* r = table.find(id);
       ASSERT_NE(r, nullptr) << id;
-      EXPECT_EQ(r->count, count);
+      EXPECT_EQ(r->delta, static_cast<int32_t>(count));
     }
     if (range <= 5000) check_same(table, oracle, 5000);
   }
@@ -64,7 +64,7 @@ TEST(RefTable, ConsecutiveIdsGrowAndShrink) {
   std::unordered_map<int64_t, uint32_t> oracle;
   const int64_t n = 100000;
   for (int64_t id = 1; id <= n; ++id) {
-    table.set(id, RefTable::Ref{1, false});
+    table.set(id, RefTable::Ref{1, nullptr});
     oracle[id] = 1;
   }
   EXPECT_EQ(table.size(), static_cast<size_t>(n));
@@ -79,6 +79,24 @@ TEST(RefTable, ConsecutiveIdsGrowAndShrink) {
   EXPECT_LE(table.capacity(), 2048u) << "memory given back after the drain";
   table.erase(n + 5);  // absent: no effect
   EXPECT_EQ(table.size(), oracle.size());
+}
+
+TEST(RefTable, ResetEmptiesAndKeepsASmallArray) {
+  RefTable table;
+  for (int64_t id = 1; id <= 1000; ++id) table.set(id, RefTable::Ref{-1, nullptr});
+  const size_t capacity = table.capacity();
+  table.reset();
+  EXPECT_EQ(table.size(), 0u);
+  EXPECT_EQ(table.capacity(), capacity) << "a batch-sized array is kept for the next batch";
+  for (int64_t id = 1; id <= 1000; ++id) ASSERT_EQ(table.find(id), nullptr) << id;
+  table.set(7, RefTable::Ref{2, nullptr});
+  ASSERT_NE(table.find(7), nullptr);
+  EXPECT_EQ(table.find(7)->delta, 2);
+  // A table grown far past a batch gives its array back.
+  for (int64_t id = 1; id <= int64_t{RefTable::kKeepSlots}; ++id) table.set(id, RefTable::Ref{1, nullptr});
+  table.reset();
+  EXPECT_EQ(table.capacity(), 0u);
+  EXPECT_EQ(table.find(7), nullptr);
 }
 
 }  // namespace

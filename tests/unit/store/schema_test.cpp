@@ -71,10 +71,15 @@ TEST(StoreSchema, MigratesVersion1Forward) {
   {
     auto db = Db::open(dir.db_path(), "");
     ASSERT_TRUE(db);
-    // Back to version 1's layout: its indexes, no queue.shared_filter (version 3).
+    // Back to version 1's layout: its indexes, no queue.shared_filter (version 3), no
+    // messages.refs (version 4).
     ASSERT_EQ(db->exec("CREATE INDEX queue_message ON queue(message_id);"
                        "CREATE INDEX retained_message ON retained(message_id);"
                        "ALTER TABLE queue DROP COLUMN shared_filter;"
+                       "DROP INDEX messages_unreferenced;"
+                       "ALTER TABLE messages DROP COLUMN refs;"
+                       "INSERT INTO messages(id, topic, payload, qos, retain, props, expires_at_ms,"
+                       " received_at_ms) VALUES (9, 'u', x'', 1, 0, x'', 0, 0);"
                        "PRAGMA user_version = 1"),
               SQLITE_OK);
   }
@@ -95,6 +100,10 @@ TEST(StoreSchema, MigratesVersion1Forward) {
             1);
   ASSERT_EQ(state->retained.size(), 1u);
   EXPECT_EQ(state->retained[0].get(), state->sessions[0].queue[0].message.get());
+  // Step 4 counted the queue row and the retained row of message 5, and dropped message 9,
+  // which nothing referred to.
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = 5"), 2);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1);
 }
 
 TEST(StoreSchema, RefusesNewerSchemaVersion) {

@@ -223,6 +223,65 @@ TEST(StoreWriter, SessionDeleteAfterRemovalsInOneBatchReleasesEachReferenceOnce)
   store->stop();
 }
 
+// Reference counts live in messages.refs: a second receiver's entry written by a later batch
+// counts up the stored row, the count survives a restart without being recounted, and each
+// delete path (a run of ids, a chunk of scattered ids, a single id) counts down a row that is
+// still referenced instead of deleting it.
+TEST(StoreWriter, ReferenceCountsLiveInTheDatabaseAcrossBatchesAndRestarts) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  std::vector<broker::MessagePtr> msgs;
+  for (int i = 1; i <= 100; ++i) msgs.push_back(make_message(i, "t", "p" + std::to_string(i)));
+  {
+    auto store = open_store(settings);
+    ASSERT_TRUE(store);
+    ASSERT_TRUE(store->restore(0));
+    store->start();
+    std::vector<broker::PersistOp> ops{session("c"), session("d")};
+    for (int i = 1; i <= 100; ++i) ops.push_back(queue_add("c", i, msgs[i - 1]));
+    uint64_t last = store->submit_batch(std::move(ops));
+    ASSERT_TRUE(durable_by(*store, last));
+    // d gets ids 5 (inside c's run 1..10), 41 (among scattered odd ids) and 99 (alone), and
+    // message 60 also becomes retained.
+    last = store->submit_batch({queue_add("d", 1, msgs[4]), queue_add("d", 2, msgs[40]),
+                                queue_add("d", 3, msgs[98]), broker::OpRetainedSet{msgs[59]}});
+    ASSERT_TRUE(durable_by(*store, last));
+    EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = 5"), 2);
+    EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = 60"), 2);
+    EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE refs <> 1"), 4);
+    store->stop();
+  }
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  // c acknowledges 1..10 (a run), the odd ids 21..83 (32 scattered ids: one chunk), 60, 99.
+  std::vector<broker::PersistOp> removes;
+  for (int i = 1; i <= 10; ++i) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
+  for (int i = 21; i <= 83; i += 2) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
+  removes.push_back(broker::OpQueueRemove{"c", 60});
+  removes.push_back(broker::OpQueueRemove{"c", 99});
+  uint64_t last = store->submit_batch(std::move(removes));
+  ASSERT_TRUE(durable_by(*store, last));
+  for (int id : {5, 41, 60, 99}) {
+    EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = " + std::to_string(id)), 1)
+        << "message " << id << " is still referenced once";
+  }
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 100 - 10 - 32 - 2 + 4);
+  EXPECT_EQ(store->stats().stored_messages, uint64_t(100 - 10 - 32 - 2 + 4));
+  // The last references go: d's entries and the retained message.
+  last = store->submit_batch({broker::OpQueueRemove{"d", 1}, broker::OpQueueRemove{"d", 2},
+                              broker::OpQueueRemove{"d", 3}, broker::OpRetainedClear{"t"}});
+  ASSERT_TRUE(durable_by(*store, last));
+  for (int id : {5, 41, 60, 99}) {
+    EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = " + std::to_string(id)), 0)
+        << "message " << id;
+  }
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 100 - 10 - 32 - 2);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE refs <> 1"), 0);
+  store->stop();
+}
+
 // An entry removed and then added again under the same key in one batch ends up stored.
 TEST(StoreWriter, EntryAddedAfterItsRemovalInOneBatchStays) {
   TempDir dir;
