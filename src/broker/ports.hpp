@@ -113,6 +113,8 @@ using PersistOp = std::variant<OpSessionUpsert, OpSessionDelete, OpSubscriptionA
                                OpQueueRemove, OpQos2InAdd, OpQos2InRemove, OpRetainedSet,
                                OpRetainedClear, OpQueueShared>;
 
+struct RestoredQueueEntry;
+
 // Where shards send persistence operations. Implemented by store::Store (writer thread)
 // and by a null sink when persistence is off. Thread-safe: any shard may call submit().
 class PersistenceSink {
@@ -134,6 +136,15 @@ class PersistenceSink {
   virtual void note_refused() {}
   // A fresh, never reused message store id.
   virtual MessageId next_message_id() = 0;
+  // Appends to `out` up to `limit` stored queue entries of `client_id` with seq >= from_seq,
+  // in seq order, as committed (never what is still being written). Reads the disk: the
+  // caller pages a session's queue in a batch at a time. False with `error` set on failure.
+  virtual bool read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                          std::vector<RestoredQueueEntry>& out, std::string& error) {
+    (void)client_id, (void)from_seq, (void)limit, (void)out;
+    error = "this store keeps no queues";
+    return false;
+  }
 };
 
 // ---- State restored at startup (before listeners open) ----
@@ -151,8 +162,13 @@ struct RestoredQueueEntry {
 struct RestoredSession {
   OpSessionUpsert session;
   std::vector<OpSubscriptionAdd> subscriptions;
-  std::vector<RestoredQueueEntry> queue;  // ordered by seq
+  // Ordered by seq: the entries in flight, then the head of the queue (all of it when
+  // restore was given no head bound).
+  std::vector<RestoredQueueEntry> queue;
   std::vector<uint16_t> qos2_in;          // packet ids awaiting PUBREL
+  // The queue goes on in the store from this seq, paged in as it drains (0: all loaded).
+  uint64_t paged_from = 0;
+  uint64_t next_seq = 0;  // the highest stored seq + 1 (0: none)
 };
 
 struct RestoredState {

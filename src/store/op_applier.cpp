@@ -95,6 +95,7 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_er
        repeated("UPDATE messages SET refs = refs - 1 WHERE id IN (", "?", kChunk) + ")"},
       {&a.delete_message_range_, "DELETE FROM messages WHERE id BETWEEN ?1 AND ?2 AND refs <= 1"},
       {&a.release_message_range_, "UPDATE messages SET refs = refs - 1 WHERE id BETWEEN ?1 AND ?2"},
+      {&a.count_messages_, "UPDATE counters SET value = value + ?1 WHERE name = 'messages'"},
       {&a.upsert_session_,
        "INSERT OR REPLACE INTO sessions(client_id, version, expiry_s, last_seen_ms, will_topic, "
        "will_payload, will_qos, will_retain, will_props, will_delay_s, will_expiry_s) "
@@ -189,6 +190,10 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
   }
   int rc = flush_queue_rows();
   if (rc == SQLITE_OK) rc = flush_messages(result);
+  if (rc == SQLITE_OK && result.message_delta != 0) {
+    count_messages_.bind(1, result.message_delta);
+    rc = finish(count_messages_);
+  }
   if (rc != SQLITE_OK) {
     // Multi-row statements fail as a whole; every error here is treated as storage.
     result.rc = rc;

@@ -130,6 +130,7 @@ class OpApplier {
   Statement release_messages_;       // refs -= 1 for kChunk ids
   Statement delete_message_range_;   // consecutive ids whose refs <= 1
   Statement release_message_range_;  // refs -= 1 for consecutive ids
+  Statement count_messages_;         // counters.messages += ?1
   Statement upsert_session_;
   Statement delete_session_;
   Statement delete_session_subs_;

@@ -2,6 +2,7 @@
 #include <algorithm>
 #include <unordered_map>
 
+#include "store/queue_reader.hpp"
 #include "store/store.hpp"
 
 namespace harbor::store {
@@ -19,7 +20,8 @@ bool session_expired(int64_t expiry_s, int64_t last_seen_ms, int64_t now) {
 
 }  // namespace
 
-tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix_ms) {
+tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix_ms,
+                                                              size_t queue_head) {
   auto fail = [&](const std::string& what) {
     std::string text = path_ + ": restore failed: " + what + ": " + db_.error_message();
     if (db_.in_transaction()) db_.exec("ROLLBACK");
@@ -70,6 +72,7 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
   };
   int64_t dropped_rows = 0;
   std::unordered_map<int64_t, int64_t> released;  // message id -> references deleted
+  int64_t dropped_messages = 0;
   for (const char* sql : cleanup) {
     auto stmt = db_.prepare(sql);
     if (!stmt) return fail(std::string("preparing \"") + sql + "\"");
@@ -92,6 +95,7 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
       if (del->run() != SQLITE_DONE) return fail("deleting an unreferenced message");
       if (db_.changes() != 0) {
         ++dropped_rows;
+        ++dropped_messages;
         continue;
       }
       dec->bind(1, id);
@@ -103,35 +107,24 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
       return fail("deleting unreferenced messages");
     }
     dropped_rows += db_.changes();
+    dropped_messages += db_.changes();
+    if (dropped_messages != 0 &&
+        db_.exec("UPDATE counters SET value = value - " + std::to_string(dropped_messages) +
+                 " WHERE name = 'messages'") != SQLITE_OK) {
+      return fail("updating the message count");
+    }
   }
   if (db_.exec("COMMIT") != SQLITE_OK) return fail("cannot commit the cleanup");
 
-  // 3. Load. Every message once; entries share its MessagePtr.
+  // 3. Load sessions, subscriptions, each queue's entries in flight and its head, QoS 2
+  //    state and retained messages. Messages are read with the rows that refer to them
+  //    (one MessagePtr per message however many rows refer to it), never as a table scan,
+  //    so what this reads and holds depends on the sessions, not on the backlog.
   broker::RestoredState state;
   std::unordered_map<int64_t, broker::MessagePtr> messages;
-  int64_t max_id = 0;
-  {
-    auto q = db_.prepare(
-        "SELECT id, topic, payload, qos, retain, props, expires_at_ms, received_at_ms "
-        "FROM messages");
-    if (!q) return fail("reading messages");
-    int rc;
-    while ((rc = q->step()) == SQLITE_ROW) {
-      auto m = std::make_shared<broker::Message>();
-      m->store_id = static_cast<broker::MessageId>(q->column_int(0));
-      m->topic = q->column_text(1);
-      m->payload = q->column_text(2);
-      m->qos = static_cast<mqtt::QoS>(q->column_int(3));
-      m->retain = q->column_int(4) != 0;
-      m->forward_props = q->column_text(5);
-      m->expires_at_ms = q->column_int(6);
-      m->received_at_ms = q->column_int(7);
-      max_id = std::max(max_id, q->column_int(0));
-      messages.emplace(q->column_int(0), std::move(m));
-    }
-    if (rc != SQLITE_DONE) return fail("reading messages");
-  }
-
+  auto max_id = db_.query_int("SELECT coalesce(max(id), 0) FROM messages");
+  auto stored = db_.query_int("SELECT value FROM counters WHERE name = 'messages'");
+  if (!max_id || !stored) return fail("reading the message totals");
   std::unordered_map<std::string, size_t> session_index;
   {
     auto q = db_.prepare(
@@ -183,29 +176,42 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
     if (rc != SQLITE_DONE) return fail("reading subscriptions");
   }
   size_t queued = 0;
+  size_t paged_sessions = 0;
   {
-    auto q = db_.prepare(
-        "SELECT client_id, seq, message_id, qos, retain, sub_ids, state, packet_id, shared_filter "
-        "FROM queue ORDER BY client_id, seq");
-    if (!q) return fail("reading queues");
-    int rc;
-    while ((rc = q->step()) == SQLITE_ROW) {
-      auto sit = session_index.find(q->column_text(0));
-      auto mit = messages.find(q->column_int(2));
-      if (sit == session_index.end() || mit == messages.end()) continue;  // cleaned above
-      broker::RestoredQueueEntry e;
-      e.seq = static_cast<uint64_t>(q->column_int(1));
-      e.message = mit->second;
-      e.qos = static_cast<mqtt::QoS>(q->column_int(3));
-      e.retain = q->column_int(4) != 0;
-      e.subscription_ids = decode_sub_ids(q->column_text(5));
-      e.state = static_cast<broker::OutState>(q->column_int(6));
-      e.packet_id = static_cast<uint16_t>(q->column_int(7));
-      e.shared_filter = q->column_text(8);  // "" for NULL
-      state.sessions[sit->second].queue.push_back(std::move(e));
-      ++queued;
+    auto q = db_.prepare("SELECT " + std::string(kQueueEntryColumns) +
+                         " FROM queue q JOIN messages m ON m.id = q.message_id"
+                         " WHERE q.client_id = ?1 ORDER BY q.seq");
+    auto last = db_.prepare("SELECT max(seq) FROM queue WHERE client_id = ?1");
+    if (!q || !last) return fail("preparing the queue reads");
+    for (broker::RestoredSession& rs : state.sessions) {
+      q->bind_text_ref(1, rs.session.client_id);
+      size_t head = 0;  // entries not in flight loaded so far
+      int rc;
+      while ((rc = q->step()) == SQLITE_ROW) {
+        broker::RestoredQueueEntry e = decode_entry(*q, messages);
+        const bool in_flight = e.state != broker::OutState::Queued && e.packet_id != 0;
+        if (!in_flight) {
+          if (queue_head != 0 && head == queue_head) {
+            rs.paged_from = e.seq;  // the rest stays on disk
+            break;
+          }
+          ++head;
+        }
+        rs.queue.push_back(std::move(e));
+        ++queued;
+      }
+      q->reset();
+      if (rc != SQLITE_ROW && rc != SQLITE_DONE) return fail("reading queues");
+      if (rs.paged_from != 0) {
+        ++paged_sessions;
+        last->bind_text_ref(1, rs.session.client_id);
+        if (last->step() != SQLITE_ROW) return fail("reading queues");
+        rs.next_seq = static_cast<uint64_t>(last->column_int(0)) + 1;
+        last->reset();
+      } else if (!rs.queue.empty()) {
+        rs.next_seq = rs.queue.back().seq + 1;
+      }
     }
-    if (rc != SQLITE_DONE) return fail("reading queues");
   }
   {
     auto q = db_.prepare("SELECT client_id, packet_id FROM qos2_in ORDER BY client_id, packet_id");
@@ -220,12 +226,25 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
     if (rc != SQLITE_DONE) return fail("reading QoS 2 state");
   }
   {
-    auto q = db_.prepare("SELECT message_id FROM retained ORDER BY topic");
+    auto q = db_.prepare(
+        "SELECT m.id, m.topic, m.payload, m.qos, m.retain, m.props, m.expires_at_ms, "
+        "m.received_at_ms FROM retained r JOIN messages m ON m.id = r.message_id ORDER BY r.topic");
     if (!q) return fail("reading retained messages");
     int rc;
     while ((rc = q->step()) == SQLITE_ROW) {
-      auto it = messages.find(q->column_int(0));
-      if (it == messages.end()) continue;
+      auto [it, fresh] = messages.try_emplace(q->column_int(0));
+      if (fresh) {
+        auto m = std::make_shared<broker::Message>();
+        m->store_id = static_cast<broker::MessageId>(q->column_int(0));
+        m->topic = q->column_text(1);
+        m->payload = q->column_text(2);
+        m->qos = static_cast<mqtt::QoS>(q->column_int(3));
+        m->retain = q->column_int(4) != 0;
+        m->forward_props = q->column_text(5);
+        m->expires_at_ms = q->column_int(6);
+        m->received_at_ms = q->column_int(7);
+        it->second = std::move(m);
+      }
       state.retained.push_back(it->second);
     }
     if (rc != SQLITE_DONE) return fail("reading retained messages");
@@ -233,13 +252,14 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
 
   restored_ = true;
 
-  uint64_t next = static_cast<uint64_t>(max_id) + 1;
+  uint64_t next = static_cast<uint64_t>(*max_id) + 1;
   if (next_message_id_.load() < next) next_message_id_.store(next);
-  stored_messages_.store(static_cast<int64_t>(messages.size()));
+  stored_messages_.store(*stored);
   log(kLogInfo, path_ + ": restored " + std::to_string(state.sessions.size()) + " sessions, " +
-                    std::to_string(queued) + " queued deliveries, " +
+                    std::to_string(queued) + " queued deliveries in memory (" +
+                    std::to_string(paged_sessions) + " sessions with more on disk), " +
                     std::to_string(state.retained.size()) + " retained, " +
-                    std::to_string(messages.size()) + " messages; dropped " +
+                    std::to_string(*stored) + " messages stored; dropped " +
                     std::to_string(expired_sessions.size()) + " expired sessions and " +
                     std::to_string(dropped_rows) + " expired or orphaned rows");
   return state;

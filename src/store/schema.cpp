@@ -105,6 +105,13 @@ UPDATE messages SET refs = r.n
          GROUP BY message_id) AS r
  WHERE messages.id = r.message_id;
 DELETE FROM messages WHERE refs = 0;
+-- Running totals kept by the writer with each commit, so that a start reads them instead
+-- of counting the tables ('messages': rows in messages).
+CREATE TABLE counters (
+  name  TEXT    PRIMARY KEY,
+  value INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO counters(name, value) SELECT 'messages', count(*) FROM messages;
 )sql",
 };
 

@@ -130,6 +130,19 @@ tl::expected<Db, std::string> Db::open(const std::string& path, const std::strin
   return db;
 }
 
+tl::expected<Db, std::string> Db::open_read_only(const std::string& path, const std::string& vfs) {
+  Db db;
+  int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
+  int rc = sqlite3_open_v2(path.c_str(), &db.db_, flags, vfs.empty() ? nullptr : vfs.c_str());
+  if (rc != SQLITE_OK) {
+    std::string text = db.db_ != nullptr ? sqlite3_errmsg(db.db_) : sqlite3_errstr(rc);
+    return tl::unexpected(path + ": cannot open database for reading: " + text);
+  }
+  sqlite3_extended_result_codes(db.db_, 1);
+  sqlite3_busy_timeout(db.db_, 5000);
+  return db;
+}
+
 int Db::exec(const std::string& sql) {
   return sqlite3_exec(db_, sql.c_str(), nullptr, nullptr, nullptr);
 }

@@ -68,6 +68,8 @@ class Db {
 
   // Opens (and creates) `path`; `vfs` empty = the default VFS. Errors name the file.
   static tl::expected<Db, std::string> open(const std::string& path, const std::string& vfs);
+  // A read-only connection to an existing database (a reader beside the writer, WAL mode).
+  static tl::expected<Db, std::string> open_read_only(const std::string& path, const std::string& vfs);
 
   // Runs one or more statements without results; returns the SQLite result code.
   int exec(const std::string& sql);

@@ -128,6 +128,7 @@ Store::Store(StoreSettings settings, StoreOptions options, std::string path, Db 
       path_(std::move(path)),
       db_(std::move(db)),
       applier_(std::move(applier)),
+      reader_(path_, options_.vfs_name),
       disk_cache_size_(settings_.disk_cache_size) {}
 
 void Store::set_disk_cache_size(uint64_t messages) {
@@ -190,6 +191,7 @@ void Store::stop() {
                        " operations that could not be stored (never reported durable)");
   }
   if (checkpointer_) checkpointer_->stop();  // kept: stats() still reads its count
+  reader_.close();
   if (db_.handle() != nullptr) {
     checkpoint("TRUNCATE");
     db_ = Db();
@@ -272,6 +274,21 @@ uint64_t Store::submit_pending(PendingOp* ops, size_t count) {
     }
   }
   return inbox_.push(ops, count, std::max<size_t>(settings_.commit_batch, 1));
+}
+
+bool Store::read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                       std::vector<broker::RestoredQueueEntry>& out, std::string& error) {
+  auto got = reader_.read(client_id, from_seq, limit);
+  if (!got) {
+    error = got.error();
+    return false;
+  }
+  if (out.empty()) {
+    out = std::move(*got);
+  } else {
+    for (auto& e : *got) out.push_back(std::move(e));
+  }
+  return true;
 }
 
 bool Store::full() const {

@@ -39,6 +39,7 @@
 #include "store/checkpointer.hpp"
 #include "store/inbox.hpp"
 #include "store/op_applier.hpp"
+#include "store/queue_reader.hpp"
 #include "store/sqlite_db.hpp"
 #include "store/store_settings.hpp"
 
@@ -109,8 +110,10 @@ class Store final : public broker::PersistenceSink {
   Store& operator=(const Store&) = delete;
 
   // Loads what survived, dropping (and deleting) expired sessions and expired messages,
-  // orphaned rows and their references. Call once, before start().
-  tl::expected<broker::RestoredState, std::string> restore(int64_t now_unix_ms);
+  // orphaned rows and their references. Each session's entries in flight are loaded, and
+  // `queue_head` entries of its queue after them (0: all); the rest stays on disk
+  // (RestoredSession::paged_from) for read_queue(). Call once, before start().
+  tl::expected<broker::RestoredState, std::string> restore(int64_t now_unix_ms, size_t queue_head = 0);
 
   void set_durable_listener(std::function<void(uint64_t)> listener);
   void set_log(std::function<void(int level, std::string_view)> log);
@@ -133,6 +136,8 @@ class Store final : public broker::PersistenceSink {
   broker::MessageId next_message_id() override {
     return next_message_id_.fetch_add(1, std::memory_order_relaxed);
   }
+  bool read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                  std::vector<broker::RestoredQueueEntry>& out, std::string& error) override;
 
   // Commits are failing (disk full, I/O error); set and cleared by the writer.
   bool commit_failing() const { return commit_failing_.load(std::memory_order_acquire); }
@@ -169,6 +174,7 @@ class Store final : public broker::PersistenceSink {
   const std::string path_;
   Db db_;  // owner thread until start(), then the writer thread only
   OpApplier applier_;
+  QueueReader reader_;  // read_queue(): a read-only connection per calling thread
   std::atomic<uint64_t> disk_cache_size_;  // settings_.disk_cache_size until a reload
 
   Inbox inbox_;

@@ -78,6 +78,7 @@ TEST(StoreSchema, MigratesVersion1Forward) {
                        "ALTER TABLE queue DROP COLUMN shared_filter;"
                        "DROP INDEX messages_unreferenced;"
                        "ALTER TABLE messages DROP COLUMN refs;"
+                       "DROP TABLE counters;"
                        "INSERT INTO messages(id, topic, payload, qos, retain, props, expires_at_ms,"
                        " received_at_ms) VALUES (9, 'u', x'', 1, 0, x'', 0, 0);"
                        "PRAGMA user_version = 1"),
@@ -104,6 +105,8 @@ TEST(StoreSchema, MigratesVersion1Forward) {
   // which nothing referred to.
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = 5"), 2);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT value FROM counters WHERE name = 'messages'"), 1);
+  EXPECT_EQ(store->stats().stored_messages, 1u);
 }
 
 TEST(StoreSchema, RefusesNewerSchemaVersion) {

@@ -1,0 +1,87 @@
+#include "store/queue_reader.hpp"
+
+#include "store/op_applier.hpp"
+
+namespace harbor::store {
+
+broker::RestoredQueueEntry decode_entry(const Statement& row,
+                                        std::unordered_map<int64_t, broker::MessagePtr>& messages) {
+  broker::RestoredQueueEntry e;
+  e.seq = static_cast<uint64_t>(row.column_int(0));
+  e.qos = static_cast<mqtt::QoS>(row.column_int(1));
+  e.retain = row.column_int(2) != 0;
+  e.subscription_ids = decode_sub_ids(row.column_text(3));
+  e.state = static_cast<broker::OutState>(row.column_int(4));
+  e.packet_id = static_cast<uint16_t>(row.column_int(5));
+  e.shared_filter = row.column_text(6);  // "" for NULL
+  const int64_t id = row.column_int(7);
+  auto [it, fresh] = messages.try_emplace(id);
+  if (fresh) {
+    auto m = std::make_shared<broker::Message>();
+    m->store_id = static_cast<broker::MessageId>(id);
+    m->topic = row.column_text(8);
+    m->payload = row.column_text(9);
+    m->qos = static_cast<mqtt::QoS>(row.column_int(10));
+    m->retain = row.column_int(11) != 0;
+    m->forward_props = row.column_text(12);
+    m->expires_at_ms = row.column_int(13);
+    m->received_at_ms = row.column_int(14);
+    it->second = std::move(m);
+  }
+  e.message = it->second;
+  return e;
+}
+
+tl::expected<QueueReader::Connection*, std::string> QueueReader::connection_of_this_thread() {
+  std::lock_guard lock(mutex_);
+  auto& slot = connections_[std::this_thread::get_id()];
+  if (slot) return slot.get();
+  auto db = Db::open_read_only(path_, vfs_);
+  if (!db) {
+    connections_.erase(std::this_thread::get_id());
+    return tl::unexpected(db.error());
+  }
+  auto select = db->prepare("SELECT " + std::string(kQueueEntryColumns) +
+                            " FROM queue q JOIN messages m ON m.id = q.message_id"
+                            " WHERE q.client_id = ?1 AND q.seq >= ?2 ORDER BY q.seq LIMIT ?3");
+  if (!select) {
+    std::string text = path_ + ": cannot prepare the queue read: " + db->error_message();
+    connections_.erase(std::this_thread::get_id());
+    return tl::unexpected(text);
+  }
+  slot = std::make_unique<Connection>(Connection{std::move(*db), std::move(*select)});
+  return slot.get();
+}
+
+tl::expected<std::vector<broker::RestoredQueueEntry>, std::string> QueueReader::read(
+    std::string_view client_id, uint64_t from_seq, size_t limit) {
+  auto conn = connection_of_this_thread();
+  if (!conn) return tl::unexpected(conn.error());
+  Statement& s = (*conn)->select;
+  s.bind_text_ref(1, client_id);
+  s.bind(2, static_cast<int64_t>(from_seq));
+  s.bind(3, static_cast<int64_t>(limit));
+  std::vector<broker::RestoredQueueEntry> out;
+  out.reserve(limit);
+  std::unordered_map<int64_t, broker::MessagePtr> messages;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(decode_entry(s, messages));
+  s.reset();
+  if (rc != SQLITE_DONE) {
+    return tl::unexpected(path_ + ": reading the queue of '" + std::string(client_id) +
+                          "' failed: " + (*conn)->db.error_message());
+  }
+  return out;
+}
+
+void QueueReader::close() {
+  std::lock_guard lock(mutex_);
+  connections_.clear();
+}
+
+size_t QueueReader::connections() const {
+  std::lock_guard lock(mutex_);
+  return connections_.size();
+}
+
+}  // namespace harbor::store
