@@ -35,7 +35,9 @@ inline broker::SharedStrategy shared_strategy_from(config::SharedStrategy s) {
   return broker::SharedStrategy::RoundRobin;
 }
 
-inline broker::Settings broker_settings_from(const config::MqttSettings& m) {
+// `q`: the sqlite {} keys the broker acts on (the in-memory head of each persistent queue).
+inline broker::Settings broker_settings_from(const config::MqttSettings& m,
+                                             const config::SqliteSettings& q = {}) {
   broker::Settings out;
   out.max_packet_size = m.max_packet_size;
   out.max_mqueue_len = m.max_mqueue_len;
@@ -52,6 +54,8 @@ inline broker::Settings broker_settings_from(const config::MqttSettings& m) {
   out.shared_strategy = shared_strategy_from(m.shared_subscription_strategy);
   out.max_topic_levels = m.max_topic_levels;
   out.max_keepalive = m.max_keepalive;
+  out.queue_head = q.flush_mem_threshold;
+  out.queue_head_bytes = q.flush_mem_bytes;
   return out;
 }
 

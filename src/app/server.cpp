@@ -34,7 +34,7 @@ Server::~Server() {
 tl::expected<void, std::string> Server::start() {
   unsigned n = cfg_->num_threads;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-  ctx_.settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg_->mqtt));
+  ctx_.settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg_->mqtt, cfg_->sqlite));
   ctx_.init_shards(n);
   ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
   ctx_.shard_congested = std::make_unique<std::atomic<bool>[]>(n);
@@ -62,7 +62,7 @@ tl::expected<void, std::string> Server::start() {
     int64_t now = std::chrono::duration_cast<std::chrono::milliseconds>(
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
-    auto restored = store_->restore(now);
+    auto restored = store_->restore(now, std::max<uint32_t>(1, cfg_->sqlite.flush_mem_threshold));
     if (!restored) return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", restored.error()));
     for (auto& msg : restored->retained) retained_->set(msg);
     for (auto& rs : restored->sessions) {
@@ -184,7 +184,7 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
       acceptor->set_max_connections(max);
     });
   }
-  auto settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg->mqtt));
+  auto settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg->mqtt, cfg->sqlite));
   for (auto& s : shards_) {
     s->loop().post([shard = s.get(), settings] { shard->broker().set_settings(settings); });
   }

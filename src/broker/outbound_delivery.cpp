@@ -49,16 +49,24 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       return link->pending_bytes() > kOutputHighWater;
     }
     if (!cfg.queue_qos0 || !s->persistent()) return false;
+    if (s->paged_from != 0) {
+      // QoS 0 is not stored, so it cannot wait behind entries that are on disk: dropped as
+      // for a full queue (documented policy), counted.
+      stats_.dropped_queue_full.add();
+      return false;
+    }
   }
-  const bool direct = link != nullptr && s->queue.empty() && (qos == 0 || s->inflight.has_room());
+  const bool direct = link != nullptr && s->paged_from == 0 && s->queue.empty() &&
+                      (qos == 0 || s->inflight.has_room());
   const size_t limit = cfg.max_mqueue_len;
+  const size_t queued = s->queued();  // in memory and on disk
   bool full = false;
-  if (!direct && limit != 0 && s->queue.size() >= limit) {
+  if (!direct && limit != 0 && queued >= limit) {
     // Queue full. An online receiver that still acknowledges gets what its publishers sent
     // before they were paused (bounded by kQueueOvershoot); an offline or stuck one loses
     // the new message (documented policy), counted, logged once.
     const bool live = link != nullptr && !receiver_stuck(s);
-    if (!live || s->queue.size() >= limit + std::max<size_t>(limit, kQueueOvershoot)) {
+    if (!live || queued >= limit + std::max<size_t>(limit, kQueueOvershoot)) {
       stats_.dropped_queue_full.add();
       if (!logged_queue_full_) {
         log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(limit) + ") for " +
@@ -69,7 +77,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       return link != nullptr && live;
     }
   }
-  if (link != nullptr && (s->queue.size() + 1 >= queue_pause_len() || pending > kOutputHighWater)) {
+  if (link != nullptr && (queued + 1 >= queue_pause_len() || pending > kOutputHighWater)) {
     // An online receiver behind on this: its publishers wait (backpressure), unless it is
     // stuck, and then the queue limit applies as for an offline one.
     if (!receiver_stuck(s)) {
@@ -84,7 +92,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   e.retain = retain;
   e.subscription_ids = std::move(sub_ids);
   e.shared_group = shared_group;
-  if (store_on() && s->persistent() && qos > 0) {
+  if (store_on() && (s->persistent() || s->paged_from != 0) && qos > 0) {
     uint64_t seq = submit(OpQueueAdd{s->client_id(), e.seq, msg, qos, retain, e.subscription_ids});
     if (shared_group != 0) {
       if (std::string filter = shared_filter_of(*s, shared_group); !filter.empty())
@@ -92,12 +100,80 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     }
     if (token) token->note(seq);
     e.stored = true;
+    if (!direct && (s->paged_from != 0 || head_full(*s, e))) {
+      // Past the in-memory head: the entry lives in the store only until page_in reads it.
+      if (s->paged_from == 0) {
+        s->paged_from = e.seq;
+        s->paged_first_store_seq = seq;
+      }
+      s->paged_last_store_seq = seq;
+      stats_.queued.add();
+      return full;
+    }
   }
   if (!direct || !send_new(s, e)) {
     stats_.queued.add();
-    s->queue.push_back(std::move(e));
+    s->enqueue(std::move(e));
   }
   return full;
+}
+
+bool ShardBroker::head_full(const Session& s, const OutEntry& e) const {
+  if (s.queue.empty()) return false;  // one entry always fits
+  const Settings& cfg = *settings_;
+  return s.queue.size() >= std::max<uint32_t>(1, cfg.queue_head) ||
+         s.queue_bytes + Session::bytes_of(e) > cfg.queue_head_bytes;
+}
+
+void ShardBroker::page_in(Session* s) {
+  const Settings& cfg = *settings_;
+  const size_t head = std::max<uint32_t>(1, cfg.queue_head);
+  // Refilled at half the head, so the window is fed from memory while a page is read.
+  if (s->queue.size() > head / 2 || s->queue_bytes > cfg.queue_head_bytes / 2) return;
+  if (!page_waiters_.empty() && page_waiters_.count(s->id()) != 0) return;
+  // Read before the page: what was durable then is all on disk.
+  const uint64_t durable = ctx_.store->durable_seq();
+  if (durable < s->paged_first_store_seq) {
+    page_waiters_.insert(s->id());  // on_durable reads it
+    return;
+  }
+  const size_t want = head - s->queue.size();
+  page_.clear();
+  std::string error;
+  if (!ctx_.store->read_queue(s->client_id(), s->paged_from, want, page_, error)) {
+    if (!logged_page_error_) {
+      logged_page_error_ = true;
+      log(3, "client '" + s->client_id() + "': cannot read its queue from the store (" + error +
+                 "); retrying with each commit and sweep");
+    }
+    page_waiters_.insert(s->id());
+    return;
+  }
+  bool cut = false;  // the byte bound ended the page before its last row
+  for (RestoredQueueEntry& q : page_) {
+    OutEntry e = entry_from_store(*s, q);  // Queued: only entries never sent are on disk
+    if (head_full(*s, e)) {
+      s->paged_from = e.seq;
+      cut = true;
+      break;
+    }
+    s->paged_from = e.seq + 1;
+    s->enqueue(std::move(e));
+  }
+  const size_t got = page_.size();
+  page_.clear();
+  if (cut) return;
+  if (s->paged_from >= s->next_seq) {
+    s->end_paging();  // all of it is in memory again
+  } else if (got < want) {
+    // A short page: the rest is not committed yet, or, once everything written to the store
+    // only was durable before this read, not there at all (restore dropped expired rows, or
+    // a write failed and was reported): the queue is all in memory.
+    if (durable >= s->paged_last_store_seq)
+      s->end_paging();
+    else
+      page_waiters_.insert(s->id());
+  }
 }
 
 bool ShardBroker::receiver_stuck(const Session* s) const {
@@ -233,7 +309,7 @@ bool ShardBroker::receivers_congested() const {
     auto it = by_id_.find(id);
     if (it == by_id_.end()) continue;
     const Session* s = it->second;
-    if (s->link != nullptr && s->queue.size() > low && !receiver_stuck(s)) return true;
+    if (s->link != nullptr && s->queued() > low && !receiver_stuck(s)) return true;
   }
   return false;
 }
@@ -244,19 +320,23 @@ void ShardBroker::pump(Session* s) {
     s->inflight.resume(services_.now_steady_ms(),
                        [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
   }
-  while (s->link != nullptr && !s->queue.empty()) {
+  while (s->link != nullptr) {
+    if (s->paged_from != 0) page_in(s);  // ahead of need: at half the head
+    if (s->queue.empty()) break;
     OutEntry& front = s->queue.front();
+    const uint64_t bytes = Session::bytes_of(front);
     if (expired(*front.msg, services_.now_unix_ms())) {
+      // Also how entries paged in expired are dropped: their rows go in the writer's batches.
       stats_.dropped_expired.add();
       drop_entry_storage(s, front);
-      s->queue.pop_front();
+      s->dequeue(bytes);
       continue;
     }
     if (front.qos > 0 && !s->inflight.has_room()) break;
     if (!send_new(s, front)) break;  // no room after all: stays first in the queue
-    s->queue.pop_front();
+    s->dequeue(bytes);  // `front` was moved into the window
   }
-  if (!congested_sessions_.empty() && s->queue.size() <= queue_resume_len()) congested_sessions_.erase(s->id());
+  if (!congested_sessions_.empty() && s->queued() <= queue_resume_len()) congested_sessions_.erase(s->id());
   if (s->retained_backlog && s->link != nullptr) feed_retained(s);
 }
 

@@ -99,7 +99,21 @@ class Session {
   // Sent, awaiting acknowledgement, in seq order: packet ids, QoS 1/2 states, the send
   // quota, DUP resend on reconnect and the 3.1.1 retry (mqtt/outbound_window.hpp).
   mqtt::OutboundWindow<OutEntry> inflight;
-  Ring<OutEntry> queue;     // not sent yet, in seq order
+  Ring<OutEntry> queue;     // not sent yet, in seq order; push and pop through enqueue/dequeue
+  uint64_t queue_bytes = 0;  // topic + payload bytes of the messages in `queue`
+  // Store on: the queue goes on in the store from this seq to next_seq (0: all of it is in
+  // `queue`). Entries past the in-memory head are written to the store only and read back
+  // as the head drains (ShardBroker::page_in); the seqs of the rows on disk follow `queue`.
+  uint64_t paged_from = 0;
+  // Store sequences of the first and the latest entry written to the store only since
+  // paging began: a page is read once the first is durable (so an earlier delete of this
+  // client id's rows is committed first), and a short read once the latest is means the
+  // rest is not there.
+  uint64_t paged_first_store_seq = 0;
+  uint64_t paged_last_store_seq = 0;
+  // The session turned non-persistent while entries waited on disk: its rows stay until it
+  // ends (they are still owed on this connection), then go with it.
+  bool store_rows_until_end = false;
   // Inbound QoS 2 flows awaiting PUBREL, by packet id. `acked` is false while the PUBREC
   // still waits for the store: a resent PUBLISH then gets nothing yet [MQTT-4.3.3-9].
   struct Qos2In {
@@ -120,6 +134,21 @@ class Session {
   bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
+
+  static uint64_t bytes_of(const OutEntry& e) { return e.msg->topic.size() + e.msg->payload.size(); }
+  void enqueue(OutEntry e) {
+    queue_bytes += bytes_of(e);
+    queue.push_back(std::move(e));
+  }
+  // Pops the front entry, which held `bytes` (bytes_of it, taken before it was moved from).
+  void dequeue(uint64_t bytes) {
+    queue_bytes -= bytes;
+    queue.pop_front();
+  }
+  // Entries owed and not sent yet: in memory and on disk (seqs of entries on disk that were
+  // dropped since count until they are paged past).
+  size_t queued() const { return queue.size() + (paged_from != 0 ? next_seq - paged_from : 0); }
+  void end_paging() { paged_from = paged_first_store_seq = paged_last_store_seq = 0; }
 
   // Gives back what an idle session holds allocated but empty.
   void trim() {

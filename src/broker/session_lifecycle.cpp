@@ -55,7 +55,8 @@ void ShardBroker::destroy_session(Session* s, bool delete_from_store) {
   if (!shutting_down_) redeliver_shared(s);  // at shutdown every session is going
   if (s->will_timer) services_.cancel_timer(s->will_timer);
   if (s->expiry_timer) services_.cancel_timer(s->expiry_timer);
-  if (delete_from_store && store_on()) submit(OpSessionDelete{s->client_id()});
+  if ((delete_from_store || s->store_rows_until_end) && store_on()) submit(OpSessionDelete{s->client_id()});
+  page_waiters_.erase(s->id());
   by_id_.erase(s->id());
   gate_.forget(s->id());
   congested_sessions_.erase(s->id());
@@ -201,6 +202,8 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   if (store_on()) {
     if (s->persistent())
       persist_session(s);
+    else if (was_persistent && s->paged_from != 0)
+      s->store_rows_until_end = true;  // entries on disk are owed on this connection
     else if (was_persistent)
       submit(OpSessionDelete{s->client_id()});
   }

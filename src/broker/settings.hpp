@@ -26,6 +26,11 @@ struct Settings {
   SharedStrategy shared_strategy = SharedStrategy::RoundRobin;
   uint32_t max_topic_levels = 128;  // levels in a topic name or filter
   uint16_t max_keepalive = 0;       // seconds; 5.0 Server Keep Alive above it; 0 = none
+  // Store on: a persistent session keeps at most this many queue entries (and bytes of their
+  // messages) in memory; the rest waits in the store, paged in as it drains (sqlite.
+  // flush_mem_threshold, sqlite.flush_mem_bytes). At least one entry is always kept.
+  uint32_t queue_head = 100;
+  uint32_t queue_head_bytes = 1u << 20;
   bool operator==(const Settings&) const = default;
 };
 

@@ -166,6 +166,14 @@ class ShardBroker {
   void finish_outbound(Session* s, OutEntry& done);
   void send_pubrel(Link* link, uint16_t packet_id);
   void pump(Session* s);
+  // Store on: whether `e` goes past the in-memory head of `s` (Settings::queue_head and
+  // queue_head_bytes; one entry always fits).
+  bool head_full(const Session& s, const OutEntry& e) const;
+  // Reads the next entries of a paged queue from the store into its head once the head is
+  // down to half; a page not committed yet is read on the next on_durable.
+  void page_in(Session* s);
+  // The entry of `s` a stored queue row describes (restore, page_in); moves from `q`.
+  OutEntry entry_from_store(const Session& s, RestoredQueueEntry& q) const;
   void resend_inflight(Session* s);
   void on_puback(Session* s, const mqtt::PubAck& a);
   void on_pubrec(Link* link, Session* s, const mqtt::PubAck& a);
@@ -215,6 +223,10 @@ class ShardBroker {
   int64_t next_retained_sweep_ms_ = 0;
   bool shutting_down_ = false;  // shutdown() began: no shared redelivery
   std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait
+  // Online sessions whose next page waits for a commit (or a failed read's retry).
+  std::unordered_set<SessionId> page_waiters_;
+  std::vector<RestoredQueueEntry> page_;  // scratch of page_in
+  bool logged_page_error_ = false;
   bool logged_queue_full_ = false;
   bool logged_qos0_drop_ = false;
   bool logged_sys_publish_ = false;

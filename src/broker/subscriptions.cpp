@@ -113,7 +113,7 @@ void ShardBroker::feed_retained(Session* s) {
     if (link != nullptr) {
       Session::PendingRetained& r = backlog.front();
       const bool room = r.qos == 0 ? link->pending_bytes() <= kOutputLowWater
-                                   : s->queue.size() < high && link->pending_bytes() <= kOutputHighWater;
+                                   : s->queued() < high && link->pending_bytes() <= kOutputHighWater;
       if (!room) {
         link->wants_writable = true;  // on_link_writable or pump() goes on from here
         return;

@@ -58,6 +58,7 @@ void ShardBroker::sweep() {
     }
   }
   for (Link* link : expired_links) close_with(link, ReasonCode::KeepAliveTimeout);
+  if (!page_waiters_.empty()) on_durable();  // a failed page read is retried
   // Expired retained messages leave the tree and the store (shard 0 owns this sweep).
   if (shard_ == 0 && now >= next_retained_sweep_ms_) {
     next_retained_sweep_ms_ = now + 5000;  // a full walk under the writer lock: not too often
@@ -99,24 +100,12 @@ void ShardBroker::restore_session(RestoredSession r) {
     s->subscriptions[sub.filter] = o;
   }
   for (auto& q : r.queue) {
-    OutEntry e;
-    e.seq = q.seq;
-    e.msg = std::move(q.message);
-    e.qos = q.qos;
-    e.retain = q.retain;
-    e.subscription_ids = std::move(q.subscription_ids);
-    e.state = q.state;
-    e.packet_id = q.packet_id;
-    e.stored = true;
-    // A shared subscription's entry belongs to its group again (redelivery when the session
-    // ends), if the session still holds that subscription.
-    if (!q.shared_filter.empty() && s->subscriptions.count(q.shared_filter) != 0)
-      e.shared_group = ctx_.tree->group_of(q.shared_filter, shard_);
+    OutEntry e = entry_from_store(*s, q);
     s->next_seq = std::max(s->next_seq, e.seq + 1);
     if (e.state == OutState::Queued || e.packet_id == 0) {
       e.state = OutState::Queued;
       e.packet_id = 0;
-      s->queue.push_back(std::move(e));
+      s->enqueue(std::move(e));
     } else {
       const uint16_t packet_id = e.packet_id;
       const auto state = static_cast<mqtt::OutboundState>(e.state);
@@ -132,12 +121,32 @@ void ShardBroker::restore_session(RestoredSession r) {
       }
       e.state = OutState::Queued;
       e.packet_id = 0;
-      s->queue.push_back(std::move(e));
+      s->enqueue(std::move(e));
     }
   }
+  // The rest of the queue is on disk, paged in as it drains.
+  s->paged_from = r.paged_from;
+  s->next_seq = std::max(s->next_seq, r.next_seq);
   int64_t steady = services_.now_steady_ms();
   for (uint16_t pid : r.qos2_in) s->qos2_in[pid] = Session::Qos2In{steady, true};
   schedule_expiry(s);
+}
+
+OutEntry ShardBroker::entry_from_store(const Session& s, RestoredQueueEntry& q) const {
+  OutEntry e;
+  e.seq = q.seq;
+  e.msg = std::move(q.message);
+  e.qos = q.qos;
+  e.retain = q.retain;
+  e.subscription_ids = std::move(q.subscription_ids);
+  e.state = q.state;
+  e.packet_id = q.packet_id;
+  e.stored = true;
+  // A shared subscription's entry belongs to its group again (redelivery when the session
+  // ends), if the session still holds that subscription.
+  if (!q.shared_filter.empty() && s.subscriptions.count(q.shared_filter) != 0)
+    e.shared_group = ctx_.tree->group_of(q.shared_filter, shard_);
+  return e;
 }
 
 void ShardBroker::shutdown() {

@@ -362,8 +362,8 @@ const std::array kRows = {
               .default_value = "100",
               .reloadable = true,
               .ours = false,
-              .doc = "NanoMQ's batching threshold; accepted. HarborMQ batches by "
-                     "`commit_interval` and `commit_batch` instead.",
+              .doc = "Queue entries of one persistent session kept in memory (NanoMQ's key); the "
+                     "rest of its queue waits in the database and is paged in as it drains.",
               .min = 1,
               .max = kU32Max,
               .apply =
@@ -372,6 +372,22 @@ const std::array kRows = {
                   },
               .show = [](const Config& c) -> std::string {
                 return std::to_string(c.sqlite.flush_mem_threshold);
+              }},
+    SchemaRow{.key = "sqlite.flush_mem_bytes",
+              .type = ValueType::Size,
+              .default_value = "1MB",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Bytes of messages (topic and payload) of one persistent session's queue kept "
+                     "in memory beside `flush_mem_threshold`; at least one entry is always kept.",
+              .min = 1,
+              .max = kU32Max,
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.sqlite.flush_mem_bytes = static_cast<uint32_t>(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.sqlite.flush_mem_bytes);
               }},
     SchemaRow{
         .key = "sqlite.resend_interval",

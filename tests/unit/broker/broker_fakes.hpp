@@ -111,12 +111,50 @@ class FakeSink final : public PersistenceSink {
   bool ack_after_commit() const override { return ack_after_commit_; }
   void note_refused() override { ++refused_; }
   MessageId next_message_id() override { return ++last_message_id_; }
+  // What a store holds once the ops through durable_seq() are committed: the queue rows of
+  // `client_id` from `from_seq` on, replayed from the recorded ops (adds, state changes,
+  // removals, session deletes), so a page never shows what is not committed yet.
+  bool read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
+                  std::vector<RestoredQueueEntry>& out, std::string& error) override {
+    ++reads_;
+    if (fail_reads_) {
+      error = "injected read failure";
+      return false;
+    }
+    std::map<uint64_t, RestoredQueueEntry> rows;
+    for (const auto& r : ops_) {
+      if (r.seq > durable_) break;
+      if (const auto* add = std::get_if<OpQueueAdd>(&r.op); add && add->client_id == client_id) {
+        RestoredQueueEntry e;
+        e.seq = add->seq;
+        e.message = add->message;
+        e.qos = add->qos;
+        e.retain = add->retain;
+        e.subscription_ids = add->subscription_ids;
+        rows[add->seq] = std::move(e);
+      } else if (const auto* up = std::get_if<OpQueueUpdate>(&r.op); up && up->client_id == client_id) {
+        if (auto it = rows.find(up->seq); it != rows.end()) {
+          it->second.state = up->state;
+          it->second.packet_id = up->packet_id;
+        }
+      } else if (const auto* rm = std::get_if<OpQueueRemove>(&r.op); rm && rm->client_id == client_id) {
+        rows.erase(rm->seq);
+      } else if (const auto* del = std::get_if<OpSessionDelete>(&r.op); del && del->client_id == client_id) {
+        rows.clear();
+      }
+    }
+    for (auto it = rows.lower_bound(from_seq); it != rows.end() && limit > 0; ++it, --limit)
+      out.push_back(it->second);
+    return true;
+  }
 
   // ---- test controls ----
   void set_durable(uint64_t seq) { durable_ = seq; }
   void commit_all() { durable_ = last_seq_; }
   void set_degraded(bool d) { degraded_ = d; }
   void set_ack_after_commit(bool a) { ack_after_commit_ = a; }
+  void set_fail_reads(bool f) { fail_reads_ = f; }
+  uint64_t reads() const { return reads_; }
 
   // ---- inspection ----
   const std::vector<Recorded>& ops() const { return ops_; }
@@ -149,6 +187,8 @@ class FakeSink final : public PersistenceSink {
   uint64_t durable_ = 0;
   bool degraded_ = false;
   bool ack_after_commit_ = false;
+  bool fail_reads_ = false;
+  uint64_t reads_ = 0;
   uint64_t refused_ = 0;
   MessageId last_message_id_ = 0;
 };

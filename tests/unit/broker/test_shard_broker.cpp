@@ -1961,4 +1961,277 @@ TEST_F(ShardBrokerTest, EveryPacketWithinTheSmallestAcceptedMaximum5) {
   EXPECT_EQ(disconnects[0].reason, ReasonCode::ProtocolError);
 }
 
+// ================================================================ queues on disk (paging)
+// Store on: a persistent session keeps Settings::queue_head entries in memory; the rest is
+// written to the store only and paged back in (FakeSink::read_queue replays what is
+// committed, so a page never shows an op that is not durable yet).
+
+class QueuePagingTest : public ShardBrokerTest {
+ protected:
+  // A persistent 5.0 subscriber to "p" at `qos` with Receive Maximum `window`, offline.
+  void offline_subscriber(const std::string& id, mqtt::QoS qos = 1) {
+    FakeLink& s = connect_ok(id, persistent5());
+    subscribe(s, "p", qos);
+    disconnect(s);
+  }
+  ConnectOptions persistent5(uint16_t window = 2) {
+    ConnectOptions o;
+    o.version = Version::v5;
+    o.clean_start = false;
+    o.session_expiry = 3600;
+    o.receive_maximum = window;
+    return o;
+  }
+  void publish_n(FakeLink& pub, int from, int count, mqtt::QoS qos = 1) {
+    for (int i = from; i < from + count; ++i)
+      publish(pub, "p", "m" + std::to_string(i), qos, static_cast<uint16_t>(i % 60000 + 1));
+  }
+  // Acknowledges what `l` received until nothing more comes (QoS 1 and 2 flows), committing
+  // after each round; returns the payloads in the order they arrived.
+  std::vector<std::string> drain(FakeLink& l, int max_rounds = 10'000) {
+    std::vector<std::string> got;
+    for (int round = 0; round < max_rounds; ++round) {
+      auto packets = l.take_packets();
+      if (packets.empty()) {
+        commit();
+        packets = l.take_packets();
+        if (packets.empty()) break;
+      }
+      for (const auto& p : packets) {
+        if (const auto* pub = std::get_if<mqtt::Publish>(&p)) {
+          got.push_back(pub->payload);
+          if (pub->qos == 1) send(l, make_ack(PacketType::Puback, pub->packet_id));
+          if (pub->qos == 2) send(l, make_ack(PacketType::Pubrec, pub->packet_id));
+        } else if (const auto* rel = std::get_if<mqtt::PubAck>(&p); rel && rel->type == PacketType::Pubrel) {
+          send(l, make_ack(PacketType::Pubcomp, rel->packet_id));
+        }
+      }
+    }
+    return got;
+  }
+  // The store on with a head of `head`; "sub" offline with `count` messages queued for it,
+  // committed.
+  void backlog(uint32_t head, int count) {
+    settings.queue_head = head;
+    start(/*with_store=*/true);
+    offline_subscriber("sub");
+    publish_n(connect_ok("pub"), 0, count);
+    commit();
+  }
+  static std::vector<std::string> names(int from, int count) {
+    std::vector<std::string> out;
+    for (int i = from; i < from + count; ++i) out.push_back("m" + std::to_string(i));
+    return out;
+  }
+};
+
+// The head stays in memory, the rest is read back in pages of at most the head, in order,
+// each page once it is committed; nothing lost, nothing twice.
+TEST_F(QueuePagingTest, HeadInMemoryRestPagedInInOrder) {
+  settings.queue_head = 4;
+  start(/*with_store=*/true);
+  offline_subscriber("sub");
+  FakeLink& pub = connect_ok("pub");
+  publish_n(pub, 0, 50);
+  EXPECT_EQ(sink.count<OpQueueAdd>(), 50u) << "every entry is written, in memory or not";
+  EXPECT_EQ(sink.reads(), 0u) << "nothing is read while the session is offline";
+  commit();
+  FakeLink& sub = connect_ok("sub", persistent5(), true);
+  auto got = drain(sub);
+  EXPECT_EQ(got, names(0, 50));
+  // 46 entries on disk, read 2 to 4 at a time (the head refills at half): a bounded number
+  // of reads, not one per message and not the whole backlog at once.
+  EXPECT_GE(sink.reads(), 46u / 4);
+  EXPECT_LE(sink.reads(), 46u / 2 + 2);
+  EXPECT_EQ(sink.count<OpQueueRemove>(), 50u);
+}
+
+// A page whose rows are not committed yet is not read as empty: the sender waits for the
+// commit (on_durable) and goes on; the publisher's acknowledgements are not needed for it.
+TEST_F(QueuePagingTest, PageWaitsForItsCommit) {
+  settings.queue_head = 3;
+  start(/*with_store=*/true);
+  FakeLink& sub = connect_ok("sub", persistent5(/*window=*/1));
+  subscribe(sub, "p", 1);
+  FakeLink& pub = connect_ok("pub");
+  publish_n(pub, 0, 10);  // online, window 1: one in flight, 3 in memory, 6 on disk
+  std::vector<std::string> got;
+  for (int i = 0; i < 4; ++i) {  // the window and the head, with nothing committed
+    auto pubs = publishes(sub);
+    ASSERT_EQ(pubs.size(), 1u) << "message " << i;
+    got.push_back(pubs[0].payload);
+    send(sub, make_ack(PacketType::Puback, pubs[0].packet_id));
+  }
+  EXPECT_TRUE(publishes(sub).empty()) << "the rest is on disk and not committed";
+  commit();
+  for (auto& p : drain(sub)) got.push_back(p);
+  EXPECT_EQ(got, names(0, 10));
+}
+
+// A page read while only part of what was written to disk is committed comes back short:
+// the sender waits for the rest instead of taking the queue for ended.
+TEST_F(QueuePagingTest, ShortPageBeforeEverythingIsCommittedWaitsForTheRest) {
+  settings.queue_head = 2;
+  start(/*with_store=*/true);
+  FakeLink& sub = connect_ok("sub", persistent5(/*window=*/1));
+  subscribe(sub, "p", 1);
+  publish_n(connect_ok("pub"), 0, 12);  // m0 in flight, m1-m2 in memory, m3-m11 on disk
+  uint64_t m4_committed = 0;
+  for (const auto& r : sink.ops())
+    if (const auto* add = std::get_if<OpQueueAdd>(&r.op); add && add->message->payload == "m4")
+      m4_committed = r.seq;
+  ASSERT_NE(m4_committed, 0u);
+  sink.set_durable(m4_committed);  // m3 and m4 are on disk, m5-m11 not yet
+  b().on_durable();
+  std::vector<std::string> got;
+  for (int i = 0; i < 5; ++i) {  // m0-m4: memory and the short page
+    auto pubs = publishes(sub);
+    ASSERT_EQ(pubs.size(), 1u) << "message " << i;
+    got.push_back(pubs[0].payload);
+    send(sub, make_ack(PacketType::Puback, pubs[0].packet_id));
+  }
+  EXPECT_TRUE(publishes(sub).empty());
+  for (auto& p : drain(sub)) got.push_back(p);  // commits: the rest follows
+  EXPECT_EQ(got, names(0, 12));
+}
+
+// Entries that expire while on disk are dropped when paged in, their rows removed; the
+// others arrive in order.
+TEST_F(QueuePagingTest, ExpiredWhilePagedOutIsDroppedAtPageIn) {
+  settings.queue_head = 2;
+  start(/*with_store=*/true);
+  offline_subscriber("sub");
+  ConnectOptions v5;
+  v5.version = Version::v5;
+  FakeLink& pub = connect_ok("pub", v5);
+  for (int i = 0; i < 12; ++i) {
+    auto p = make_publish("p", "m" + std::to_string(i), 1, static_cast<uint16_t>(i + 1));
+    if (i % 3 == 1) p.props.message_expiry_interval = 5;  // m1, m4, m7, m10
+    send(pub, std::move(p));
+  }
+  commit();
+  services.advance(6'000);
+  FakeLink& sub = connect_ok("sub", persistent5(), true);
+  auto got = drain(sub);
+  EXPECT_EQ(got, (std::vector<std::string>{"m0", "m2", "m3", "m5", "m6", "m8", "m9", "m11"}));
+  EXPECT_EQ(sink.count<OpQueueRemove>(), 12u) << "the expired rows are removed too";
+}
+
+// A clean start deletes the old session's rows; a new queue of the same client id that is
+// paged before that delete is committed must not read the old rows back.
+TEST_F(QueuePagingTest, SessionDeletedWhileItsRowsAreOnDisk) {
+  settings.queue_head = 2;
+  start(/*with_store=*/true);
+  offline_subscriber("sub");
+  FakeLink& pub = connect_ok("pub");
+  publish_n(pub, 0, 10);
+  commit();  // old rows seq 1..10 committed
+  ConnectOptions clean = persistent5();
+  clean.clean_start = true;
+  FakeLink& again = connect_ok("sub", clean, false);
+  subscribe(again, "p", 1);
+  disconnect(again);  // the delete of the old rows is not committed yet
+  publish_n(pub, 100, 6);
+  FakeLink& sub = connect_ok("sub", persistent5(), true);
+  auto got = drain(sub);
+  EXPECT_EQ(got, names(100, 6));
+}
+
+// A reconnect in the middle of a drain: what was in flight comes again (DUP), then the
+// rest in order, from memory and from disk.
+TEST_F(QueuePagingTest, ReconnectInTheMiddleOfAPage) {
+  backlog(4, 30);
+  FakeLink& first = connect_ok("sub", persistent5(), true);
+  std::vector<std::string> got;
+  for (int i = 0; i < 9; ++i) {
+    auto pubs = publishes(first);
+    ASSERT_FALSE(pubs.empty());
+    got.push_back(pubs[0].payload);
+    // The rest is put back first: what the acknowledgement lets out comes after it.
+    for (size_t k = 1; k < pubs.size(); ++k) mqtt::encode(mqtt::Packet{pubs[k]}, first.version(), first.out());
+    send(first, make_ack(PacketType::Puback, pubs[0].packet_id));
+  }
+  drop(first);  // one or two unacknowledged
+  FakeLink& second = connect_ok("sub", persistent5(), true);
+  for (auto& p : drain(second)) got.push_back(p);
+  // Acknowledged ones once; the unacknowledged one(s) again; nothing missing or reordered.
+  std::vector<std::string> unique;
+  for (auto& p : got)
+    if (unique.empty() || unique.back() != p) unique.push_back(p);
+  EXPECT_EQ(unique, names(0, 30));
+  EXPECT_LE(got.size(), 32u);
+}
+
+// Restored with the head in memory and paged_from naming the rest: the rest is read.
+TEST_F(QueuePagingTest, RestoredSessionPagesTheRestIn) {
+  backlog(2, 8);
+  // What a restart with a head of 2 hands over: the session, its subscription, entries 1-2
+  // in memory, the rest (seq 3..8) on disk.
+  auto adds = sink.ops_of<OpQueueAdd>();
+  ASSERT_EQ(adds.size(), 8u);
+  RestoredSession r;
+  r.session.client_id = "sub";
+  r.session.version = 5;
+  r.session.expiry_s = 3600;
+  OpSubscriptionAdd sa;
+  sa.client_id = "sub";
+  sa.filter = "p";
+  sa.qos = 1;
+  r.subscriptions.push_back(sa);
+  for (int i = 0; i < 2; ++i) {
+    RestoredQueueEntry e;
+    e.seq = adds[i].seq;
+    e.message = adds[i].message;
+    e.qos = 1;
+    r.queue.push_back(e);
+  }
+  r.paged_from = adds[2].seq;
+  r.next_seq = adds[7].seq + 1;
+  broker.reset();  // a new broker on the same committed store
+  build(settings, services, &sink);
+  links.clear();
+  b().restore_session(std::move(r));
+  FakeLink& sub = connect_ok("sub", persistent5(), true);
+  EXPECT_EQ(drain(sub), names(0, 8));
+  publish_n(connect_ok("pub"), 8, 3);  // new entries after the restored ones
+  EXPECT_EQ(drain(sub), names(8, 3));
+}
+
+// A page that cannot be read is retried by the sweep; nothing is skipped meanwhile.
+TEST_F(QueuePagingTest, FailedReadIsRetried) {
+  backlog(2, 8);
+  sink.set_fail_reads(true);
+  FakeLink& sub = connect_ok("sub", persistent5(), true);
+  auto head = drain(sub);
+  EXPECT_EQ(head, names(0, 2)) << "the head only";
+  sink.set_fail_reads(false);
+  b().sweep();
+  auto rest = drain(sub);
+  EXPECT_EQ(rest, names(2, 6));
+}
+
+// A session that resumes as non-persistent (5.0, expiry 0) still gets what waits on disk;
+// its rows go when it ends.
+TEST_F(QueuePagingTest, ResumedAsNonPersistentKeepsItsRowsUntilItEnds) {
+  backlog(2, 8);
+  ConnectOptions o = persistent5();
+  o.session_expiry = 0;
+  FakeLink& sub = connect_ok("sub", o, true);
+  EXPECT_EQ(sink.count<OpSessionDelete>(), 0u);
+  EXPECT_EQ(drain(sub), names(0, 8));
+  disconnect(sub);
+  EXPECT_EQ(sink.count<OpSessionDelete>(), 1u);
+}
+
+// Store off: no paging; the queue stays in memory bounded by max_mqueue_len.
+TEST_F(QueuePagingTest, StoreOffKeepsTheQueueInMemory) {
+  settings.queue_head = 2;
+  start(/*with_store=*/false);
+  offline_subscriber("sub");
+  FakeLink& pub = connect_ok("pub");
+  publish_n(pub, 0, 8);
+  FakeLink& sub = connect_ok("sub", persistent5(), true);
+  EXPECT_EQ(drain(sub), names(0, 8));
+}
+
 }  // namespace harbor::broker
