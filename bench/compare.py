@@ -61,12 +61,23 @@ SCENARIOS = {
                               "no TCP_NODELAY), 64 pending"),
     "persist-q1": dict(kind="persist", store=True, pubs=10, count=500000, size=100, inflight=64,
                        desc="QoS 1 to 1 offline persistent subscriber, then drain; store on, inflight 64"),
+    "persist-q1-full": dict(kind="persist", store=True, synchronous="full", pubs=10, count=500000, size=100,
+                            inflight=64,
+                            desc="as persist-q1 with HarborMQ's `sqlite { synchronous = full }` (survives power "
+                                 "loss); Mosquitto unchanged (`persistence true`)"),
     "persist-q1-nostore": dict(kind="persist", store=False, pubs=10, count=500000, size=100, inflight=64,
                                desc="same, store off (memory only)"),
     "persist-q1-w1000": dict(kind="persist", store=True, pubs=10, count=500000, size=100, inflight=1000,
                              desc="as persist-q1 with 1000 messages in flight per publisher"),
     "persist-q1-nostore-w1000": dict(kind="persist", store=False, pubs=10, count=500000, size=100,
                                      inflight=1000, desc="same, store off (memory only)"),
+    # Not in the default list (make bench): 10 M messages take many minutes per broker and run.
+    # Run it by name; --backlog-count sets the count.
+    "backlog": dict(kind="backlog", store=True, pubs=10, count=10_000_000, size=100, inflight=64, default=False,
+                    desc="QoS 1 messages of 100 B (10 publishers, inflight 64; count in the table) to 1 offline "
+                         "persistent subscriber, store on, then `kill -9` of the broker (Mosquitto: SIGTERM, "
+                         "since it writes its store only at shutdown and would restore nothing after kill -9), "
+                         "restart on the same data, drain. Not run by default (name it; --backlog-count N)"),
 }
 
 SMOKE_SCALE = {"pubs": 10, "subs": 10, "conns": 200, "count": 1000}
@@ -122,6 +133,21 @@ def wait_port(port, proc, timeout=10.0):
     return False
 
 
+def wait_listening(port, proc, timeout):
+    """Seconds until a TCP connect to port succeeds (polled every 10 ms), None if proc exits or
+    timeout passes first."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < timeout:
+        if proc.poll() is not None:
+            return None
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return time.monotonic() - t0
+        except OSError:
+            time.sleep(0.01)
+    return None
+
+
 def proc_cpu_s(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -148,13 +174,19 @@ def raise_nofile():
 
 
 class Broker:
-    """One broker process for one run."""
+    """One broker for one run: one process, or several on the same port, config and data
+    directory when a scenario kills and restarts it (kill9, restart)."""
 
-    def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False):
+    def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False, synchronous=None):
         self.kind = kind
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
         self.proc = None
+        self.log = None
+        # CPU seconds and peak RSS of the processes already killed, so cpu_s() and hwm_kb()
+        # cover the whole run.
+        self.dead_cpu_s = 0.0
+        self.dead_hwm_kb = 0
         if kind == "mosquitto":
             self.conf = os.path.join(self.dir, "mosquitto.conf")
             limits = [] if default_limits else [
@@ -168,6 +200,9 @@ class Broker:
             self.settings = "\n".join([
                 f"listener {self.port} 127.0.0.1",
                 "allow_anonymous true",
+                # Run as root stays root: otherwise Mosquitto drops to user mosquitto and cannot
+                # write its store in our temporary directory (it logs the failure and loses it).
+                "user root",
                 "max_connections -1",
                 *limits,
                 "set_tcp_nodelay true",
@@ -187,7 +222,8 @@ class Broker:
             if persistence:
                 # disk_cache_size = 0: no message bound, as Mosquitto (default 102,400 would
                 # refuse part of a 500,000-message run).
-                lines.append(f'sqlite {{ mounted_file_path = "{self.dir}", disk_cache_size = 0 }}')
+                sync = f", synchronous = {synchronous}" if synchronous else ""
+                lines.append(f'sqlite {{ mounted_file_path = "{self.dir}", disk_cache_size = 0{sync} }}')
             self.settings = "\n".join(lines) + "\n"
             self.cmd = [harbormq_bin, "start", "--conf", self.conf]
         with open(self.conf, "w") as f:
@@ -204,14 +240,43 @@ class Broker:
             raise RuntimeError(f"{self.kind} did not start: {tail.strip()}")
         return self
 
+    def kill9(self):
+        """SIGKILL the broker (no shutdown save, no final commit), after reading its CPU and peak RSS."""
+        self.dead_cpu_s += proc_cpu_s(self.proc.pid)
+        self.dead_hwm_kb = max(self.dead_hwm_kb, proc_status_kb(self.proc.pid, "VmHWM"))
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def restart(self, timeout=600):
+        """Start the broker again on the same config, port and data; returns the seconds from
+        Popen to the first successful TCP connect."""
+        self.proc = subprocess.Popen(self.cmd, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=raise_nofile)
+        listen_s = wait_listening(self.port, self.proc, timeout)
+        if listen_s is None:
+            self.stop()
+            with open(os.path.join(self.dir, "broker.log")) as f:
+                tail = f.read()[-500:]
+            raise RuntimeError(f"{self.kind} did not restart: {tail.strip()}")
+        return listen_s
+
+    def term(self):
+        """SIGTERM and wait (the broker saves and exits), after reading its CPU and peak RSS."""
+        self.dead_cpu_s += proc_cpu_s(self.proc.pid)
+        self.dead_hwm_kb = max(self.dead_hwm_kb, proc_status_kb(self.proc.pid, "VmHWM"))
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(timeout=1800)
+
     def cpu_s(self):
-        return proc_cpu_s(self.proc.pid)
+        """utime+stime of every process of this broker so far."""
+        return self.dead_cpu_s + proc_cpu_s(self.proc.pid)
 
     def rss_kb(self):
         return proc_status_kb(self.proc.pid, "VmRSS")
 
     def hwm_kb(self):
-        return proc_status_kb(self.proc.pid, "VmHWM")
+        """Peak RSS: the highest VmHWM of this broker's processes."""
+        return max(self.dead_hwm_kb, proc_status_kb(self.proc.pid, "VmHWM"))
 
     def stop(self):
         if self.proc and self.proc.poll() is None:
@@ -221,8 +286,9 @@ class Broker:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        if getattr(self, "log", None):
+        if self.log:
             self.log.close()
+            self.log = None
 
 
 class Runner:
@@ -435,13 +501,54 @@ class Runner:
             "errors": pub["error_count"] + drain["error_count"],
         }
 
+    def run_backlog(self, sc, broker, duration):
+        """Queue sc["count"] messages for one offline session, kill the broker, restart it on
+        the same data and drain: each phase's time and memory."""
+        p = broker.port
+        common = ["-c", "1", "-i", f"hmq-backlog-{broker.port}-%i", "--no-clean", "-q", "1", "-t", "bench/backlog"]
+        self.bench("sub", p, common + ["--subscribe-only"], self.tmp("setup.json"))
+        rss_before_kb = broker.rss_kb()
+        pub = self.bench("pub", p, ["-c", str(sc["pubs"]), "-t", "bench/backlog", "-q", "1", "-s", str(sc["size"]),
+                                    "-L", str(sc["count"] // sc["pubs"]), "--inflight", str(sc["inflight"]),
+                                    "--quiet", "--timeout", "120"], self.tmp("pub.json"), timeout=7200)
+        queue_hwm_kb = broker.hwm_kb()
+        queued_rss_kb = broker.rss_kb()
+        if broker.kind == "mosquitto":
+            broker.term()  # its only save (see the scenario's description)
+        else:
+            broker.kill9()
+        listen_s = broker.restart(timeout=1800)
+        restore_rss_kb = broker.rss_kb()
+        drain = self.bench("sub", p, common + ["--no-subscribe", "--idle", "5", "--duration", "3600", "--quiet"],
+                           self.tmp("drain.json"), timeout=7200)
+        time.sleep(1)  # what the allocator gives back once idle
+        accepted = pub["acked"] - pub["rejected"]
+        return {
+            "accepted": accepted,
+            "accepted_per_s": accepted / pub["run_s"] if pub["run_s"] else 0,
+            "rss_before_mb": rss_before_kb / 1024,
+            "queue_peak_rss_mb": queue_hwm_kb / 1024,
+            "queued_rss_mb": queued_rss_kb / 1024,
+            "listen_s": listen_s,
+            "restore_rss_mb": restore_rss_kb / 1024,
+            "delivered": drain["unique"],
+            "delivered_per_s": drain["receive_rate"],
+            "drain_peak_rss_mb": proc_status_kb(broker.proc.pid, "VmHWM") / 1024,
+            "drained_rss_mb": broker.rss_kb() / 1024,
+            "dropped": max(0, accepted - drain["unique"]),
+            "duplicates": drain["duplicates"],
+            "session_present": drain["session_present"],
+            "errors": pub["error_count"] + drain["error_count"],
+        }
+
     def run_one(self, name, sc, kind, duration):
         persistence = sc.get("store", False)
-        broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False)).start()
+        broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False),
+                        sc.get("synchronous")).start()
         try:
             cpu0 = broker.cpu_s()
             fn = {"pubsub": self.run_pubsub, "conn": self.run_conn, "persist": self.run_persist,
-                  "slowsub": self.run_slowsub, "rawconn": self.run_rawconn}[sc["kind"]]
+                  "slowsub": self.run_slowsub, "rawconn": self.run_rawconn, "backlog": self.run_backlog}[sc["kind"]]
             m = fn(sc, broker, duration)
             cpu = broker.cpu_s() - cpu0
             m["broker_cpu_s"] = cpu
@@ -473,7 +580,20 @@ def scaled(sc, smoke):
 
 
 MAIN_METRIC = {"pubsub": "delivered_per_s", "conn": "conn_per_s", "persist": "delivered_per_s",
-               "slowsub": "delivered_per_s", "rawconn": "conn_per_s"}
+               "slowsub": "delivered_per_s", "rawconn": "conn_per_s", "backlog": "delivered_per_s"}
+BACKLOG_COLUMNS = [
+    ("accepted", "messages", "{:,.0f}"),
+    ("accepted_per_s", "accepted/s", "{:,.0f}"),
+    ("queue_peak_rss_mb", "peak RSS queuing MB", "{:.1f}"),
+    ("listen_s", "start to listening s", "{:.2f}"),
+    ("restore_rss_mb", "RSS after restore MB", "{:.1f}"),
+    ("delivered_per_s", "drain msg/s", "{:,.0f}"),
+    ("drain_peak_rss_mb", "peak RSS draining MB", "{:.1f}"),
+    ("rss_before_mb", "RSS before MB", "{:.1f}"),
+    ("drained_rss_mb", "RSS after drain MB", "{:.1f}"),
+    ("dropped", "dropped", "{:,.0f}"),
+    ("duplicates", "dup", "{:,.0f}"),
+]
 COLUMNS = [
     ("accepted_per_s", "accepted/s", "{:,.0f}"),
     ("delivered_per_s", "delivered/s", "{:,.0f}"),
@@ -594,6 +714,15 @@ def write_report(args, results, settings, errors, out_dir, duration, runs, name)
     names = list(results)
     lines += table(results, COLUMNS, names)
     lines += ["", "The main figure is delivered/s (conn-10k and conn-10k-raw: connections per second).", ""]
+    backlog = [n for n in names if SCENARIOS[n]["kind"] == "backlog"]
+    if backlog:
+        lines += ["## Backlog: queue, kill, restart, drain", "",
+                  "Peak RSS queuing = VmHWM of the first process; start to listening = from exec of the restarted "
+                  "broker to its first accepted TCP connection; RSS after restore = at that moment; peak RSS "
+                  "draining = VmHWM of the restarted process; RSS before = after the subscriber's setup, before "
+                  "any message; RSS after drain = 1 s after the drain ended.", ""]
+        lines += table(results, BACKLOG_COLUMNS, backlog) + [""]
+    names = [n for n in names if SCENARIOS[n]["kind"] != "backlog"]
     slow = [n for n in names if SCENARIOS[n]["kind"] == "slowsub"]
     if slow:
         lines += ["## Slow subscriber next to a fast one", "",
@@ -718,7 +847,10 @@ def main():
     ap.add_argument("--harbormq", default=os.environ.get("HARBORMQ_BIN", os.path.join(ROOT, "build", "harbormq")),
                     help="harbormq binary (broker and bench tools)")
     ap.add_argument("--tools", help="binary providing `bench` if different from --harbormq")
-    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated scenario names")
+    ap.add_argument("--scenarios", default=",".join(n for n, sc in SCENARIOS.items() if sc.get("default", True)),
+                    help="comma-separated scenario names (default: all but `backlog`)")
+    ap.add_argument("--backlog-count", type=int, default=SCENARIOS["backlog"]["count"],
+                    help="messages queued by the `backlog` scenario")
     ap.add_argument("--brokers", default="harbormq,mosquitto")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10)
@@ -743,7 +875,10 @@ def main():
     try:
         for run in range(args.runs):
             for name in names:
-                sc = scaled(SCENARIOS[name], args.smoke)
+                sc = dict(SCENARIOS[name])
+                if sc["kind"] == "backlog":
+                    sc["count"] = args.backlog_count
+                sc = scaled(sc, args.smoke)
                 order = brokers if run % 2 == 0 else list(reversed(brokers))
                 for b in order:
                     label = f"[run {run + 1}/{args.runs}] {name} on {b}"

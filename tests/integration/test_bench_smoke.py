@@ -55,3 +55,28 @@ def test_compare_smoke():
                 if name.startswith("conn-10k"):
                     for key in ("conn_per_s", "rss_per_conn_kb", "listen_overflows"):
                         assert key in m, (name, broker, key)
+
+
+@pytest.mark.skipif(not has_subcommand("bench", "pub") or not os.path.exists("/usr/sbin/mosquitto"),
+                    reason="harbormq bench or mosquitto not available")
+def test_compare_backlog_smoke():
+    """The `backlog` scenario (not in the default list) at smoke scale: each phase's figures
+    are reported, and what HarborMQ acknowledged before the kill -9 is all drained."""
+    with tempfile.TemporaryDirectory() as out:
+        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare.py"), "--smoke", "--no-chart",
+                            "--harbormq", BIN, "--scenarios", "backlog", "--out-dir", out],
+                           capture_output=True, text=True, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+        with open(os.path.join(out, "smoke.json")) as f:
+            res = json.load(f)
+        assert not res["errors"], res["errors"]
+        for broker in ("harbormq", "mosquitto"):
+            m = res["results"]["backlog"][broker][0]
+            for key in ("accepted_per_s", "queue_peak_rss_mb", "listen_s", "restore_rss_mb", "delivered_per_s",
+                        "drain_peak_rss_mb", "drained_rss_mb", "rss_before_mb"):
+                assert key in m, (broker, key)
+        h = res["results"]["backlog"]["harbormq"][0]
+        assert h["accepted"] > 0 and h["session_present"], h
+        assert h["dropped"] == 0 and h["delivered"] == h["accepted"], h
+        with open(os.path.join(out, "smoke.md")) as f:
+            assert "## Backlog" in f.read()
