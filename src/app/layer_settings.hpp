@@ -13,6 +13,7 @@ inline store::StoreSettings store_settings_from(const config::SqliteSettings& s)
   store::StoreSettings out;
   out.directory = s.mounted_file_path;
   out.disk_cache_size = s.disk_cache_size;
+  out.disk_cache_bytes = s.disk_cache_bytes;
   out.ack_policy = s.ack_policy == config::AckPolicy::Immediate ? store::AckPolicy::Immediate
                                                                  : store::AckPolicy::AfterCommit;
   out.synchronous = s.synchronous == config::SyncMode::Full ? store::SyncMode::Full

@@ -188,7 +188,10 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
   for (auto& s : shards_) {
     s->loop().post([shard = s.get(), settings] { shard->broker().set_settings(settings); });
   }
-  if (store_) store_->set_disk_cache_size(cfg->sqlite.disk_cache_size);
+  if (store_) {
+    store_->set_disk_cache_size(cfg->sqlite.disk_cache_size);
+    store_->set_disk_cache_bytes(cfg->sqlite.disk_cache_bytes);
+  }
 }
 
 std::string Server::describe_listeners() const {

@@ -53,6 +53,7 @@ struct SqliteSettings {
                          // shipped file enable it (a present sqlite {} section enables it)
   std::string mounted_file_path = "./data";  // directory holding harbormq.db
   uint64_t disk_cache_size = 102400;          // max stored messages; 0 = unbounded
+  uint64_t disk_cache_bytes = 0;              // ours: max bytes of database pages in use; 0 = unbounded
   uint32_t flush_mem_threshold = 100;         // queue entries per session in memory
   uint32_t flush_mem_bytes = 1u << 20;        // ours: and their bytes (topic + payload)
   std::chrono::milliseconds resend_interval{5000};  // NanoMQ key; accepted, see docs

@@ -357,6 +357,22 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string {
                 return std::to_string(c.sqlite.disk_cache_size);
               }},
+    SchemaRow{.key = "sqlite.disk_cache_bytes",
+              .type = ValueType::Size,
+              .default_value = "0",
+              .reloadable = true,
+              .ours = true,
+              .doc = "Most bytes the database may use (its pages in use, indexes included); 0 = "
+                     "unbounded. When reached, new QoS 1/2 messages that must be stored are refused, "
+                     "as for `disk_cache_size`. Checked after each commit, so one batch may pass it.",
+              .min = 0,
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.sqlite.disk_cache_bytes = static_cast<uint64_t>(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.sqlite.disk_cache_bytes);
+              }},
     SchemaRow{.key = "sqlite.flush_mem_threshold",
               .type = ValueType::Integer,
               .default_value = "100",

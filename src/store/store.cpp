@@ -97,11 +97,34 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSetting
       return tl::unexpected(path + ": \"" + sql + "\" failed: " + db->error_message());
     }
   }
+  // A new file gets incremental auto-vacuum before its first table (it cannot be switched
+  // on afterwards without a VACUUM).
+  auto tables = db->query_int("SELECT count(*) FROM sqlite_master");
+  if (tables && *tables == 0 && db->exec("PRAGMA auto_vacuum = INCREMENTAL") != SQLITE_OK) {
+    return tl::unexpected(path + ": cannot set auto_vacuum: " + db->error_message());
+  }
   auto migrated = migrate_schema(*db, path);
   if (!migrated) return tl::unexpected(migrated.error());
+  std::string vacuum_note;
+  auto vacuum_mode = db->query_int("PRAGMA auto_vacuum");
+  if (vacuum_mode && *vacuum_mode != 2) {
+    std::error_code size_ec;
+    const uint64_t bytes = fs::file_size(path, size_ec);
+    if (!size_ec && bytes <= options.vacuum_convert_max_bytes) {
+      if (db->exec("PRAGMA auto_vacuum = INCREMENTAL") != SQLITE_OK || db->exec("VACUUM") != SQLITE_OK) {
+        return tl::unexpected(path + ": cannot convert to incremental auto-vacuum: " + db->error_message());
+      }
+      vacuum_mode = db->query_int("PRAGMA auto_vacuum");
+      vacuum_note = "converted to incremental auto-vacuum (one VACUUM of " + std::to_string(bytes >> 10) + " KiB)";
+    } else {
+      vacuum_note = "made without incremental auto-vacuum and larger than " +
+                    std::to_string(options.vacuum_convert_max_bytes >> 20) +
+                    " MiB: its free pages are not given back (converted at a start when it is smaller)";
+    }
+  }
 
   auto max_id = db->query_int("SELECT coalesce(max(id), 0) FROM messages");
-  auto count = db->query_int("SELECT count(*) FROM messages");
+  auto count = db->query_int("SELECT value FROM counters WHERE name = 'messages'");
   if (!max_id || !count) {
     return tl::unexpected(path + ": cannot read the messages table: " + db->error_message());
   }
@@ -116,6 +139,8 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSetting
   std::unique_ptr<Store> store(
       new Store(settings, options, path, std::move(*db), std::move(*applier)));
   *holder = store.get();
+  store->incremental_vacuum_ = vacuum_mode && *vacuum_mode == 2;
+  store->pending_open_note_ = std::move(vacuum_note);
   store->next_message_id_.store(static_cast<uint64_t>(*max_id) + 1);
   store->stored_messages_.store(*count);
   return store;
@@ -129,10 +154,26 @@ Store::Store(StoreSettings settings, StoreOptions options, std::string path, Db 
       db_(std::move(db)),
       applier_(std::move(applier)),
       reader_(path_, options_.vfs_name),
-      disk_cache_size_(settings_.disk_cache_size) {}
+      disk_cache_size_(settings_.disk_cache_size),
+      disk_cache_bytes_(settings_.disk_cache_bytes) {
+  if (auto size = db_.query_int("PRAGMA page_size")) page_size_ = *size;
+  measure_used_bytes();
+}
 
 void Store::set_disk_cache_size(uint64_t messages) {
   disk_cache_size_.store(messages, std::memory_order_relaxed);
+}
+
+void Store::set_disk_cache_bytes(uint64_t bytes) {
+  disk_cache_bytes_.store(bytes, std::memory_order_relaxed);
+}
+
+void Store::measure_used_bytes() {
+  auto pages = db_.query_int("PRAGMA page_count");
+  auto free_pages = db_.query_int("PRAGMA freelist_count");
+  if (!pages || !free_pages) return;
+  used_bytes_.store(static_cast<uint64_t>(std::max<int64_t>(0, *pages - *free_pages) * page_size_),
+                    std::memory_order_relaxed);
 }
 
 Store::~Store() { stop(); }
@@ -166,6 +207,11 @@ void Store::start() {
     log(kLogWarn, path_ + ": no checkpoint connection (" + checkpointer.error() +
                       "); the writer checkpoints the WAL itself");
   }
+  if (!pending_open_note_.empty()) {
+    log(incremental_vacuum_ ? kLogInfo : kLogWarn, path_ + ": " + pending_open_note_);
+    pending_open_note_.clear();
+  }
+  vacuuming_ = vacuum_wanted();  // free pages left by an earlier run or by restore's cleanup
   writer_ = std::thread([this] { writer_loop(); });
 }
 
@@ -293,11 +339,20 @@ bool Store::read_queue(const std::string& client_id, uint64_t from_seq, size_t l
 
 bool Store::full() const {
   uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
-  return bound != 0 && stored_messages_.load(std::memory_order_relaxed) >= static_cast<int64_t>(bound);
+  if (bound != 0 && stored_messages_.load(std::memory_order_relaxed) >= static_cast<int64_t>(bound)) return true;
+  uint64_t bytes = disk_cache_bytes_.load(std::memory_order_relaxed);
+  return bytes != 0 && used_bytes_.load(std::memory_order_relaxed) >= bytes;
 }
 
 void Store::note_full() {
   if (!full_logged_.exchange(true)) {
+    uint64_t bytes = disk_cache_bytes_.load(std::memory_order_relaxed);
+    if (bytes != 0 && used_bytes_.load(std::memory_order_relaxed) >= bytes) {
+      log(kLogWarn, path_ + ": " + std::to_string(used_bytes_.load(std::memory_order_relaxed) >> 10) +
+                        " KiB of database pages in use (sqlite.disk_cache_bytes = " + std::to_string(bytes) +
+                        "); refusing new QoS 1/2 messages that must be stored until receivers acknowledge some");
+      return;
+    }
     log(kLogWarn, path_ + ": " + std::to_string(disk_cache_size_.load(std::memory_order_relaxed)) +
                       " messages stored (sqlite.disk_cache_size); refusing new QoS 1/2 "
                       "messages that must be stored until receivers acknowledge some");
@@ -358,9 +413,20 @@ bool Store::commit_front() {
   // submit() counted every add as a new row; replace that guess with what happened.
   int64_t stored = stored_messages_.fetch_add(result.message_delta - adds) + result.message_delta - adds;
   uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
-  if (bound != 0 && stored < static_cast<int64_t>(bound) * 9 / 10 && full_logged_.load()) {
+  uint64_t byte_bound = disk_cache_bytes_.load(std::memory_order_relaxed);
+  if (byte_bound != 0) {
+    measure_used_bytes();
+    if (used_bytes_.load(std::memory_order_relaxed) >= byte_bound) note_full();
+  }
+  const bool below_count = bound == 0 || stored < static_cast<int64_t>(bound) * 9 / 10;
+  const bool below_bytes = byte_bound == 0 || used_bytes_.load(std::memory_order_relaxed) < byte_bound / 10 * 9;
+  if ((bound != 0 || byte_bound != 0) && below_count && below_bytes && full_logged_.load()) {
     full_logged_.store(false);
-    log(kLogInfo, path_ + ": below 90% of sqlite.disk_cache_size again; accepting messages");
+    log(kLogInfo, path_ + ": below 90% of " +
+                      (byte_bound == 0 ? "sqlite.disk_cache_size"
+                       : bound == 0    ? "sqlite.disk_cache_bytes"
+                                       : "sqlite.disk_cache_size and disk_cache_bytes") +
+                      " again; accepting messages");
   }
   wrote_since_checkpoint_ = true;
   uint64_t ops = end - begin;
@@ -397,6 +463,28 @@ int Store::on_wal_commit(void* self, sqlite3*, const char*, int wal_frames) {
   return SQLITE_OK;
 }
 
+bool Store::vacuum_wanted() {
+  if (!incremental_vacuum_) return false;
+  auto free_pages = db_.query_int("PRAGMA freelist_count");
+  auto pages = db_.query_int("PRAGMA page_count");
+  return free_pages && pages && *free_pages >= options_.vacuum_min_free_pages && *free_pages * 8 >= *pages;
+}
+
+bool Store::vacuum_step() {
+  auto before = db_.query_int("PRAGMA freelist_count");
+  if (db_.exec("PRAGMA incremental_vacuum(" + std::to_string(options_.vacuum_step_pages) + ")") != SQLITE_OK) {
+    log(kLogWarn, path_ + ": incremental vacuum failed: " + db_.error_message());
+    return false;
+  }
+  auto after = db_.query_int("PRAGMA freelist_count");
+  if (before && after && *before > *after) {
+    const uint64_t freed = static_cast<uint64_t>(*before - *after);
+    stats_.update([freed](Stats& st) { st.vacuumed_pages += freed; });
+  }
+  wrote_since_checkpoint_ = true;
+  return after && *after > 0 && (!before || *after < *before);
+}
+
 void Store::writer_loop() {
   using Clock = Inbox::Clock;
   auto last_write = Clock::now();
@@ -409,11 +497,19 @@ void Store::writer_loop() {
       // Keep collecting while waiting for the next retry; stop() wakes us.
       inbox_.wait_for(SIZE_MAX, next_retry);
     } else if (!have_held) {
-      auto idle_until = wrote_since_checkpoint_ ? last_write + options_.idle_checkpoint
-                                                : Clock::now() + std::chrono::hours(1);
+      auto idle_until = vacuuming_               ? Clock::now() + options_.vacuum_pause
+                        : wrote_since_checkpoint_ ? last_write + options_.idle_checkpoint
+                                                  : Clock::now() + std::chrono::hours(1);
       inbox_.wait_for(1, idle_until);
-      if (inbox_.size() == 0 && wrote_since_checkpoint_ && Clock::now() >= idle_until) {
-        checkpoint("PASSIVE");
+      if (inbox_.size() == 0 && Clock::now() >= idle_until) {
+        if (vacuuming_) {
+          // Idle time only: one step, then whatever arrived is committed first.
+          vacuuming_ = vacuum_step();
+          if (!vacuuming_) checkpoint("TRUNCATE");  // the WAL gives its space back too
+        } else if (wrote_since_checkpoint_) {
+          checkpoint("PASSIVE");
+          vacuuming_ = vacuum_wanted();
+        }
       }
       // Group commit: let the batch fill for commit_interval, or until it is full.
       if (inbox_.size() != 0 && settings_.commit_interval.count() > 0) {
@@ -456,6 +552,7 @@ Stats Store::stats() const {
   s.refusals = refusals_.load(std::memory_order_relaxed);
   s.dropped_ops = dropped_.load(std::memory_order_relaxed);
   s.stored_messages = static_cast<uint64_t>(std::max<int64_t>(stored_messages_.load(), 0));
+  s.used_bytes = used_bytes_.load(std::memory_order_relaxed);
   s.queued_ops = backlog_ops_.load();
   s.durable_seq = durable_seq();
   s.degraded = commit_failing();

@@ -69,6 +69,17 @@ struct StoreOptions {
   size_t max_held_ops = 1'000'000;
   size_t max_held_bytes = 256u * 1024 * 1024;
   std::chrono::milliseconds busy_timeout{5000};
+  // Giving disk back (auto_vacuum = INCREMENTAL): once the writer is idle and the file has
+  // at least this many free pages (and an eighth of its pages free), it frees them
+  // vacuum_step_pages at a time, each step after vacuum_pause with nothing to write, then
+  // truncates the WAL. Never while there is something to commit.
+  int64_t vacuum_min_free_pages = 256;
+  int vacuum_step_pages = 1024;
+  std::chrono::milliseconds vacuum_pause{10};
+  // A database without incremental auto-vacuum (made before it) is converted at open, with
+  // one VACUUM, when the file is at most this large; a larger one keeps its size until a
+  // start where it is smaller.
+  uint64_t vacuum_convert_max_bytes = 256u * 1024 * 1024;
 };
 
 struct DiskUsage {
@@ -91,7 +102,9 @@ struct Stats {
   uint64_t refusals = 0;            // messages the broker refused because the store was full
   uint64_t dropped_ops = 0;         // ops dropped past the degraded in-memory bound
   uint64_t checkpoints = 0;
+  uint64_t vacuumed_pages = 0;      // free pages given back to the file system
   uint64_t stored_messages = 0;     // message rows, counting queued adds
+  uint64_t used_bytes = 0;          // database pages in use x page size, at the last commit
   uint64_t queued_ops = 0;          // submitted, not yet committed
   uint64_t durable_seq = 0;
   bool degraded = false;
@@ -141,10 +154,13 @@ class Store final : public broker::PersistenceSink {
 
   // Commits are failing (disk full, I/O error); set and cleared by the writer.
   bool commit_failing() const { return commit_failing_.load(std::memory_order_acquire); }
-  // disk_cache_size messages are stored (or queued to be); 0 = never full.
+  // disk_cache_size messages are stored (or queued to be), or the pages in use reached
+  // disk_cache_bytes at the last commit; a bound of 0 is never reached.
   bool full() const;
   // Changes the bound (sqlite.disk_cache_size) of a running store, on reload. Any thread.
   void set_disk_cache_size(uint64_t messages);
+  // The same for sqlite.disk_cache_bytes (bytes of database pages in use).
+  void set_disk_cache_bytes(uint64_t bytes);
   // The broker refused a message because of degraded(): counted; the first is logged.
   void count_refusal();
   void note_refused() override { count_refusal(); }
@@ -176,6 +192,11 @@ class Store final : public broker::PersistenceSink {
   OpApplier applier_;
   QueueReader reader_;  // read_queue(): a read-only connection per calling thread
   std::atomic<uint64_t> disk_cache_size_;  // settings_.disk_cache_size until a reload
+  std::atomic<uint64_t> disk_cache_bytes_;  // settings_.disk_cache_bytes until a reload
+  std::atomic<uint64_t> used_bytes_{0};     // pages in use x page size, after each commit
+  int64_t page_size_ = 4096;
+  // Writer thread (and open): reads the pages in use into used_bytes_.
+  void measure_used_bytes();
 
   Inbox inbox_;
   // Submitted and not yet committed (or dropped): bounds memory while commits fail.
@@ -188,6 +209,13 @@ class Store final : public broker::PersistenceSink {
   std::vector<PendingOp> held_;
   size_t held_front_ = 0;
   bool wrote_since_checkpoint_ = false;
+  // Writer thread: the file has enough free pages to give back (vacuum_step()).
+  bool vacuuming_ = false;
+  bool incremental_vacuum_ = false;  // the database is in auto_vacuum = INCREMENTAL
+  std::string pending_open_note_;    // what open() found to log, logged by start()
+  // Whether enough pages are free to vacuum; one step of it (false when nothing is left).
+  bool vacuum_wanted();
+  bool vacuum_step();
 
   std::thread writer_;
   // Checkpoints off the writer thread (null: the writer checkpoints, SQLite's default).

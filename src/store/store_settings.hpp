@@ -21,6 +21,8 @@ enum class SyncMode : uint8_t { Normal, Full };
 struct StoreSettings {
   std::string directory = "./data";   // holds harbormq.db (sqlite.mounted_file_path)
   uint64_t disk_cache_size = 102400;  // messages stored at most; 0 = unbounded
+  // Bytes the database's pages in use may take (page size x pages not free); 0 = unbounded.
+  uint64_t disk_cache_bytes = 0;
   AckPolicy ack_policy = AckPolicy::AfterCommit;
   SyncMode synchronous = SyncMode::Normal;
   // Group commit: how long the writer waits for more ops before a COMMIT (0 = it commits

@@ -11,6 +11,7 @@ TEST(LayerSettings, SqliteSectionBecomesStoreSettings) {
   section.enabled = true;
   section.mounted_file_path = "/var/lib/harbormq/x";
   section.disk_cache_size = 77;
+  section.disk_cache_bytes = 4321;
   section.ack_policy = config::AckPolicy::Immediate;
   section.synchronous = config::SyncMode::Full;
   section.commit_interval = std::chrono::milliseconds(12);
@@ -18,6 +19,7 @@ TEST(LayerSettings, SqliteSectionBecomesStoreSettings) {
   store::StoreSettings s = store_settings_from(section);
   EXPECT_EQ(s.directory, "/var/lib/harbormq/x");
   EXPECT_EQ(s.disk_cache_size, 77u);
+  EXPECT_EQ(s.disk_cache_bytes, 4321u);
   EXPECT_EQ(s.ack_policy, store::AckPolicy::Immediate);
   EXPECT_EQ(s.synchronous, store::SyncMode::Full);
   EXPECT_EQ(s.commit_interval, std::chrono::milliseconds(12));
@@ -35,6 +37,17 @@ TEST(LayerSettings, SqliteSectionBecomesStoreSettings) {
 TEST(LayerSettings, BrokerSettingsDefaultsAreTheConfigDefaults) {
   EXPECT_EQ(broker_settings_from(config::defaults()->mqtt), broker::Settings{});
   EXPECT_EQ(broker_settings_from(config::MqttSettings{}), broker::Settings{});
+  EXPECT_EQ(broker_settings_from(config::defaults()->mqtt, config::defaults()->sqlite), broker::Settings{});
+}
+
+// The in-memory head of a persistent queue comes from the sqlite {} section.
+TEST(LayerSettings, SqliteHeadKeysBecomeBrokerSettings) {
+  config::SqliteSettings q;
+  q.flush_mem_threshold = 7;
+  q.flush_mem_bytes = 9000;
+  broker::Settings s = broker_settings_from(config::MqttSettings{}, q);
+  EXPECT_EQ(s.queue_head, 7u);
+  EXPECT_EQ(s.queue_head_bytes, 9000u);
 }
 
 TEST(LayerSettings, MqttSectionBecomesBrokerSettings) {

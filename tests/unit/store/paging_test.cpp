@@ -1,6 +1,7 @@
 // The queue beyond a session's in-memory head: restore loads the entries in flight and a
 // bounded head, says where the rest begins, and read_queue() pages it in from committed
 // data through a read-only connection of the calling thread.
+#include <filesystem>
 #include <thread>
 
 #include "store/queue_reader.hpp"
@@ -135,6 +136,76 @@ TEST(StorePaging, ReadOfAMissingDatabaseIsAnErrorNamingTheFile) {
   auto page = reader.read("c", 1, 10);
   ASSERT_FALSE(page);
   EXPECT_NE(page.error().find(".absent"), std::string::npos) << page.error();
+}
+
+}  // namespace
+}  // namespace harbor::store::test
+
+namespace harbor::store::test {
+namespace {
+
+uint64_t file_bytes(const std::string& path) {
+  std::error_code ec;
+  auto n = std::filesystem::file_size(path, ec);
+  return ec ? 0 : n;
+}
+
+// Disk goes back after a drain: a new database is in incremental auto-vacuum, and once the
+// writer is idle it frees the pages the acknowledged rows left, then truncates the WAL.
+TEST(StoreVacuum, FileShrinksAfterTheQueueDrains) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  StoreOptions options;
+  options.idle_checkpoint = std::chrono::milliseconds(50);
+  auto store = open_store(settings, options);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  const std::string payload(1000, 'x');
+  std::vector<broker::PersistOp> ops{session("c")};
+  for (int i = 1; i <= 20000; ++i) ops.push_back(queue_add("c", i, make_message(i, "t", payload)));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(ops))));
+  const std::string db = dir.db_path();
+  // The idle checkpoint copies the rows into the file (bounded wait).
+  for (int i = 0; i < 200 && file_bytes(db) <= 20000u * 1000u; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  const uint64_t full = file_bytes(db);
+  ASSERT_GT(full, 20000u * 1000u) << "the rows are in the file";
+  std::vector<broker::PersistOp> removes;
+  for (int i = 1; i <= 20000; ++i) removes.push_back(broker::OpQueueRemove{"c", static_cast<uint64_t>(i)});
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(removes))));
+  // Idle: checkpoint, vacuum in steps, truncate (bounded wait, the test's only clock).
+  for (int i = 0; i < 200 && !(file_bytes(db) < full / 4 && file_bytes(db + "-wal") == 0); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_LT(file_bytes(db), full / 4) << "the free pages went back";
+  EXPECT_EQ(file_bytes(db + "-wal"), 0u) << "the WAL is truncated after the vacuum";
+  EXPECT_GT(store->stats().vacuumed_pages, 0u);
+  store->stop();
+}
+
+// A file made without incremental auto-vacuum (schema 3 and earlier) is converted at open.
+TEST(StoreVacuum, OldFileIsConvertedAtOpen) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  {
+    auto store = open_store(settings);
+    ASSERT_TRUE(store);
+    store->stop();
+  }
+  const std::string db = dir.db_path();
+  {
+    auto raw = Db::open(db, "");
+    ASSERT_TRUE(raw);
+    ASSERT_EQ(raw->exec("PRAGMA auto_vacuum = NONE"), SQLITE_OK);
+    ASSERT_EQ(raw->exec("VACUUM"), SQLITE_OK);
+    ASSERT_EQ(*raw->query_int("PRAGMA auto_vacuum"), 0);
+  }
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  store->stop();
+  auto raw = Db::open(db, "");
+  ASSERT_TRUE(raw);
+  EXPECT_EQ(*raw->query_int("PRAGMA auto_vacuum"), 2) << "incremental";
 }
 
 }  // namespace

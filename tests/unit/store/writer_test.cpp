@@ -335,6 +335,35 @@ TEST(StoreWriter, DiskCacheSizeBoundsStoredMessages) {
   store->stop();
 }
 
+TEST(StoreWriter, DiskCacheBytesBoundsThePagesInUse) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  settings.disk_cache_bytes = 256 * 1024;
+  LogCapture logs;
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  store->set_log(logs.sink());
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  EXPECT_FALSE(store->full());
+  std::vector<broker::PersistOp> ops{session("c")};
+  const std::string payload(1000, 'x');
+  for (int i = 1; i <= 400; ++i) ops.push_back(queue_add("c", i, make_message(i, "t", payload)));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(ops))));
+  // Checked after the commit: ~400 KiB of rows are past the bound.
+  EXPECT_TRUE(store->full());
+  EXPECT_TRUE(store->degraded());
+  EXPECT_GE(store->stats().used_bytes, 256u * 1024);
+  EXPECT_EQ(logs.count(kLogWarn), 1u);
+  EXPECT_EQ(logs.count_containing("sqlite.disk_cache_bytes"), 1u) << "the log names the key";
+  std::vector<broker::PersistOp> removes;
+  for (int i = 1; i <= 400; ++i) removes.push_back(broker::OpQueueRemove{"c", static_cast<uint64_t>(i)});
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(removes))));
+  EXPECT_FALSE(store->full()) << "the pages are free again";
+  EXPECT_LT(store->stats().used_bytes, 256u * 1024 / 10 * 9);
+  store->stop();
+}
+
 TEST(StoreWriter, IdleWriterCheckpointsTheWal) {
   TempDir dir;
   StoreOptions options;
