@@ -118,6 +118,28 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   return full;
 }
 
+bool ShardBroker::store_full_of_ops() const {
+  return ctx_.store->pending_ops() >= kMaxPendingStoreOps && !ctx_.store->degraded();
+}
+
+size_t ShardBroker::send_budget() const {
+  if (ctx_.store->degraded()) return kMaxPage;
+  const uint64_t pending = ctx_.store->pending_ops();
+  // Each stored entry sent costs about two ops (its state, then its removal).
+  return pending >= kMaxPendingStoreOps ? 0 : static_cast<size_t>((kMaxPendingStoreOps - pending) / 2);
+}
+
+bool ShardBroker::store_backlogged(Session* s) {
+  // Sending a stored entry submits its state change and, once acknowledged, its removal:
+  // a fast receiver draining a stored queue would pile those up faster than the writer
+  // commits them. Past the bound the sender waits for the next commit. Not while the store
+  // is degraded (commits failing): in-memory entries still go out, bounded by the store's
+  // own limit on held operations.
+  if (!store_full_of_ops()) return false;
+  page_waiters_.insert(s->id());
+  return true;
+}
+
 bool ShardBroker::head_full(const Session& s, const OutEntry& e) const {
   if (s.queue.empty()) return false;  // one entry always fits
   const Settings& cfg = *settings_;
@@ -137,7 +159,14 @@ void ShardBroker::page_in(Session* s) {
     page_waiters_.insert(s->id());  // on_durable reads it
     return;
   }
-  const size_t want = head - s->queue.size();
+  // One read of at most kMaxPage rows: a large head (or one bounded by bytes) fills in
+  // several reads rather than one that reads the whole backlog.
+  // The page also feeds the window's free room at once (those entries are in flight, not in
+  // the head), so a wide window drains in few large reads.
+  // Entries behind the head cannot pass it: only a page read into an empty head feeds the
+  // window directly.
+  const size_t sendable = s->queue.empty() ? std::min(s->inflight.room(), send_budget()) : 0;
+  const size_t want = std::min(std::max(head - s->queue.size(), sendable), kMaxPage);
   page_.clear();
   std::string error;
   if (!ctx_.store->read_queue(s->client_id(), s->paged_from, want, page_, error)) {
@@ -152,6 +181,19 @@ void ShardBroker::page_in(Session* s) {
   bool cut = false;  // the byte bound ended the page before its last row
   for (RestoredQueueEntry& q : page_) {
     OutEntry e = entry_from_store(*s, q);  // Queued: only entries never sent are on disk
+    if (s->queue.empty()) {
+      // Nothing waits before it: straight into the window while it has room.
+      if (expired(*e.msg, services_.now_unix_ms())) {
+        stats_.dropped_expired.add();
+        drop_entry_storage(s, e);
+        s->paged_from = e.seq + 1;
+        continue;
+      }
+      if (s->inflight.has_room() && !store_backlogged(s) && send_new(s, e)) {
+        s->paged_from = e.seq + 1;
+        continue;
+      }
+    }
     if (head_full(*s, e)) {
       s->paged_from = e.seq;
       cut = true;
@@ -321,7 +363,8 @@ void ShardBroker::pump(Session* s) {
                        [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
   }
   while (s->link != nullptr) {
-    if (s->paged_from != 0) page_in(s);  // ahead of need: at half the head
+    // Ahead of need: at half the head while the window is full, or once the head is sent.
+    if (s->paged_from != 0 && (s->queue.empty() || !s->inflight.has_room())) page_in(s);
     if (s->queue.empty()) break;
     OutEntry& front = s->queue.front();
     const uint64_t bytes = Session::bytes_of(front);
@@ -333,6 +376,7 @@ void ShardBroker::pump(Session* s) {
       continue;
     }
     if (front.qos > 0 && !s->inflight.has_room()) break;
+    if (front.stored && store_backlogged(s)) break;  // on_durable goes on
     if (!send_new(s, front)) break;  // no room after all: stays first in the queue
     s->dequeue(bytes);  // `front` was moved into the window
   }

@@ -136,6 +136,9 @@ class PersistenceSink {
   virtual void note_refused() {}
   // A fresh, never reused message store id.
   virtual MessageId next_message_id() = 0;
+  // Operations submitted and not committed yet: senders of stored entries wait (for
+  // durable progress) while it is high, so what a drain submits stays bounded.
+  virtual uint64_t pending_ops() const { return 0; }
   // Appends to `out` up to `limit` stored queue entries of `client_id` with seq >= from_seq,
   // in seq order, as committed (never what is still being written). Reads the disk: the
   // caller pages a session's queue in a batch at a time. False with `error` set on failure.

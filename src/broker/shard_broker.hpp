@@ -172,6 +172,12 @@ class ShardBroker {
   // Reads the next entries of a paged queue from the store into its head once the head is
   // down to half; a page not committed yet is read on the next on_durable.
   void page_in(Session* s);
+  // Whether the store has too many operations waiting to send a stored entry now; if so,
+  // `s` waits for on_durable (page_waiters_).
+  bool store_backlogged(Session* s);
+  bool store_full_of_ops() const;
+  // Stored entries that may be sent before store_full_of_ops() (a page's size beyond the head).
+  size_t send_budget() const;
   // The entry of `s` a stored queue row describes (restore, page_in); moves from `q`.
   OutEntry entry_from_store(const Session& s, RestoredQueueEntry& q) const;
   void resend_inflight(Session* s);
@@ -223,7 +229,8 @@ class ShardBroker {
   int64_t next_retained_sweep_ms_ = 0;
   bool shutting_down_ = false;  // shutdown() began: no shared redelivery
   std::unordered_set<SessionId> congested_sessions_;  // online, queue long: publishers wait
-  // Online sessions whose next page waits for a commit (or a failed read's retry).
+  // Online sessions whose next page waits for a commit (or a failed read's retry), or whose
+  // stored entries wait for the store's backlog to shrink (store_backlogged).
   std::unordered_set<SessionId> page_waiters_;
   std::vector<RestoredQueueEntry> page_;  // scratch of page_in
   bool logged_page_error_ = false;

@@ -257,6 +257,11 @@ class OutboundWindow {
   bool has_room() const {
     return connected_ && in_quota_ < limit_ && owed_ == 0 && size_ < kMaxEntries;
   }
+  // How many submit() calls would send now (0 when has_room() is false).
+  size_t room() const {
+    if (!has_room()) return 0;
+    return std::min<size_t>(limit_ - in_quota_, kMaxEntries - size_);
+  }
   // The entry with this packet id, or nullptr; valid until the window is next changed.
   const Entry* find(uint16_t packet_id) const {
     const uint32_t i = index_of(packet_id);

@@ -1,11 +1,13 @@
 #include "store/queue_reader.hpp"
 
+#include <algorithm>
+
 #include "store/op_applier.hpp"
 
 namespace harbor::store {
 
 broker::RestoredQueueEntry decode_entry(const Statement& row,
-                                        std::unordered_map<int64_t, broker::MessagePtr>& messages) {
+                                        std::unordered_map<int64_t, broker::MessagePtr>* messages) {
   broker::RestoredQueueEntry e;
   e.seq = static_cast<uint64_t>(row.column_int(0));
   e.qos = static_cast<mqtt::QoS>(row.column_int(1));
@@ -15,8 +17,13 @@ broker::RestoredQueueEntry decode_entry(const Statement& row,
   e.packet_id = static_cast<uint16_t>(row.column_int(5));
   e.shared_filter = row.column_text(6);  // "" for NULL
   const int64_t id = row.column_int(7);
-  auto [it, fresh] = messages.try_emplace(id);
-  if (fresh) {
+  if (messages != nullptr) {
+    if (auto it = messages->find(id); it != messages->end()) {
+      e.message = it->second;
+      return e;
+    }
+  }
+  {
     auto m = std::make_shared<broker::Message>();
     m->store_id = static_cast<broker::MessageId>(id);
     m->topic = row.column_text(8);
@@ -26,9 +33,9 @@ broker::RestoredQueueEntry decode_entry(const Statement& row,
     m->forward_props = row.column_text(12);
     m->expires_at_ms = row.column_int(13);
     m->received_at_ms = row.column_int(14);
-    it->second = std::move(m);
+    if (messages != nullptr) messages->emplace(id, m);
+    e.message = std::move(m);
   }
-  e.message = it->second;
   return e;
 }
 
@@ -62,10 +69,9 @@ tl::expected<std::vector<broker::RestoredQueueEntry>, std::string> QueueReader::
   s.bind(2, static_cast<int64_t>(from_seq));
   s.bind(3, static_cast<int64_t>(limit));
   std::vector<broker::RestoredQueueEntry> out;
-  out.reserve(limit);
-  std::unordered_map<int64_t, broker::MessagePtr> messages;
+  out.reserve(std::min<size_t>(limit, 1024));
   int rc;
-  while ((rc = s.step()) == SQLITE_ROW) out.push_back(decode_entry(s, messages));
+  while ((rc = s.step()) == SQLITE_ROW) out.push_back(decode_entry(s, nullptr));
   s.reset();
   if (rc != SQLITE_DONE) {
     return tl::unexpected(path_ + ": reading the queue of '" + std::string(client_id) +

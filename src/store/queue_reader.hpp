@@ -32,9 +32,10 @@ inline constexpr std::string_view kQueueEntryColumns =
     "m.payload, m.qos, m.retain, m.props, m.expires_at_ms, m.received_at_ms";
 
 // Builds the entry of the current row of a statement selecting kQueueEntryColumns first.
-// `messages` shares one MessagePtr between the entries of one read that refer to one message.
+// `messages` (if not null) shares one MessagePtr between the entries that refer to one
+// message (restore: many sessions); a page of one session's queue needs none.
 broker::RestoredQueueEntry decode_entry(const Statement& row,
-                                        std::unordered_map<int64_t, broker::MessagePtr>& messages);
+                                        std::unordered_map<int64_t, broker::MessagePtr>* messages);
 
 class QueueReader {
  public:

@@ -188,7 +188,7 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
       size_t head = 0;  // entries not in flight loaded so far
       int rc;
       while ((rc = q->step()) == SQLITE_ROW) {
-        broker::RestoredQueueEntry e = decode_entry(*q, messages);
+        broker::RestoredQueueEntry e = decode_entry(*q, &messages);
         const bool in_flight = e.state != broker::OutState::Queued && e.packet_id != 0;
         if (!in_flight) {
           if (queue_head != 0 && head == queue_head) {

@@ -1,5 +1,6 @@
 #include "store/sqlite_db.hpp"
 
+#include <mutex>
 #include <utility>
 
 namespace harbor::store {
@@ -118,7 +119,20 @@ void Db::close() {
   }
 }
 
+namespace {
+
+// Before SQLite's first use: no memory statistics, so sqlite3_malloc takes no global mutex
+// (the writer, the checkpointer and each shard's queue reader allocate at once). Too late
+// once SQLite is initialized (a test registered a VFS first): then it stays as it was.
+void configure_sqlite_once() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 tl::expected<Db, std::string> Db::open(const std::string& path, const std::string& vfs) {
+  configure_sqlite_once();
   Db db;
   int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db.db_, flags, vfs.empty() ? nullptr : vfs.c_str());
@@ -131,6 +145,7 @@ tl::expected<Db, std::string> Db::open(const std::string& path, const std::strin
 }
 
 tl::expected<Db, std::string> Db::open_read_only(const std::string& path, const std::string& vfs) {
+  configure_sqlite_once();
   Db db;
   int flags = SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX;
   int rc = sqlite3_open_v2(path.c_str(), &db.db_, flags, vfs.empty() ? nullptr : vfs.c_str());

@@ -146,6 +146,7 @@ class Store final : public broker::PersistenceSink {
   bool ack_after_commit() const override {
     return settings_.ack_policy == AckPolicy::AfterCommit;
   }
+  uint64_t pending_ops() const override { return backlog_ops_.load(std::memory_order_relaxed); }
   broker::MessageId next_message_id() override {
     return next_message_id_.fetch_add(1, std::memory_order_relaxed);
   }
