@@ -1,5 +1,7 @@
 #include "store/op_applier.hpp"
 
+#include <limits>
+
 #include <algorithm>
 #include <utility>
 
@@ -47,6 +49,10 @@ constexpr std::string_view kInsertMessage =
     "INSERT OR IGNORE INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
     "received_at_ms, refs) VALUES";
 constexpr std::string_view kMessageRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?)";
+// Ids above every id ever inserted are new: a plain INSERT, no conflict check, no RETURNING.
+constexpr std::string_view kInsertFreshMessage =
+    "INSERT INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
+    "received_at_ms, refs) VALUES";
 // Only the rows actually inserted are returned; an id already stored is ignored and gets
 // its references added with a separate UPDATE.
 constexpr std::string_view kReturningId = " RETURNING id";
@@ -79,12 +85,17 @@ std::vector<uint32_t> decode_sub_ids(std::string_view blob) {
 
 tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_error) {
   OpApplier a(db, std::move(on_op_error));
+  auto max_id = db.query_int("SELECT coalesce(max(id), 0) FROM messages");
+  if (!max_id) return tl::unexpected("cannot read the highest message id: " + db.error_message());
+  a.max_inserted_id_ = *max_id;
   struct Entry {
     Statement* stmt;
     std::string sql;
   };
   const Entry entries[] = {
       {&a.insert_message_, repeated(kInsertMessage, kMessageRow, 1) + std::string(kReturningId)},
+      {&a.insert_fresh_message_, repeated(kInsertFreshMessage, kMessageRow, 1)},
+      {&a.insert_fresh_messages_, repeated(kInsertFreshMessage, kMessageRow, kChunk)},
       {&a.insert_messages_, repeated(kInsertMessage, kMessageRow, kChunk) + std::string(kReturningId)},
       {&a.add_refs_, "UPDATE messages SET refs = refs + ?2 WHERE id = ?1"},
       {&a.delete_message_, "DELETE FROM messages WHERE id = ?1 AND refs <= ?2"},
@@ -174,6 +185,10 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
   clear_pending();
   queue_row_index_.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
+    if (ops[i].elided) {
+      ++result.elided_ops;
+      continue;
+    }
     const broker::PersistOp& op = ops[i].op;
     int rc = apply(op, result);
     if (rc == SQLITE_OK) continue;
@@ -323,7 +338,37 @@ int OpApplier::insert_messages(BatchResult& result) {
     }
     return SQLITE_OK;
   };
+  // Ids are handed out in increasing order, so most of a batch is above every id inserted
+  // before: those go first, in plain INSERTs (a conflict there would mean the order was
+  // not kept: the fast path is given up and the rows take the checked one).
+  auto fresh_end = std::partition(insert.begin(), insert.end(), [this](const broker::Message* m) {
+    return static_cast<int64_t>(m->store_id) > max_inserted_id_;
+  });
+  const size_t fresh = static_cast<size_t>(fresh_end - insert.begin());
+  int64_t highest = max_inserted_id_;
+  auto run_fresh = [&](Statement& s, size_t first, size_t n) {
+    for (size_t k = 0; k < n; ++k) {
+      bind_row(s, static_cast<int>(k) * kMessageColumns, first + k);
+      highest = std::max(highest, static_cast<int64_t>(insert[first + k]->store_id));
+    }
+    int rc = s.step();
+    s.reset();
+    if (rc == SQLITE_DONE) {
+      result.message_delta += static_cast<int64_t>(n);
+      return SQLITE_OK;
+    }
+    if ((rc & 0xFF) != SQLITE_CONSTRAINT) return rc;
+    max_inserted_id_ = std::numeric_limits<int64_t>::max();  // checked inserts from now on
+    return run(n == kChunk ? insert_messages_ : insert_message_, first, n);
+  };
   size_t i = 0;
+  for (; i + kChunk <= fresh; i += kChunk) {
+    if (int rc = run_fresh(insert_fresh_messages_, i, kChunk); rc != SQLITE_OK) return rc;
+  }
+  for (; i < fresh; ++i) {
+    if (int rc = run_fresh(insert_fresh_message_, i, 1); rc != SQLITE_OK) return rc;
+  }
+  if (max_inserted_id_ != std::numeric_limits<int64_t>::max()) max_inserted_id_ = highest;
   for (; i + kChunk <= insert.size(); i += kChunk) {
     if (int rc = run(insert_messages_, i, kChunk); rc != SQLITE_OK) return rc;
   }

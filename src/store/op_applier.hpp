@@ -33,7 +33,16 @@ struct PendingOp {
   uint64_t seq = 0;
   broker::PersistOp op;
   bool counted_add = false;  // counted as a new message row by submit (an estimate)
+  // Not applied: a QoS 1 entry's AwaitPuback state whose removal is already submitted
+  // (Store::mark_elidable_updates).
+  bool elided = false;
 };
+
+// The key of a queue entry as one number (client id and seq hashed), for the writer's
+// index of the removals it holds.
+inline uint64_t queue_entry_hash(std::string_view client_id, uint64_t seq) {
+  return std::hash<std::string_view>()(client_id) * 0x9E3779B97F4A7C15ull ^ (seq + 0x632BE59BD9B4E019ull);
+}
 
 class OpApplier {
  public:
@@ -123,6 +132,11 @@ class OpApplier {
   ErrorLog on_op_error_;
   Statement insert_message_;         // one row, RETURNING id when inserted
   Statement insert_messages_;        // kChunk rows, the same
+  Statement insert_fresh_message_;   // one row above every id inserted before: plain INSERT
+  Statement insert_fresh_messages_;  // kChunk such rows
+  // The highest message id this applier (or the file, at open) ever inserted; rows above it
+  // cannot exist yet. INT64_MAX after a conflict proved otherwise: every insert is checked.
+  int64_t max_inserted_id_ = 0;
   Statement add_refs_;               // refs += ?2 for id ?1 (a message already stored)
   Statement delete_message_;         // id ?1 if refs <= ?2
   Statement release_message_;        // refs -= ?2 for id ?1

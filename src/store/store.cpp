@@ -223,7 +223,7 @@ void Store::stop() {
     writer_.join();
   } else if (db_.handle() != nullptr) {
     // Never started: commit whatever was submitted on this thread.
-      inbox_.take(held_);
+    take_into_held();
     auto deadline = Inbox::Clock::now() + options_.retry_interval * 10;
     while (held_front_ < held_.size()) {
       if (!commit_front()) {
@@ -374,10 +374,31 @@ void Store::checkpoint(const char* mode) {
   stats_.update([](Stats& s) { ++s.checkpoints; });
 }
 
+bool Store::take_into_held() {
+  const size_t first = held_.size();
+  const bool stopping = inbox_.take(held_);
+  for (size_t i = first; i < held_.size(); ++i) {
+    if (const auto* rm = std::get_if<broker::OpQueueRemove>(&held_[i].op))
+      ++held_removals_[queue_entry_hash(rm->client_id, rm->seq)];
+  }
+  return stopping;
+}
+
+void Store::mark_elidable_updates(size_t begin, size_t end) {
+  if (held_removals_.empty()) return;
+  for (size_t i = begin; i < end; ++i) {
+    const auto* up = std::get_if<broker::OpQueueUpdate>(&held_[i].op);
+    if (up != nullptr && up->state == broker::OutState::AwaitPuback &&
+        held_removals_.count(queue_entry_hash(up->client_id, up->seq)) != 0)
+      held_[i].elided = true;
+  }
+}
+
 bool Store::commit_front() {
   size_t batch = std::max<size_t>(settings_.commit_batch, 1);
   size_t begin = held_front_;
   size_t end = std::min(held_.size(), begin + batch);
+  mark_elidable_updates(begin, end);
   OpApplier::BatchResult result;
   int rc = db_.exec("BEGIN IMMEDIATE");
   if (rc == SQLITE_OK) {
@@ -405,6 +426,10 @@ bool Store::commit_front() {
   for (size_t i = begin; i < end; ++i) {
     bytes += op_bytes(held_[i].op);
     if (held_[i].counted_add) ++adds;
+    if (const auto* rm = std::get_if<broker::OpQueueRemove>(&held_[i].op)) {
+      auto it = held_removals_.find(queue_entry_hash(rm->client_id, rm->seq));
+      if (it != held_removals_.end() && --it->second == 0) held_removals_.erase(it);
+    }
     held_[i].op = broker::OpQos2InRemove{};  // release message references now
   }
   held_front_ = end;
@@ -516,7 +541,7 @@ void Store::writer_loop() {
         inbox_.wait_for(batch, Clock::now() + settings_.commit_interval);
       }
     }
-    bool stopping = inbox_.take(held_);
+    bool stopping = take_into_held();
     if (stopping && !give_up_at) give_up_at = Clock::now() + options_.retry_interval * 10;
 
     if (!commit_failing() || Clock::now() >= next_retry || stopping) {
@@ -539,7 +564,7 @@ void Store::writer_loop() {
     if (stopping && (held_.empty() || Clock::now() >= *give_up_at)) {
       // A last take: anything submitted concurrently with stop() is committed by stop()'s
       // caller contract (submitters must be quiet by then), but do not lose it either.
-      inbox_.take(held_);
+      take_into_held();
       if (held_front_ == held_.size() || Clock::now() >= *give_up_at) return;
     }
   }

@@ -31,6 +31,7 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include <tl/expected.hpp>
@@ -182,6 +183,13 @@ class Store final : public broker::PersistenceSink {
   static int on_wal_commit(void* self, sqlite3* db, const char* name, int wal_frames);
   // Commits up to commit_batch ops from the front of held_; false on a storage error.
   bool commit_front();
+  // Takes what was submitted into held_, indexing the removals among it (held_removals_).
+  bool take_into_held();
+  // Marks, in held_[begin, end), the QoS 1 AwaitPuback updates of entries whose removal is
+  // held too: the row goes soon, and writing its state first is wasted (a crash in between
+  // resends that message as new, which QoS 1 allows; QoS 2 states are always written).
+  void mark_elidable_updates(size_t begin, size_t end);
+  std::unordered_map<uint64_t, uint32_t> held_removals_;  // queue_entry_hash -> count
   void checkpoint(const char* mode);
   static uint64_t op_bytes(const broker::PersistOp& op);
   void note_full();
