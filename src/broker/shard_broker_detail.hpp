@@ -60,7 +60,7 @@ inline constexpr size_t kQos0HardBytes = 16u * 1024 * 1024;
 inline constexpr int64_t kCongestedInbox = 4096;  // queued cross-shard deliveries that pause publishers
 inline constexpr size_t kMaxPage = 1024;          // queue entries read from the store at once
 // Store operations submitted and not committed past which senders of stored entries wait.
-inline constexpr uint64_t kMaxPendingStoreOps = 32768;
+inline constexpr uint64_t kMaxPendingStoreOps = 65536;
 inline constexpr size_t kLongQueue = 1024;         // queue length that pauses publishers (unbounded queue)
 inline constexpr int64_t kAckStuckMs = 1000;       // inflight and no ack for this long: stuck receiver
 // A live receiver's queue may pass mqtt.max_mqueue_len by what was already read when its
