@@ -111,6 +111,7 @@ class FakeSink final : public PersistenceSink {
   bool ack_after_commit() const override { return ack_after_commit_; }
   void note_refused() override { ++refused_; }
   MessageId next_message_id() override { return ++last_message_id_; }
+  uint64_t pending_ops() const override { return pending_ops_; }
   // What a store holds once the ops through durable_seq() are committed: the queue rows of
   // `client_id` from `from_seq` on, replayed from the recorded ops (adds, state changes,
   // removals, session deletes), so a page never shows what is not committed yet.
@@ -154,6 +155,7 @@ class FakeSink final : public PersistenceSink {
   void set_degraded(bool d) { degraded_ = d; }
   void set_ack_after_commit(bool a) { ack_after_commit_ = a; }
   void set_fail_reads(bool f) { fail_reads_ = f; }
+  void set_pending_ops(uint64_t n) { pending_ops_ = n; }
   uint64_t reads() const { return reads_; }
 
   // ---- inspection ----
@@ -188,6 +190,7 @@ class FakeSink final : public PersistenceSink {
   bool degraded_ = false;
   bool ack_after_commit_ = false;
   bool fail_reads_ = false;
+  uint64_t pending_ops_ = 0;
   uint64_t reads_ = 0;
   uint64_t refused_ = 0;
   MessageId last_message_id_ = 0;

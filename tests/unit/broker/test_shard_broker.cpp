@@ -2223,6 +2223,26 @@ TEST_F(QueuePagingTest, ResumedAsNonPersistentKeepsItsRowsUntilItEnds) {
   EXPECT_EQ(sink.count<OpSessionDelete>(), 1u);
 }
 
+// A drain waits while the store has too many operations to commit (what it sends submits
+// more), and goes on with the next commit; a degraded store does not hold it back.
+TEST_F(QueuePagingTest, DrainWaitsForTheWriterWhileTooManyOpsArePending) {
+  backlog(4, 20);
+  sink.set_pending_ops(1'000'000);
+  FakeLink& sub = connect_ok("sub", persistent5(/*window=*/100), true);
+  EXPECT_TRUE(publishes(sub).empty()) << "nothing stored is sent while the writer is behind";
+  sink.set_pending_ops(0);
+  b().on_durable();
+  EXPECT_EQ(drain(sub), names(0, 20));
+}
+
+TEST_F(QueuePagingTest, DegradedStoreDoesNotHoldTheDrainBack) {
+  backlog(4, 20);
+  sink.set_pending_ops(1'000'000);  // commits failing: the ops are held, not committed
+  sink.set_degraded(true);
+  FakeLink& sub = connect_ok("sub", persistent5(/*window=*/100), true);
+  EXPECT_EQ(drain(sub), names(0, 20));
+}
+
 // Store off: no paging; the queue stays in memory bounded by max_mqueue_len.
 TEST_F(QueuePagingTest, StoreOffKeepsTheQueueInMemory) {
   settings.queue_head = 2;
