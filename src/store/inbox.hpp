@@ -66,6 +66,12 @@ class Inbox {
     cv_.wait_until(lock, until, [&] { return stopping_ || ops_.size() >= count; });
   }
 
+  // Gives back the array of an empty inbox (after a burst it keeps the burst's capacity).
+  void release_memory() {
+    std::lock_guard lock(mutex_);
+    if (ops_.empty()) std::vector<PendingOp>().swap(ops_);
+  }
+
   // Moves every queued op to the end of `out`; returns whether stop was requested.
   bool take(std::vector<PendingOp>& out) {
     std::lock_guard lock(mutex_);

@@ -56,23 +56,62 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
   //    delivery started (state Queued) [MQTT-3.3.2-5], retained messages that expired,
   //    queue and retained rows pointing at nothing. Each deleted queue or retained row
   //    gives back its message's reference; a message left with none goes.
-  const char* cleanup[] = {
+  //    Nothing here scans the queue or the messages (restore time must not grow with the
+  //    backlog): the queue's client ids are visited by index seeks, expired messages are
+  //    found through messages_expiry, and the scan of the queue for expired entries runs
+  //    only when such messages exist. Queue rows whose message is missing (never written
+  //    by this broker) are skipped by every read and go with their session.
+  std::vector<const char*> cleanup = {
       "DELETE FROM subscriptions WHERE client_id NOT IN (SELECT client_id FROM sessions)",
       "DELETE FROM qos2_in WHERE client_id NOT IN (SELECT client_id FROM sessions)",
-      "DELETE FROM queue WHERE client_id NOT IN (SELECT client_id FROM sessions) "
-      "RETURNING message_id",
-      "DELETE FROM queue WHERE state = 0 AND message_id IN "
-      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1) "
-      "RETURNING message_id",
       "DELETE FROM retained WHERE message_id IN "
-      "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1) "
-      "RETURNING message_id",
-      "DELETE FROM queue WHERE message_id NOT IN (SELECT id FROM messages) RETURNING message_id",
+      "(SELECT r.message_id FROM retained r JOIN messages m ON m.id = r.message_id "
+      "WHERE m.expires_at_ms > 0 AND m.expires_at_ms <= ?1) RETURNING message_id",
       "DELETE FROM retained WHERE message_id NOT IN (SELECT id FROM messages) RETURNING message_id",
   };
+  auto any_expired = db_.prepare("SELECT 1 FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1 LIMIT 1");
+  if (!any_expired) return fail("looking for expired messages");
+  any_expired->bind(1, now_unix_ms);
+  const int expired_rc = any_expired->step();
+  if (expired_rc != SQLITE_ROW && expired_rc != SQLITE_DONE) return fail("looking for expired messages");
+  if (expired_rc == SQLITE_ROW) {
+    cleanup.push_back(
+        "DELETE FROM queue WHERE state = 0 AND message_id IN "
+        "(SELECT id FROM messages WHERE expires_at_ms > 0 AND expires_at_ms <= ?1) "
+        "RETURNING message_id");
+  }
+  any_expired->reset();
   int64_t dropped_rows = 0;
   std::unordered_map<int64_t, int64_t> released;  // message id -> references deleted
   int64_t dropped_messages = 0;
+  {
+    // Queue rows of client ids without a session: one seek per client id in the queue.
+    auto next = db_.prepare("SELECT client_id FROM queue WHERE client_id > ?1 ORDER BY client_id LIMIT 1");
+    auto has = db_.prepare("SELECT 1 FROM sessions WHERE client_id = ?1");
+    auto del = db_.prepare("DELETE FROM queue WHERE client_id = ?1 RETURNING message_id");
+    if (!next || !has || !del) return fail("preparing the queue clean-up");
+    std::string after;
+    for (;;) {
+      next->bind_text(1, after);
+      int rc = next->step();
+      if (rc == SQLITE_DONE) break;
+      if (rc != SQLITE_ROW) return fail("reading the queue's client ids");
+      after = next->column_text(0);
+      next->reset();
+      has->bind_text(1, after);
+      rc = has->step();
+      has->reset();
+      if (rc == SQLITE_ROW) continue;
+      if (rc != SQLITE_DONE) return fail("reading sessions");
+      del->bind_text(1, after);
+      while ((rc = del->step()) == SQLITE_ROW) {
+        ++released[del->column_int(0)];
+        ++dropped_rows;
+      }
+      del->reset();
+      if (rc != SQLITE_DONE) return fail("deleting the queue of a missing session");
+    }
+  }
   for (const char* sql : cleanup) {
     auto stmt = db_.prepare(sql);
     if (!stmt) return fail(std::string("preparing \"") + sql + "\"");

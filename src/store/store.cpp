@@ -1,5 +1,7 @@
 #include "store/store.hpp"
 
+#include <malloc.h>
+
 #include <algorithm>
 #include <cstdio>
 #include <filesystem>
@@ -488,6 +490,18 @@ int Store::on_wal_commit(void* self, sqlite3*, const char*, int wal_frames) {
   return SQLITE_OK;
 }
 
+void Store::release_idle_memory() {
+  if (held_front_ == held_.size()) {
+    std::vector<PendingOp>().swap(held_);
+    held_front_ = 0;
+  }
+  if (held_removals_.empty()) std::unordered_map<uint64_t, uint32_t>().swap(held_removals_);
+  inbox_.release_memory();
+  // glibc keeps freed memory in each thread's arena; what the shards freed after a drain
+  // (message bodies, queue entries) is given back here, in the writer's idle time.
+  malloc_trim(0);
+}
+
 bool Store::vacuum_wanted() {
   if (!incremental_vacuum_) return false;
   auto free_pages = db_.query_int("PRAGMA freelist_count");
@@ -530,10 +544,14 @@ void Store::writer_loop() {
         if (vacuuming_) {
           // Idle time only: one step, then whatever arrived is committed first.
           vacuuming_ = vacuum_step();
-          if (!vacuuming_) checkpoint("TRUNCATE");  // the WAL gives its space back too
+          if (!vacuuming_) {
+            checkpoint("TRUNCATE");  // the WAL gives its space back too
+            release_idle_memory();
+          }
         } else if (wrote_since_checkpoint_) {
           checkpoint("PASSIVE");
           vacuuming_ = vacuum_wanted();
+          release_idle_memory();
         }
       }
       // Group commit: let the batch fill for commit_interval, or until it is full.

@@ -224,6 +224,9 @@ class Store final : public broker::PersistenceSink {
   std::string pending_open_note_;    // what open() found to log, logged by start()
   // Whether enough pages are free to vacuum; one step of it (false when nothing is left).
   bool vacuum_wanted();
+  // Idle writer: gives back the capacity a burst left in held_, the inbox and the removal
+  // index, then returns free heap to the system (malloc_trim), so RSS falls after a drain.
+  void release_idle_memory();
   bool vacuum_step();
 
   std::thread writer_;
