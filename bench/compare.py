@@ -175,7 +175,7 @@ def raise_nofile():
 
 class Broker:
     """One broker for one run: one process, or several on the same port, config and data
-    directory when a scenario kills and restarts it (kill9, restart)."""
+    directory when a scenario kills and restarts it (end, restart)."""
 
     def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False, synchronous=None):
         self.kind = kind
@@ -240,12 +240,13 @@ class Broker:
             raise RuntimeError(f"{self.kind} did not start: {tail.strip()}")
         return self
 
-    def kill9(self):
-        """SIGKILL the broker (no shutdown save, no final commit), after reading its CPU and peak RSS."""
+    def end(self, sig, timeout=1800):
+        """Send `sig` and wait for the process to exit, after reading its CPU and peak RSS:
+        SIGKILL (no shutdown save, no final commit) or SIGTERM (the broker saves and exits)."""
         self.dead_cpu_s += proc_cpu_s(self.proc.pid)
         self.dead_hwm_kb = max(self.dead_hwm_kb, proc_status_kb(self.proc.pid, "VmHWM"))
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=timeout)
 
     def restart(self, timeout=600):
         """Start the broker again on the same config, port and data; returns the seconds from
@@ -259,13 +260,6 @@ class Broker:
                 tail = f.read()[-500:]
             raise RuntimeError(f"{self.kind} did not restart: {tail.strip()}")
         return listen_s
-
-    def term(self):
-        """SIGTERM and wait (the broker saves and exits), after reading its CPU and peak RSS."""
-        self.dead_cpu_s += proc_cpu_s(self.proc.pid)
-        self.dead_hwm_kb = max(self.dead_hwm_kb, proc_status_kb(self.proc.pid, "VmHWM"))
-        self.proc.send_signal(signal.SIGTERM)
-        self.proc.wait(timeout=1800)
 
     def cpu_s(self):
         """utime+stime of every process of this broker so far."""
@@ -513,10 +507,8 @@ class Runner:
                                     "--quiet", "--timeout", "120"], self.tmp("pub.json"), timeout=7200)
         queue_hwm_kb = broker.hwm_kb()
         queued_rss_kb = broker.rss_kb()
-        if broker.kind == "mosquitto":
-            broker.term()  # its only save (see the scenario's description)
-        else:
-            broker.kill9()
+        # Mosquitto: SIGTERM, its only save (see the scenario's description).
+        broker.end(signal.SIGTERM if broker.kind == "mosquitto" else signal.SIGKILL)
         listen_s = broker.restart(timeout=1800)
         restore_rss_kb = broker.rss_kb()
         drain = self.bench("sub", p, common + ["--no-subscribe", "--idle", "5", "--duration", "3600", "--quiet"],

@@ -240,13 +240,7 @@ bool ShardBroker::hold_until_durable(uint64_t seq, Session* s, DurabilityGate::K
 
 void ShardBroker::on_durable() {
   if (ctx_.store == nullptr) return;
-  if (!page_waiters_.empty()) {
-    // Pages that were not committed yet (pump puts back whoever must wait longer).
-    std::vector<SessionId> waiting(page_waiters_.begin(), page_waiters_.end());
-    page_waiters_.clear();
-    for (SessionId id : waiting)
-      if (auto it = by_id_.find(id); it != by_id_.end() && it->second->link != nullptr) pump(it->second);
-  }
+  if (!page_waiters_.empty()) resume_page_waiters();
   if (gate_.empty()) return;
   released_.clear();
   gate_.release(ctx_.store->durable_seq(), released_);

@@ -118,26 +118,28 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   return full;
 }
 
-bool ShardBroker::store_full_of_ops() const {
-  return ctx_.store->pending_ops() >= kMaxPendingStoreOps && !ctx_.store->degraded();
-}
-
 size_t ShardBroker::send_budget() const {
+  // Sending a stored entry submits its state change and, once acknowledged, its removal
+  // (about two ops): a fast receiver draining a stored queue would pile those up faster
+  // than the writer commits them. Not bounded while the store is degraded (commits
+  // failing): in-memory entries still go out, bounded by the store's own limit on held ops.
   if (ctx_.store->degraded()) return kMaxPage;
   const uint64_t pending = ctx_.store->pending_ops();
-  // Each stored entry sent costs about two ops (its state, then its removal).
   return pending >= kMaxPendingStoreOps ? 0 : static_cast<size_t>((kMaxPendingStoreOps - pending) / 2);
 }
 
 bool ShardBroker::store_backlogged(Session* s) {
-  // Sending a stored entry submits its state change and, once acknowledged, its removal:
-  // a fast receiver draining a stored queue would pile those up faster than the writer
-  // commits them. Past the bound the sender waits for the next commit. Not while the store
-  // is degraded (commits failing): in-memory entries still go out, bounded by the store's
-  // own limit on held operations.
-  if (!store_full_of_ops()) return false;
-  page_waiters_.insert(s->id());
+  if (send_budget() != 0) return false;
+  page_waiters_.insert(s->id());  // on_durable goes on
   return true;
+}
+
+void ShardBroker::resume_page_waiters() {
+  // pump puts back whoever must wait longer.
+  std::vector<SessionId> waiting(page_waiters_.begin(), page_waiters_.end());
+  page_waiters_.clear();
+  for (SessionId id : waiting)
+    if (auto it = by_id_.find(id); it != by_id_.end() && it->second->link != nullptr) pump(it->second);
 }
 
 bool ShardBroker::head_full(const Session& s, const OutEntry& e) const {
@@ -159,12 +161,9 @@ void ShardBroker::page_in(Session* s) {
     page_waiters_.insert(s->id());  // on_durable reads it
     return;
   }
-  // One read of at most kMaxPage rows: a large head (or one bounded by bytes) fills in
-  // several reads rather than one that reads the whole backlog.
-  // The page also feeds the window's free room at once (those entries are in flight, not in
-  // the head), so a wide window drains in few large reads.
-  // Entries behind the head cannot pass it: only a page read into an empty head feeds the
-  // window directly.
+  // At most kMaxPage rows a read. A page read into an empty head also feeds the window's
+  // free room at once (those entries are in flight, not in the head), so a wide window
+  // drains in few large reads; entries behind a non-empty head cannot pass it.
   const size_t sendable = s->queue.empty() ? std::min(s->inflight.room(), send_budget()) : 0;
   const size_t want = std::min(std::max(head - s->queue.size(), sendable), kMaxPage);
   page_.clear();
@@ -376,7 +375,7 @@ void ShardBroker::pump(Session* s) {
       continue;
     }
     if (front.qos > 0 && !s->inflight.has_room()) break;
-    if (front.stored && store_backlogged(s)) break;  // on_durable goes on
+    if (front.stored && store_backlogged(s)) break;
     if (!send_new(s, front)) break;  // no room after all: stays first in the queue
     s->dequeue(bytes);  // `front` was moved into the window
   }

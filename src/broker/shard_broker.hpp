@@ -172,12 +172,12 @@ class ShardBroker {
   // Reads the next entries of a paged queue from the store into its head once the head is
   // down to half; a page not committed yet is read on the next on_durable.
   void page_in(Session* s);
-  // Whether the store has too many operations waiting to send a stored entry now; if so,
-  // `s` waits for on_durable (page_waiters_).
-  bool store_backlogged(Session* s);
-  bool store_full_of_ops() const;
-  // Stored entries that may be sent before store_full_of_ops() (a page's size beyond the head).
+  // Stored entries that may be sent before the store's pending ops reach kMaxPendingStoreOps.
   size_t send_budget() const;
+  // No budget left: `s` waits for on_durable (page_waiters_) and true is returned.
+  bool store_backlogged(Session* s);
+  // Pumps the sessions in page_waiters_ (after a commit, and from the sweep for a failed read).
+  void resume_page_waiters();
   // The entry of `s` a stored queue row describes (restore, page_in); moves from `q`.
   OutEntry entry_from_store(const Session& s, RestoredQueueEntry& q) const;
   void resend_inflight(Session* s);

@@ -58,7 +58,7 @@ void ShardBroker::sweep() {
     }
   }
   for (Link* link : expired_links) close_with(link, ReasonCode::KeepAliveTimeout);
-  if (!page_waiters_.empty()) on_durable();  // a failed page read is retried
+  if (!page_waiters_.empty()) resume_page_waiters();  // a failed page read is retried
   // Expired retained messages leave the tree and the store (shard 0 owns this sweep).
   if (shard_ == 0 && now >= next_retained_sweep_ms_) {
     next_retained_sweep_ms_ = now + 5000;  // a full walk under the writer lock: not too often

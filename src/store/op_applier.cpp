@@ -83,11 +83,10 @@ std::vector<uint32_t> decode_sub_ids(std::string_view blob) {
   return ids;
 }
 
-tl::expected<OpApplier, std::string> OpApplier::create(Db& db, ErrorLog on_op_error) {
+tl::expected<OpApplier, std::string> OpApplier::create(Db& db, int64_t max_message_id,
+                                                        ErrorLog on_op_error) {
   OpApplier a(db, std::move(on_op_error));
-  auto max_id = db.query_int("SELECT coalesce(max(id), 0) FROM messages");
-  if (!max_id) return tl::unexpected("cannot read the highest message id: " + db.error_message());
-  a.max_inserted_id_ = *max_id;
+  a.max_inserted_id_ = max_message_id;
   struct Entry {
     Statement* stmt;
     std::string sql;

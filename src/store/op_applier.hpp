@@ -52,8 +52,9 @@ class OpApplier {
   // Consecutive message ids deleted with one range statement from this many on.
   static constexpr size_t kMinRange = 4;
 
-  // Prepares every statement; the error is the SQLite message.
-  static tl::expected<OpApplier, std::string> create(Db& db, ErrorLog on_op_error);
+  // Prepares every statement; the error is the SQLite message. `max_message_id`: the highest
+  // id in the messages table (ids above it are inserted without a conflict check).
+  static tl::expected<OpApplier, std::string> create(Db& db, int64_t max_message_id, ErrorLog on_op_error);
 
   struct BatchResult {
     int rc = SQLITE_OK;          // SQLITE_OK or the storage error that aborted the batch

@@ -6,6 +6,19 @@
 
 namespace harbor::store {
 
+broker::MessagePtr decode_message(const Statement& row, int first) {
+  auto m = std::make_shared<broker::Message>();
+  m->store_id = static_cast<broker::MessageId>(row.column_int(first));
+  m->topic = row.column_text(first + 1);
+  m->payload = row.column_text(first + 2);
+  m->qos = static_cast<mqtt::QoS>(row.column_int(first + 3));
+  m->retain = row.column_int(first + 4) != 0;
+  m->forward_props = row.column_text(first + 5);
+  m->expires_at_ms = row.column_int(first + 6);
+  m->received_at_ms = row.column_int(first + 7);
+  return m;
+}
+
 broker::RestoredQueueEntry decode_entry(const Statement& row,
                                         std::unordered_map<int64_t, broker::MessagePtr>* messages) {
   broker::RestoredQueueEntry e;
@@ -23,19 +36,8 @@ broker::RestoredQueueEntry decode_entry(const Statement& row,
       return e;
     }
   }
-  {
-    auto m = std::make_shared<broker::Message>();
-    m->store_id = static_cast<broker::MessageId>(id);
-    m->topic = row.column_text(8);
-    m->payload = row.column_text(9);
-    m->qos = static_cast<mqtt::QoS>(row.column_int(10));
-    m->retain = row.column_int(11) != 0;
-    m->forward_props = row.column_text(12);
-    m->expires_at_ms = row.column_int(13);
-    m->received_at_ms = row.column_int(14);
-    if (messages != nullptr) messages->emplace(id, m);
-    e.message = std::move(m);
-  }
+  e.message = decode_message(row, 7);
+  if (messages != nullptr) messages->emplace(id, e.message);
   return e;
 }
 
@@ -60,16 +62,15 @@ tl::expected<QueueReader::Connection*, std::string> QueueReader::connection_of_t
   return slot.get();
 }
 
-tl::expected<std::vector<broker::RestoredQueueEntry>, std::string> QueueReader::read(
-    std::string_view client_id, uint64_t from_seq, size_t limit) {
+tl::expected<void, std::string> QueueReader::read(std::string_view client_id, uint64_t from_seq,
+                                                  size_t limit,
+                                                  std::vector<broker::RestoredQueueEntry>& out) {
   auto conn = connection_of_this_thread();
   if (!conn) return tl::unexpected(conn.error());
   Statement& s = (*conn)->select;
   s.bind_text_ref(1, client_id);
   s.bind(2, static_cast<int64_t>(from_seq));
   s.bind(3, static_cast<int64_t>(limit));
-  std::vector<broker::RestoredQueueEntry> out;
-  out.reserve(std::min<size_t>(limit, 1024));
   int rc;
   while ((rc = s.step()) == SQLITE_ROW) out.push_back(decode_entry(s, nullptr));
   s.reset();
@@ -77,7 +78,7 @@ tl::expected<std::vector<broker::RestoredQueueEntry>, std::string> QueueReader::
     return tl::unexpected(path_ + ": reading the queue of '" + std::string(client_id) +
                           "' failed: " + (*conn)->db.error_message());
   }
-  return out;
+  return {};
 }
 
 void QueueReader::close() {

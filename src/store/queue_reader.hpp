@@ -26,10 +26,16 @@
 
 namespace harbor::store {
 
+// The columns of a message row, in the order decode_message() reads them.
+inline constexpr std::string_view kMessageColumns =
+    "m.id, m.topic, m.payload, m.qos, m.retain, m.props, m.expires_at_ms, m.received_at_ms";
 // The columns of a queue row joined with its message, in the order decode_entry() reads.
 inline constexpr std::string_view kQueueEntryColumns =
     "q.seq, q.qos, q.retain, q.sub_ids, q.state, q.packet_id, q.shared_filter, m.id, m.topic, "
     "m.payload, m.qos, m.retain, m.props, m.expires_at_ms, m.received_at_ms";
+
+// The message whose kMessageColumns start at column `first` of the current row.
+broker::MessagePtr decode_message(const Statement& row, int first);
 
 // Builds the entry of the current row of a statement selecting kQueueEntryColumns first.
 // `messages` (if not null) shares one MessagePtr between the entries that refer to one
@@ -43,10 +49,10 @@ class QueueReader {
   QueueReader(const QueueReader&) = delete;
   QueueReader& operator=(const QueueReader&) = delete;
 
-  // Up to `limit` committed entries of `client_id` with seq >= from_seq, in seq order.
-  tl::expected<std::vector<broker::RestoredQueueEntry>, std::string> read(std::string_view client_id,
-                                                                          uint64_t from_seq,
-                                                                          size_t limit);
+  // Appends to `out` up to `limit` committed entries of `client_id` with seq >= from_seq,
+  // in seq order; the error text on failure.
+  tl::expected<void, std::string> read(std::string_view client_id, uint64_t from_seq, size_t limit,
+                                       std::vector<broker::RestoredQueueEntry>& out);
   // Closes every connection. The owner, when no thread reads any more.
   void close();
   size_t connections() const;

@@ -161,9 +161,8 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
   //    so what this reads and holds depends on the sessions, not on the backlog.
   broker::RestoredState state;
   std::unordered_map<int64_t, broker::MessagePtr> messages;
-  auto max_id = db_.query_int("SELECT coalesce(max(id), 0) FROM messages");
   auto stored = db_.query_int("SELECT value FROM counters WHERE name = 'messages'");
-  if (!max_id || !stored) return fail("reading the message totals");
+  if (!stored) return fail("reading the message total");
   std::unordered_map<std::string, size_t> session_index;
   {
     auto q = db_.prepare(
@@ -265,25 +264,13 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
     if (rc != SQLITE_DONE) return fail("reading QoS 2 state");
   }
   {
-    auto q = db_.prepare(
-        "SELECT m.id, m.topic, m.payload, m.qos, m.retain, m.props, m.expires_at_ms, "
-        "m.received_at_ms FROM retained r JOIN messages m ON m.id = r.message_id ORDER BY r.topic");
+    auto q = db_.prepare("SELECT " + std::string(kMessageColumns) +
+                         " FROM retained r JOIN messages m ON m.id = r.message_id ORDER BY r.topic");
     if (!q) return fail("reading retained messages");
     int rc;
     while ((rc = q->step()) == SQLITE_ROW) {
       auto [it, fresh] = messages.try_emplace(q->column_int(0));
-      if (fresh) {
-        auto m = std::make_shared<broker::Message>();
-        m->store_id = static_cast<broker::MessageId>(q->column_int(0));
-        m->topic = q->column_text(1);
-        m->payload = q->column_text(2);
-        m->qos = static_cast<mqtt::QoS>(q->column_int(3));
-        m->retain = q->column_int(4) != 0;
-        m->forward_props = q->column_text(5);
-        m->expires_at_ms = q->column_int(6);
-        m->received_at_ms = q->column_int(7);
-        it->second = std::move(m);
-      }
+      if (fresh) it->second = decode_message(*q, 0);
       state.retained.push_back(it->second);
     }
     if (rc != SQLITE_DONE) return fail("reading retained messages");
@@ -291,8 +278,6 @@ tl::expected<broker::RestoredState, std::string> Store::restore(int64_t now_unix
 
   restored_ = true;
 
-  uint64_t next = static_cast<uint64_t>(*max_id) + 1;
-  if (next_message_id_.load() < next) next_message_id_.store(next);
   stored_messages_.store(*stored);
   log(kLogInfo, path_ + ": restored " + std::to_string(state.sessions.size()) + " sessions, " +
                     std::to_string(queued) + " queued deliveries in memory (" +

@@ -130,10 +130,11 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSetting
   if (!max_id || !count) {
     return tl::unexpected(path + ": cannot read the messages table: " + db->error_message());
   }
+  // restore() only deletes messages, so ids handed out from max_id + 1 stay fresh.
 
   // The applier logs through the store, which does not exist yet: route via a holder.
   auto holder = std::make_shared<Store*>(nullptr);
-  auto applier = OpApplier::create(*db, [holder](const std::string& text) {
+  auto applier = OpApplier::create(*db, *max_id, [holder](const std::string& text) {
     if (*holder != nullptr) (*holder)->log(kLogWarn, text);
   });
   if (!applier) return tl::unexpected(path + ": " + applier.error());
@@ -326,17 +327,9 @@ uint64_t Store::submit_pending(PendingOp* ops, size_t count) {
 
 bool Store::read_queue(const std::string& client_id, uint64_t from_seq, size_t limit,
                        std::vector<broker::RestoredQueueEntry>& out, std::string& error) {
-  auto got = reader_.read(client_id, from_seq, limit);
-  if (!got) {
-    error = got.error();
-    return false;
-  }
-  if (out.empty()) {
-    out = std::move(*got);
-  } else {
-    for (auto& e : *got) out.push_back(std::move(e));
-  }
-  return true;
+  auto got = reader_.read(client_id, from_seq, limit, out);
+  if (!got) error = got.error();
+  return got.has_value();
 }
 
 bool Store::full() const {

@@ -83,6 +83,13 @@ class Drainer:
             self.sock.close()
             self.sock = None
 
+    def disconnect(self):
+        """DISCONNECT, then wait until the broker closes the socket: the session is offline
+        before anything is published for it."""
+        self.sock.sendall(mqttraw.disconnect_packet())
+        assert self._next_packet(time.monotonic() + 10) is None, "broker sent a packet after DISCONNECT"
+        self.close()
+
     def _next_packet(self, deadline):
         """(first byte, body) or None when the connection ended or the deadline passed."""
         while True:
@@ -183,8 +190,7 @@ def test_backlog_drained_through_kill9_rounds(persist_broker, tmp_path):
         "sqlite { flush_mem_threshold = 100, disk_cache_size = 0 }\n"))
     d = Drainer(b)
     d.connect(subscribe=True)
-    d.close()
-    time.sleep(0.2)
+    d.disconnect()
     publish_backlog(b, tmp_path)
     queued_hwm = b.status_kib("VmHWM")
     assert queued_hwm < RSS_BOUND_KIB, "peak RSS %d KiB while queuing" % queued_hwm

@@ -118,8 +118,8 @@ TEST(StorePaging, EachReadingThreadHasItsOwnConnection) {
   for (int t = 0; t < 3; ++t) {
     threads.emplace_back([&] {
       for (int round = 0; round < 20; ++round) {
-        auto page = reader.read("c", 1, 50);
-        if (page && page->size() == 50 && (*page)[49].seq == 50) ok.fetch_add(1);
+        std::vector<broker::RestoredQueueEntry> page;
+        if (reader.read("c", 1, 50, page) && page.size() == 50 && page[49].seq == 50) ok.fetch_add(1);
       }
     });
   }
@@ -133,16 +133,12 @@ TEST(StorePaging, EachReadingThreadHasItsOwnConnection) {
 TEST(StorePaging, ReadOfAMissingDatabaseIsAnErrorNamingTheFile) {
   TempDir dir;
   QueueReader reader(dir.db_path() + ".absent", "");
-  auto page = reader.read("c", 1, 10);
-  ASSERT_FALSE(page);
-  EXPECT_NE(page.error().find(".absent"), std::string::npos) << page.error();
+  std::vector<broker::RestoredQueueEntry> page;
+  auto read = reader.read("c", 1, 10, page);
+  ASSERT_FALSE(read);
+  EXPECT_NE(read.error().find(".absent"), std::string::npos) << read.error();
+  EXPECT_TRUE(page.empty());
 }
-
-}  // namespace
-}  // namespace harbor::store::test
-
-namespace harbor::store::test {
-namespace {
 
 uint64_t file_bytes(const std::string& path) {
   std::error_code ec;

@@ -459,3 +459,65 @@ TEST(StoreWriter, AckPolicyDecidesWhetherAcknowledgementsWaitForTheCommit) {
 
 }  // namespace
 }  // namespace harbor::store::test
+
+namespace harbor::store::test {
+namespace {
+
+// A QoS 1 entry's AwaitPuback state is not written when its removal is already held by the
+// writer (one op per transaction here, so only the held index can see it); QoS 2 states,
+// and QoS 1 states without a removal behind them, are always written.
+TEST(StoreWriter, HeldRemovalElidesTheQos1StateBeforeIt) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  settings.commit_batch = 1;
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  ASSERT_TRUE(durable_by(*store, store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
+                                                      queue_add("c", 2, make_message(2, "t", "b")),
+                                                      queue_add("c", 3, make_message(3, "t", "c"))})));
+  const uint64_t before = store->stats().elided_ops;
+  ASSERT_TRUE(durable_by(*store, store->submit_batch({
+                                     broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
+                                     broker::OpQueueUpdate{"c", 2, broker::OutState::AwaitPubrec, 8},
+                                     broker::OpQueueUpdate{"c", 3, broker::OutState::AwaitPuback, 9},
+                                     broker::OpQueueRemove{"c", 1},
+                                     broker::OpQueueRemove{"c", 2},
+                                 })));
+  EXPECT_EQ(store->stats().elided_ops - before, 1u) << "only entry 1's QoS 1 state";
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9"), 1)
+      << "a state with no removal behind it is written";
+  store->stop();
+}
+
+// Ids above the highest one at open take a plain INSERT; a row that is there after all (here
+// written by hand behind the store's back) falls back to the checked insert, which counts
+// the reference on the stored row instead of failing the batch.
+TEST(StoreWriter, FreshIdThatExistsFallsBackToTheCheckedInsert) {
+  TempDir dir;
+  auto settings = settings_for(dir);
+  auto store = open_store(settings);
+  ASSERT_TRUE(store);
+  ASSERT_TRUE(store->restore(0));
+  store->start();
+  {
+    auto raw = Db::open(dir.db_path(), "");
+    ASSERT_TRUE(raw);
+    sqlite3_busy_timeout(raw->handle(), 5000);
+    ASSERT_EQ(raw->exec("INSERT INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
+                        "received_at_ms, refs) VALUES (500, 't', x'68', 1, 0, x'', 0, 0, 0)"),
+              SQLITE_OK);
+  }
+  ASSERT_TRUE(durable_by(*store, store->submit_batch({session("c"), queue_add("c", 1, make_message(500, "t", "x")),
+                                                      queue_add("c", 2, make_message(501, "t", "y"))})));
+  EXPECT_EQ(store->stats().failed_commits, 0u);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = 500"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 501 AND refs = 1"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 2);
+  store->stop();
+}
+
+}  // namespace
+}  // namespace harbor::store::test
