@@ -33,8 +33,9 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
           stats_.dropped_qos0_slow.add();
           if (!logged_qos0_drop_) {
             logged_qos0_drop_ = true;
-            log(2, "client '" + s->client_id() + "' does not read (" + std::to_string(pending >> 10) +
-                       " KiB waiting" + (stuck ? ", no write progress" : "") +
+            log(2, "client '" + s->client_id() + "' does not read (" +
+                       std::to_string(pending >> 10) + " KiB waiting" +
+                       (stuck ? ", no write progress" : "") +
                        "): dropping QoS 0 messages to it; counted in metrics");
           }
           return false;
@@ -70,8 +71,10 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
       stats_.dropped_queue_full.add();
       if (!logged_queue_full_) {
         log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(limit) + ") for " +
-                   (link == nullptr ? "offline" : live ? "online" : "stuck") + " client '" +
-                   s->client_id() + "': dropping new messages; counted in metrics");
+                   (link == nullptr ? "offline"
+                    : live          ? "online"
+                                    : "stuck") +
+                   " client '" + s->client_id() + "': dropping new messages; counted in metrics");
         logged_queue_full_ = true;
       }
       return link != nullptr && live;
@@ -125,7 +128,8 @@ size_t ShardBroker::send_budget() const {
   // failing): in-memory entries still go out, bounded by the store's own limit on held ops.
   if (ctx_.store->degraded()) return kMaxPage;
   const uint64_t pending = ctx_.store->pending_ops();
-  return pending >= kMaxPendingStoreOps ? 0 : static_cast<size_t>((kMaxPendingStoreOps - pending) / 2);
+  return pending >= kMaxPendingStoreOps ? 0
+                                        : static_cast<size_t>((kMaxPendingStoreOps - pending) / 2);
 }
 
 bool ShardBroker::store_backlogged(Session* s) {
@@ -139,7 +143,8 @@ void ShardBroker::resume_page_waiters() {
   std::vector<SessionId> waiting(page_waiters_.begin(), page_waiters_.end());
   page_waiters_.clear();
   for (SessionId id : waiting)
-    if (auto it = by_id_.find(id); it != by_id_.end() && it->second->link != nullptr) pump(it->second);
+    if (auto it = by_id_.find(id); it != by_id_.end() && it->second->link != nullptr)
+      pump(it->second);
 }
 
 bool ShardBroker::head_full(const Session& s, const OutEntry& e) const {
@@ -225,15 +230,18 @@ bool ShardBroker::receiver_stuck(const Session* s) const {
   return !s->inflight.empty() && now - std::max(s->last_ack_ms, s->link->opened_ms) >= kAckStuckMs;
 }
 
-bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery& d, uint64_t needs_seq) {
+bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery& d,
+                                uint64_t needs_seq) {
   Link* link = s->link;
-  if (s->max_packet_out != 0xFFFFFFFF && publish_packet_size(link->version(), *m, d) > s->max_packet_out) {
+  if (s->max_packet_out != 0xFFFFFFFF &&
+      publish_packet_size(link->version(), *m, d) > s->max_packet_out) {
     // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
     stats_.dropped_too_large.add();
     return false;
   }
   if (store_on() && (needs_seq != 0 || !gate_.empty()) &&
-      gate_.must_wait(s->id(), DurabilityGate::Chain::kPublish, needs_seq, ctx_.store->durable_seq())) {
+      gate_.must_wait(s->id(), DurabilityGate::Chain::kPublish, needs_seq,
+                      ctx_.store->durable_seq())) {
     // A QoS 2 PUBLISH whose packet id is not stored yet, or one behind it: held, in order.
     DurabilityGate::Output out;
     out.kind = DurabilityGate::Kind::kPublish;
@@ -273,7 +281,8 @@ void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) 
   stats_.messages_out.add();
 }
 
-Delivery ShardBroker::delivery_of(const OutEntry& e, mqtt::QoS qos, uint16_t packet_id, bool dup) const {
+Delivery ShardBroker::delivery_of(const OutEntry& e, mqtt::QoS qos, uint16_t packet_id,
+                                  bool dup) const {
   Delivery d;
   d.qos = qos;
   d.dup = dup;
@@ -302,7 +311,8 @@ bool ShardBroker::send_new(Session* s, OutEntry& e) {
     const OutState state = qos == 1 ? OutState::AwaitPuback : OutState::AwaitPubrec;
     h.store_seq = submit(OpQueueUpdate{s->client_id(), h.seq, state, out.packet_id});
   }
-  if (!write_publish(s, h.msg, delivery_of(h, qos, out.packet_id, false), qos2_publish_seq(h, qos))) {
+  if (!write_publish(s, h.msg, delivery_of(h, qos, out.packet_id, false),
+                     qos2_publish_seq(h, qos))) {
     // Too large for the client: discarded as if delivered.
     if (auto gone = s->inflight.discard(out.packet_id)) drop_entry_storage(s, *gone);
   }
@@ -312,13 +322,15 @@ bool ShardBroker::send_new(Session* s, OutEntry& e) {
 bool ShardBroker::write_resend(Session* s, const mqtt::WindowOutput<OutEntry>& out) {
   const OutEntry& h = *out.publish;
   if (out.action == mqtt::WindowAction::SendPubrel) {
-    if (!(h.stored && hold_until_durable(h.store_seq, s, DurabilityGate::Kind::kPubrel, out.packet_id)))
+    if (!(h.stored &&
+          hold_until_durable(h.store_seq, s, DurabilityGate::Kind::kPubrel, out.packet_id)))
       send_pubrel(s->link, out.packet_id);
     return true;
   }
   // PUBLISH again with DUP=1 [MQTT-3.3.1-1]; too large for the client's (new) Maximum
   // Packet Size: the window drops it as if delivered.
-  if (write_publish(s, h.msg, delivery_of(h, out.qos, out.packet_id, true), qos2_publish_seq(h, out.qos)))
+  if (write_publish(s, h.msg, delivery_of(h, out.qos, out.packet_id, true),
+                    qos2_publish_seq(h, out.qos)))
     return true;
   drop_entry_storage(s, h);
   return false;
@@ -333,7 +345,9 @@ void ShardBroker::send_pubrel(Link* link, uint16_t packet_id) {
 }
 
 void ShardBroker::drop_entry_storage(Session* s, const OutEntry& e) {
-  if (e.stored) submit(OpQueueRemove{s->client_id(), e.seq});
+  if (e.stored) {
+    submit(OpQueueRemove{s->client_id(), e.seq, e.msg ? static_cast<int64_t>(e.msg->store_id) : 0});
+  }
 }
 
 size_t ShardBroker::queue_pause_len() const {
@@ -358,8 +372,9 @@ bool ShardBroker::receivers_congested() const {
 void ShardBroker::pump(Session* s) {
   if (s->link != nullptr && s->inflight.owed() > 0) {
     // Resends held back on reconnect by a smaller Receive Maximum go first.
-    s->inflight.resume(services_.now_steady_ms(),
-                       [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
+    s->inflight.resume(
+        services_.now_steady_ms(),
+        [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
   }
   while (s->link != nullptr) {
     // Ahead of need: at half the head while the window is full, or once the head is sent.
@@ -377,16 +392,18 @@ void ShardBroker::pump(Session* s) {
     if (front.qos > 0 && !s->inflight.has_room()) break;
     if (front.stored && store_backlogged(s)) break;
     if (!send_new(s, front)) break;  // no room after all: stays first in the queue
-    s->dequeue(bytes);  // `front` was moved into the window
+    s->dequeue(bytes);               // `front` was moved into the window
   }
-  if (!congested_sessions_.empty() && s->queued() <= queue_resume_len()) congested_sessions_.erase(s->id());
+  if (!congested_sessions_.empty() && s->queued() <= queue_resume_len())
+    congested_sessions_.erase(s->id());
   if (s->retained_backlog && s->link != nullptr) feed_retained(s);
 }
 
 void ShardBroker::resend_inflight(Session* s) {
   // Unacknowledged messages first, in order, on the new connection [MQTT-4.4.0-1].
-  s->inflight.on_connected(s->version, s->window, services_.now_steady_ms(),
-                           [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
+  s->inflight.on_connected(
+      s->version, s->window, services_.now_steady_ms(),
+      [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
 }
 
 void ShardBroker::finish_outbound(Session* s, OutEntry& done) {
@@ -430,8 +447,10 @@ void ShardBroker::on_pubrec(Link* link, Session* s, const mqtt::PubAck& a) {
       }
       OutEntry& h = *s->inflight.handle_of(a.packet_id);
       if (first && h.stored)
-        h.store_seq = submit(OpQueueUpdate{s->client_id(), h.seq, OutState::AwaitPubcomp, a.packet_id});
-      if (h.stored && hold_until_durable(h.store_seq, s, DurabilityGate::Kind::kPubrel, a.packet_id))
+        h.store_seq =
+            submit(OpQueueUpdate{s->client_id(), h.seq, OutState::AwaitPubcomp, a.packet_id});
+      if (h.stored &&
+          hold_until_durable(h.store_seq, s, DurabilityGate::Kind::kPubrel, a.packet_id))
         return;
       send_pubrel(link, a.packet_id);
       return;

@@ -19,10 +19,10 @@ namespace harbor::broker {
 // (client_id, seq): seq is a per-session number, increasing in delivery order.
 
 enum class OutState : uint8_t {
-  Queued = 0,           // not sent yet (offline queue / beyond the inflight window)
-  AwaitPuback = 1,      // QoS 1 sent
-  AwaitPubrec = 2,      // QoS 2 PUBLISH sent
-  AwaitPubcomp = 3,     // QoS 2 PUBREL sent
+  Queued = 0,        // not sent yet (offline queue / beyond the inflight window)
+  AwaitPuback = 1,   // QoS 1 sent
+  AwaitPubrec = 2,   // QoS 2 PUBLISH sent
+  AwaitPubcomp = 3,  // QoS 2 PUBREL sent
 };
 
 struct StoredWill {
@@ -30,16 +30,16 @@ struct StoredWill {
   std::string payload;
   mqtt::QoS qos = 0;
   bool retain = false;
-  std::string props;       // 5.0 will properties that travel with it, wire encoding
-  uint32_t delay_s = 0;    // Will Delay Interval
-  uint32_t expiry_s = 0;   // Message Expiry Interval, 0 = none
+  std::string props;      // 5.0 will properties that travel with it, wire encoding
+  uint32_t delay_s = 0;   // Will Delay Interval
+  uint32_t expiry_s = 0;  // Message Expiry Interval, 0 = none
 };
 
 struct OpSessionUpsert {
   std::string client_id;
-  uint8_t version = 4;          // protocol level
-  uint32_t expiry_s = 0;        // Session Expiry Interval; 0xFFFFFFFF = never
-  int64_t last_seen_ms = 0;     // Unix ms of the last disconnect (0 while connected)
+  uint8_t version = 4;       // protocol level
+  uint32_t expiry_s = 0;     // Session Expiry Interval; 0xFFFFFFFF = never
+  int64_t last_seen_ms = 0;  // Unix ms of the last disconnect (0 while connected)
   // Shared and immutable: keeps every queued op small (the store holds ops by the
   // hundred thousand while a queue drains), and the will is rare.
   std::shared_ptr<const StoredWill> will;
@@ -67,8 +67,8 @@ struct OpSubscriptionRemove {
 struct OpQueueAdd {
   std::string client_id;
   uint64_t seq = 0;
-  MessagePtr message;  // message->store_id is set
-  mqtt::QoS qos = 0;  // delivery QoS for this subscriber
+  MessagePtr message;   // message->store_id is set
+  mqtt::QoS qos = 0;    // delivery QoS for this subscriber
   bool retain = false;  // RETAIN flag for this delivery
   std::vector<uint32_t> subscription_ids;
 };
@@ -89,9 +89,12 @@ struct OpQueueUpdate {
 };
 // The receiver acknowledged (or the entry expired / was dropped). The store deletes the
 // message row when no queue entry and no retained row refers to it any more.
+// message_id is the entry's message (0: not known to the sender); with it the store deletes
+// a run of acknowledged rows without reading each one back to find its message.
 struct OpQueueRemove {
   std::string client_id;
   uint64_t seq = 0;
+  int64_t message_id = 0;
 };
 struct OpQos2InAdd {
   std::string client_id;
@@ -108,10 +111,10 @@ struct OpRetainedClear {
   std::string topic;
 };
 
-using PersistOp = std::variant<OpSessionUpsert, OpSessionDelete, OpSubscriptionAdd,
-                               OpSubscriptionRemove, OpQueueAdd, OpQueueUpdate,
-                               OpQueueRemove, OpQos2InAdd, OpQos2InRemove, OpRetainedSet,
-                               OpRetainedClear, OpQueueShared>;
+using PersistOp =
+    std::variant<OpSessionUpsert, OpSessionDelete, OpSubscriptionAdd, OpSubscriptionRemove,
+                 OpQueueAdd, OpQueueUpdate, OpQueueRemove, OpQos2InAdd, OpQos2InRemove,
+                 OpRetainedSet, OpRetainedClear, OpQueueShared>;
 
 struct RestoredQueueEntry;
 
@@ -168,7 +171,7 @@ struct RestoredSession {
   // Ordered by seq: the entries in flight, then the head of the queue (all of it when
   // restore was given no head bound).
   std::vector<RestoredQueueEntry> queue;
-  std::vector<uint16_t> qos2_in;          // packet ids awaiting PUBREL
+  std::vector<uint16_t> qos2_in;  // packet ids awaiting PUBREL
   // The queue goes on in the store from this seq, paged in as it drains (0: all loaded).
   uint64_t paged_from = 0;
   uint64_t next_seq = 0;  // the highest stored seq + 1 (0: none)

@@ -1,8 +1,7 @@
 #include "store/op_applier.hpp"
 
-#include <limits>
-
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 namespace harbor::store {
@@ -67,7 +66,8 @@ std::string encode_sub_ids(const std::vector<uint32_t>& ids) {
   std::string out;
   out.reserve(ids.size() * 4);
   for (uint32_t id : ids) {
-    for (int shift = 0; shift < 32; shift += 8) out.push_back(static_cast<char>((id >> shift) & 0xFF));
+    for (int shift = 0; shift < 32; shift += 8)
+      out.push_back(static_cast<char>((id >> shift) & 0xFF));
   }
   return out;
 }
@@ -77,14 +77,15 @@ std::vector<uint32_t> decode_sub_ids(std::string_view blob) {
   ids.reserve(blob.size() / 4);
   for (size_t i = 0; i + 4 <= blob.size(); i += 4) {
     uint32_t id = 0;
-    for (int b = 0; b < 4; ++b) id |= static_cast<uint32_t>(static_cast<uint8_t>(blob[i + b])) << (8 * b);
+    for (int b = 0; b < 4; ++b)
+      id |= static_cast<uint32_t>(static_cast<uint8_t>(blob[i + b])) << (8 * b);
     ids.push_back(id);
   }
   return ids;
 }
 
 tl::expected<OpApplier, std::string> OpApplier::create(Db& db, int64_t max_message_id,
-                                                        ErrorLog on_op_error) {
+                                                       ErrorLog on_op_error) {
   OpApplier a(db, std::move(on_op_error));
   a.max_inserted_id_ = max_message_id;
   struct Entry {
@@ -95,7 +96,8 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, int64_t max_messa
       {&a.insert_message_, repeated(kInsertMessage, kMessageRow, 1) + std::string(kReturningId)},
       {&a.insert_fresh_message_, repeated(kInsertFreshMessage, kMessageRow, 1)},
       {&a.insert_fresh_messages_, repeated(kInsertFreshMessage, kMessageRow, kChunk)},
-      {&a.insert_messages_, repeated(kInsertMessage, kMessageRow, kChunk) + std::string(kReturningId)},
+      {&a.insert_messages_,
+       repeated(kInsertMessage, kMessageRow, kChunk) + std::string(kReturningId)},
       {&a.add_refs_, "UPDATE messages SET refs = refs + ?2 WHERE id = ?1"},
       {&a.delete_message_, "DELETE FROM messages WHERE id = ?1 AND refs <= ?2"},
       {&a.release_message_, "UPDATE messages SET refs = refs - ?2 WHERE id = ?1"},
@@ -126,6 +128,10 @@ tl::expected<OpApplier, std::string> OpApplier::create(Db& db, int64_t max_messa
       {&a.update_shared_, "UPDATE queue SET shared_filter = ?1 WHERE client_id = ?2 AND seq = ?3"},
       {&a.delete_queue_range_,
        "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3 RETURNING message_id"},
+      {&a.delete_queue_run_, "DELETE FROM queue WHERE client_id = ?1 AND seq BETWEEN ?2 AND ?3"},
+      {&a.savepoint_, "SAVEPOINT removals"},
+      {&a.savepoint_release_, "RELEASE removals"},
+      {&a.savepoint_rollback_, "ROLLBACK TO removals"},
       {&a.insert_qos2_, "INSERT OR IGNORE INTO qos2_in(client_id, packet_id) VALUES (?1, ?2)"},
       {&a.delete_qos2_, "DELETE FROM qos2_in WHERE client_id = ?1 AND packet_id = ?2"},
       {&a.select_retained_, "SELECT message_id FROM retained WHERE topic = ?1"},
@@ -165,7 +171,50 @@ int OpApplier::release_returned(Statement& s) {
   return rc == SQLITE_DONE ? SQLITE_OK : rc;
 }
 
-void OpApplier::finish_batch() { clear_pending(); }
+void OpApplier::finish_batch(bool committed) {
+  clear_pending();
+  if (committed) {
+    if (wrote_deferred_) deferred_.clear();
+    deferred_.merge(
+        new_deferred_);  // disjoint: a key goes to new_deferred_ only after leaving deferred_
+  }
+  new_deferred_.clear();
+  wrote_deferred_ = false;
+}
+
+bool OpApplier::forget_deferred(const QueueKey& key) {
+  bool found = false;
+  for (DeferredMap* m : {&deferred_, &new_deferred_}) {
+    if (auto it = m->find(key); it != m->end()) {
+      m->erase(it);
+      found = true;
+    }
+  }
+  return found;
+}
+
+int OpApplier::write_updates(const DeferredMap& updates) {
+  for (const auto& [key, update] : updates) {
+    Statement& s = update_queue_;
+    s.bind_text_ref(1, key.client_id);
+    s.bind(2, static_cast<int64_t>(key.seq));
+    s.bind(3, update.first);
+    s.bind(4, update.second);
+    if (int rc = finish(s); rc != SQLITE_OK) return rc;
+  }
+  return SQLITE_OK;
+}
+
+int OpApplier::write_deferred() {
+  int rc = write_updates(deferred_);
+  if (rc == SQLITE_OK) rc = write_updates(new_deferred_);
+  if (rc != SQLITE_OK) return rc;
+  // Written: committed, they are forgotten by finish_batch(true).
+  deferred_.merge(new_deferred_);
+  new_deferred_.clear();
+  wrote_deferred_ = true;
+  return SQLITE_OK;
+}
 
 void OpApplier::clear_pending() {
   removals_.clear();
@@ -198,11 +247,15 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
     }
     ++result.failed_ops;
     if (on_op_error_) {
-      on_op_error_("op seq " + std::to_string(ops[i].seq) + " (kind " +
-                   std::to_string(op.index()) + ") skipped: " + std::string(sqlite3_errmsg(db_)));
+      on_op_error_("op seq " + std::to_string(ops[i].seq) + " (kind " + std::to_string(op.index()) +
+                   ") skipped: " + std::string(sqlite3_errmsg(db_)));
     }
   }
   int rc = flush_queue_rows();
+  if (rc == SQLITE_OK && !deferred_.empty()) {
+    rc = write_updates(deferred_);  // deferred by the batch before: not acknowledged since
+    wrote_deferred_ = true;
+  }
   if (rc == SQLITE_OK) rc = flush_messages(result);
   if (rc == SQLITE_OK && result.message_delta != 0) {
     count_messages_.bind(1, result.message_delta);
@@ -220,27 +273,66 @@ int OpApplier::apply(const broker::PersistOp& op, BatchResult& result) {
   return std::visit([&](const auto& concrete) { return on(concrete, result); }, op);
 }
 
+template <typename Step>
+int OpApplier::for_each_run(Statement& s, Step step) {
+  for (size_t i = 0; i < removals_.size();) {
+    size_t j = i + 1;
+    while (j < removals_.size() && removals_[j].key.client_id == removals_[i].key.client_id &&
+           removals_[j].key.seq == removals_[j - 1].key.seq + 1) {
+      ++j;
+    }
+    s.bind_text_ref(1, removals_[i].key.client_id);
+    s.bind(2, static_cast<int64_t>(removals_[i].key.seq));
+    s.bind(3, static_cast<int64_t>(removals_[j - 1].key.seq));
+    if (int rc = step(s, j - i); rc != SQLITE_OK) return rc;
+    i = j;
+  }
+  return SQLITE_OK;
+}
+
 int OpApplier::flush_removals() {
   if (removals_.empty()) return SQLITE_OK;
   // Acknowledgements mostly come in order: consecutive seqs of one client go in one range
   // delete. Every seq inside a run is being removed, so the range deletes nothing else.
-  std::sort(removals_.begin(), removals_.end(), [](const QueueKey& a, const QueueKey& b) {
-    return a.client_id != b.client_id ? a.client_id < b.client_id : a.seq < b.seq;
+  std::sort(removals_.begin(), removals_.end(), [](const Removal& a, const Removal& b) {
+    return a.key.client_id != b.key.client_id ? a.key.client_id < b.key.client_id
+                                              : a.key.seq < b.key.seq;
   });
-  Statement& s = delete_queue_range_;
-  for (size_t i = 0; i < removals_.size();) {
-    size_t j = i + 1;
-    while (j < removals_.size() && removals_[j].client_id == removals_[i].client_id &&
-           removals_[j].seq == removals_[j - 1].seq + 1) {
-      ++j;
+  // With every message id known, a run is deleted without RETURNING (reading each deleted
+  // row back costs four times the delete). A run that deletes fewer rows than it names
+  // (one was gone already) undoes them all, and they take the reading path below.
+  const bool known = std::all_of(removals_.begin(), removals_.end(),
+                                 [](const Removal& r) { return r.message_id != 0; });
+  if (known) {
+    bool all_found = false;
+    if (int rc = delete_known_runs(all_found); rc != SQLITE_OK) return rc;
+    if (all_found) {
+      for (const Removal& r : removals_) release(r.message_id);
+      removals_.clear();
+      return SQLITE_OK;
     }
-    s.bind_text_ref(1, removals_[i].client_id);
-    s.bind(2, static_cast<int64_t>(removals_[i].seq));
-    s.bind(3, static_cast<int64_t>(removals_[j - 1].seq));
-    if (int rc = release_returned(s); rc != SQLITE_OK) return rc;
-    i = j;
   }
+  int rc =
+      for_each_run(delete_queue_range_, [&](Statement& s, size_t) { return release_returned(s); });
+  if (rc != SQLITE_OK) return rc;
   removals_.clear();
+  return SQLITE_OK;
+}
+
+int OpApplier::delete_known_runs(bool& all_found) {
+  all_found = false;
+  if (int rc = finish(savepoint_); rc != SQLITE_OK) return rc;
+  bool found = true;
+  int rc = for_each_run(delete_queue_run_, [&](Statement& s, size_t named) {
+    if (!found) return SQLITE_OK;  // the savepoint is undone anyway
+    if (int step_rc = finish(s); step_rc != SQLITE_OK) return step_rc;
+    found = static_cast<size_t>(sqlite3_changes(db_)) == named;
+    return SQLITE_OK;
+  });
+  if (rc == SQLITE_OK && !found) rc = finish(savepoint_rollback_);
+  if (rc == SQLITE_OK) rc = finish(savepoint_release_);
+  if (rc != SQLITE_OK) return rc;
+  all_found = found;
   return SQLITE_OK;
 }
 
@@ -272,8 +364,8 @@ int OpApplier::flush_queue_rows() {
     else
       s.bind_text_ref(base + 9, r.shared_filter);
   };
-  int rc = write_chunked(live.size(), kChunk, kQueueColumns, insert_queues_, insert_queue_, bind_row,
-                         [](Statement&) {});
+  int rc = write_chunked(live.size(), kChunk, kQueueColumns, insert_queues_, insert_queue_,
+                         bind_row, [](Statement&) {});
   if (rc != SQLITE_OK) return rc;
   queue_rows_.clear();
   queue_row_index_.clear();
@@ -393,7 +485,7 @@ int OpApplier::release_messages(BatchResult& result) {
     result.message_delta -= n;
     return static_cast<size_t>(n);
   };
-  scratch_ids_.clear();  // one reference each, not in a run
+  scratch_ids_.clear();          // one reference each, not in a run
   std::vector<int64_t> several;  // more than one reference each
   for (size_t i = 0; i < gone.size();) {
     if (refs_.find(gone[i])->delta != -1) {
@@ -419,13 +511,16 @@ int OpApplier::release_messages(BatchResult& result) {
   }
   size_t i = 0;
   for (; i + kChunk <= scratch_ids_.size(); i += kChunk) {
-    for (size_t k = 0; k < kChunk; ++k) delete_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
+    for (size_t k = 0; k < kChunk; ++k)
+      delete_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
     if (int rc = finish(delete_messages_); rc != SQLITE_OK) return rc;
     if (deleted() == kChunk) continue;
-    for (size_t k = 0; k < kChunk; ++k) release_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
+    for (size_t k = 0; k < kChunk; ++k)
+      release_messages_.bind(static_cast<int>(k) + 1, scratch_ids_[i + k]);
     if (int rc = finish(release_messages_); rc != SQLITE_OK) return rc;
   }
-  several.insert(several.end(), scratch_ids_.begin() + static_cast<ptrdiff_t>(i), scratch_ids_.end());
+  several.insert(several.end(), scratch_ids_.begin() + static_cast<ptrdiff_t>(i),
+                 scratch_ids_.end());
   for (int64_t id : several) {
     const int64_t count = -static_cast<int64_t>(refs_.find(id)->delta);
     delete_message_.bind(1, id);
@@ -466,6 +561,9 @@ int OpApplier::on(const broker::OpSessionDelete& op, BatchResult&) {
   // Queue rows of this batch go in first, so the delete below sees them.
   int rc = flush_queue_rows();
   if (rc != SQLITE_OK) return rc;
+  for (DeferredMap* m : {&deferred_, &new_deferred_}) {
+    std::erase_if(*m, [&](const auto& kv) { return kv.first.client_id == op.client_id; });
+  }
   delete_session_queue_.bind_text_ref(1, op.client_id);
   if ((rc = release_returned(delete_session_queue_)) != SQLITE_OK) return rc;
   for (Statement* s : {&delete_session_subs_, &delete_session_qos2_, &delete_session_}) {
@@ -505,6 +603,7 @@ int OpApplier::on(const broker::OpQueueAdd& op, BatchResult&) {
     it->second = queue_rows_.size();
   }
   row_updates_.erase(key);  // the add replaces a stored row with the same key
+  forget_deferred(key);
   reference(*op.message);
   queue_rows_.push_back(QueueRow{op.client_id, op.seq, static_cast<int64_t>(op.message->store_id),
                                  op.qos, op.retain, &op.subscription_ids, 0, 0, true, 1});
@@ -537,7 +636,15 @@ int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {
     ++row.ops;
     return SQLITE_OK;
   }
-  row_updates_[QueueKey{op.client_id, op.seq}] = {static_cast<int>(op.state), op.packet_id};
+  const QueueKey key{op.client_id, op.seq};
+  forget_deferred(key);  // a later state replaces a deferred one
+  if (op.state == broker::OutState::AwaitPuback) {
+    row_updates_.erase(key);
+    new_deferred_.insert_or_assign(OwnedKey{op.client_id, op.seq},
+                                   std::pair<int, int>{static_cast<int>(op.state), op.packet_id});
+    return SQLITE_OK;
+  }
+  row_updates_[key] = {static_cast<int>(op.state), op.packet_id};
   return SQLITE_OK;
 }
 
@@ -555,7 +662,8 @@ int OpApplier::on(const broker::OpQueueRemove& op, BatchResult& result) {
     return SQLITE_OK;
   }
   if (row_updates_.erase(QueueKey{op.client_id, op.seq}) != 0) ++result.elided_ops;
-  removals_.push_back(QueueKey{op.client_id, op.seq});  // deleted at the end of the batch
+  if (forget_deferred(QueueKey{op.client_id, op.seq})) ++result.elided_ops;
+  removals_.push_back(Removal{QueueKey{op.client_id, op.seq}, op.message_id});  // at the end
   return SQLITE_OK;
 }
 

@@ -16,11 +16,10 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <unordered_map>
 #include <utility>
 #include <vector>
-
-#include <tl/expected.hpp>
 
 #include "broker/ports.hpp"
 #include "store/ref_table.hpp"
@@ -41,7 +40,8 @@ struct PendingOp {
 // The key of a queue entry as one number (client id and seq hashed), for the writer's
 // index of the removals it holds.
 inline uint64_t queue_entry_hash(std::string_view client_id, uint64_t seq) {
-  return std::hash<std::string_view>()(client_id) * 0x9E3779B97F4A7C15ull ^ (seq + 0x632BE59BD9B4E019ull);
+  return std::hash<std::string_view>()(client_id) * 0x9E3779B97F4A7C15ull ^
+         (seq + 0x632BE59BD9B4E019ull);
 }
 
 class OpApplier {
@@ -54,14 +54,15 @@ class OpApplier {
 
   // Prepares every statement; the error is the SQLite message. `max_message_id`: the highest
   // id in the messages table (ids above it are inserted without a conflict check).
-  static tl::expected<OpApplier, std::string> create(Db& db, int64_t max_message_id, ErrorLog on_op_error);
+  static tl::expected<OpApplier, std::string> create(Db& db, int64_t max_message_id,
+                                                     ErrorLog on_op_error);
 
   struct BatchResult {
-    int rc = SQLITE_OK;          // SQLITE_OK or the storage error that aborted the batch
-    std::string error;           // the connection's message for rc
-    int64_t message_delta = 0;   // message rows inserted minus deleted (valid if committed)
-    uint64_t elided_ops = 0;     // queue add, update and remove ops of entries that never got a row
-    uint64_t failed_ops = 0;     // ops skipped for a non-storage error (logged)
+    int rc = SQLITE_OK;         // SQLITE_OK or the storage error that aborted the batch
+    std::string error;          // the connection's message for rc
+    int64_t message_delta = 0;  // message rows inserted minus deleted (valid if committed)
+    uint64_t elided_ops = 0;    // queue add, update and remove ops of entries that never got a row
+    uint64_t failed_ops = 0;    // ops skipped for a non-storage error (logged)
   };
 
   // Applies ops[begin, end) in order. Stops at the first storage error (full disk, I/O):
@@ -69,11 +70,28 @@ class OpApplier {
   // other reason (a constraint, a broker bug) is logged, counted and skipped, because
   // retrying it would fail forever and block everything behind it.
   BatchResult apply_batch(const std::vector<PendingOp>& ops, size_t begin, size_t end);
-  // Ends the batch, however its transaction ended (the counts roll back with it).
-  void finish_batch();
+  // Ends the batch, however its transaction ended (the counts roll back with it, and the
+  // updates it deferred are taken up again by the retry).
+  void finish_batch(bool committed);
+
+  // A QoS 1 entry's "sent, awaiting PUBACK" state, for a row stored by an earlier batch, is
+  // held back one batch: the PUBACK mostly arrives by then and the row is deleted without
+  // the UPDATE. A deferred state is written by the next batch (or write_deferred); a crash
+  // before that resends the message as new, which QoS 1 allows. QoS 2 states never wait.
+  bool has_deferred() const { return !deferred_.empty() || !new_deferred_.empty(); }
+  // Forgets deferred states whose entry `removed(client_id, seq)` says is being removed;
+  // returns how many.
+  template <class Removed>
+  size_t drop_deferred_if(Removed&& removed) {
+    return std::erase_if(deferred_,
+                         [&](const auto& kv) { return removed(kv.first.client_id, kv.first.seq); });
+  }
+  // Writes every deferred state in the caller's transaction; forgotten by finish_batch(true).
+  int write_deferred();
 
  private:
-  OpApplier(Db& db, ErrorLog on_op_error) : db_(db.handle()), on_op_error_(std::move(on_op_error)) {}
+  OpApplier(Db& db, ErrorLog on_op_error)
+      : db_(db.handle()), on_op_error_(std::move(on_op_error)) {}
 
   // (client_id, seq) of a queue entry; the view points into ops that outlive the lookup.
   struct QueueKey {
@@ -86,6 +104,31 @@ class OpApplier {
       return std::hash<std::string_view>()(k.client_id) ^ (std::hash<uint64_t>()(k.seq) * 31);
     }
   };
+  // A queue key that owns its client id (outlives the batch), found by QueueKey.
+  struct OwnedKey {
+    std::string client_id;
+    uint64_t seq;
+  };
+  struct OwnedKeyHash {
+    using is_transparent = void;
+    size_t operator()(const QueueKey& k) const { return QueueKeyHash()(k); }
+    size_t operator()(const OwnedKey& k) const {
+      return QueueKeyHash()(QueueKey{k.client_id, k.seq});
+    }
+  };
+  struct OwnedKeyEq {
+    using is_transparent = void;
+    static QueueKey view(const OwnedKey& k) { return QueueKey{k.client_id, k.seq}; }
+    static QueueKey view(const QueueKey& k) { return k; }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const {
+      return view(a) == view(b);
+    }
+  };
+  using DeferredMap = std::unordered_map<OwnedKey, std::pair<int, int>, OwnedKeyHash, OwnedKeyEq>;
+  // Drops the deferred state of (client_id, seq); true if there was one.
+  bool forget_deferred(const QueueKey& key);
+  int write_updates(const DeferredMap& updates);
   using Ref = RefTable::Ref;
   // A queue row waiting for the end of the batch; views point into the batch's ops.
   struct QueueRow {
@@ -98,7 +141,7 @@ class OpApplier {
     int state = 0;
     int packet_id = 0;
     bool live = true;
-    uint32_t ops = 1;  // the add and the updates folded into this row
+    uint32_t ops = 1;                // the add and the updates folded into this row
     std::string_view shared_filter;  // empty: stored as NULL
   };
 
@@ -111,6 +154,13 @@ class OpApplier {
   // Writes what the batch left pending: new messages, queue rows, deletions.
   int flush_queue_rows();
   int flush_removals();
+  // Deletes removals_ (sorted) with their message ids known, in one savepoint: false (and
+  // nothing changed) when a run deleted fewer rows than it names.
+  int delete_known_runs(bool& all_found);
+  // Binds s to each run of consecutive seqs of one client in removals_ (client, first, last)
+  // and calls step(s, rows named by the run); stops at the first error.
+  template <typename Step>
+  int for_each_run(Statement& s, Step step);
   int flush_messages(BatchResult& result);
   int insert_messages(BatchResult& result);
   int release_messages(BatchResult& result);
@@ -153,11 +203,15 @@ class OpApplier {
   Statement delete_session_queue_;
   Statement upsert_sub_;
   Statement delete_sub_;
-  Statement insert_queue_;           // one row
-  Statement insert_queues_;          // kChunk rows
+  Statement insert_queue_;   // one row
+  Statement insert_queues_;  // kChunk rows
   Statement update_queue_;
   Statement update_shared_;
-  Statement delete_queue_range_;     // consecutive seqs of one client
+  Statement delete_queue_range_;  // consecutive seqs of one client, RETURNING message_id
+  Statement delete_queue_run_;    // the same without RETURNING (message ids known)
+  Statement savepoint_;
+  Statement savepoint_release_;
+  Statement savepoint_rollback_;
   Statement insert_qos2_;
   Statement delete_qos2_;
   Statement select_retained_;
@@ -165,15 +219,24 @@ class OpApplier {
   Statement delete_retained_;
 
   // Pending for the end of the open batch.
-  RefTable refs_;                   // message id -> reference change in this batch
-  std::vector<int64_t> touched_;    // the ids in refs_, in the order first touched
+  RefTable refs_;                 // message id -> reference change in this batch
+  std::vector<int64_t> touched_;  // the ids in refs_, in the order first touched
   std::vector<QueueRow> queue_rows_;
   std::unordered_map<QueueKey, size_t, QueueKeyHash> queue_row_index_;  // key -> queue_rows_
   // State changes of rows stored by earlier batches, run at the end of the batch: an entry
   // acknowledged in the same batch is deleted without its UPDATE (a queue drain sends and
   // removes most entries within one batch).
   std::unordered_map<QueueKey, std::pair<int, int>, QueueKeyHash> row_updates_;
-  std::vector<QueueKey> removals_;  // rows stored by earlier batches, removed by this one
+  struct Removal {
+    QueueKey key;
+    int64_t message_id = 0;  // 0: not known, read back from the deleted row
+  };
+  std::vector<Removal> removals_;  // rows stored by earlier batches, removed by this one
+  // Deferred AwaitPuback states: from earlier batches (written at the end of this one) and
+  // from this batch (written by the next, if their entry is still there).
+  DeferredMap deferred_;
+  DeferredMap new_deferred_;
+  bool wrote_deferred_ = false;  // this batch wrote deferred_ (gone once it commits)
   std::vector<int64_t> scratch_ids_;
   std::vector<int64_t> scratch_returned_;
   std::vector<std::string> scratch_blobs_;

@@ -113,15 +113,19 @@ tl::expected<std::unique_ptr<Store>, std::string> Store::open(const StoreSetting
     std::error_code size_ec;
     const uint64_t bytes = fs::file_size(path, size_ec);
     if (!size_ec && bytes <= options.vacuum_convert_max_bytes) {
-      if (db->exec("PRAGMA auto_vacuum = INCREMENTAL") != SQLITE_OK || db->exec("VACUUM") != SQLITE_OK) {
-        return tl::unexpected(path + ": cannot convert to incremental auto-vacuum: " + db->error_message());
+      if (db->exec("PRAGMA auto_vacuum = INCREMENTAL") != SQLITE_OK ||
+          db->exec("VACUUM") != SQLITE_OK) {
+        return tl::unexpected(
+            path + ": cannot convert to incremental auto-vacuum: " + db->error_message());
       }
       vacuum_mode = db->query_int("PRAGMA auto_vacuum");
-      vacuum_note = "converted to incremental auto-vacuum (one VACUUM of " + std::to_string(bytes >> 10) + " KiB)";
+      vacuum_note = "converted to incremental auto-vacuum (one VACUUM of " +
+                    std::to_string(bytes >> 10) + " KiB)";
     } else {
-      vacuum_note = "made without incremental auto-vacuum and larger than " +
-                    std::to_string(options.vacuum_convert_max_bytes >> 20) +
-                    " MiB: its free pages are not given back (converted at a start when it is smaller)";
+      vacuum_note =
+          "made without incremental auto-vacuum and larger than " +
+          std::to_string(options.vacuum_convert_max_bytes >> 20) +
+          " MiB: its free pages are not given back (converted at a start when it is smaller)";
     }
   }
 
@@ -200,8 +204,9 @@ void Store::log(int level, std::string_view text) const {
 void Store::start() {
   if (started_ || stopped_) return;
   started_ = true;
-  auto checkpointer = Checkpointer::start(path_, options_.vfs_name, options_.busy_timeout,
-                                          [this](int level, std::string_view text) { log(level, text); });
+  auto checkpointer =
+      Checkpointer::start(path_, options_.vfs_name, options_.busy_timeout,
+                          [this](int level, std::string_view text) { log(level, text); });
   if (checkpointer) {
     checkpointer_ = std::move(*checkpointer);
     // Replaces SQLite's automatic checkpoint in the committing thread.
@@ -297,9 +302,8 @@ uint64_t Store::submit_pending(PendingOp* ops, size_t count) {
   }
   // While commits fail, memory is the only copy: bound it. Past the bound the ops are
   // dropped and durable_seq freezes for good, so nothing dropped is ever reported durable.
-  if (commit_failing() &&
-      (backlog_ops_.load() + count > options_.max_held_ops ||
-       backlog_bytes_.load() + bytes > options_.max_held_bytes)) {
+  if (commit_failing() && (backlog_ops_.load() + count > options_.max_held_ops ||
+                           backlog_bytes_.load() + bytes > options_.max_held_bytes)) {
     poisoned_.store(true);
     dropped_.fetch_add(count);
     if (!overflow_logged_.exchange(true)) {
@@ -334,7 +338,8 @@ bool Store::read_queue(const std::string& client_id, uint64_t from_seq, size_t l
 
 bool Store::full() const {
   uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
-  if (bound != 0 && stored_messages_.load(std::memory_order_relaxed) >= static_cast<int64_t>(bound)) return true;
+  if (bound != 0 && stored_messages_.load(std::memory_order_relaxed) >= static_cast<int64_t>(bound))
+    return true;
   uint64_t bytes = disk_cache_bytes_.load(std::memory_order_relaxed);
   return bytes != 0 && used_bytes_.load(std::memory_order_relaxed) >= bytes;
 }
@@ -343,9 +348,11 @@ void Store::note_full() {
   if (!full_logged_.exchange(true)) {
     uint64_t bytes = disk_cache_bytes_.load(std::memory_order_relaxed);
     if (bytes != 0 && used_bytes_.load(std::memory_order_relaxed) >= bytes) {
-      log(kLogWarn, path_ + ": " + std::to_string(used_bytes_.load(std::memory_order_relaxed) >> 10) +
-                        " KiB of database pages in use (sqlite.disk_cache_bytes = " + std::to_string(bytes) +
-                        "); refusing new QoS 1/2 messages that must be stored until receivers acknowledge some");
+      log(kLogWarn,
+          path_ + ": " + std::to_string(used_bytes_.load(std::memory_order_relaxed) >> 10) +
+              " KiB of database pages in use (sqlite.disk_cache_bytes = " + std::to_string(bytes) +
+              "); refusing new QoS 1/2 messages that must be stored until receivers acknowledge "
+              "some");
       return;
     }
     log(kLogWarn, path_ + ": " + std::to_string(disk_cache_size_.load(std::memory_order_relaxed)) +
@@ -394,23 +401,31 @@ bool Store::commit_front() {
   size_t begin = held_front_;
   size_t end = std::min(held_.size(), begin + batch);
   mark_elidable_updates(begin, end);
+  size_t dropped_deferred = 0;
+  if (!held_removals_.empty()) {
+    dropped_deferred = applier_.drop_deferred_if([this](std::string_view client_id, uint64_t seq) {
+      return held_removals_.count(queue_entry_hash(client_id, seq)) != 0;
+    });
+  }
   OpApplier::BatchResult result;
   int rc = db_.exec("BEGIN IMMEDIATE");
   if (rc == SQLITE_OK) {
     result = applier_.apply_batch(held_, begin, end);
+    result.elided_ops += dropped_deferred;
     rc = result.rc;
     if (rc == SQLITE_OK) rc = db_.exec("COMMIT");
   }
-  applier_.finish_batch();
+  applier_.finish_batch(rc == SQLITE_OK);
   if (rc != SQLITE_OK) {
     std::string error = result.error.empty() ? db_.error_message() : result.error;
     if (db_.in_transaction()) db_.exec("ROLLBACK");
     stats_.update([](Stats& s) { ++s.failed_commits; });
     if (!commit_failing_.exchange(true)) {
-      log(kLogError, path_ + ": cannot store " + std::to_string(end - begin) +
-                         " operations (" + error + "); not acknowledging new messages, "
-                         "retrying every " + std::to_string(options_.retry_interval.count()) +
-                         " ms");
+      log(kLogError, path_ + ": cannot store " + std::to_string(end - begin) + " operations (" +
+                         error +
+                         "); not acknowledging new messages, "
+                         "retrying every " +
+                         std::to_string(options_.retry_interval.count()) + " ms");
     }
     return false;
   }
@@ -428,10 +443,12 @@ bool Store::commit_front() {
     held_[i].op = broker::OpQos2InRemove{};  // release message references now
   }
   held_front_ = end;
+  deferred_failed_ = false;
   backlog_ops_.fetch_sub(end - begin);
   backlog_bytes_.fetch_sub(bytes);
   // submit() counted every add as a new row; replace that guess with what happened.
-  int64_t stored = stored_messages_.fetch_add(result.message_delta - adds) + result.message_delta - adds;
+  int64_t stored =
+      stored_messages_.fetch_add(result.message_delta - adds) + result.message_delta - adds;
   uint64_t bound = disk_cache_size_.load(std::memory_order_relaxed);
   uint64_t byte_bound = disk_cache_bytes_.load(std::memory_order_relaxed);
   if (byte_bound != 0) {
@@ -439,7 +456,8 @@ bool Store::commit_front() {
     if (used_bytes_.load(std::memory_order_relaxed) >= byte_bound) note_full();
   }
   const bool below_count = bound == 0 || stored < static_cast<int64_t>(bound) * 9 / 10;
-  const bool below_bytes = byte_bound == 0 || used_bytes_.load(std::memory_order_relaxed) < byte_bound / 10 * 9;
+  const bool below_bytes =
+      byte_bound == 0 || used_bytes_.load(std::memory_order_relaxed) < byte_bound / 10 * 9;
   if ((bound != 0 || byte_bound != 0) && below_count && below_bytes && full_logged_.load()) {
     full_logged_.store(false);
     log(kLogInfo, path_ + ": below 90% of " +
@@ -495,16 +513,35 @@ void Store::release_idle_memory() {
   malloc_trim(0);
 }
 
+void Store::commit_deferred() {
+  if (!applier_.has_deferred() || commit_failing()) return;
+  int rc = db_.exec("BEGIN IMMEDIATE");
+  if (rc == SQLITE_OK) rc = applier_.write_deferred();
+  if (rc == SQLITE_OK) rc = db_.exec("COMMIT");
+  if (rc != SQLITE_OK) {
+    // Kept for the next batch, whose commit reports a storage failure as every batch does.
+    log(kLogWarn, path_ + ": cannot store in-flight states (" + db_.error_message() +
+                      "); retrying with the next batch");
+    if (db_.in_transaction()) db_.exec("ROLLBACK");
+    deferred_failed_ = true;
+  } else {
+    wrote_since_checkpoint_ = true;
+  }
+  applier_.finish_batch(rc == SQLITE_OK);
+}
+
 bool Store::vacuum_wanted() {
   if (!incremental_vacuum_) return false;
   auto free_pages = db_.query_int("PRAGMA freelist_count");
   auto pages = db_.query_int("PRAGMA page_count");
-  return free_pages && pages && *free_pages >= options_.vacuum_min_free_pages && *free_pages * 8 >= *pages;
+  return free_pages && pages && *free_pages >= options_.vacuum_min_free_pages &&
+         *free_pages * 8 >= *pages;
 }
 
 bool Store::vacuum_step() {
   auto before = db_.query_int("PRAGMA freelist_count");
-  if (db_.exec("PRAGMA incremental_vacuum(" + std::to_string(options_.vacuum_step_pages) + ")") != SQLITE_OK) {
+  if (db_.exec("PRAGMA incremental_vacuum(" + std::to_string(options_.vacuum_step_pages) + ")") !=
+      SQLITE_OK) {
     log(kLogWarn, path_ + ": incremental vacuum failed: " + db_.error_message());
     return false;
   }
@@ -529,12 +566,17 @@ void Store::writer_loop() {
       // Keep collecting while waiting for the next retry; stop() wakes us.
       inbox_.wait_for(SIZE_MAX, next_retry);
     } else if (!have_held) {
-      auto idle_until = vacuuming_               ? Clock::now() + options_.vacuum_pause
+      const bool deferred = applier_.has_deferred() && !deferred_failed_;
+      auto idle_until = deferred                  ? last_write + options_.deferred_wait
+                        : vacuuming_              ? Clock::now() + options_.vacuum_pause
                         : wrote_since_checkpoint_ ? last_write + options_.idle_checkpoint
                                                   : Clock::now() + std::chrono::hours(1);
       inbox_.wait_for(1, idle_until);
       if (inbox_.size() == 0 && Clock::now() >= idle_until) {
-        if (vacuuming_) {
+        if (deferred) {
+          commit_deferred();
+          last_write = Clock::now();
+        } else if (vacuuming_) {
           // Idle time only: one step, then whatever arrived is committed first.
           vacuuming_ = vacuum_step();
           if (!vacuuming_) {
@@ -576,7 +618,11 @@ void Store::writer_loop() {
       // A last take: anything submitted concurrently with stop() is committed by stop()'s
       // caller contract (submitters must be quiet by then), but do not lose it either.
       take_into_held();
-      if (held_front_ == held_.size() || Clock::now() >= *give_up_at) return;
+      if (held_front_ == held_.size()) {
+        commit_deferred();
+        return;
+      }
+      if (Clock::now() >= *give_up_at) return;
     }
   }
 }

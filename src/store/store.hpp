@@ -31,10 +31,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tl/expected.hpp>
 #include <unordered_map>
 #include <vector>
-
-#include <tl/expected.hpp>
 
 #include "broker/ports.hpp"
 #include "store/checkpointer.hpp"
@@ -77,6 +76,9 @@ struct StoreOptions {
   int64_t vacuum_min_free_pages = 256;
   int vacuum_step_pages = 1024;
   std::chrono::milliseconds vacuum_pause{10};
+  // QoS 1 in-flight states held back by the applier (OpApplier::has_deferred) are written
+  // after this long with nothing else to commit, and at stop.
+  std::chrono::milliseconds deferred_wait{20};
   // A database without incremental auto-vacuum (made before it) is converted at open, with
   // one VACUUM, when the file is at most this large; a larger one keeps its size until a
   // start where it is smaller.
@@ -97,16 +99,16 @@ struct Stats {
   uint64_t max_batch = 0;
   std::array<uint64_t, kBuckets> batch_histogram{};
   uint64_t submitted_ops = 0;
-  uint64_t elided_ops = 0;          // queue add/remove pairs that never touched a table
-  uint64_t failed_ops = 0;          // ops skipped for a non-storage error
-  uint64_t failed_commits = 0;      // transactions rolled back for a storage error
-  uint64_t refusals = 0;            // messages the broker refused because the store was full
-  uint64_t dropped_ops = 0;         // ops dropped past the degraded in-memory bound
+  uint64_t elided_ops = 0;      // queue add/remove pairs that never touched a table
+  uint64_t failed_ops = 0;      // ops skipped for a non-storage error
+  uint64_t failed_commits = 0;  // transactions rolled back for a storage error
+  uint64_t refusals = 0;        // messages the broker refused because the store was full
+  uint64_t dropped_ops = 0;     // ops dropped past the degraded in-memory bound
   uint64_t checkpoints = 0;
-  uint64_t vacuumed_pages = 0;      // free pages given back to the file system
-  uint64_t stored_messages = 0;     // message rows, counting queued adds
-  uint64_t used_bytes = 0;          // database pages in use x page size, at the last commit
-  uint64_t queued_ops = 0;          // submitted, not yet committed
+  uint64_t vacuumed_pages = 0;   // free pages given back to the file system
+  uint64_t stored_messages = 0;  // message rows, counting queued adds
+  uint64_t used_bytes = 0;       // database pages in use x page size, at the last commit
+  uint64_t queued_ops = 0;       // submitted, not yet committed
   uint64_t durable_seq = 0;
   bool degraded = false;
   bool full = false;
@@ -127,7 +129,8 @@ class Store final : public broker::PersistenceSink {
   // orphaned rows and their references. Each session's entries in flight are loaded, and
   // `queue_head` entries of its queue after them (0: all); the rest stays on disk
   // (RestoredSession::paged_from) for read_queue(). Call once, before start().
-  tl::expected<broker::RestoredState, std::string> restore(int64_t now_unix_ms, size_t queue_head = 0);
+  tl::expected<broker::RestoredState, std::string> restore(int64_t now_unix_ms,
+                                                           size_t queue_head = 0);
 
   void set_durable_listener(std::function<void(uint64_t)> listener);
   void set_log(std::function<void(int level, std::string_view)> log);
@@ -144,9 +147,7 @@ class Store final : public broker::PersistenceSink {
   uint64_t durable_seq() const override { return durable_seq_.load(std::memory_order_acquire); }
   // Commits are failing, or the message bound is reached: refuse what must be stored.
   bool degraded() const override { return commit_failing() || full(); }
-  bool ack_after_commit() const override {
-    return settings_.ack_policy == AckPolicy::AfterCommit;
-  }
+  bool ack_after_commit() const override { return settings_.ack_policy == AckPolicy::AfterCommit; }
   uint64_t pending_ops() const override { return backlog_ops_.load(std::memory_order_relaxed); }
   broker::MessageId next_message_id() override {
     return next_message_id_.fetch_add(1, std::memory_order_relaxed);
@@ -200,7 +201,7 @@ class Store final : public broker::PersistenceSink {
   Db db_;  // owner thread until start(), then the writer thread only
   OpApplier applier_;
   QueueReader reader_;  // read_queue(): a read-only connection per calling thread
-  std::atomic<uint64_t> disk_cache_size_;  // settings_.disk_cache_size until a reload
+  std::atomic<uint64_t> disk_cache_size_;   // settings_.disk_cache_size until a reload
   std::atomic<uint64_t> disk_cache_bytes_;  // settings_.disk_cache_bytes until a reload
   std::atomic<uint64_t> used_bytes_{0};     // pages in use x page size, after each commit
   int64_t page_size_ = 4096;
@@ -227,6 +228,9 @@ class Store final : public broker::PersistenceSink {
   // Idle writer: gives back the capacity a burst left in held_, the inbox and the removal
   // index, then returns free heap to the system (malloc_trim), so RSS falls after a drain.
   void release_idle_memory();
+  // Commits the applier's deferred in-flight states alone (writer idle, or stopping).
+  void commit_deferred();
+  bool deferred_failed_ = false;  // the last commit_deferred failed: wait for a batch
   bool vacuum_step();
 
   std::thread writer_;

@@ -65,7 +65,8 @@ TEST(StoreWriter, CommitBatchCapsOpsPerTransaction) {
   store->start();
   uint64_t last = store->submit_batch(std::move(ops));
   // Batch full: no need to wait for the 50 ms timer ten times over.
-  ASSERT_TRUE(wait_until([&] { return store->durable_seq() >= last; }, std::chrono::milliseconds(400)));
+  ASSERT_TRUE(
+      wait_until([&] { return store->durable_seq() >= last; }, std::chrono::milliseconds(400)));
   Stats s = store->stats();
   EXPECT_EQ(s.max_batch, 100u);
   EXPECT_EQ(s.commits, 10u);
@@ -82,7 +83,8 @@ TEST(StoreWriter, StopDrainsEverythingSubmitted) {
     ASSERT_TRUE(store);
     store->start();
     for (int i = 0; i < 3000; ++i) {
-      last = store->submit(broker::OpSubscriptionAdd{"c", "f/" + std::to_string(i), 1, false, false, 0, 0});
+      last = store->submit(
+          broker::OpSubscriptionAdd{"c", "f/" + std::to_string(i), 1, false, false, 0, 0});
     }
     store->submit(session("c"));
     last += 1;
@@ -149,11 +151,65 @@ TEST(StoreWriter, StoredEntrySentAndAcknowledgedInOneBatchSkipsTheUpdate) {
   ASSERT_TRUE(durable_by(*store, last));
   EXPECT_EQ(store->stats().elided_ops, elided_before + 1) << "entry 1's UPDATE never ran";
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
-  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 2"), 8);
+  // Entry 2's QoS 1 state is deferred, and written once the writer has nothing else to do.
+  EXPECT_TRUE(wait_until(
+      [&] { return count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 2") == 8; }));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT state FROM queue WHERE seq = 2"),
             static_cast<int64_t>(broker::OutState::AwaitPuback));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 1);
   store->stop();
+}
+
+// A QoS 1 entry's in-flight state, for a row of an earlier batch, waits one batch: when its
+// acknowledgement comes with the next batch the UPDATE never runs; a state still wanted
+// then is written by that batch. QoS 2 states are written by their own batch.
+TEST(StoreWriter, QoS1InflightStateWaitsOneBatchForItsAcknowledgement) {
+  TempDir dir;
+  StoreOptions options;
+  options.deferred_wait = std::chrono::hours(1);  // the idle writer does not write it first
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
+                                       queue_add("c", 2, make_message(2, "t", "b")),
+                                       queue_add("c", 3, make_message(3, "t", "c"))});
+  ASSERT_TRUE(durable_by(*store, last));
+  const uint64_t elided_before = store->stats().elided_ops;
+  last = store->submit_batch({broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
+                              broker::OpQueueUpdate{"c", 2, broker::OutState::AwaitPuback, 8},
+                              broker::OpQueueUpdate{"c", 3, broker::OutState::AwaitPubrec, 9}});
+  ASSERT_TRUE(durable_by(*store, last));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 3"), 9)
+      << "a QoS 2 state is never deferred";
+  // The next batch acknowledges entry 1 and brings something else: entry 2's state goes in
+  // with it, entry 1's never.
+  last = store->submit_batch(
+      {broker::OpQueueRemove{"c", 1, 1}, broker::OpSubscriptionAdd{"c", "x/#", 1}});
+  ASSERT_TRUE(durable_by(*store, last));
+  EXPECT_EQ(store->stats().elided_ops, elided_before + 1) << "entry 1's UPDATE never ran";
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE seq = 1"), 0);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 2"), 8);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT state FROM queue WHERE seq = 2"),
+            static_cast<int64_t>(broker::OutState::AwaitPuback));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 2);
+  store->stop();
+}
+
+// A deferred state still pending at stop is written by the stop.
+TEST(StoreWriter, DeferredInflightStateIsWrittenAtStop) {
+  TempDir dir;
+  StoreOptions options;
+  options.deferred_wait = std::chrono::hours(1);  // only the stop writes it
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a"))});
+  ASSERT_TRUE(durable_by(*store, last));
+  last = store->submit(broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7});
+  ASSERT_TRUE(durable_by(*store, last));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 1"), 0);
+  store->stop();
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 1"), 7);
 }
 
 // Stored entries removed by one batch are deleted at its end, consecutive seqs of a client
@@ -174,7 +230,8 @@ TEST(StoreWriter, RemovalsOfOneBatchDeleteExactlyTheirRows) {
   // Out of order, with gaps: seqs 3..20 and 30..35, 38, and 41 (whose message d still holds).
   std::vector<broker::PersistOp> removes;
   for (int i = 20; i >= 3; --i) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
-  for (int i : {38, 30, 31, 32, 33, 34, 35, 41}) removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
+  for (int i : {38, 30, 31, 32, 33, 34, 35, 41})
+    removes.push_back(broker::OpQueueRemove{"c", uint64_t(i)});
   removes.push_back(broker::OpQueueRemove{"c", 999});  // no such row: nothing happens
   last = store->submit_batch(std::move(removes));
   ASSERT_TRUE(durable_by(*store, last));
@@ -207,9 +264,9 @@ TEST(StoreWriter, SessionDeleteAfterRemovalsInOneBatchReleasesEachReferenceOnce)
   store->start();
   broker::MessagePtr a = make_message(1, "t", "a");
   broker::MessagePtr b = make_message(2, "t", "b");
-  uint64_t last = store->submit_batch({session("c"), session("d"), queue_add("c", 1, a),
-                                       queue_add("c", 2, b), queue_add("d", 1, a),
-                                       queue_add("d", 2, b)});
+  uint64_t last =
+      store->submit_batch({session("c"), session("d"), queue_add("c", 1, a), queue_add("c", 2, b),
+                           queue_add("d", 1, a), queue_add("d", 2, b)});
   ASSERT_TRUE(durable_by(*store, last));
   last = store->submit_batch({broker::OpQueueRemove{"c", 1}, broker::OpSessionDelete{"c"}});
   ASSERT_TRUE(durable_by(*store, last));
@@ -264,7 +321,8 @@ TEST(StoreWriter, ReferenceCountsLiveInTheDatabaseAcrossBatchesAndRestarts) {
   uint64_t last = store->submit_batch(std::move(removes));
   ASSERT_TRUE(durable_by(*store, last));
   for (int id : {5, 41, 60, 99}) {
-    EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = " + std::to_string(id)), 1)
+    EXPECT_EQ(
+        count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = " + std::to_string(id)), 1)
         << "message " << id << " is still referenced once";
   }
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 100 - 10 - 32 - 2 + 4);
@@ -274,7 +332,9 @@ TEST(StoreWriter, ReferenceCountsLiveInTheDatabaseAcrossBatchesAndRestarts) {
                               broker::OpQueueRemove{"d", 3}, broker::OpRetainedClear{"t"}});
   ASSERT_TRUE(durable_by(*store, last));
   for (int id : {5, 41, 60, 99}) {
-    EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = " + std::to_string(id)), 0)
+    EXPECT_EQ(
+        count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = " + std::to_string(id)),
+        0)
         << "message " << id;
   }
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 100 - 10 - 32 - 2);
@@ -288,7 +348,8 @@ TEST(StoreWriter, EntryAddedAfterItsRemovalInOneBatchStays) {
   auto store = open_store(settings_for(dir));
   ASSERT_TRUE(store);
   store->start();
-  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "old"))});
+  uint64_t last =
+      store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "old"))});
   ASSERT_TRUE(durable_by(*store, last));
   last = store->submit_batch(
       {broker::OpQueueRemove{"c", 1}, queue_add("c", 1, make_message(2, "t", "new"))});
@@ -357,7 +418,8 @@ TEST(StoreWriter, DiskCacheBytesBoundsThePagesInUse) {
   EXPECT_EQ(logs.count(kLogWarn), 1u);
   EXPECT_EQ(logs.count_containing("sqlite.disk_cache_bytes"), 1u) << "the log names the key";
   std::vector<broker::PersistOp> removes;
-  for (int i = 1; i <= 400; ++i) removes.push_back(broker::OpQueueRemove{"c", static_cast<uint64_t>(i)});
+  for (int i = 1; i <= 400; ++i)
+    removes.push_back(broker::OpQueueRemove{"c", static_cast<uint64_t>(i)});
   ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(removes))));
   EXPECT_FALSE(store->full()) << "the pages are free again";
   EXPECT_LT(store->stats().used_bytes, 256u * 1024 / 10 * 9);
@@ -383,7 +445,8 @@ uint64_t write_megabyte(Store& store) {
   uint64_t last = store.submit(session("c"));
   for (int i = 1; i <= 250; i += 10) {
     std::vector<broker::PersistOp> ops;
-    for (int k = i; k < i + 10; ++k) ops.push_back(queue_add("c", k, make_message(k, "t", std::string(4000, 'p'))));
+    for (int k = i; k < i + 10; ++k)
+      ops.push_back(queue_add("c", k, make_message(k, "t", std::string(4000, 'p'))));
     last = store.submit_batch(std::move(ops));
   }
   return last;
@@ -474,20 +537,24 @@ TEST(StoreWriter, HeldRemovalElidesTheQos1StateBeforeIt) {
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->restore(0));
   store->start();
-  ASSERT_TRUE(durable_by(*store, store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
-                                                      queue_add("c", 2, make_message(2, "t", "b")),
-                                                      queue_add("c", 3, make_message(3, "t", "c"))})));
+  ASSERT_TRUE(durable_by(
+      *store, store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
+                                   queue_add("c", 2, make_message(2, "t", "b")),
+                                   queue_add("c", 3, make_message(3, "t", "c"))})));
   const uint64_t before = store->stats().elided_ops;
-  ASSERT_TRUE(durable_by(*store, store->submit_batch({
-                                     broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
-                                     broker::OpQueueUpdate{"c", 2, broker::OutState::AwaitPubrec, 8},
-                                     broker::OpQueueUpdate{"c", 3, broker::OutState::AwaitPuback, 9},
-                                     broker::OpQueueRemove{"c", 1},
-                                     broker::OpQueueRemove{"c", 2},
-                                 })));
+  ASSERT_TRUE(
+      durable_by(*store, store->submit_batch({
+                             broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
+                             broker::OpQueueUpdate{"c", 2, broker::OutState::AwaitPubrec, 8},
+                             broker::OpQueueUpdate{"c", 3, broker::OutState::AwaitPuback, 9},
+                             broker::OpQueueRemove{"c", 1},
+                             broker::OpQueueRemove{"c", 2},
+                         })));
   EXPECT_EQ(store->stats().elided_ops - before, 1u) << "only entry 1's QoS 1 state";
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
-  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9"), 1)
+  EXPECT_EQ(count_rows(dir.db_path(),
+                       "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9"),
+            1)
       << "a state with no removal behind it is written";
   store->stop();
 }
@@ -506,15 +573,18 @@ TEST(StoreWriter, FreshIdThatExistsFallsBackToTheCheckedInsert) {
     auto raw = Db::open(dir.db_path(), "");
     ASSERT_TRUE(raw);
     sqlite3_busy_timeout(raw->handle(), 5000);
-    ASSERT_EQ(raw->exec("INSERT INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
-                        "received_at_ms, refs) VALUES (500, 't', x'68', 1, 0, x'', 0, 0, 0)"),
-              SQLITE_OK);
+    ASSERT_EQ(
+        raw->exec("INSERT INTO messages(id, topic, payload, qos, retain, props, expires_at_ms, "
+                  "received_at_ms, refs) VALUES (500, 't', x'68', 1, 0, x'', 0, 0, 0)"),
+        SQLITE_OK);
   }
-  ASSERT_TRUE(durable_by(*store, store->submit_batch({session("c"), queue_add("c", 1, make_message(500, "t", "x")),
-                                                      queue_add("c", 2, make_message(501, "t", "y"))})));
+  ASSERT_TRUE(durable_by(
+      *store, store->submit_batch({session("c"), queue_add("c", 1, make_message(500, "t", "x")),
+                                   queue_add("c", 2, make_message(501, "t", "y"))})));
   EXPECT_EQ(store->stats().failed_commits, 0u);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT refs FROM messages WHERE id = 500"), 1);
-  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 501 AND refs = 1"), 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages WHERE id = 501 AND refs = 1"),
+            1);
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 2);
   store->stop();
 }
