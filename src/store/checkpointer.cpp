@@ -14,10 +14,13 @@ tl::expected<std::unique_ptr<Checkpointer>, std::string> Checkpointer::start(
   auto db = Db::open(path, vfs);
   if (!db) return tl::unexpected(db.error());
   sqlite3_busy_timeout(db->handle(), static_cast<int>(busy_timeout.count()));
+  // A checkpoint copies frames with its own buffer, not through the page cache.
+  db->exec("PRAGMA cache_size = -64");
   // A connection opens the WAL on its first read; until then a checkpoint does nothing.
   auto mode = db->query_text("PRAGMA journal_mode");
   if (!mode || *mode != "wal") {
-    return tl::unexpected(path + ": checkpoint connection is not in WAL mode: " + db->error_message());
+    return tl::unexpected(path +
+                          ": checkpoint connection is not in WAL mode: " + db->error_message());
   }
   std::unique_ptr<Checkpointer> c(new Checkpointer(std::move(*db), path, std::move(log)));
   c->thread_ = std::thread([raw = c.get()] { raw->run(); });

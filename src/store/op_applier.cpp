@@ -173,13 +173,39 @@ int OpApplier::release_returned(Statement& s) {
 
 void OpApplier::finish_batch(bool committed) {
   clear_pending();
+  ++batch_no_;
   if (committed) {
-    if (wrote_deferred_) deferred_.clear();
-    deferred_.merge(
-        new_deferred_);  // disjoint: a key goes to new_deferred_ only after leaving deferred_
+    if (wrote_all_deferred_) {
+      deferred_.clear();
+      deferred_order_.clear();
+    }
+    // Written by this batch: gone, unless deferred again since (a later batch number).
+    for (size_t i = 0; i < due_written_; ++i) {
+      const DeferredAge& age = deferred_order_.front();
+      if (auto it = deferred_.find(age.key);
+          it != deferred_.end() && it->second.batch == age.batch) {
+        deferred_.erase(it);
+      }
+      deferred_order_.pop_front();
+    }
+    const auto now = std::chrono::steady_clock::now();
+    for (auto& [key, d] : new_deferred_) {
+      d.batch = batch_no_;
+      deferred_order_.push_back(DeferredAge{key, batch_no_, now});
+    }
+    // Disjoint: a key goes to new_deferred_ only after leaving deferred_.
+    deferred_.merge(new_deferred_);
   }
+  // Not committed: the retry applies the same ops again, and defers and writes again.
   new_deferred_.clear();
-  wrote_deferred_ = false;
+  due_written_ = 0;
+  wrote_all_deferred_ = false;
+}
+
+void OpApplier::release_memory() {
+  if (!deferred_.empty()) return;
+  DeferredMap().swap(deferred_);
+  std::deque<DeferredAge>().swap(deferred_order_);
 }
 
 bool OpApplier::forget_deferred(const QueueKey& key) {
@@ -193,26 +219,43 @@ bool OpApplier::forget_deferred(const QueueKey& key) {
   return found;
 }
 
-int OpApplier::write_updates(const DeferredMap& updates) {
-  for (const auto& [key, update] : updates) {
-    Statement& s = update_queue_;
-    s.bind_text_ref(1, key.client_id);
-    s.bind(2, static_cast<int64_t>(key.seq));
-    s.bind(3, update.first);
-    s.bind(4, update.second);
-    if (int rc = finish(s); rc != SQLITE_OK) return rc;
+int OpApplier::write_update(const OwnedKey& key, const Deferred& d) {
+  Statement& s = update_queue_;
+  s.bind_text_ref(1, key.client_id);
+  s.bind(2, static_cast<int64_t>(key.seq));
+  s.bind(3, d.state);
+  s.bind(4, d.packet_id);
+  return finish(s);
+}
+
+int OpApplier::write_due_deferred(BatchResult& result) {
+  const auto cutoff = std::chrono::steady_clock::now() - deferred_max_age_;
+  size_t i = 0;
+  for (; i < deferred_order_.size(); ++i) {
+    const DeferredAge& age = deferred_order_[i];
+    if (age.at > cutoff && deferred_order_.size() - i <= deferred_max_entries_) break;
+    auto it = deferred_.find(age.key);
+    if (it == deferred_.end() || it->second.batch != age.batch) continue;  // stale
+    if (removal_held_ && removal_held_(it->first.client_id, it->first.seq)) {
+      ++result.elided_ops;  // leaves deferred_ with the written ones
+      continue;
+    }
+    if (int rc = write_update(it->first, it->second); rc != SQLITE_OK) return rc;
   }
+  due_written_ = i;
   return SQLITE_OK;
 }
 
 int OpApplier::write_deferred() {
-  int rc = write_updates(deferred_);
-  if (rc == SQLITE_OK) rc = write_updates(new_deferred_);
-  if (rc != SQLITE_OK) return rc;
+  for (const DeferredMap* m : {&deferred_, &new_deferred_}) {
+    for (const auto& [key, d] : *m) {
+      if (int rc = write_update(key, d); rc != SQLITE_OK) return rc;
+    }
+  }
   // Written: committed, they are forgotten by finish_batch(true).
   deferred_.merge(new_deferred_);
   new_deferred_.clear();
-  wrote_deferred_ = true;
+  wrote_all_deferred_ = true;
   return SQLITE_OK;
 }
 
@@ -252,9 +295,8 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
     }
   }
   int rc = flush_queue_rows();
-  if (rc == SQLITE_OK && !deferred_.empty()) {
-    rc = write_updates(deferred_);  // deferred by the batch before: not acknowledged since
-    wrote_deferred_ = true;
+  if (rc == SQLITE_OK && !deferred_order_.empty()) {
+    rc = write_due_deferred(result);  // deferred long enough ago: not acknowledged since
   }
   if (rc == SQLITE_OK) rc = flush_messages(result);
   if (rc == SQLITE_OK && result.message_delta != 0) {
@@ -641,7 +683,7 @@ int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {
   if (op.state == broker::OutState::AwaitPuback) {
     row_updates_.erase(key);
     new_deferred_.insert_or_assign(OwnedKey{op.client_id, op.seq},
-                                   std::pair<int, int>{static_cast<int>(op.state), op.packet_id});
+                                   Deferred{static_cast<int>(op.state), op.packet_id, 0});
     return SQLITE_OK;
   }
   row_updates_[key] = {static_cast<int>(op.state), op.packet_id};

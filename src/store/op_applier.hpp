@@ -11,7 +11,9 @@
 // Rows of one kind are written with multi-row INSERT statements (kChunk rows per statement).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <optional>
 #include <string>
@@ -75,17 +77,25 @@ class OpApplier {
   void finish_batch(bool committed);
 
   // A QoS 1 entry's "sent, awaiting PUBACK" state, for a row stored by an earlier batch, is
-  // held back one batch: the PUBACK mostly arrives by then and the row is deleted without
-  // the UPDATE. A deferred state is written by the next batch (or write_deferred); a crash
-  // before that resends the message as new, which QoS 1 allows. QoS 2 states never wait.
-  bool has_deferred() const { return !deferred_.empty() || !new_deferred_.empty(); }
-  // Forgets deferred states whose entry `removed(client_id, seq)` says is being removed;
-  // returns how many.
-  template <class Removed>
-  size_t drop_deferred_if(Removed&& removed) {
-    return std::erase_if(deferred_,
-                         [&](const auto& kv) { return removed(kv.first.client_id, kv.first.seq); });
+  // held back: a drain through a deep in-flight window gets its PUBACKs some hundred ms
+  // after the send, and then the row is deleted without the UPDATE. A deferred state is
+  // written by the first batch that ends `max_age` after the batch that deferred it, or
+  // earlier when more than `max_entries` are held (oldest first), or by write_deferred
+  // (writer idle, stop). A crash before that resends the message as new, which QoS 1
+  // allows. QoS 2 states never wait.
+  void set_deferral(std::chrono::milliseconds max_age, size_t max_entries) {
+    deferred_max_age_ = max_age;
+    deferred_max_entries_ = max_entries;
   }
+  bool has_deferred() const { return !deferred_.empty() || !new_deferred_.empty(); }
+  size_t deferred_count() const { return deferred_.size(); }
+  // Asked before a due state is written: true when the entry's removal is already
+  // submitted (held by the writer for a later batch); the state is then dropped unwritten.
+  void set_removal_held(std::function<bool(std::string_view, uint64_t)> held) {
+    removal_held_ = std::move(held);
+  }
+  // Frees the deferral's tables when nothing is deferred (writer idle).
+  void release_memory();
   // Writes every deferred state in the caller's transaction; forgotten by finish_batch(true).
   int write_deferred();
 
@@ -125,10 +135,25 @@ class OpApplier {
       return view(a) == view(b);
     }
   };
-  using DeferredMap = std::unordered_map<OwnedKey, std::pair<int, int>, OwnedKeyHash, OwnedKeyEq>;
+  struct Deferred {
+    int state = 0;
+    int packet_id = 0;
+    uint64_t batch = 0;  // the batch that deferred it (tells a live order entry from a stale one)
+  };
+  using DeferredMap = std::unordered_map<OwnedKey, Deferred, OwnedKeyHash, OwnedKeyEq>;
+  // Deferral order: each committed deferral once, oldest first; an entry whose key is gone
+  // from deferred_ (or deferred again by a later batch) is stale and skipped.
+  struct DeferredAge {
+    OwnedKey key;
+    uint64_t batch;
+    std::chrono::steady_clock::time_point at;
+  };
   // Drops the deferred state of (client_id, seq); true if there was one.
   bool forget_deferred(const QueueKey& key);
-  int write_updates(const DeferredMap& updates);
+  int write_update(const OwnedKey& key, const Deferred& d);
+  // Writes the deferred states that are due (aged, or over the count bound); they leave
+  // deferred_ when the batch commits.
+  int write_due_deferred(BatchResult& result);
   using Ref = RefTable::Ref;
   // A queue row waiting for the end of the batch; views point into the batch's ops.
   struct QueueRow {
@@ -232,11 +257,17 @@ class OpApplier {
     int64_t message_id = 0;  // 0: not known, read back from the deleted row
   };
   std::vector<Removal> removals_;  // rows stored by earlier batches, removed by this one
-  // Deferred AwaitPuback states: from earlier batches (written at the end of this one) and
-  // from this batch (written by the next, if their entry is still there).
+  // Deferred AwaitPuback states: from committed batches, and from this batch (they join
+  // deferred_ and deferred_order_ when it commits).
   DeferredMap deferred_;
   DeferredMap new_deferred_;
-  bool wrote_deferred_ = false;  // this batch wrote deferred_ (gone once it commits)
+  std::deque<DeferredAge> deferred_order_;
+  size_t due_written_ = 0;  // front entries of deferred_order_ this batch wrote (or skipped)
+  bool wrote_all_deferred_ = false;  // write_deferred ran in this transaction
+  uint64_t batch_no_ = 0;
+  std::chrono::milliseconds deferred_max_age_{500};
+  size_t deferred_max_entries_ = 65536;
+  std::function<bool(std::string_view, uint64_t)> removal_held_;
   std::vector<int64_t> scratch_ids_;
   std::vector<int64_t> scratch_returned_;
   std::vector<std::string> scratch_blobs_;

@@ -50,6 +50,9 @@ tl::expected<QueueReader::Connection*, std::string> QueueReader::connection_of_t
     connections_.erase(std::this_thread::get_id());
     return tl::unexpected(db.error());
   }
+  // Pages are read once, in seq order: a small page cache (SQLite's default is 2 MB per
+  // connection, one connection per shard) does not slow the paging.
+  db->exec("PRAGMA cache_size = -" + std::to_string(kReaderCacheKiB));
   auto select = db->prepare("SELECT " + std::string(kQueueEntryColumns) +
                             " FROM queue q JOIN messages m ON m.id = q.message_id"
                             " WHERE q.client_id = ?1 AND q.seq >= ?2 ORDER BY q.seq LIMIT ?3");

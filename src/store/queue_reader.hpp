@@ -16,10 +16,9 @@
 #include <string>
 #include <string_view>
 #include <thread>
+#include <tl/expected.hpp>
 #include <unordered_map>
 #include <vector>
-
-#include <tl/expected.hpp>
 
 #include "broker/ports.hpp"
 #include "store/sqlite_db.hpp"
@@ -45,6 +44,8 @@ broker::RestoredQueueEntry decode_entry(const Statement& row,
 
 class QueueReader {
  public:
+  // Page cache of each reading connection (KiB).
+  static constexpr int kReaderCacheKiB = 256;
   QueueReader(std::string path, std::string vfs) : path_(std::move(path)), vfs_(std::move(vfs)) {}
   QueueReader(const QueueReader&) = delete;
   QueueReader& operator=(const QueueReader&) = delete;

@@ -163,6 +163,10 @@ Store::Store(StoreSettings settings, StoreOptions options, std::string path, Db 
       reader_(path_, options_.vfs_name),
       disk_cache_size_(settings_.disk_cache_size),
       disk_cache_bytes_(settings_.disk_cache_bytes) {
+  applier_.set_deferral(options_.deferred_max_age, options_.deferred_max_entries);
+  applier_.set_removal_held([this](std::string_view client_id, uint64_t seq) {
+    return !held_removals_.empty() && held_removals_.count(queue_entry_hash(client_id, seq)) != 0;
+  });
   if (auto size = db_.query_int("PRAGMA page_size")) page_size_ = *size;
   measure_used_bytes();
 }
@@ -367,11 +371,21 @@ void Store::count_refusal() {
 }
 
 void Store::checkpoint(const char* mode) {
-  int rc = db_.exec(std::string("PRAGMA wal_checkpoint(") + mode + ")");
-  if (rc != SQLITE_OK) {
+  // The pragma's first column is "busy": 1 when it could not finish (the checkpointer
+  // thread was in a checkpoint of its own, or a reader held the WAL). Then it is tried
+  // again at the next idle checkpoint, TRUNCATE included.
+  const bool truncate = std::string_view(mode) == "TRUNCATE";
+  auto busy = db_.query_int(std::string("PRAGMA wal_checkpoint(") + mode + ")");
+  if (!busy) {
     log(kLogWarn, path_ + ": WAL checkpoint (" + mode + ") failed: " + db_.error_message());
     return;
   }
+  if (*busy != 0) {
+    wrote_since_checkpoint_ = true;
+    truncate_pending_ = truncate_pending_ || truncate;
+    return;
+  }
+  if (truncate) truncate_pending_ = false;
   wrote_since_checkpoint_ = false;
   stats_.update([](Stats& s) { ++s.checkpoints; });
 }
@@ -401,17 +415,10 @@ bool Store::commit_front() {
   size_t begin = held_front_;
   size_t end = std::min(held_.size(), begin + batch);
   mark_elidable_updates(begin, end);
-  size_t dropped_deferred = 0;
-  if (!held_removals_.empty()) {
-    dropped_deferred = applier_.drop_deferred_if([this](std::string_view client_id, uint64_t seq) {
-      return held_removals_.count(queue_entry_hash(client_id, seq)) != 0;
-    });
-  }
   OpApplier::BatchResult result;
   int rc = db_.exec("BEGIN IMMEDIATE");
   if (rc == SQLITE_OK) {
     result = applier_.apply_batch(held_, begin, end);
-    result.elided_ops += dropped_deferred;
     rc = result.rc;
     if (rc == SQLITE_OK) rc = db_.exec("COMMIT");
   }
@@ -508,6 +515,8 @@ void Store::release_idle_memory() {
   }
   if (held_removals_.empty()) std::unordered_map<uint64_t, uint32_t>().swap(held_removals_);
   inbox_.release_memory();
+  applier_.release_memory();
+  sqlite3_db_release_memory(db_.handle());  // the page cache fills again with the next batch
   // glibc keeps freed memory in each thread's arena; what the shards freed after a drain
   // (message bodies, queue entries) is given back here, in the writer's idle time.
   malloc_trim(0);
@@ -584,10 +593,11 @@ void Store::writer_loop() {
             release_idle_memory();
           }
         } else if (wrote_since_checkpoint_) {
-          checkpoint("PASSIVE");
+          checkpoint(truncate_pending_ ? "TRUNCATE" : "PASSIVE");
           vacuuming_ = vacuum_wanted();
           release_idle_memory();
         }
+        if (wrote_since_checkpoint_ && !vacuuming_) last_write = Clock::now();  // busy: later
       }
       // Group commit: let the batch fill for commit_interval, or until it is full.
       if (inbox_.size() != 0 && settings_.commit_interval.count() > 0) {

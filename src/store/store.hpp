@@ -76,9 +76,13 @@ struct StoreOptions {
   int64_t vacuum_min_free_pages = 256;
   int vacuum_step_pages = 1024;
   std::chrono::milliseconds vacuum_pause{10};
-  // QoS 1 in-flight states held back by the applier (OpApplier::has_deferred) are written
-  // after this long with nothing else to commit, and at stop.
+  // QoS 1 in-flight states held back by the applier (OpApplier::set_deferral): written by
+  // the first batch deferred_max_age after theirs, the oldest earlier when more than
+  // deferred_max_entries are held, all of them after deferred_wait with nothing else to
+  // commit, and at stop.
   std::chrono::milliseconds deferred_wait{20};
+  std::chrono::milliseconds deferred_max_age{500};
+  size_t deferred_max_entries = 65536;
   // A database without incremental auto-vacuum (made before it) is converted at open, with
   // one VACUUM, when the file is at most this large; a larger one keeps its size until a
   // start where it is smaller.
@@ -192,6 +196,7 @@ class Store final : public broker::PersistenceSink {
   void mark_elidable_updates(size_t begin, size_t end);
   std::unordered_map<uint64_t, uint32_t> held_removals_;  // queue_entry_hash -> count
   void checkpoint(const char* mode);
+  bool truncate_pending_ = false;  // a TRUNCATE checkpoint was busy: the next idle one truncates
   static uint64_t op_bytes(const broker::PersistOp& op);
   void note_full();
 

@@ -160,13 +160,15 @@ TEST(StoreWriter, StoredEntrySentAndAcknowledgedInOneBatchSkipsTheUpdate) {
   store->stop();
 }
 
-// A QoS 1 entry's in-flight state, for a row of an earlier batch, waits one batch: when its
-// acknowledgement comes with the next batch the UPDATE never runs; a state still wanted
-// then is written by that batch. QoS 2 states are written by their own batch.
-TEST(StoreWriter, QoS1InflightStateWaitsOneBatchForItsAcknowledgement) {
+// A QoS 1 entry's in-flight state, for a row of an earlier batch, waits until it is
+// deferred_max_age old (0 here: one batch): when its acknowledgement comes with the next
+// batch the UPDATE never runs; a state still wanted then is written by that batch. QoS 2
+// states are written by their own batch.
+TEST(StoreWriter, QoS1InflightStateWaitsForItsAcknowledgementUntilItIsDue) {
   TempDir dir;
   StoreOptions options;
   options.deferred_wait = std::chrono::hours(1);  // the idle writer does not write it first
+  options.deferred_max_age = std::chrono::milliseconds(0);
   auto store = open_store(settings_for(dir), options);
   ASSERT_TRUE(store);
   store->start();
@@ -193,6 +195,44 @@ TEST(StoreWriter, QoS1InflightStateWaitsOneBatchForItsAcknowledgement) {
             static_cast<int64_t>(broker::OutState::AwaitPuback));
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM messages"), 2);
   store->stop();
+}
+
+// Deferred states younger than deferred_max_age wait across batches, so an acknowledgement
+// several batches later still elides the UPDATE; past deferred_max_entries the oldest one
+// is written by the next batch.
+TEST(StoreWriter, DeferredStatesWaitAcrossBatchesWithinTheirCountBound) {
+  TempDir dir;
+  StoreOptions options;
+  options.deferred_wait = std::chrono::hours(1);
+  options.deferred_max_age = std::chrono::hours(1);
+  options.deferred_max_entries = 2;
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
+                                       queue_add("c", 2, make_message(2, "t", "b")),
+                                       queue_add("c", 3, make_message(3, "t", "c"))});
+  ASSERT_TRUE(durable_by(*store, last));
+  const uint64_t elided_before = store->stats().elided_ops;
+  for (uint64_t seq = 1; seq <= 3; ++seq) {  // one batch each: deferred in this order
+    last = store->submit(broker::OpQueueUpdate{"c", seq, broker::OutState::AwaitPuback,
+                                               static_cast<uint16_t>(10 + seq)});
+    ASSERT_TRUE(durable_by(*store, last));
+  }
+  // Three held, two allowed: the batch after the third writes entry 1's state only.
+  last = store->submit(broker::OpSubscriptionAdd{"c", "x/#", 1});
+  ASSERT_TRUE(durable_by(*store, last));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 1"), 11);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 2"), 0);
+  // Entry 2 acknowledged four batches after it was sent: its UPDATE never runs.
+  last = store->submit(broker::OpQueueRemove{"c", 2, 2});
+  ASSERT_TRUE(durable_by(*store, last));
+  EXPECT_EQ(store->stats().elided_ops, elided_before + 1);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE seq = 2"), 0);
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 3"), 0);
+  store->stop();
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE seq = 3"), 13)
+      << "the stop writes what is still deferred";
 }
 
 // A deferred state still pending at stop is written by the stop.
@@ -552,10 +592,12 @@ TEST(StoreWriter, HeldRemovalElidesTheQos1StateBeforeIt) {
                          })));
   EXPECT_EQ(store->stats().elided_ops - before, 1u) << "only entry 1's QoS 1 state";
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
-  EXPECT_EQ(count_rows(dir.db_path(),
-                       "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9"),
-            1)
-      << "a state with no removal behind it is written";
+  // Deferred, and written once the writer is idle (deferred_wait).
+  EXPECT_TRUE(wait_until([&] {
+    return count_rows(dir.db_path(),
+                      "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9") ==
+           1;
+  })) << "a state with no removal behind it is written";
   store->stop();
 }
 
