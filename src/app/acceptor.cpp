@@ -35,7 +35,11 @@ std::string describe_fd_limit(int err) {
 
 Acceptor::Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
                    uint32_t max_connections)
-    : fd_(listen_fd), shard_(shard), loop_(shard.loop()), ctx_(ctx), max_connections_(max_connections) {
+    : fd_(listen_fd),
+      shard_(shard),
+      loop_(shard.loop()),
+      ctx_(ctx),
+      max_connections_(max_connections) {
   open_spare();
 }
 
@@ -65,11 +69,14 @@ void Acceptor::on_io(uint32_t) {
   if (!armed_) return;  // paused or stopped earlier in this epoll batch
   bool out_of_fds = false;
   for (int i = 0; i < kAcceptBatch; ++i) {
-    int c = ::accept4(fd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    sockaddr_storage peer{};
+    socklen_t peer_len = sizeof peer;
+    int c =
+        ::accept4(fd_, reinterpret_cast<sockaddr*>(&peer), &peer_len, SOCK_NONBLOCK | SOCK_CLOEXEC);
     if (c >= 0) {
       end_fd_burst();
       backoff_ms_ = 0;
-      keep_or_refuse(c);
+      keep_or_refuse(c, peer);
       continue;
     }
     int err = errno;
@@ -94,7 +101,7 @@ void Acceptor::on_io(uint32_t) {
   if (out_of_fds) pause();
 }
 
-void Acceptor::keep_or_refuse(int c) {
+void Acceptor::keep_or_refuse(int c, const sockaddr_storage& peer) {
   const uint32_t max = max_connections_;
   // Taken before the check so that acceptors on several shards cannot overshoot together.
   const int64_t open = ctx_.stats.sockets_open.fetch_add(1, std::memory_order_relaxed);
@@ -109,8 +116,13 @@ void Acceptor::keep_or_refuse(int c) {
             std::to_string(total) + " refused so far)");
     return;
   }
-  runtime::set_nodelay(c);
-  shard_.adopt_socket_here(c);
+  // The listener has TCP_NODELAY, and Linux hands it on to accepted sockets: checked on the
+  // first one, set on each only where it is not inherited.
+  if (nodelay_inherited_ < 0) nodelay_inherited_ = runtime::has_nodelay(c) ? 1 : 0;
+  if (nodelay_inherited_ == 0) runtime::set_nodelay(c);
+  // Clients send CONNECT right behind the handshake: it is mostly there already, and read
+  // now instead of after another trip through epoll.
+  shard_.adopt_socket_here(c, runtime::format_address(peer), /*read_now=*/true);
 }
 
 bool Acceptor::shed_one() {

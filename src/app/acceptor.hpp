@@ -21,6 +21,8 @@
 // listener readable and the loop spins while clients wait in the backlog.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <memory>
 #include <vector>
@@ -55,10 +57,11 @@ class Acceptor final : public runtime::IoHandler {
   static constexpr int64_t kMaxBackoffMs = 1000;
 
  private:
-  void keep_or_refuse(int fd);
+  void keep_or_refuse(int fd, const sockaddr_storage& peer);
   // Out of descriptors: frees the spare, accepts one pending connection and closes it, takes
   // the spare back. False when nothing was pending or there is no spare.
   bool shed_one();
+  int nodelay_inherited_ = -1;  // accepted sockets inherit TCP_NODELAY: -1 not known yet
   void note_fd_limit(int err);
   void end_fd_burst();
   // Takes the listener out of epoll; a timer puts it back after the next backoff delay.

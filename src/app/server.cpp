@@ -34,7 +34,8 @@ Server::~Server() {
 tl::expected<void, std::string> Server::start() {
   unsigned n = cfg_->num_threads;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-  ctx_.settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg_->mqtt, cfg_->sqlite));
+  ctx_.settings =
+      std::make_shared<const broker::Settings>(broker_settings_from(cfg_->mqtt, cfg_->sqlite));
   ctx_.init_shards(n);
   ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
   ctx_.shard_congested = std::make_unique<std::atomic<bool>[]>(n);
@@ -63,7 +64,8 @@ tl::expected<void, std::string> Server::start() {
                       std::chrono::system_clock::now().time_since_epoch())
                       .count();
     auto restored = store_->restore(now, std::max<uint32_t>(1, cfg_->sqlite.flush_mem_threshold));
-    if (!restored) return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", restored.error()));
+    if (!restored)
+      return tl::unexpected(cfg_->key_error("sqlite.mounted_file_path", restored.error()));
     for (auto& msg : restored->retained) retained_->set(msg);
     for (auto& rs : restored->sessions) {
       unsigned home = broker::home_shard(rs.session.client_id, n);
@@ -84,8 +86,10 @@ tl::expected<void, std::string> Server::start() {
   listen_host_ = where->host;
   port_ = runtime::local_port(*fd);
   listen_fd_ = *fd;
+  runtime::set_nodelay(listen_fd_);  // inherited by the accepted sockets (Acceptor checks)
   for (auto& s : shards_)
-    acceptors_.push_back(std::make_unique<Acceptor>(listen_fd_, *s, ctx_, cfg_->mqtt.max_connections));
+    acceptors_.push_back(
+        std::make_unique<Acceptor>(listen_fd_, *s, ctx_, cfg_->mqtt.max_connections));
 
   for (auto& s : shards_) s->start();
   for (size_t i = 0; i < shards_.size(); ++i)
@@ -116,13 +120,14 @@ void Server::stop() {
   for (auto& s : shards_) s->begin_shutdown();
   for (auto& s : shards_) s->join();
   const auto& st = ctx_.stats;
-  auto total = [this](broker::ShardCounter broker::ShardStats::*c) { return std::to_string(ctx_.total(c)); };
+  auto total = [this](broker::ShardCounter broker::ShardStats::*c) {
+    return std::to_string(ctx_.total(c));
+  };
   using broker::ShardStats;
   log_info("totals: " + total(&ShardStats::messages_in) + " messages in, " +
-           total(&ShardStats::messages_out) + " out, " +
-           total(&ShardStats::dropped_qos0_slow) + " QoS 0 dropped for stuck receivers, " +
-           total(&ShardStats::dropped_queue_full) + " dropped on full queues, " +
-           total(&ShardStats::dropped_expired) + " expired, " +
+           total(&ShardStats::messages_out) + " out, " + total(&ShardStats::dropped_qos0_slow) +
+           " QoS 0 dropped for stuck receivers, " + total(&ShardStats::dropped_queue_full) +
+           " dropped on full queues, " + total(&ShardStats::dropped_expired) + " expired, " +
            total(&ShardStats::dropped_too_large) + " too large for the client, " +
            total(&ShardStats::refused_store) + " refused by the store, " +
            total(&ShardStats::no_subscribers) + " matched no subscriber, " +
@@ -184,7 +189,8 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
       acceptor->set_max_connections(max);
     });
   }
-  auto settings = std::make_shared<const broker::Settings>(broker_settings_from(cfg->mqtt, cfg->sqlite));
+  auto settings =
+      std::make_shared<const broker::Settings>(broker_settings_from(cfg->mqtt, cfg->sqlite));
   for (auto& s : shards_) {
     s->loop().post([shard = s.get(), settings] { shard->broker().set_settings(settings); });
   }

@@ -15,6 +15,7 @@
 #include "runtime/log.hpp"
 #include "runtime/log_rate_limit.hpp"
 #include "runtime/shard.hpp"
+#include "runtime/socket.hpp"
 
 namespace harbor::runtime {
 
@@ -23,29 +24,12 @@ constexpr size_t kReadChunk = 64 * 1024;
 constexpr int kMaxReadsPerEvent = 8;  // fairness between connections of one shard
 constexpr size_t kCarefulChunk = 8 * 1024;
 
-// "127.0.0.1:50544", "[::1]:50544"; "unknown" when the socket has no peer any more.
-std::string peer_address(int fd) {
-  sockaddr_storage addr{};
-  socklen_t len = sizeof addr;
-  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "unknown";
-  char host[INET6_ADDRSTRLEN] = {};
-  if (addr.ss_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
-  }
-  if (addr.ss_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
-  }
-  return "unknown";
-}
 }  // namespace
 
-Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits)
+Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
+                       std::string remote_address)
     : fd_(fd), id_(id), shard_(shard), protocol_(limits) {
-  remote = peer_address(fd);
+  remote = remote_address.empty() ? peer_address(fd) : std::move(remote_address);
 }
 
 Connection::~Connection() {
@@ -125,6 +109,7 @@ void Connection::read_socket() {
     }
     if (n == 0) {
       set_close_reason("socket closed by peer");
+      peer_closed_ = true;
       if (!moving) fail();
       return;
     }
@@ -286,20 +271,24 @@ void Connection::fail() {
   if (closed) return;
   closed = true;
   if (unconnected_bytes_ != 0) {
-    g_unconnected_bytes.fetch_sub(static_cast<int64_t>(unconnected_bytes_), std::memory_order_relaxed);
+    g_unconnected_bytes.fetch_sub(static_cast<int64_t>(unconnected_bytes_),
+                                  std::memory_order_relaxed);
     unconnected_bytes_ = 0;
   }
   if (congested_) {
     congested_ = false;
     shard_->set_congested(this, false);
   }
-  shard_->loop().remove(fd_);
   if (graceful_) {
+    shard_->loop().remove(fd_);
     shard_->linger(fd_);  // the shard closes it once the peer has closed too (lingerer.hpp)
     fd_ = -1;
-  } else {
+  } else if (!peer_closed_) {
+    shard_->loop().remove(fd_);
     ::shutdown(fd_, SHUT_RDWR);
   }
+  // Closed by the peer: nothing to tell it. The destructor's close(), at the end of this
+  // loop iteration (Shard::after_io), takes the socket out of epoll too (never dup'ed).
   if (!connected) log_unconnected_close();
   shard_->connection_closed(this);
 }
@@ -311,8 +300,10 @@ void Connection::log_unconnected_close() const {
   // A TCP probe that connects and goes away is routine; a bad CONNECT is worth seeing, but a
   // client retrying in a loop must not flood the log.
   const bool routine = close_reason.empty() || close_reason.starts_with("socket ");
-  if (routine) log_limited(LogLevel::Debug, "unconnected close", text);
-  else log_limited(LogLevel::Info, "refused before CONNECT", text);
+  if (routine)
+    log_limited(LogLevel::Debug, "unconnected close", text);
+  else
+    log_limited(LogLevel::Info, "refused before CONNECT", text);
 }
 
 }  // namespace harbor::runtime

@@ -25,7 +25,9 @@ constexpr size_t kCongestionLowWater = broker::kOutputLowWater;
 
 class Connection final : public IoHandler, public broker::Link {
  public:
-  Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits);
+  // remote_address: the peer as accept() reported it (empty: asked of the socket).
+  Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
+             std::string remote_address = {});
   ~Connection() override;
 
   // IoHandler
@@ -71,18 +73,19 @@ class Connection final : public IoHandler, public broker::Link {
   void log_unconnected_close() const;
   void on_internal_error(const std::string& what);
 
-  int fd_;  // -1 once handed to the shard's Lingerer
-  bool graceful_ = false;  // closed on purpose with all output written
-  size_t close_mark_ = 0;  // closing: out_ is sent up to here, the rest dropped
+  int fd_;                    // -1 once handed to the shard's Lingerer
+  bool graceful_ = false;     // closed on purpose with all output written
+  bool peer_closed_ = false;  // read() returned 0: the peer closed its side
+  size_t close_mark_ = 0;     // closing: out_ is sent up to here, the rest dropped
   uint64_t id_;
   Shard* shard_;
   mqtt::ServerProtocol protocol_;
   std::string out_;
   size_t out_offset_ = 0;
   bool paused_ = false;
-  size_t read_chunk_ = 256;  // grows x2 per full read to 64 KiB; small while idle
+  size_t read_chunk_ = 256;       // grows x2 per full read to 64 KiB; small while idle
   size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
-  bool congested_ = false;  // counted in the shard's congested total
+  bool congested_ = false;        // counted in the shard's congested total
 };
 
 template <class F>

@@ -15,9 +15,9 @@ std::atomic<uint64_t> Shard::next_connection_id_{1};
 
 namespace {
 constexpr int64_t kSweepIntervalMs = 250;
-constexpr size_t kHeapTrimBytes = 1u << 20;  // released by idle connections before a heap trim
+constexpr size_t kHeapTrimBytes = 1u << 20;    // released by idle connections before a heap trim
 constexpr int64_t kHeapTrimIntervalMs = 2000;  // at most this often per shard
-constexpr int64_t kResumeInbox = 1024;   // cross-shard backlog below which publishers resume
+constexpr int64_t kResumeInbox = 1024;         // cross-shard backlog below which publishers resume
 
 mqtt::ServerProtocol::Limits limits_from(const broker::Settings& s) {
   mqtt::ServerProtocol::Limits l;
@@ -66,13 +66,16 @@ void Shard::adopt_socket(int fd) {
   loop_.post([this, fd] { adopt_socket_here(fd); });
 }
 
-void Shard::adopt_socket_here(int fd) {
+void Shard::adopt_socket_here(int fd, std::string remote, bool read_now) {
   uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-  auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.settings()));
+  auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.settings()),
+                                        std::move(remote));
   Connection* raw = c.get();
   connections_[id] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
   raw->contained([&] { broker_.on_link_opened(raw); });
+  // Level-triggered: whatever this read leaves (or what arrives later) epoll reports.
+  if (read_now) raw->on_io(EPOLLIN);
 }
 
 void Shard::notify_durable() {
@@ -123,7 +126,8 @@ bool Shard::receivers_draining() const {
 bool Shard::congestion_cleared() const {
   if (receivers_draining()) return false;
   for (unsigned i = 0; i < ctx_.num_shards; ++i)
-    if (i != index_ && ctx_.shard_congested && ctx_.shard_congested[i].load(std::memory_order_relaxed))
+    if (i != index_ && ctx_.shard_congested &&
+        ctx_.shard_congested[i].load(std::memory_order_relaxed))
       return false;
   for (unsigned i = 0; i < ctx_.num_shards; ++i)
     if (ctx_.inbox_load && ctx_.inbox_load[i].load(std::memory_order_relaxed) > kResumeInbox)

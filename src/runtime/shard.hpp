@@ -28,8 +28,10 @@ class Shard final : public broker::ShardServices {
 
   // Any thread: hand an accepted socket to this shard.
   void adopt_socket(int fd);
-  // Owner thread: the same for a socket this shard accepted itself (no hand-off).
-  void adopt_socket_here(int fd);
+  // Owner thread: the same for a socket this shard accepted itself (no hand-off), with the
+  // peer's address from accept() (empty: asked of the socket). read_now: read what has
+  // arrived at once instead of waiting for epoll to report it.
+  void adopt_socket_here(int fd, std::string remote = {}, bool read_now = false);
   // Any thread: the store committed more; coalesced into one on_durable per iteration.
   void notify_durable();
   // Any thread: DISCONNECT everyone, flush, stop the loop.

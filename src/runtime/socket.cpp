@@ -26,7 +26,8 @@ tl::expected<addrinfo*, std::string> resolve(const HostPort& where, bool passive
   if (passive) hints.ai_flags = AI_PASSIVE;
   addrinfo* res = nullptr;
   std::string port = std::to_string(where.port);
-  int rc = getaddrinfo(where.host.empty() ? nullptr : where.host.c_str(), port.c_str(), &hints, &res);
+  int rc =
+      getaddrinfo(where.host.empty() ? nullptr : where.host.c_str(), port.c_str(), &hints, &res);
   if (rc != 0) return tl::unexpected("cannot resolve '" + where.host + "': " + gai_strerror(rc));
   return res;
 }
@@ -65,6 +66,34 @@ void set_nonblocking(int fd) {
 void set_nodelay(int fd) {
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+}
+
+bool has_nodelay(int fd) {
+  int value = 0;
+  socklen_t len = sizeof value;
+  return getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &value, &len) == 0 && value != 0;
+}
+
+std::string format_address(const sockaddr_storage& addr) {
+  char host[INET6_ADDRSTRLEN] = {};
+  if (addr.ss_family == AF_INET) {
+    const auto* in = reinterpret_cast<const sockaddr_in*>(&addr);
+    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
+    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+  }
+  if (addr.ss_family == AF_INET6) {
+    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(&addr);
+    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+  }
+  return "unknown";
+}
+
+std::string peer_address(int fd) {
+  sockaddr_storage addr{};
+  socklen_t len = sizeof addr;
+  if (::getpeername(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) return "unknown";
+  return format_address(addr);
 }
 
 tl::expected<int, std::string> listen_tcp(const HostPort& where, int backlog) {

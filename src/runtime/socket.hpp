@@ -2,10 +2,11 @@
 // Any thread; every function is a thin wrapper with errors as values.
 #pragma once
 
+#include <sys/socket.h>
+
 #include <cstdint>
 #include <string>
 #include <string_view>
-
 #include <tl/expected.hpp>
 
 namespace harbor::runtime {
@@ -33,5 +34,10 @@ tl::expected<int, std::string> connect_tcp_blocking(const HostPort& where, int t
 
 void set_nonblocking(int fd);
 void set_nodelay(int fd);
+bool has_nodelay(int fd);
+// "127.0.0.1:50544", "[::1]:50544"; "unknown" for another family.
+std::string format_address(const sockaddr_storage& addr);
+// The peer of a connected socket, formatted; "unknown" when it has none any more.
+std::string peer_address(int fd);
 
 }  // namespace harbor::runtime
