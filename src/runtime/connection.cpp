@@ -290,6 +290,9 @@ void Connection::fail() {
   // Closed by the peer: nothing to tell it. The destructor's close(), at the end of this
   // loop iteration (Shard::after_io), takes the socket out of epoll too (never dup'ed).
   if (!connected) log_unconnected_close();
+  // Its buffers are freed with it (Shard::after_io): they count toward the next heap trim,
+  // as an idle connection's do (a drained subscriber leaves megabytes of output buffer).
+  shard_->note_released(out_.capacity() + protocol_.reserved());
   shard_->connection_closed(this);
 }
 

@@ -195,6 +195,10 @@ void OpApplier::finish_batch(bool committed) {
     }
     // Disjoint: a key goes to new_deferred_ only after leaving deferred_.
     deferred_.merge(new_deferred_);
+    if (deferred_clients_.size() > kMinClientsToCompact &&
+        deferred_clients_.size() > 2 * deferred_.size()) {
+      compact_deferred_clients();
+    }
   }
   // Not committed: the retry applies the same ops again, and defers and writes again.
   new_deferred_.clear();
@@ -203,25 +207,68 @@ void OpApplier::finish_batch(bool committed) {
 }
 
 void OpApplier::release_memory() {
-  if (!deferred_.empty()) return;
+  if (!deferred_.empty() || !new_deferred_.empty()) return;
   DeferredMap().swap(deferred_);
   std::deque<DeferredAge>().swap(deferred_order_);
+  std::unordered_map<std::string_view, uint32_t>().swap(deferred_client_index_);
+  std::deque<std::string>().swap(deferred_clients_);
+  last_client_ = {};
+  last_client_slot_ = kNoClient;
+}
+
+void OpApplier::compact_deferred_clients() {
+  // Ids of clients with nothing deferred any more go; the others are numbered anew.
+  std::vector<uint32_t> remap(deferred_clients_.size(), kNoClient);
+  std::deque<std::string> clients;
+  std::unordered_map<std::string_view, uint32_t> index;
+  DeferredMap kept;
+  kept.reserve(deferred_.size());
+  for (const auto& [key, d] : deferred_) {
+    uint32_t& slot = remap[key.client];
+    if (slot == kNoClient) {
+      slot = static_cast<uint32_t>(clients.size());
+      index.emplace(clients.emplace_back(std::move(deferred_clients_[key.client])), slot);
+    }
+    kept.emplace(DeferredKey{slot, key.seq}, d);
+  }
+  for (DeferredAge& age : deferred_order_) {
+    if (age.key.client != kNoClient) age.key.client = remap[age.key.client];  // kNoClient: stale
+  }
+  deferred_.swap(kept);
+  deferred_clients_.swap(clients);
+  deferred_client_index_.swap(index);
+  last_client_ = {};
+  last_client_slot_ = kNoClient;
+}
+
+uint32_t OpApplier::deferred_client(std::string_view client_id, bool add) {
+  if (last_client_slot_ != kNoClient && client_id == last_client_) return last_client_slot_;
+  uint32_t slot = kNoClient;
+  if (auto it = deferred_client_index_.find(client_id); it != deferred_client_index_.end()) {
+    slot = it->second;
+  } else if (add) {
+    slot = static_cast<uint32_t>(deferred_clients_.size());
+    const std::string& stored = deferred_clients_.emplace_back(client_id);
+    deferred_client_index_.emplace(stored, slot);
+  } else {
+    return kNoClient;
+  }
+  last_client_ = deferred_clients_[slot];
+  last_client_slot_ = slot;
+  return slot;
 }
 
 bool OpApplier::forget_deferred(const QueueKey& key) {
-  bool found = false;
-  for (DeferredMap* m : {&deferred_, &new_deferred_}) {
-    if (auto it = m->find(key); it != m->end()) {
-      m->erase(it);
-      found = true;
-    }
-  }
-  return found;
+  if (deferred_.empty() && new_deferred_.empty()) return false;
+  const uint32_t client = deferred_client(key.client_id, false);
+  if (client == kNoClient) return false;
+  const DeferredKey k{client, key.seq};
+  return (deferred_.erase(k) + new_deferred_.erase(k)) != 0;
 }
 
-int OpApplier::write_update(const OwnedKey& key, const Deferred& d) {
+int OpApplier::write_update(const DeferredKey& key, const Deferred& d) {
   Statement& s = update_queue_;
-  s.bind_text_ref(1, key.client_id);
+  s.bind_text_ref(1, deferred_clients_[key.client]);
   s.bind(2, static_cast<int64_t>(key.seq));
   s.bind(3, d.state);
   s.bind(4, d.packet_id);
@@ -236,7 +283,7 @@ int OpApplier::write_due_deferred(BatchResult& result) {
     if (age.at > cutoff && deferred_order_.size() - i <= deferred_max_entries_) break;
     auto it = deferred_.find(age.key);
     if (it == deferred_.end() || it->second.batch != age.batch) continue;  // stale
-    if (removal_held_ && removal_held_(it->first.client_id, it->first.seq)) {
+    if (removal_held_ && removal_held_(deferred_clients_[it->first.client], it->first.seq)) {
       ++result.elided_ops;  // leaves deferred_ with the written ones
       continue;
     }
@@ -603,8 +650,10 @@ int OpApplier::on(const broker::OpSessionDelete& op, BatchResult&) {
   // Queue rows of this batch go in first, so the delete below sees them.
   int rc = flush_queue_rows();
   if (rc != SQLITE_OK) return rc;
-  for (DeferredMap* m : {&deferred_, &new_deferred_}) {
-    std::erase_if(*m, [&](const auto& kv) { return kv.first.client_id == op.client_id; });
+  if (const uint32_t client = deferred_client(op.client_id, false); client != kNoClient) {
+    for (DeferredMap* m : {&deferred_, &new_deferred_}) {
+      std::erase_if(*m, [&](const auto& kv) { return kv.first.client == client; });
+    }
   }
   delete_session_queue_.bind_text_ref(1, op.client_id);
   if ((rc = release_returned(delete_session_queue_)) != SQLITE_OK) return rc;
@@ -682,7 +731,7 @@ int OpApplier::on(const broker::OpQueueUpdate& op, BatchResult&) {
   forget_deferred(key);  // a later state replaces a deferred one
   if (op.state == broker::OutState::AwaitPuback) {
     row_updates_.erase(key);
-    new_deferred_.insert_or_assign(OwnedKey{op.client_id, op.seq},
+    new_deferred_.insert_or_assign(DeferredKey{deferred_client(op.client_id, true), op.seq},
                                    Deferred{static_cast<int>(op.state), op.packet_id, 0});
     return SQLITE_OK;
   }

@@ -114,43 +114,41 @@ class OpApplier {
       return std::hash<std::string_view>()(k.client_id) ^ (std::hash<uint64_t>()(k.seq) * 31);
     }
   };
-  // A queue key that owns its client id (outlives the batch), found by QueueKey.
-  struct OwnedKey {
-    std::string client_id;
+  // A deferred state's entry: its client id as an index into deferred_clients_ (each id
+  // stored once, however many of its entries wait), and its seq.
+  struct DeferredKey {
+    uint32_t client;
     uint64_t seq;
+    bool operator==(const DeferredKey&) const = default;
   };
-  struct OwnedKeyHash {
-    using is_transparent = void;
-    size_t operator()(const QueueKey& k) const { return QueueKeyHash()(k); }
-    size_t operator()(const OwnedKey& k) const {
-      return QueueKeyHash()(QueueKey{k.client_id, k.seq});
+  struct DeferredKeyHash {
+    size_t operator()(const DeferredKey& k) const {
+      return std::hash<uint64_t>()(k.seq * 0x9E3779B97F4A7C15ull ^ k.client);
     }
   };
-  struct OwnedKeyEq {
-    using is_transparent = void;
-    static QueueKey view(const OwnedKey& k) { return QueueKey{k.client_id, k.seq}; }
-    static QueueKey view(const QueueKey& k) { return k; }
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const {
-      return view(a) == view(b);
-    }
-  };
+  static constexpr uint32_t kNoClient = 0xFFFFFFFF;
   struct Deferred {
     int state = 0;
     int packet_id = 0;
     uint64_t batch = 0;  // the batch that deferred it (tells a live order entry from a stale one)
   };
-  using DeferredMap = std::unordered_map<OwnedKey, Deferred, OwnedKeyHash, OwnedKeyEq>;
+  using DeferredMap = std::unordered_map<DeferredKey, Deferred, DeferredKeyHash>;
   // Deferral order: each committed deferral once, oldest first; an entry whose key is gone
   // from deferred_ (or deferred again by a later batch) is stale and skipped.
   struct DeferredAge {
-    OwnedKey key;
+    DeferredKey key;
     uint64_t batch;
     std::chrono::steady_clock::time_point at;
   };
   // Drops the deferred state of (client_id, seq); true if there was one.
   bool forget_deferred(const QueueKey& key);
-  int write_update(const OwnedKey& key, const Deferred& d);
+  // The index of client_id in deferred_clients_; kNoClient if it has none and !add.
+  uint32_t deferred_client(std::string_view client_id, bool add);
+  // Drops the ids of clients without deferred states (their count is bounded by twice the
+  // deferred states, from kMinClientsToCompact on).
+  void compact_deferred_clients();
+  static constexpr size_t kMinClientsToCompact = 1024;
+  int write_update(const DeferredKey& key, const Deferred& d);
   // Writes the deferred states that are due (aged, or over the count bound); they leave
   // deferred_ when the batch commits.
   int write_due_deferred(BatchResult& result);
@@ -262,6 +260,10 @@ class OpApplier {
   DeferredMap deferred_;
   DeferredMap new_deferred_;
   std::deque<DeferredAge> deferred_order_;
+  std::deque<std::string> deferred_clients_;  // stable: the index below views into it
+  std::unordered_map<std::string_view, uint32_t> deferred_client_index_;
+  std::string_view last_client_;  // the last lookup (ops come in runs of one client)
+  uint32_t last_client_slot_ = kNoClient;
   size_t due_written_ = 0;  // front entries of deferred_order_ this batch wrote (or skipped)
   bool wrote_all_deferred_ = false;  // write_deferred ran in this transaction
   uint64_t batch_no_ = 0;

@@ -235,6 +235,44 @@ TEST(StoreWriter, DeferredStatesWaitAcrossBatchesWithinTheirCountBound) {
       << "the stop writes what is still deferred";
 }
 
+// The client ids of deferred states are kept once each and dropped when their states are
+// gone (here 1,000 of 1,100 clients acknowledge); the states left still reach the right rows.
+TEST(StoreWriter, DeferredStatesOfManyClientsKeepTheirClientIds) {
+  TempDir dir;
+  StoreOptions options;
+  options.deferred_wait = std::chrono::hours(1);
+  options.deferred_max_age = std::chrono::hours(1);
+  auto store = open_store(settings_for(dir), options);
+  ASSERT_TRUE(store);
+  store->start();
+  constexpr int kClients = 1100;
+  auto id = [](int i) { return "client-" + std::to_string(i); };
+  std::vector<broker::PersistOp> adds, updates, removes;
+  for (int i = 0; i < kClients; ++i) {
+    adds.push_back(session(id(i)));
+    adds.push_back(queue_add(id(i), 1, make_message(static_cast<uint64_t>(i + 1), "t", "p")));
+    updates.push_back(broker::OpQueueUpdate{id(i), 1, broker::OutState::AwaitPuback,
+                                            static_cast<uint16_t>(i + 1)});
+    if (i < 1000) removes.push_back(broker::OpQueueRemove{id(i), 1, i + 1});
+  }
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(adds))));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(updates))));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(std::move(removes))));
+  // One more state after the ids were compacted, for a client that had one before.
+  ASSERT_TRUE(durable_by(*store, store->submit(broker::OpQueueUpdate{
+                                     id(1050), 1, broker::OutState::AwaitPuback, 4242})));
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue WHERE packet_id != 0"), 0);
+  store->stop();
+  EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 100);
+  EXPECT_EQ(count_rows(dir.db_path(),
+                       "SELECT count(*) FROM queue WHERE state = 1 AND "
+                       "packet_id = CAST(substr(client_id, 8) AS INTEGER) + 1"),
+            99);
+  EXPECT_EQ(
+      count_rows(dir.db_path(), "SELECT packet_id FROM queue WHERE client_id = 'client-1050'"),
+      4242);
+}
+
 // A deferred state still pending at stop is written by the stop.
 TEST(StoreWriter, DeferredInflightStateIsWrittenAtStop) {
   TempDir dir;
