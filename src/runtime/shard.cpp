@@ -74,8 +74,7 @@ void Shard::adopt_socket_here(int fd, std::string remote, bool read_now) {
   connections_[id] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);
   raw->contained([&] { broker_.on_link_opened(raw); });
-  // Level-triggered: whatever this read leaves (or what arrives later) epoll reports.
-  if (read_now) raw->on_io(EPOLLIN);
+  if (read_now) fresh_.push_back(raw);
 }
 
 void Shard::notify_durable() {
@@ -192,6 +191,15 @@ void Shard::adopt_moved(std::unique_ptr<Connection> c, mqtt::Connect connect) {
 }
 
 void Shard::after_io() {
+  // New sockets: their CONNECT is mostly there already. Read after this iteration's events,
+  // so the broker sees packets in the order they came in (a PUBACK sent on the old
+  // connection before a takeover's CONNECT is taken first). Level-triggered: whatever this
+  // read leaves, or what arrives later, epoll reports.
+  for (size_t i = 0; i < fresh_.size(); ++i) {
+    Connection* c = fresh_[i];
+    if (!c->closed && !c->moving) c->on_io(EPOLLIN);
+  }
+  fresh_.clear();
   // Writes first (swap: flushing may close, and closing may dirty others).
   for (size_t i = 0; i < dirty_.size(); ++i) {
     Connection* c = dirty_[i];

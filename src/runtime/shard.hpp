@@ -30,7 +30,8 @@ class Shard final : public broker::ShardServices {
   void adopt_socket(int fd);
   // Owner thread: the same for a socket this shard accepted itself (no hand-off), with the
   // peer's address from accept() (empty: asked of the socket). read_now: read what has
-  // arrived at once instead of waiting for epoll to report it.
+  // arrived in this loop iteration (after its other events) instead of waiting for epoll to
+  // report it.
   void adopt_socket_here(int fd, std::string remote = {}, bool read_now = false);
   // Any thread: the store committed more; coalesced into one on_durable per iteration.
   void notify_durable();
@@ -77,6 +78,9 @@ class Shard final : public broker::ShardServices {
   std::thread thread_;
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> connections_;
   std::vector<Connection*> dirty_;
+  // Accepted in this loop iteration with read_now: read in after_io, once the events the
+  // iteration already reported (say a PUBACK on another connection) have been handled.
+  std::vector<Connection*> fresh_;
   std::vector<Connection*> closed_;
   struct Move {
     Connection* conn;
