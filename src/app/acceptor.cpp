@@ -121,7 +121,7 @@ void Acceptor::keep_or_refuse(int c, const sockaddr_storage& peer) {
   if (nodelay_inherited_ < 0) nodelay_inherited_ = runtime::has_nodelay(c) ? 1 : 0;
   if (nodelay_inherited_ == 0) runtime::set_nodelay(c);
   // Clients send CONNECT right behind the handshake: it is mostly there already, and read
-  // now instead of after another trip through epoll.
+  // at the end of this loop iteration instead of after another trip through epoll.
   shard_.adopt_socket_here(c, runtime::format_address(peer), /*read_now=*/true);
 }
 

@@ -323,10 +323,6 @@ OpApplier::BatchResult OpApplier::apply_batch(const std::vector<PendingOp>& ops,
   clear_pending();
   queue_row_index_.reserve(end - begin);
   for (size_t i = begin; i < end; ++i) {
-    if (ops[i].elided) {
-      ++result.elided_ops;
-      continue;
-    }
     const broker::PersistOp& op = ops[i].op;
     int rc = apply(op, result);
     if (rc == SQLITE_OK) continue;

@@ -34,9 +34,6 @@ struct PendingOp {
   uint64_t seq = 0;
   broker::PersistOp op;
   bool counted_add = false;  // counted as a new message row by submit (an estimate)
-  // Not applied: a QoS 1 entry's AwaitPuback state whose removal is already submitted
-  // (Store::mark_elidable_updates).
-  bool elided = false;
 };
 
 // The key of a queue entry as one number (client id and seq hashed), for the writer's
@@ -88,7 +85,6 @@ class OpApplier {
     deferred_max_entries_ = max_entries;
   }
   bool has_deferred() const { return !deferred_.empty() || !new_deferred_.empty(); }
-  size_t deferred_count() const { return deferred_.size(); }
   // Asked before a due state is written: true when the entry's removal is already
   // submitted (held by the writer for a later batch); the state is then dropped unwritten.
   void set_removal_held(std::function<bool(std::string_view, uint64_t)> held) {

@@ -400,21 +400,10 @@ bool Store::take_into_held() {
   return stopping;
 }
 
-void Store::mark_elidable_updates(size_t begin, size_t end) {
-  if (held_removals_.empty()) return;
-  for (size_t i = begin; i < end; ++i) {
-    const auto* up = std::get_if<broker::OpQueueUpdate>(&held_[i].op);
-    if (up != nullptr && up->state == broker::OutState::AwaitPuback &&
-        held_removals_.count(queue_entry_hash(up->client_id, up->seq)) != 0)
-      held_[i].elided = true;
-  }
-}
-
 bool Store::commit_front() {
   size_t batch = std::max<size_t>(settings_.commit_batch, 1);
   size_t begin = held_front_;
   size_t end = std::min(held_.size(), begin + batch);
-  mark_elidable_updates(begin, end);
   OpApplier::BatchResult result;
   int rc = db_.exec("BEGIN IMMEDIATE");
   if (rc == SQLITE_OK) {

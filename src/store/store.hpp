@@ -193,7 +193,6 @@ class Store final : public broker::PersistenceSink {
   // Marks, in held_[begin, end), the QoS 1 AwaitPuback updates of entries whose removal is
   // held too: the row goes soon, and writing its state first is wasted (a crash in between
   // resends that message as new, which QoS 1 allows; QoS 2 states are always written).
-  void mark_elidable_updates(size_t begin, size_t end);
   std::unordered_map<uint64_t, uint32_t> held_removals_;  // queue_entry_hash -> count
   void checkpoint(const char* mode);
   bool truncate_pending_ = false;  // a TRUNCATE checkpoint was busy: the next idle one truncates

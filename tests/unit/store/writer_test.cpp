@@ -8,6 +8,16 @@
 namespace harbor::store::test {
 namespace {
 
+// A session and its queue entries 1..n, each with a message of its own (ids 1..n).
+std::vector<broker::PersistOp> session_with_entries(const std::string& client, int n) {
+  std::vector<broker::PersistOp> ops{session(client)};
+  for (int i = 1; i <= n; ++i) {
+    ops.push_back(queue_add(client, static_cast<uint64_t>(i),
+                            make_message(static_cast<broker::MessageId>(i), "t", "p")));
+  }
+  return ops;
+}
+
 TEST(StoreWriter, GroupCommitBatchesManyOpsIntoFewTransactions) {
   TempDir dir;
   auto store = open_store(settings_for(dir));
@@ -172,9 +182,7 @@ TEST(StoreWriter, QoS1InflightStateWaitsForItsAcknowledgementUntilItIsDue) {
   auto store = open_store(settings_for(dir), options);
   ASSERT_TRUE(store);
   store->start();
-  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
-                                       queue_add("c", 2, make_message(2, "t", "b")),
-                                       queue_add("c", 3, make_message(3, "t", "c"))});
+  uint64_t last = store->submit_batch(session_with_entries("c", 3));
   ASSERT_TRUE(durable_by(*store, last));
   const uint64_t elided_before = store->stats().elided_ops;
   last = store->submit_batch({broker::OpQueueUpdate{"c", 1, broker::OutState::AwaitPuback, 7},
@@ -209,9 +217,7 @@ TEST(StoreWriter, DeferredStatesWaitAcrossBatchesWithinTheirCountBound) {
   auto store = open_store(settings_for(dir), options);
   ASSERT_TRUE(store);
   store->start();
-  uint64_t last = store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
-                                       queue_add("c", 2, make_message(2, "t", "b")),
-                                       queue_add("c", 3, make_message(3, "t", "c"))});
+  uint64_t last = store->submit_batch(session_with_entries("c", 3));
   ASSERT_TRUE(durable_by(*store, last));
   const uint64_t elided_before = store->stats().elided_ops;
   for (uint64_t seq = 1; seq <= 3; ++seq) {  // one batch each: deferred in this order
@@ -604,21 +610,22 @@ TEST(StoreWriter, AckPolicyDecidesWhetherAcknowledgementsWaitForTheCommit) {
 namespace harbor::store::test {
 namespace {
 
-// A QoS 1 entry's AwaitPuback state is not written when its removal is already held by the
-// writer (one op per transaction here, so only the held index can see it); QoS 2 states,
-// and QoS 1 states without a removal behind them, are always written.
+// A deferred QoS 1 state that falls due is not written when its removal is already held by
+// the writer (one op per transaction and no deferral age here, so entry 1's state is due in
+// the very next transaction, while its removal waits two transactions behind); QoS 2
+// states, and QoS 1 states without a removal behind them, are written.
 TEST(StoreWriter, HeldRemovalElidesTheQos1StateBeforeIt) {
   TempDir dir;
   auto settings = settings_for(dir);
   settings.commit_batch = 1;
-  auto store = open_store(settings);
+  StoreOptions options;
+  options.deferred_max_age = std::chrono::milliseconds(0);
+  options.deferred_wait = std::chrono::hours(1);  // due states only, never the idle write
+  auto store = open_store(settings, options);
   ASSERT_TRUE(store);
   ASSERT_TRUE(store->restore(0));
   store->start();
-  ASSERT_TRUE(durable_by(
-      *store, store->submit_batch({session("c"), queue_add("c", 1, make_message(1, "t", "a")),
-                                   queue_add("c", 2, make_message(2, "t", "b")),
-                                   queue_add("c", 3, make_message(3, "t", "c"))})));
+  ASSERT_TRUE(durable_by(*store, store->submit_batch(session_with_entries("c", 3))));
   const uint64_t before = store->stats().elided_ops;
   ASSERT_TRUE(
       durable_by(*store, store->submit_batch({
@@ -630,12 +637,10 @@ TEST(StoreWriter, HeldRemovalElidesTheQos1StateBeforeIt) {
                          })));
   EXPECT_EQ(store->stats().elided_ops - before, 1u) << "only entry 1's QoS 1 state";
   EXPECT_EQ(count_rows(dir.db_path(), "SELECT count(*) FROM queue"), 1);
-  // Deferred, and written once the writer is idle (deferred_wait).
-  EXPECT_TRUE(wait_until([&] {
-    return count_rows(dir.db_path(),
-                      "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9") ==
-           1;
-  })) << "a state with no removal behind it is written";
+  EXPECT_EQ(count_rows(dir.db_path(),
+                       "SELECT count(*) FROM queue WHERE seq = 3 AND state = 1 AND packet_id = 9"),
+            1)
+      << "a state with no removal behind it is written when due";
   store->stop();
 }
 
