@@ -13,6 +13,7 @@
 #include <thread>
 
 #include "app/acceptor.hpp"
+#include "app/bridge_specs.hpp"
 #include "app/layer_settings.hpp"
 #include "runtime/log.hpp"
 #include "runtime/socket.hpp"
@@ -79,6 +80,8 @@ tl::expected<void, std::string> Server::start() {
     store_->start();
   }
 
+  prepare_bridges(n);
+
   auto where = runtime::parse_host_port(cfg_->tcp.bind);
   if (!where) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", where.error()));
   auto fd = runtime::listen_tcp(*where);
@@ -94,6 +97,7 @@ tl::expected<void, std::string> Server::start() {
   for (auto& s : shards_) s->start();
   for (size_t i = 0; i < shards_.size(); ++i)
     shards_[i]->loop().post([a = acceptors_[i].get()] { a->start(); });
+  for (auto& b : bridges_) b->start();
   started_ = true;
   return {};
 }
@@ -154,6 +158,20 @@ void Server::stop() {
   listen_fd_ = -1;
   if (data_lock_) data_lock_->remove();
   data_lock_.reset();
+}
+
+void Server::prepare_bridges(unsigned num_shards) {
+  // Shards are not running yet: each bridge's session is made (or reconciled) here, before
+  // any client can publish, so what matches a forward rule is queued from the first message.
+  std::vector<std::string> configured;
+  for (auto& spec : bridge_specs_from(*cfg_)) {
+    const std::string id = spec.rules->client_id();
+    configured.push_back(id);
+    auto& shard = *shards_[broker::home_shard(id, num_shards)];
+    bridges_.push_back(std::make_unique<bridge::Bridge>(std::move(spec), shard));
+    bridges_.back()->prepare();
+  }
+  for (auto& s : shards_) s->broker().drop_unconfigured_bridges(configured);
 }
 
 tl::expected<void, std::string> Server::lock_data_directory() {

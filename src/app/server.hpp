@@ -6,11 +6,11 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tl/expected.hpp>
 #include <vector>
 
-#include <tl/expected.hpp>
-
 #include "app/file_lock.hpp"
+#include "bridge/bridge.hpp"
 #include "broker/context.hpp"
 #include "broker/retained_store.hpp"
 #include "broker/subscription_tree.hpp"
@@ -58,6 +58,10 @@ class Server {
   std::vector<std::unique_ptr<runtime::Shard>> shards_;
   // One per shard, all on listen_fd_ (each shard accepts its own connections).
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  // Configured bridges, each driven on its session's home shard (destroyed after the shards
+  // stopped: stop() joins them first).
+  std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
+  void prepare_bridges(unsigned num_shards);
   int listen_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
 

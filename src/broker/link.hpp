@@ -35,6 +35,9 @@ class Link {
   bool connected = false;       // CONNACK success sent
   bool normal_disconnect = false;  // DISCONNECT without will received
   bool assigned_client_id = false; // the server chose the client id (told in CONNACK, 5.0)
+  // A connection the broker dialled (a bridge): the broker is the client on it, so it
+  // sends client DISCONNECT reason codes and never a CONNACK.
+  bool outbound = false;
   uint32_t inbound_unacked = 0;    // QoS 1/2 PUBLISH not yet acknowledged (Receive Maximum)
   // Steady ms the socket last accepted output bytes, or the output started waiting (the
   // clock of write progress; see kStuckWriteMs).

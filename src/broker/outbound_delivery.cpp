@@ -266,7 +266,16 @@ std::string ShardBroker::shared_filter_of(const Session& s, SharedGroupId group)
 }
 
 void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) {
-  if (link->out_aliases) {
+  if (const Session* s = link->session; s != nullptr && s->bridge) {
+    // A bridge: the remote topic and retain flag of the first forward rule that matches.
+    Delivery mapped = d;
+    if (const BridgeForwardRule* rule = s->bridge->rule_for(m.topic)) {
+      BridgeRules::remote_topic(*rule, m.topic, bridge_topic_);
+      mapped.topic = bridge_topic_;
+      if (rule->retain) mapped.retain = *rule->retain;
+    }
+    encode_publish(link->version(), m, mapped, link->out());
+  } else if (link->out_aliases) {
     // Decided here, at the moment of writing, so an alias is always set up on the wire
     // before a PUBLISH that uses it alone (held PUBLISHes are written later, in order).
     Delivery aliased = d;

@@ -7,6 +7,8 @@ namespace harbor::broker {
 
 namespace {
 
+std::string_view topic_of(const Message& m, const Delivery& d);
+
 size_t props_body_size(const Message& m, const Delivery& d) {
   size_t n = m.forward_props.size();
   if (d.topic_alias != 0) n += 1 + 2;
@@ -16,10 +18,14 @@ size_t props_body_size(const Message& m, const Delivery& d) {
 }
 
 size_t remaining_length(mqtt::Version v, const Message& m, const Delivery& d, size_t props) {
-  size_t n = 2 + (d.alias_only ? 0 : m.topic.size()) + m.payload.size();
+  size_t n = 2 + (d.alias_only ? 0 : topic_of(m, d).size()) + m.payload.size();
   if (d.qos > 0) n += 2;
   if (mqtt::is_v5(v)) n += mqtt::varint_size(static_cast<uint32_t>(props)) + props;
   return n;
+}
+
+std::string_view topic_of(const Message& m, const Delivery& d) {
+  return d.topic.empty() ? std::string_view(m.topic) : d.topic;
 }
 
 void put_u16(std::string& out, uint16_t v) {
@@ -48,8 +54,9 @@ void encode_publish(mqtt::Version v, const Message& m, const Delivery& d, std::s
   if (d.alias_only) {
     put_u16(out, 0);
   } else {
-    put_u16(out, static_cast<uint16_t>(m.topic.size()));
-    out.append(m.topic);
+    const std::string_view topic = topic_of(m, d);
+    put_u16(out, static_cast<uint16_t>(topic.size()));
+    out.append(topic);
   }
   if (d.qos > 0) put_u16(out, d.packet_id);
   if (mqtt::is_v5(v)) {

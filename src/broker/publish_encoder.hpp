@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 
 #include "broker/message.hpp"
@@ -26,6 +27,9 @@ struct Delivery {
   // already has this alias for it on this connection [MQTT-3.3.2-12].
   uint16_t topic_alias = 0;
   bool alias_only = false;
+  // The topic name to send instead of the message's (a bridge's remote topic); empty: the
+  // message's own. Points into storage that outlives the encode call.
+  std::string_view topic;
 };
 
 // Topic aliases the broker assigns for one connection's outbound PUBLISHes (MQTT 5 §3.3.2.3.4),

@@ -14,10 +14,11 @@
 #include <unordered_set>
 #include <vector>
 
+#include "broker/bridge_rules.hpp"
 #include "broker/link.hpp"
 #include "broker/message.hpp"
-#include "broker/ring.hpp"
 #include "broker/ports.hpp"
+#include "broker/ring.hpp"
 #include "broker/subscription_tree.hpp"
 #include "mqtt/outbound_window.hpp"
 #include "mqtt/packets.hpp"
@@ -134,6 +135,9 @@ class Session {
   bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
+  // A bridge's session (src/bridge/): the topic and retain flag each message carries to the
+  // remote. Null for client sessions.
+  std::shared_ptr<const BridgeRules> bridge;
 
   static uint64_t bytes_of(const OutEntry& e) { return e.msg->topic.size() + e.msg->payload.size(); }
   void enqueue(OutEntry e) {

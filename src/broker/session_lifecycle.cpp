@@ -109,6 +109,10 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   if (c.version == Version::v31 && (c.client_id.empty() || c.client_id.size() > 23)) {
     return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
   }
+  if (std::string_view(c.client_id).starts_with(kBridgeClientPrefix)) {
+    // Reserved for the broker's own bridge sessions (their queues are not a client's).
+    return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
+  }
   if (c.client_id.empty()) {
     // 3.1.1: a server may assign an id only with a clean session [MQTT-3.1.3-7], [MQTT-3.1.3-8].
     if (!v5 && !c.clean_start) return reject_connect(link, ReasonCode::ClientIdentifierNotValid);
@@ -331,8 +335,9 @@ void ShardBroker::publish_will(Session* s) {
 
 void ShardBroker::on_link_closed(Link* link) {
   links_.erase(link->link_id());
-  // Once per connection: the runtime reports each closed link once.
-  if (link->connected) {
+  // Once per connection: the runtime reports each closed link once. A bridge's link is
+  // logged by its bridge.
+  if (link->connected && !link->outbound) {
     const std::string& id = link->session != nullptr ? link->session->client_id() : link->client_id;
     log(1, "client \"" + id + "\" disconnected from " + link->remote + ": " +
                (link->close_reason.empty() ? std::string("connection closed")

@@ -35,6 +35,12 @@ void ShardBroker::on_link_opened(Link* link) {
 }
 
 void ShardBroker::close_with(Link* link, ReasonCode rc) {
+  if (link->outbound && !link->connected) {
+    // A bridge's dial whose TCP connect or CONNACK did not come within mqtt.connect_timeout.
+    link->set_close_reason("no CONNACK within mqtt.connect_timeout");
+    link->close_after_flush();
+    return;
+  }
   if (rc == ReasonCode::KeepAliveTimeout) {
     int64_t idle_s = (services_.now_steady_ms() - link->last_rx_ms) / 1000;
     link->set_close_reason("keepalive timeout (" + std::to_string(idle_s) +
@@ -44,6 +50,21 @@ void ShardBroker::close_with(Link* link, ReasonCode rc) {
     link->set_close_reason("server shutdown");
   } else {
     link->set_close_reason("closed by the server: " + reason_text(rc));
+  }
+  if (link->outbound) {
+    // We are the client on a bridge's link: a shutdown is a normal disconnection; a silent
+    // remote gets no DISCONNECT (it would not arrive); other reasons are the client's too.
+    if (rc == ReasonCode::ServerShuttingDown) {
+      // Both versions: a DISCONNECT, so the remote does not publish the bridge's will.
+      mqtt::encode(mqtt::Packet{mqtt::Disconnect{}}, link->version(), link->out());
+      link->mark_dirty();
+      link->close_after_flush();
+      return;
+    }
+    if (rc == ReasonCode::KeepAliveTimeout) {
+      link->close_after_flush();
+      return;
+    }
   }
   if (link->connected && mqtt::is_v5(link->version())) {
     mqtt::Disconnect d;

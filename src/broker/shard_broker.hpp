@@ -97,6 +97,29 @@ class ShardBroker {
 
   size_t session_count() const { return sessions_.size(); }
 
+  // ---- bridges (src/bridge/): a bridge is a persistent session whose connection the
+  // broker dials ----
+  // Startup (after restore, before any client connects), on the shard that
+  // home_shard(rules->client_id()) names: the bridge's session exists (restored or made),
+  // never expires, carries `rules`, and has exactly one subscription per distinct forward
+  // filter (others are removed, in the store too). Logged once.
+  void ensure_bridge_session(std::shared_ptr<const BridgeRules> rules, mqtt::Version v);
+  // Startup: restored bridge sessions whose client id is not in `configured` end, with
+  // their queues (logged at warn, one line each).
+  void drop_unconfigured_bridges(const std::vector<std::string>& configured);
+  struct BridgeAttach {
+    std::string client_id;  // BridgeRules::client_id()
+    mqtt::Version version = mqtt::Version::v311;
+    uint16_t window = 65535;           // min(remote's Receive Maximum, our in-flight bound)
+    uint32_t max_packet = 0xFFFFFFFF;  // remote's Maximum Packet Size (5.0)
+    uint16_t keep_alive_s = 0;         // silent for 1.25x this: KeepAliveTimeout (sweep)
+    bool session_present = false;      // the remote's CONNACK flag (for the log)
+  };
+  // The remote accepted the bridge's CONNECT on `link`: the session attaches to it, resends
+  // what was in flight (DUP) and sends its queue, through link->out(). False (nothing done)
+  // when no bridge session has that id on this shard.
+  bool attach_bridge(Link* link, const BridgeAttach& a);
+
   // Online sessions with a long queue that still acknowledge (their client drains, just
   // slower than the publishers): paused publishers wait while this is true; the runtime
   // also publishes it as the shard's congestion.
@@ -233,6 +256,7 @@ class ShardBroker {
   // stored entries wait for the store's backlog to shrink (store_backlogged).
   std::unordered_set<SessionId> page_waiters_;
   std::vector<RestoredQueueEntry> page_;  // scratch of page_in
+  std::string bridge_topic_;              // scratch of emit_publish (a bridge's remote topic)
   bool logged_page_error_ = false;
   bool logged_queue_full_ = false;
   bool logged_qos0_drop_ = false;

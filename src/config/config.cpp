@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "config/bridges.hpp"
 #include "config/hocon.hpp"
 #include "config/protections.hpp"
 #include "config/schema.hpp"
@@ -25,6 +26,7 @@ using hocon::Value;
 constexpr std::string_view kEnvironment = "<environment>";
 constexpr std::string_view kCommandLine = "<command line>";
 constexpr std::string_view kEnvPrefix = "HARBORMQ_";
+constexpr std::string_view kBridgesKey = "bridges.mqtt";
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && std::isspace(static_cast<unsigned char>(s.front()))) s.remove_prefix(1);
@@ -32,16 +34,7 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-std::string describe(const Value& v) {
-  switch (v.kind) {
-    case Value::Kind::Object:
-      return "an object";
-    case Value::Kind::Array:
-      return "a list";
-    default:
-      return "\"" + v.text + "\"";
-  }
-}
+std::string describe(const Value& v) { return describe_value(v); }
 
 std::vector<std::string_view> split_choices(std::string_view choices) {
   std::vector<std::string_view> out;
@@ -245,6 +238,9 @@ class Builder {
  private:
   tl::expected<void, ConfigError> visit(const std::string& path, const std::string& prefix,
                                         const Value& value) {
+    // Dotted keys (`bridges.mqtt.emqx1 { }`) and overrides arrive as nested objects, so
+    // every bridge is reached through the top-level `bridges`.
+    if (path == "bridges") return visit_bridges(value);
     if (const SchemaRow* row = find_row(path)) {
       auto typed = Converter(*row, path, value, warnings_).run();
       if (!typed) return tl::unexpected(typed.error());
@@ -283,6 +279,34 @@ class Builder {
     }
     return tl::unexpected(ConfigError{value.origin.file, value.origin.line, path,
                                       "unknown key, did you mean " + closest_key(path) + "?"});
+  }
+
+  // `bridges.mqtt` is read by bridges.cpp; every other `bridges.<type>` is a NanoMQ section
+  // not implemented yet.
+  tl::expected<void, ConfigError> visit_bridges(const Value& value) {
+    if (!value.is_object()) {
+      return tl::unexpected(ConfigError{value.origin.file, value.origin.line, "bridges",
+                                        "is a section: expected { ... }, got " + describe(value)});
+    }
+    BridgeReaderHooks hooks{
+        .warn_once = [this](const std::string& key, const hocon::Origin& origin,
+                            const std::string& message) { warn_once(key, origin, message); },
+        .record_origin = [this](std::string_view key,
+                                const hocon::Origin& origin) { record_origin(key, origin); }};
+    for (const auto& field : value.fields) {
+      std::string path = "bridges." + field.key;
+      if (field.key == "mqtt") {
+        if (auto r = read_mqtt_bridges(field.value, config_, hooks); !r) return r;
+        continue;
+      }
+      std::string what = "`" + field.key + "` bridges";
+      for (const auto& section : unimplemented_sections()) {
+        if (section.path == path) what = section.what;
+      }
+      note_section(path, field.value.origin,
+                   "NanoMQ section not implemented yet (" + what + "); accepted, contents ignored");
+    }
+    return {};
   }
 
   // A path that holds schema keys or sections below it ("listeners", "mqtt").
@@ -507,7 +531,28 @@ std::vector<KeyChange> diff(const Config& before, const Config& after) {
                                   row.reloadable});
     }
   }
+  // The bridges are one unit for reload: any change to them needs a restart.
+  if (before.bridges != after.bridges || before.bridge_cache != after.bridge_cache) {
+    std::string old_value = describe_bridges(before);
+    std::string new_value = describe_bridges(after);
+    if (old_value == new_value) {
+      new_value += before.bridges != after.bridges ? " (settings changed)" : " (cache changed)";
+    }
+    changes.push_back(
+        KeyChange{std::string(kBridgesKey), std::move(old_value), std::move(new_value), false});
+  }
   return changes;
+}
+
+std::string describe_value(const hocon::Value& v) {
+  switch (v.kind) {
+    case hocon::Value::Kind::Object:
+      return "an object";
+    case hocon::Value::Kind::Array:
+      return "a list";
+    default:
+      return "\"" + v.text + "\"";
+  }
 }
 
 }  // namespace harbor::config
@@ -536,6 +581,14 @@ std::shared_ptr<const Config> merge_for_reload(const Config& running, const Conf
     for (const auto& entry : running.origins.entries) {
       if (entry.first == key) entries.push_back(entry);
     }
+  }
+  // Bridges need a restart: the running ones stay, with their origins.
+  merged->bridges = running.bridges;
+  merged->bridge_cache = running.bridge_cache;
+  auto is_bridge_key = [](const auto& e) { return e.first.starts_with(kBridgesKey); };
+  std::erase_if(merged->origins.entries, is_bridge_key);
+  for (const auto& entry : running.origins.entries) {
+    if (is_bridge_key(entry)) merged->origins.entries.push_back(entry);
   }
   return merged;
 }

@@ -8,10 +8,11 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <tl/expected.hpp>
 #include <utility>
 #include <vector>
 
-#include <tl/expected.hpp>
+#include "config/bridge_settings.hpp"
 
 namespace harbor::config {
 
@@ -101,6 +102,9 @@ struct Config {
   MqttSettings mqtt;
   SqliteSettings sqlite;
   LogSettings log;
+  // `bridges.mqtt.<name>` in file order, and `bridges.mqtt.cache` (bridges.cpp reads them).
+  std::vector<BridgeSettings> bridges;
+  BridgeCacheSettings bridge_cache;
   // Sections accepted but not implemented yet (one warning each was emitted).
   std::vector<std::string> unimplemented_sections;
   // Protections the file asks for that HarborMQ does not enforce yet (auth, ACL, TLS):
@@ -146,11 +150,12 @@ struct KeyChange {
   bool reloadable = false;
   bool operator==(const KeyChange&) const = default;
 };
-// Every schema key whose value differs, in schema order. Pure; any thread.
+// Every schema key whose value differs, in schema order, then one "bridges.mqtt" change
+// (never reloadable) when the bridges or their cache differ. Pure; any thread.
 std::vector<KeyChange> diff(const Config& before, const Config& after);
 
 // What a reload runs with: `fresh`'s values for every reloadable key, `running`'s for every
-// other key (they take effect only on restart). Pure; any thread.
+// other key and for the bridges (they take effect only on restart). Pure; any thread.
 std::shared_ptr<const Config> merge_for_reload(const Config& running, const Config& fresh);
 
 }  // namespace harbor::config

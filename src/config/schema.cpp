@@ -4,6 +4,8 @@
 #include <array>
 #include <limits>
 
+#include "config/bridges.hpp"
+
 namespace harbor::config {
 namespace {
 
@@ -558,7 +560,9 @@ const std::array kSections = {
     UnimplementedSection{"http_server", "HTTP management API"},
     UnimplementedSection{"auth", "authentication and ACL"},
     UnimplementedSection{"webhook", "web hooks"},
-    UnimplementedSection{"bridges", "MQTT, AWS and NNG bridges"},
+    // bridges.mqtt is read by bridges.cpp; the other bridge types stay here.
+    UnimplementedSection{"bridges.aws", "AWS IoT Core bridges"},
+    UnimplementedSection{"bridges.nng", "NNG bridges"},
     UnimplementedSection{"rules", "rule engine"},
     UnimplementedSection{"exchange_client", "message exchange"},
     UnimplementedSection{"plugin", "plugins"},
@@ -661,6 +665,12 @@ std::string closest_key(std::string_view key) {
   candidates.push_back("listeners");
   for (const auto& section : kSections) candidates.push_back(section.path);
   for (const auto& accepted : kKeys) candidates.push_back(accepted.path);
+  candidates.push_back("bridges");
+  candidates.push_back("bridges.mqtt");
+  return closest_of(key, candidates);
+}
+
+std::string closest_of(std::string_view key, std::span<const std::string_view> candidates) {
   std::string_view best;
   size_t best_distance = SIZE_MAX;
   for (auto candidate : candidates) {
@@ -758,6 +768,7 @@ std::string render_markdown() {
            escape_cell(row.default_value) + "` | " + (row.reloadable ? "yes" : "no") + " | " +
            (row.ours ? "ours" : "NanoMQ") + " | " + escape_cell(row.doc) + " |\n";
   }
+  out += render_bridges_markdown();
   out +=
       "\n## NanoMQ keys accepted but not implemented\n"
       "\n"
@@ -781,6 +792,7 @@ std::string render_markdown() {
   for (const auto& s : kSections) {
     out += "| `" + std::string(s.path) + "` | " + escape_cell(s.what) + " |\n";
   }
+  out += "| `bridges.<type>` | any other bridge type (not `mqtt`) |\n";
   return out;
 }
 

@@ -81,6 +81,9 @@ const SchemaRow* find_row(std::string_view key);
 // The known name closest to `key` by edit distance: a schema key, section or accepted key.
 std::string closest_key(std::string_view key);
 
+// The candidate closest to `key` by edit distance (the first of equals); "" when none.
+std::string closest_of(std::string_view key, std::span<const std::string_view> candidates);
+
 // Levenshtein distance; exposed for tests.
 size_t edit_distance(std::string_view a, std::string_view b);
 

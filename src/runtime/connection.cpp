@@ -32,6 +32,49 @@ Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::
   remote = remote_address.empty() ? peer_address(fd) : std::move(remote_address);
 }
 
+Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
+                       uint32_t max_packet_size, std::string remote_address)
+    : fd_(fd),
+      id_(id),
+      shard_(shard),
+      protocol_(mqtt::ServerProtocol::Limits{}),
+      client_(std::make_unique<mqtt::ClientProtocol>(v, max_packet_size)),
+      role_(role),
+      connecting_(true) {
+  remote = std::move(remote_address);
+  outbound = true;
+  epollout = true;  // registered for EPOLLOUT: the connect's completion
+}
+
+void Connection::finish_connect() {
+  int err = 0;
+  socklen_t len = sizeof err;
+  if (::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &err, &len) != 0) err = errno;
+  if (err == EINPROGRESS || err == EALREADY) return;  // not yet
+  if (err != 0) {
+    set_close_reason(std::string("connect failed: ") + std::strerror(err));
+    fail();
+    return;
+  }
+  connecting_ = false;
+  epollout = false;
+  shard_->loop().modify(fd_, interest(), this);
+  role_->on_socket_connected(*this);
+  mark_dirty();
+}
+
+void Connection::process_outbound_input() {
+  while (!closing && !closed && !paused_) {
+    auto next = client_->next();
+    if (!next) {
+      shard_->broker().on_protocol_error(this, next.error());
+      return;
+    }
+    if (!next->has_value()) break;
+    if (role_->on_packet(*this, **next) == broker::Flow::Pause) pause_reading();
+  }
+}
+
 Connection::~Connection() {
   if (fd_ >= 0) ::close(fd_);
 }
@@ -60,6 +103,10 @@ void Connection::close_after_flush() {
 void Connection::on_io(uint32_t events) {
   if (closed || moving) return;
   contained([&] {
+    if (connecting_) {
+      if (events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) finish_connect();
+      return;
+    }
     if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
       read_socket();
       if (closed || moving) return;
@@ -93,15 +140,15 @@ void Connection::read_socket() {
     // Each read is decoded before the next, so the input buffer holds at most one chunk and
     // one partial packet. Idle connections read small chunks; busy ones grow to 64 KiB.
     size_t chunk = careful ? std::min(read_chunk_, kCarefulChunk) : read_chunk_;
-    auto span = protocol_.prepare(chunk);
+    auto span = prepare_input(chunk);
     if (span.size() > chunk) span = span.first(chunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
     if (n > 0) {
-      protocol_.commit(static_cast<size_t>(n));
+      commit_input(static_cast<size_t>(n));
       last_rx_ms = shard_->now_steady_ms();
       const bool short_read = static_cast<size_t>(n) < span.size();
       if (!short_read && read_chunk_ < kReadChunk) read_chunk_ *= 2;
-      if (!connected) account_unconnected_input();
+      if (!connected && !client_) account_unconnected_input();
       if (closing || closed) return;
       process_input();
       if (short_read) break;
@@ -170,6 +217,10 @@ void Connection::resume_reading() {
 }
 
 void Connection::process_input() {
+  if (client_) {
+    process_outbound_input();
+    return;
+  }
   while (!closing && !closed && !moving && !paused_) {
     auto next = protocol_.next();
     if (!next) {
@@ -195,10 +246,10 @@ void Connection::process_input() {
 
 void Connection::trim_buffers() {
   if (closed || moving) return;
-  size_t released = protocol_.reserved();
-  protocol_.release_buffer();
-  released -= protocol_.reserved();
-  if (protocol_.reserved() == 0) read_chunk_ = 256;
+  size_t released = input_reserved();
+  release_input();
+  released -= input_reserved();
+  if (input_reserved() == 0) read_chunk_ = 256;
   if (out_offset_ == out_.size() && out_.capacity() > 15) {
     released += out_.capacity();
     std::string().swap(out_);
@@ -289,11 +340,12 @@ void Connection::fail() {
   }
   // Closed by the peer: nothing to tell it. The destructor's close(), at the end of this
   // loop iteration (Shard::after_io), takes the socket out of epoll too (never dup'ed).
-  if (!connected) log_unconnected_close();
+  if (!connected && !client_) log_unconnected_close();
   // Its buffers are freed with it (Shard::after_io): they count toward the next heap trim,
   // as an idle connection's do (a drained subscriber leaves megabytes of output buffer).
-  shard_->note_released(out_.capacity() + protocol_.reserved());
+  shard_->note_released(out_.capacity() + input_reserved());
   shard_->connection_closed(this);
+  if (role_ != nullptr) role_->on_closed(*this);
 }
 
 void Connection::log_unconnected_close() const {

@@ -8,6 +8,8 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
+#include <span>
 #include <string>
 
 #include "broker/link.hpp"
@@ -23,8 +25,30 @@ class Shard;
 // backpressure resume only when no connection of the shard is congested and still draining.
 constexpr size_t kCongestionLowWater = broker::kOutputLowWater;
 
+class Connection;
+
+// The client role of a connection the broker dialled (a bridge's link): it speaks first
+// (CONNECT) and takes the server's packets. Owned by whoever dialled; it outlives every
+// connection it is given to. Called on the connection's shard thread.
+class OutboundRole {
+ public:
+  virtual ~OutboundRole() = default;
+  // The TCP connection is up: append CONNECT to c.out() (flushed after the call).
+  virtual void on_socket_connected(Connection& c) = 0;
+  // One validated server-to-client packet (CONNACK first). Pause: stop reading until the
+  // local receivers drained (as for a client's PUBLISH).
+  virtual broker::Flow on_packet(Connection& c, mqtt::Packet& p) = 0;
+  // The connection is gone (after the broker's on_link_closed); it is destroyed at the end
+  // of this loop turn. Called once.
+  virtual void on_closed(Connection& c) = 0;
+};
+
 class Connection final : public IoHandler, public broker::Link {
  public:
+  // An outbound connection: `fd` is connecting (non-blocking connect in progress); the
+  // connection takes the server's packets through `role` in protocol version `v`.
+  Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
+             uint32_t max_packet_size, std::string remote_address);
   // remote_address: the peer as accept() reported it (empty: asked of the socket).
   Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
              std::string remote_address = {});
@@ -37,12 +61,17 @@ class Connection final : public IoHandler, public broker::Link {
   std::string& out() override { return out_; }
   void mark_dirty() override;
   void close_after_flush() override;
-  mqtt::Version version() const override { return protocol_.version(); }
+  mqtt::Version version() const override {
+    return client_ ? client_->version() : protocol_.version();
+  }
   size_t pending_bytes() const override { return out_.size() - out_offset_; }
   uint64_t link_id() const override { return id_; }
   void trim_buffers() override;
 
   int fd() const { return fd_; }
+  bool is_outbound() const { return role_ != nullptr; }
+  // Outbound: the client-side protocol (e.g. for the Topic Alias Maximum it advertised).
+  mqtt::ClientProtocol* client_protocol() { return client_.get(); }
   // Writes what it can; registers for EPOLLOUT when the socket is full.
   void flush();
   // Decodes and dispatches buffered packets (also after a move to another shard).
@@ -80,6 +109,30 @@ class Connection final : public IoHandler, public broker::Link {
   uint64_t id_;
   Shard* shard_;
   mqtt::ServerProtocol protocol_;
+  // Outbound only: the client-side protocol and who drives it; connecting_ until the
+  // non-blocking connect finished.
+  std::unique_ptr<mqtt::ClientProtocol> client_;
+  OutboundRole* role_ = nullptr;
+  bool connecting_ = false;
+  void finish_connect();
+  std::span<uint8_t> prepare_input(size_t n) {
+    return client_ ? client_->prepare(n) : protocol_.prepare(n);
+  }
+  void commit_input(size_t n) {
+    if (client_)
+      client_->commit(n);
+    else
+      protocol_.commit(n);
+  }
+  size_t input_buffered() const { return client_ ? client_->buffered() : protocol_.buffered(); }
+  size_t input_reserved() const { return client_ ? client_->reserved() : protocol_.reserved(); }
+  void release_input() {
+    if (client_)
+      client_->release_buffer();
+    else
+      protocol_.release_buffer();
+  }
+  void process_outbound_input();
   std::string out_;
   size_t out_offset_ = 0;
   bool paused_ = false;

@@ -77,6 +77,18 @@ void Shard::adopt_socket_here(int fd, std::string remote, bool read_now) {
   if (read_now) fresh_.push_back(raw);
 }
 
+Connection* Shard::adopt_outbound(int fd, std::string remote, OutboundRole* role, mqtt::Version v,
+                                  uint32_t max_packet_size) {
+  uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
+  auto c = std::make_unique<Connection>(fd, id, this, role, v, max_packet_size, std::move(remote));
+  Connection* raw = c.get();
+  connections_[id] = std::move(c);
+  ctx_.stats.sockets_open.fetch_add(1, std::memory_order_relaxed);  // given back in after_io
+  loop_.add(fd, EPOLLIN | EPOLLRDHUP | EPOLLOUT, raw);
+  raw->contained([&] { broker_.on_link_opened(raw); });
+  return raw;
+}
+
 void Shard::notify_durable() {
   if (!durable_pending_.exchange(true, std::memory_order_acq_rel)) {
     loop_.post([this] {
@@ -88,6 +100,7 @@ void Shard::notify_durable() {
 
 void Shard::begin_shutdown() {
   loop_.post([this] {
+    stopping_ = true;
     broker_.shutdown();
     after_io();  // flush DISCONNECTs and close sockets
     loop_.stop();

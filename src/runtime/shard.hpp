@@ -33,6 +33,14 @@ class Shard final : public broker::ShardServices {
   // arrived in this loop iteration (after its other events) instead of waiting for epoll to
   // report it.
   void adopt_socket_here(int fd, std::string remote = {}, bool read_now = false);
+  // Owner thread: a socket this shard dialled (non-blocking connect in progress) becomes an
+  // outbound connection driven by `role` (a bridge's link). Returns it; it is the shard's
+  // like any other (destroyed at the end of the loop turn it closes in, after
+  // role->on_closed).
+  Connection* adopt_outbound(int fd, std::string remote, OutboundRole* role, mqtt::Version v,
+                             uint32_t max_packet_size);
+  // Owner thread: begin_shutdown's task has started (no bridge dials again).
+  bool stopping() const { return stopping_; }
   // Any thread: the store committed more; coalesced into one on_durable per iteration.
   void notify_durable();
   // Any thread: DISCONNECT everyone, flush, stop the loop.
@@ -99,6 +107,7 @@ class Shard final : public broker::ShardServices {
   static std::atomic<uint64_t> next_connection_id_;
   size_t released_bytes_ = 0;
   int64_t last_heap_trim_ms_ = 0;
+  bool stopping_ = false;
 };
 
 }  // namespace harbor::runtime

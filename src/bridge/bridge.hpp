@@ -1,0 +1,110 @@
+// One MQTT bridge: a persistent session of ours (broker/bridge_rules.hpp) whose connection
+// the broker dials to a remote broker, in the client role. Its forward rules are the
+// session's subscriptions, so what it forwards is queued, stored, paged and resent like any
+// session's (no second queueing mechanism, DESIGN.md §3); what arrives over its remote
+// subscriptions is published locally like a client's PUBLISH and acknowledged to the
+// remote after our commit.
+//
+// Thread: constructed and prepare()d on the main thread before the shards run; everything
+// else on its shard's loop thread (the shard home_shard(client id) names).
+// Emits: log lines for each connection attempt that fails, each link up and down (with its
+// reason), refused subscriptions; through the session, PUBLISH/PUBREL to the remote and
+// PUBACK/PUBREC/PUBCOMP for what the remote sends.
+// Reconnect: after a failed attempt or a lost link, the next server (server, then each of
+// hybrid_servers in turn) is dialled after a delay that doubles from 1 s up to backoff_max,
+// with jitter (half fixed, half random); a link that reached CONNACK resets the delay.
+// Keep alive: PINGREQ when nothing was sent for half the keep alive; a remote silent for
+// 1.25x the keep alive (mqtt.keepalive_multiplier) is dropped by the shard's sweep.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "broker/bridge_rules.hpp"
+#include "mqtt/packets.hpp"
+#include "runtime/connection.hpp"
+#include "runtime/shard.hpp"
+
+namespace harbor::bridge {
+
+struct RemoteAddress {
+  std::string host;
+  uint16_t port = 1883;
+};
+
+// One remote subscription (remote → local).
+struct RemoteSubscription {
+  std::string remote_topic;  // filter subscribed on the remote
+  std::string local_topic;   // replaces the topic when not empty
+  std::string prefix;
+  std::string suffix;
+  mqtt::QoS qos = 0;
+  bool no_local = false;
+  bool retain_as_published = false;
+  uint8_t retain_handling = 0;
+};
+
+struct Spec {
+  std::shared_ptr<const broker::BridgeRules> rules;  // name and forward rules
+  std::vector<RemoteAddress> servers;                // `server`, then `hybrid_servers`
+  mqtt::Version version = mqtt::Version::v311;
+  std::string remote_client_id;
+  uint16_t keep_alive_s = 60;
+  bool clean_start = false;
+  std::optional<std::string> username;
+  std::optional<std::string> password;
+  mqtt::Properties connect_props;  // 5.0
+  std::optional<mqtt::Will> will;
+  std::vector<RemoteSubscription> subscriptions;
+  int64_t backoff_max_ms = 60'000;
+  uint16_t max_inflight = 65535;  // our bound on QoS 1/2 in flight to the remote
+};
+
+// The local topic of a message from the remote under `sub`: prefix + (local_topic or
+// topic) + suffix.
+std::string local_topic_of(const RemoteSubscription& sub, std::string_view topic);
+
+class Bridge final : public runtime::OutboundRole {
+ public:
+  Bridge(Spec spec, runtime::Shard& shard);
+  Bridge(const Bridge&) = delete;
+  Bridge& operator=(const Bridge&) = delete;
+
+  // Main thread, shards not running yet: the bridge's session exists with its subscriptions.
+  void prepare();
+  // Any thread: the first dial, on the shard's loop.
+  void start();
+
+  const std::string& name() const { return spec_.rules->name; }
+
+  // runtime::OutboundRole
+  void on_socket_connected(runtime::Connection& c) override;
+  broker::Flow on_packet(runtime::Connection& c, mqtt::Packet& p) override;
+  void on_closed(runtime::Connection& c) override;
+
+ private:
+  void dial();
+  void redial_later();
+  void on_connack(runtime::Connection& c, const mqtt::Connack& ack);
+  void subscribe_remote(runtime::Connection& c);
+  void arm_ping();
+  std::string describe(const RemoteAddress& a) const;
+
+  Spec spec_;
+  runtime::Shard& shard_;
+  runtime::Connection* link_ = nullptr;  // the current attempt or link (owned by the shard)
+  size_t server_ = 0;                    // index into spec_.servers of the current attempt
+  uint32_t failures_ = 0;                // attempts since the last link that came up
+  bool up_ = false;                      // CONNACK success on link_
+  int64_t up_since_ms_ = 0;
+  uint16_t subscribe_id_ = 0;  // packet id of the SUBSCRIBE in flight (0: none)
+  runtime::TimerId redial_timer_ = 0;
+  runtime::TimerId ping_timer_ = 0;
+  std::minstd_rand rng_;
+};
+
+}  // namespace harbor::bridge

@@ -1,0 +1,45 @@
+// The forwarding rules of a bridge session (a persistent session whose connection the
+// broker dials: src/bridge/). Which local messages it takes is its subscriptions; these
+// rules say what topic and retain flag each one carries to the remote.
+// Immutable once built; shared by the session and the bridge (any thread may read).
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "broker/subscription_tree.hpp"
+
+namespace harbor::broker {
+
+// Client ids of bridge sessions start with this; a client's CONNECT with such an id is
+// refused (0x85), so nobody can take a bridge's queue over.
+inline constexpr std::string_view kBridgeClientPrefix = "$harbormq/bridge/";
+
+struct BridgeForwardRule {
+  std::string filter;        // local topic filter
+  std::string remote_topic;  // replaces the topic when not empty
+  std::string prefix;
+  std::string suffix;
+  std::optional<bool> retain;  // replaces the retain flag when set
+  mqtt::QoS qos = 2;           // the subscription's QoS: at most this on the remote
+};
+
+struct BridgeRules {
+  std::string name;
+  std::vector<BridgeForwardRule> forwards;
+
+  std::string client_id() const { return std::string(kBridgeClientPrefix) + name; }
+  // The first rule whose filter matches `topic` (file order), or nullptr.
+  const BridgeForwardRule* rule_for(std::string_view topic) const;
+  // The remote topic of a local one under `rule`: prefix + (remote_topic or topic) + suffix.
+  static void remote_topic(const BridgeForwardRule& rule, std::string_view topic, std::string& out);
+  // The subscription a rule stands for: no_local, so what the bridge itself publishes
+  // locally (from the remote) never goes back; retain as published; no retained messages
+  // sent when it is made (a restart would send them all again).
+  static SubscriptionOptions options(const BridgeForwardRule& rule);
+};
+
+}  // namespace harbor::broker

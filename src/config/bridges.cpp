@@ -1,0 +1,723 @@
+// Reading `bridges.mqtt`: one BridgeSettings per `bridges.mqtt.<name> {}` and the shared
+// `bridges.mqtt.cache {}`, NanoMQ's keys with NanoMQ's meaning (docs/configuration.md
+// "Bridges"). Transport settings we have no transport for (QUIC, TLS, TCP options) are
+// accepted with one warning each; TLS and QUIC servers are refused.
+#include "config/bridges.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <set>
+#include <vector>
+
+#include "config/schema.hpp"
+#include "config/units.hpp"
+
+namespace harbor::config {
+namespace {
+
+using hocon::Value;
+using Result = tl::expected<void, ConfigError>;
+
+constexpr int64_t kU16Max = std::numeric_limits<uint16_t>::max();
+constexpr int64_t kU32Max = std::numeric_limits<uint32_t>::max();
+constexpr int64_t kDayMs = 86'400'000;
+constexpr int64_t kSecondMs = 1000;
+// MQTT strings and binary data carry a two-byte length [MQTT-1.5.4], [MQTT-1.5.6].
+constexpr size_t kMqttStringMax = 65535;
+
+constexpr std::string_view kNotActedOn = "accepted, not acted on";
+constexpr std::string_view kTlsRefused =
+    "TLS bridges arrive with TLS support (issue 14); use mqtt-tcp://";
+
+std::string describe(const Value& v) { return describe_value(v); }
+
+tl::unexpected<ConfigError> error_at(const Value& v, const std::string& key, std::string message) {
+  return tl::unexpected(ConfigError{v.origin.file, v.origin.line, key, std::move(message)});
+}
+
+// "unknown key, did you mean <parent>.<closest>?", the rest of the config's wording.
+tl::unexpected<ConfigError> unknown_key(const Value& v, const std::string& parent,
+                                        const std::string& field, BridgeKeyGroup group) {
+  std::vector<std::string_view> candidates;
+  for (const auto& k : bridge_keys(group)) {
+    if (k.key.find('*') == std::string_view::npos) candidates.push_back(k.key);
+    if (!k.alias.empty()) candidates.push_back(k.alias);
+  }
+  return error_at(
+      v, parent + "." + field,
+      "unknown key, did you mean " + parent + "." + closest_of(field, candidates) + "?");
+}
+
+tl::expected<std::string, ConfigError> as_string(const Value& v, const std::string& key) {
+  if (v.kind != Value::Kind::Scalar)
+    return error_at(v, key, "expected a string, got " + describe(v));
+  if (v.text.size() > kMqttStringMax) {
+    return error_at(v, key, "longer than " + std::to_string(kMqttStringMax) + " bytes");
+  }
+  return v.text;
+}
+
+// true/false (yes/no, on/off) and NanoMQ's 0/1.
+tl::expected<bool, ConfigError> as_bool(const Value& v, const std::string& key) {
+  if (v.kind == Value::Kind::Scalar) {
+    if (v.text == "1") return true;
+    if (v.text == "0") return false;
+    if (auto b = parse_bool(v.text)) return *b;
+  }
+  return error_at(v, key, "expected true or false (or 1/0), got " + describe(v));
+}
+
+tl::expected<int64_t, ConfigError> as_integer(const Value& v, const std::string& key, int64_t min,
+                                              int64_t max) {
+  if (v.kind != Value::Kind::Scalar) {
+    return error_at(v, key, "expected a whole number, got " + describe(v));
+  }
+  auto n = parse_integer(v.text);
+  if (!n) return error_at(v, key, n.error());
+  if (*n < min || *n > max) {
+    return error_at(v, key,
+                    "must be between " + std::to_string(min) + " and " + std::to_string(max) +
+                        ", got " + std::to_string(*n));
+  }
+  return *n;
+}
+
+// `bare_ms`: what a bare number counts (1000 for seconds, 1 for milliseconds).
+tl::expected<std::chrono::milliseconds, ConfigError> as_duration(const Value& v,
+                                                                 const std::string& key,
+                                                                 int64_t bare_ms, int64_t min_ms,
+                                                                 int64_t max_ms) {
+  if (v.kind != Value::Kind::Scalar) {
+    return error_at(v, key, "expected a duration such as 10s, got " + describe(v));
+  }
+  auto ms = parse_duration_ms(v.text, bare_ms);
+  if (!ms) return error_at(v, key, ms.error());
+  if (*ms < min_ms || *ms > max_ms) {
+    return error_at(v, key,
+                    "must be between " + std::to_string(min_ms) + "ms and " +
+                        std::to_string(max_ms) + "ms, got " + std::to_string(*ms) + "ms");
+  }
+  return std::chrono::milliseconds(*ms);
+}
+
+tl::expected<uint8_t, ConfigError> as_qos(const Value& v, const std::string& key) {
+  auto n = as_integer(v, key, 0, 2);
+  if (!n) return tl::unexpected(n.error());
+  return static_cast<uint8_t>(*n);
+}
+
+// NanoMQ's retain override: 0/1 (or false/true) set the flag, 2 keeps the message's.
+tl::expected<std::optional<bool>, ConfigError> as_retain_override(const Value& v,
+                                                                  const std::string& key) {
+  if (v.kind == Value::Kind::Scalar && v.text == "2") return std::optional<bool>();
+  auto b = as_bool(v, key);
+  if (!b) return error_at(v, key, "expected 0, 1, 2 (keep) or true/false, got " + describe(v));
+  return std::optional<bool>(*b);
+}
+
+// A topic filter: not empty, `#` alone in the last level, `+` alone in its level
+// [MQTT-4.7.1-1], [MQTT-4.7.1-2], [MQTT-4.7.3-1]; no U+0000 [MQTT-4.7.3-2].
+std::optional<std::string> filter_problem(std::string_view filter) {
+  if (filter.empty()) return "a topic filter must not be empty";
+  if (filter.find('\0') != std::string_view::npos) return "a topic must not hold U+0000";
+  size_t start = 0;
+  for (;;) {
+    size_t slash = filter.find('/', start);
+    bool last = slash == std::string_view::npos;
+    std::string_view level = filter.substr(start, last ? std::string_view::npos : slash - start);
+    if (level.find('#') != std::string_view::npos && (level != "#" || !last)) {
+      return "'#' must stand alone in the last level of a topic filter";
+    }
+    if (level.find('+') != std::string_view::npos && level != "+") {
+      return "'+' must stand alone in its level of a topic filter";
+    }
+    if (last) return std::nullopt;
+    start = slash + 1;
+  }
+}
+
+// A topic name, or part of one (prefix, suffix): no wildcards [MQTT-4.7.0-1], no U+0000.
+std::optional<std::string> name_problem(std::string_view name) {
+  if (name.find_first_of("+#") != std::string_view::npos) {
+    return "must be a topic name without wildcards (+, #)";
+  }
+  if (name.find('\0') != std::string_view::npos) return "a topic must not hold U+0000";
+  return std::nullopt;
+}
+
+tl::expected<std::string, ConfigError> as_filter(const Value& v, const std::string& key) {
+  auto s = as_string(v, key);
+  if (!s) return s;
+  if (auto problem = filter_problem(*s)) return error_at(v, key, *problem + ", got \"" + *s + "\"");
+  return s;
+}
+
+// `allow_empty`: the empty name means "the message's own topic" (remote_topic, local_topic).
+tl::expected<std::string, ConfigError> as_topic_name(const Value& v, const std::string& key,
+                                                     bool allow_empty) {
+  auto s = as_string(v, key);
+  if (!s) return s;
+  if (s->empty() && !allow_empty) return error_at(v, key, "must not be empty");
+  if (auto problem = name_problem(*s)) return error_at(v, key, *problem + ", got \"" + *s + "\"");
+  return s;
+}
+
+enum class Scheme : uint8_t { Plain, Quic };
+
+struct ParsedServer {
+  Scheme scheme = Scheme::Plain;
+  BridgeServer server;
+};
+
+// "mqtt-tcp://host:port" or "tcp://host:port" (port 1883 when left out). TLS schemes wait
+// for the TLS issue; QUIC is left to the caller (an error in `server`, skipped in
+// `hybrid_servers`).
+tl::expected<ParsedServer, ConfigError> parse_server(const Value& v, const std::string& key) {
+  if (v.kind != Value::Kind::Scalar) {
+    return error_at(v, key, "expected \"mqtt-tcp://host:port\", got " + describe(v));
+  }
+  const std::string& text = v.text;
+  size_t sep = text.find("://");
+  if (sep == std::string::npos) {
+    return error_at(v, key, "expected mqtt-tcp://host:port, got \"" + text + "\"");
+  }
+  std::string scheme = lower(std::string_view(text).substr(0, sep));
+  ParsedServer out;
+  if (scheme == "tls+mqtt-tcp" || scheme == "mqtts" || scheme == "tls+tcp" || scheme == "ssl") {
+    return error_at(v, key, std::string(kTlsRefused));
+  }
+  if (scheme == "mqtt-quic" || scheme == "quic" || scheme == "tls+mqtt-quic") {
+    out.scheme = Scheme::Quic;
+  } else if (scheme != "mqtt-tcp" && scheme != "tcp") {
+    return error_at(
+        v, key,
+        "unknown scheme \"" + scheme + "://\"; use mqtt-tcp://host:port, got \"" + text + "\"");
+  }
+  std::string_view rest = std::string_view(text).substr(sep + 3);
+  std::string_view host;
+  std::string_view port_text;
+  if (rest.starts_with('[')) {
+    size_t close = rest.find(']');
+    if (close == std::string_view::npos) {
+      return error_at(v, key, "missing ']' after the IPv6 address, got \"" + text + "\"");
+    }
+    host = rest.substr(1, close - 1);
+    std::string_view after = rest.substr(close + 1);
+    if (!after.empty()) {
+      if (after.front() != ':') {
+        return error_at(v, key, "expected :port after the address, got \"" + text + "\"");
+      }
+      port_text = after.substr(1);
+    }
+  } else {
+    size_t colon = rest.find(':');
+    if (colon != std::string_view::npos && rest.find(':', colon + 1) != std::string_view::npos) {
+      return error_at(v, key, "an IPv6 address needs brackets ([::1]:1883), got \"" + text + "\"");
+    }
+    host = rest.substr(0, colon);
+    if (colon != std::string_view::npos) port_text = rest.substr(colon + 1);
+    if (colon != std::string_view::npos && port_text.empty()) {
+      return error_at(v, key, "expected a port after ':', got \"" + text + "\"");
+    }
+  }
+  if (host.empty()) return error_at(v, key, "expected a host, got \"" + text + "\"");
+  if (host.find_first_of("/?#@ \t") != std::string_view::npos ||
+      port_text.find_first_not_of("0123456789") != std::string_view::npos) {
+    return error_at(v, key, "expected mqtt-tcp://host:port and nothing more, got \"" + text + "\"");
+  }
+  out.server.host = std::string(host);
+  if (!port_text.empty()) {
+    auto port = parse_integer(port_text);
+    if (!port || *port < 1 || *port > kU16Max) {
+      return error_at(v, key, "the port must be 1-65535, got \"" + text + "\"");
+    }
+    out.server.port = static_cast<uint16_t>(*port);
+  }
+  return out;
+}
+
+class Reader {
+ public:
+  Reader(Config& config, const BridgeReaderHooks& hooks) : config_(config), hooks_(hooks) {}
+
+  Result read(const Value& mqtt) {
+    const std::string base = "bridges.mqtt";
+    if (!mqtt.is_object()) {
+      return error_at(mqtt, base, "is a section: expected { ... }, got " + describe(mqtt));
+    }
+    std::set<std::string> names;
+    for (const auto& field : mqtt.fields) {
+      const std::string key = base + "." + field.key;
+      if (field.key == "cache") {
+        if (auto r = read_cache(field.value, key); !r) return r;
+        continue;
+      }
+      if (field.key.empty()) {
+        return error_at(field.value, key, "a bridge needs a name: bridges.mqtt.<name> { ... }");
+      }
+      if (field.key.find('.') != std::string::npos) {
+        return error_at(field.value, key, "a bridge name must not hold '.'");
+      }
+      if (!field.value.is_object()) {
+        return error_at(field.value, key,
+                        "a bridge: expected { server = \"mqtt-tcp://host:port\", ... }, got " +
+                            describe(field.value));
+      }
+      if (!names.insert(field.key).second) {
+        return error_at(field.value, key, "a second bridge of this name");
+      }
+      if (auto r = read_bridge(field.key, field.value, key); !r) return r;
+    }
+    return {};
+  }
+
+ private:
+  void warn(const std::string& key, const Value& v, const std::string& message) {
+    hooks_.warn_once(key, v.origin, message);
+  }
+  void not_acted_on(const std::string& key, const Value& v, std::string_view why) {
+    warn(key, v, std::string(kNotActedOn) + " (" + std::string(why) + ")");
+  }
+  void record(const std::string& key, const Value& v) { hooks_.record_origin(key, v.origin); }
+
+  Result read_bridge(const std::string& name, const Value& object, const std::string& base) {
+    BridgeSettings b;
+    b.name = name;
+    record(base, object);
+    bool have_server = false;
+    const Value* conn_properties = nullptr;
+    for (const auto& f : object.fields) {
+      const std::string key = base + "." + f.key;
+      const Value& v = f.value;
+      Result r;
+      if (f.key == "server") {
+        auto s = parse_server(v, key);
+        if (!s) return tl::unexpected(s.error());
+        if (s->scheme == Scheme::Quic) {
+          return error_at(v, key, "QUIC bridges are not supported; use mqtt-tcp://");
+        }
+        b.server = s->server;
+        have_server = true;
+      } else if (f.key == "enable") {
+        r = set(b.enabled, as_bool(v, key));
+      } else if (f.key == "proto_ver") {
+        r = read_proto_ver(v, key, b);
+      } else if (f.key == "clientid") {
+        r = set(b.clientid, as_string(v, key));
+      } else if (f.key == "keepalive") {
+        r = read_keepalive(v, key, b);
+      } else if (f.key == "clean_start") {
+        r = set(b.clean_start, as_bool(v, key));
+      } else if (f.key == "username") {
+        r = set(b.username, as_string(v, key));
+      } else if (f.key == "password") {
+        r = set(b.password, as_string(v, key));
+      } else if (f.key == "conn_properties") {
+        conn_properties = &v;
+        r = read_conn_properties(v, key, b.conn_properties);
+      } else if (f.key == "will") {
+        r = read_will(v, key, b);
+      } else if (f.key == "forwards") {
+        r = read_forwards(v, key, b);
+      } else if (f.key == "subscription") {
+        r = read_subscriptions(v, key, b);
+      } else if (f.key == "backoff_max") {
+        r = set(b.backoff_max, as_duration(v, key, kSecondMs, 100, kDayMs));
+      } else if (f.key == "hybrid_servers") {
+        r = read_hybrid_servers(v, key, b);
+      } else if (f.key == "max_parallel_processes") {
+        r = set_count(b.max_parallel_processes, v, key);
+      } else if (f.key == "max_send_queue_len") {
+        r = set_count(b.max_send_queue_len, v, key);
+      } else if (f.key == "max_recv_queue_len") {
+        r = set_count(b.max_recv_queue_len, v, key);
+      } else if (f.key == "resend_interval") {
+        r = set(b.resend_interval, as_duration(v, key, 1, 1, kDayMs));
+      } else if (f.key == "resend_wait") {
+        r = set(b.resend_wait, as_duration(v, key, 1, 1, kDayMs));
+      } else if (f.key == "cancel_timeout") {
+        r = set(b.cancel_timeout, as_duration(v, key, 1, 1, kDayMs));
+      } else if (f.key == "max_inflight") {
+        auto n = as_integer(v, key, 0, kU16Max);
+        if (n) b.max_inflight = static_cast<uint32_t>(*n);
+        r = check(n);
+      } else if (f.key == "transparent") {
+        auto on = as_bool(v, key);
+        if (on && *on) {
+          not_acted_on(key, v,
+                       "transparent bridging is not implemented; local subscriptions "
+                       "are not proxied to the remote");
+        }
+        r = check(on);
+      } else if (f.key.starts_with("quic_")) {
+        not_acted_on(key, v, "QUIC transport");
+      } else if (f.key == "hybrid_bridging") {
+        auto on = as_bool(v, key);
+        if (on) {
+          not_acted_on(key, v,
+                       "a bridge always fails over through hybrid_servers when that "
+                       "list is not empty");
+        }
+        r = check(on);
+      } else if (f.key == "sub_properties") {
+        not_acted_on(key, v, "MQTT 5 SUBSCRIBE properties");
+      } else if (f.key == "tcp") {
+        not_acted_on(key, v, "TCP socket options");
+      } else if (f.key == "retry_qos_0") {
+        not_acted_on(key, v, "NanoMQ's QoS 0 caching switch");
+      } else if (f.key == "ssl") {
+        // TLS servers are refused above, so an ssl block sits beside a plain server.
+        not_acted_on(key, v, "TLS settings of a plain mqtt-tcp:// bridge are ignored");
+      } else {
+        return unknown_key(v, base, f.key, BridgeKeyGroup::Bridge);
+      }
+      if (!r) return r;
+      record(key, v);
+    }
+    if (!have_server) {
+      return error_at(object, base + ".server",
+                      "required: the remote broker, e.g. server = \"mqtt-tcp://127.0.0.1:1883\"");
+    }
+    if (conn_properties != nullptr && b.proto_ver != 5) {
+      not_acted_on(base + ".conn_properties", *conn_properties,
+                   "MQTT 5 CONNECT properties are not sent by a proto_ver = 4 bridge");
+    }
+    config_.bridges.push_back(std::move(b));
+    return {};
+  }
+
+  Result read_proto_ver(const Value& v, const std::string& key, BridgeSettings& b) {
+    auto n = as_integer(v, key, 0, 255);
+    if (!n) return tl::unexpected(n.error());
+    if (*n == 3) return error_at(v, key, "MQTT 3.1 bridges are not supported; use 4 or 5");
+    if (*n != 4 && *n != 5) {
+      return error_at(v, key, "must be 4 (MQTT 3.1.1) or 5 (MQTT 5.0), got " + std::to_string(*n));
+    }
+    b.proto_ver = static_cast<uint8_t>(*n);
+    return {};
+  }
+
+  // Keep Alive is a two-byte count of seconds [MQTT-3.1.2.10].
+  Result read_keepalive(const Value& v, const std::string& key, BridgeSettings& b) {
+    auto ms = as_duration(v, key, kSecondMs, 0, kU16Max * kSecondMs);
+    if (!ms) return tl::unexpected(ms.error());
+    if (ms->count() % kSecondMs != 0) {
+      return error_at(v, key,
+                      "must be whole seconds (MQTT Keep Alive counts seconds), got " +
+                          std::to_string(ms->count()) + "ms");
+    }
+    b.keepalive = std::chrono::duration_cast<std::chrono::seconds>(*ms);
+    return {};
+  }
+
+  Result read_conn_properties(const Value& object, const std::string& base,
+                              BridgeConnProperties& p) {
+    if (!object.is_object()) {
+      return error_at(object, base,
+                      "expected { receive_maximum = ..., ... }, got " + describe(object));
+    }
+    // NanoMQ spells "infomation"; the correct spelling is taken too, but not both at once.
+    std::string problem_spelling;
+    std::string response_spelling;
+    auto spelled_once = [&](std::string& seen, const std::string& key, const Value& v) -> Result {
+      if (!seen.empty()) {
+        return error_at(v, key, "set twice (also as " + base + "." + seen + ")");
+      }
+      seen = key.substr(base.size() + 1);
+      return {};
+    };
+    for (const auto& f : object.fields) {
+      const std::string key = base + "." + f.key;
+      const Value& v = f.value;
+      Result r;
+      if (f.key == "maximum_packet_size") {
+        r = set_u32(p.maximum_packet_size, v, key, 1, kU32Max);
+      } else if (f.key == "receive_maximum") {
+        auto n = as_integer(v, key, 1, kU16Max);
+        if (n) p.receive_maximum = static_cast<uint16_t>(*n);
+        r = check(n);
+      } else if (f.key == "topic_alias_maximum") {
+        auto n = as_integer(v, key, 0, kU16Max);
+        if (n) p.topic_alias_maximum = static_cast<uint16_t>(*n);
+        r = check(n);
+      } else if (f.key == "request_problem_infomation" || f.key == "request_problem_information") {
+        r = spelled_once(problem_spelling, key, v);
+        if (r) r = set_flag(p.request_problem_information, v, key);
+      } else if (f.key == "request_response_infomation" ||
+                 f.key == "request_response_information") {
+        r = spelled_once(response_spelling, key, v);
+        if (r) r = set_flag(p.request_response_information, v, key);
+      } else if (f.key == "session_expiry_interval") {
+        r = set_u32(p.session_expiry_interval, v, key, 0, kU32Max);
+      } else if (f.key == "user_property" || f.key == "user_properties") {
+        r = read_user_properties(v, key, p.user_properties);
+      } else {
+        return unknown_key(v, base, f.key, BridgeKeyGroup::ConnProperties);
+      }
+      if (!r) return r;
+    }
+    return {};
+  }
+
+  Result read_user_properties(const Value& object, const std::string& key,
+                              std::vector<std::pair<std::string, std::string>>& out) {
+    if (!object.is_object()) {
+      return error_at(object, key, "expected { name = value, ... }, got " + describe(object));
+    }
+    out.clear();
+    for (const auto& f : object.fields) {
+      auto value = as_string(f.value, key + "." + f.key);
+      if (!value) return tl::unexpected(value.error());
+      out.emplace_back(f.key, *value);
+    }
+    return {};
+  }
+
+  Result read_will(const Value& object, const std::string& base, BridgeSettings& b) {
+    if (!object.is_object()) {
+      return error_at(object, base,
+                      "expected { topic = ..., payload = ... }, got " + describe(object));
+    }
+    BridgeWill will;
+    bool have_topic = false;
+    for (const auto& f : object.fields) {
+      const std::string key = base + "." + f.key;
+      const Value& v = f.value;
+      Result r;
+      if (f.key == "topic") {
+        r = set(will.topic, as_topic_name(v, key, false));
+        have_topic = true;
+      } else if (f.key == "payload") {
+        r = set(will.payload, as_string(v, key));
+      } else if (f.key == "qos") {
+        r = set(will.qos, as_qos(v, key));
+      } else if (f.key == "retain") {
+        r = set(will.retain, as_bool(v, key));
+      } else if (f.key == "properties") {
+        not_acted_on(key, v, "MQTT 5 Will properties");
+      } else {
+        return unknown_key(v, base, f.key, BridgeKeyGroup::Will);
+      }
+      if (!r) return r;
+    }
+    if (!have_topic) return error_at(object, base + ".topic", "required when a will is given");
+    b.will = std::move(will);
+    return {};
+  }
+
+  // The entries of `forwards` or `subscription`: a list of objects.
+  static Result expect_entries(const Value& v, const std::string& key, std::string_view example) {
+    if (v.kind != Value::Kind::Array) {
+      return error_at(v, key,
+                      "expected a list of { " + std::string(example) + " }, got " + describe(v));
+    }
+    for (size_t i = 0; i < v.items.size(); ++i) {
+      if (!v.items[i].is_object()) {
+        return error_at(v.items[i], key + "[" + std::to_string(i) + "]",
+                        "expected { " + std::string(example) + " }, got " + describe(v.items[i]));
+      }
+    }
+    return {};
+  }
+
+  Result read_forwards(const Value& list, const std::string& base, BridgeSettings& b) {
+    constexpr std::string_view kExample = "local_topic = \"a/#\", remote_topic = \"b\"";
+    if (auto r = expect_entries(list, base, kExample); !r) return r;
+    b.forwards.clear();
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      const Value& object = list.items[i];
+      const std::string entry = base + "[" + std::to_string(i) + "]";
+      BridgeForward fwd;
+      bool have_local = false;
+      for (const auto& f : object.fields) {
+        const std::string key = entry + "." + f.key;
+        const Value& v = f.value;
+        Result r;
+        if (f.key == "local_topic") {
+          r = set(fwd.local_topic, as_filter(v, key));
+          have_local = true;
+        } else if (f.key == "remote_topic") {
+          r = set(fwd.remote_topic, as_topic_name(v, key, true));
+        } else if (f.key == "prefix") {
+          r = set(fwd.prefix, as_topic_name(v, key, true));
+        } else if (f.key == "suffix") {
+          r = set(fwd.suffix, as_topic_name(v, key, true));
+        } else if (f.key == "qos") {
+          auto q = as_qos(v, key);
+          if (q) fwd.qos = *q;
+          r = check(q);
+        } else if (f.key == "retain") {
+          r = set(fwd.retain, as_retain_override(v, key));
+        } else {
+          return unknown_key(v, entry, f.key, BridgeKeyGroup::Forward);
+        }
+        if (!r) return r;
+      }
+      if (!have_local) {
+        return error_at(object, entry + ".local_topic",
+                        "required: the local topic filter to forward, e.g. local_topic = "
+                        "\"sensors/#\"");
+      }
+      record(entry, object);
+      b.forwards.push_back(std::move(fwd));
+    }
+    return {};
+  }
+
+  Result read_subscriptions(const Value& list, const std::string& base, BridgeSettings& b) {
+    constexpr std::string_view kExample = "remote_topic = \"cmd/#\", qos = 1";
+    if (auto r = expect_entries(list, base, kExample); !r) return r;
+    b.subscriptions.clear();
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      const Value& object = list.items[i];
+      const std::string entry = base + "[" + std::to_string(i) + "]";
+      BridgeSubscription sub;
+      bool have_remote = false;
+      for (const auto& f : object.fields) {
+        const std::string key = entry + "." + f.key;
+        const Value& v = f.value;
+        Result r;
+        if (f.key == "remote_topic") {
+          r = set(sub.remote_topic, as_filter(v, key));
+          have_remote = true;
+        } else if (f.key == "local_topic") {
+          r = set(sub.local_topic, as_topic_name(v, key, true));
+        } else if (f.key == "prefix") {
+          r = set(sub.prefix, as_topic_name(v, key, true));
+        } else if (f.key == "suffix") {
+          r = set(sub.suffix, as_topic_name(v, key, true));
+        } else if (f.key == "qos") {
+          r = set(sub.qos, as_qos(v, key));
+        } else if (f.key == "nolocal" || f.key == "no_local") {
+          r = set(sub.no_local, as_bool(v, key));
+        } else if (f.key == "retain_as_published") {
+          r = set(sub.retain_as_published, as_bool(v, key));
+        } else if (f.key == "retain_handling") {
+          auto n = as_integer(v, key, 0, 2);
+          if (n) sub.retain_handling = static_cast<uint8_t>(*n);
+          r = check(n);
+        } else if (f.key == "retain") {
+          auto retain = as_retain_override(v, key);
+          if (retain) not_acted_on(key, v, "NanoMQ's override of the local retain flag");
+          r = check(retain);
+        } else {
+          return unknown_key(v, entry, f.key, BridgeKeyGroup::Subscription);
+        }
+        if (!r) return r;
+      }
+      if (!have_remote) {
+        return error_at(object, entry + ".remote_topic",
+                        "required: the topic filter to subscribe to on the remote, e.g. "
+                        "remote_topic = \"cmd/#\"");
+      }
+      record(entry, object);
+      b.subscriptions.push_back(std::move(sub));
+    }
+    return {};
+  }
+
+  Result read_hybrid_servers(const Value& list, const std::string& key, BridgeSettings& b) {
+    if (list.kind != Value::Kind::Array) {
+      return error_at(list, key,
+                      "expected a list of \"mqtt-tcp://host:port\", got " + describe(list));
+    }
+    b.hybrid_servers.clear();
+    std::string skipped;
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      auto s = parse_server(list.items[i], key + "[" + std::to_string(i) + "]");
+      if (!s) return tl::unexpected(s.error());
+      if (s->scheme == Scheme::Quic) {
+        skipped += (skipped.empty() ? "\"" : ", \"") + list.items[i].text + "\"";
+        continue;
+      }
+      b.hybrid_servers.push_back(s->server);
+    }
+    if (!skipped.empty()) {
+      warn(key, list, "skipped " + skipped + " (QUIC bridges are not supported)");
+    }
+    return {};
+  }
+
+  Result read_cache(const Value& object, const std::string& base) {
+    if (!object.is_object()) {
+      return error_at(object, base,
+                      "expected { disk_cache_size = ..., ... }, got " + describe(object));
+    }
+    BridgeCacheSettings& c = config_.bridge_cache;
+    for (const auto& f : object.fields) {
+      const std::string key = base + "." + f.key;
+      const Value& v = f.value;
+      Result r;
+      if (f.key == "disk_cache_size") {
+        auto n = as_integer(v, key, 0, std::numeric_limits<int64_t>::max());
+        if (n) c.disk_cache_size = static_cast<uint64_t>(*n);
+        r = check(n);
+      } else if (f.key == "flush_mem_threshold") {
+        r = set_count(c.flush_mem_threshold, v, key);
+      } else if (f.key == "resend_interval") {
+        r = set(c.resend_interval, as_duration(v, key, 1, 1, kDayMs));
+      } else if (f.key == "mounted_file_path") {
+        r = set(c.mounted_file_path, as_string(v, key));
+        if (r) not_acted_on(key, v, "the bridges' cache lives in sqlite.mounted_file_path");
+      } else {
+        return unknown_key(v, base, f.key, BridgeKeyGroup::Cache);
+      }
+      if (!r) return r;
+      record(key, v);
+    }
+    return {};
+  }
+
+  template <typename T, typename U>
+  static Result set(T& out, tl::expected<U, ConfigError> value) {
+    if (!value) return tl::unexpected(value.error());
+    out = std::move(*value);
+    return {};
+  }
+  template <typename T>
+  static Result check(const tl::expected<T, ConfigError>& value) {
+    if (!value) return tl::unexpected(value.error());
+    return {};
+  }
+  static Result set_count(uint32_t& out, const Value& v, const std::string& key) {
+    auto n = as_integer(v, key, 1, kU32Max);
+    if (n) out = static_cast<uint32_t>(*n);
+    return check(n);
+  }
+  static Result set_u32(std::optional<uint32_t>& out, const Value& v, const std::string& key,
+                        int64_t min, int64_t max) {
+    auto n = as_integer(v, key, min, max);
+    if (n) out = static_cast<uint32_t>(*n);
+    return check(n);
+  }
+  static Result set_flag(std::optional<uint8_t>& out, const Value& v, const std::string& key) {
+    auto n = as_integer(v, key, 0, 1);
+    if (n) out = static_cast<uint8_t>(*n);
+    return check(n);
+  }
+
+  Config& config_;
+  const BridgeReaderHooks& hooks_;
+};
+
+}  // namespace
+
+tl::expected<void, ConfigError> read_mqtt_bridges(const hocon::Value& mqtt, Config& config,
+                                                  const BridgeReaderHooks& hooks) {
+  return Reader(config, hooks).read(mqtt);
+}
+
+std::string describe_bridges(const Config& config) {
+  if (config.bridges.empty()) return "none";
+  std::string out;
+  for (const auto& b : config.bridges) {
+    if (!out.empty()) out += ", ";
+    bool v6 = b.server.host.find(':') != std::string::npos;
+    out += b.name + " (" + (v6 ? "[" + b.server.host + "]" : b.server.host) + ":" +
+           std::to_string(b.server.port) + (b.enabled ? "" : ", disabled") + ")";
+  }
+  return out;
+}
+
+}  // namespace harbor::config
