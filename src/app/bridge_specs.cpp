@@ -5,7 +5,7 @@
 
 namespace harbor::app {
 
-bridge::Spec bridge_spec_from(const config::BridgeSettings& b, uint32_t max_inflight_window) {
+bridge::Spec bridge_spec_from(const config::BridgeSettings& b, const config::Config& cfg) {
   bridge::Spec s;
   auto rules = std::make_shared<broker::BridgeRules>();
   rules->name = b.name;
@@ -18,6 +18,12 @@ bridge::Spec bridge_spec_from(const config::BridgeSettings& b, uint32_t max_infl
     r.retain = f.retain;
     r.qos = f.qos.value_or(2);
     rules->forwards.push_back(std::move(r));
+  }
+  if (cfg.sqlite.enabled) {
+    rules->max_queued = cfg.bridge_cache.disk_cache_size;
+  } else {
+    rules->max_queued = cfg.mqtt.max_mqueue_len;  // in memory: the sessions' bound
+    rules->max_queued_key = "mqtt.max_mqueue_len";
   }
   s.rules = std::move(rules);
   s.servers.push_back(bridge::RemoteAddress{b.server.host, b.server.port});
@@ -58,7 +64,7 @@ bridge::Spec bridge_spec_from(const config::BridgeSettings& b, uint32_t max_infl
     s.subscriptions.push_back(std::move(r));
   }
   s.backoff_max_ms = b.backoff_max.count();
-  const uint32_t inflight = b.max_inflight != 0 ? b.max_inflight : max_inflight_window;
+  const uint32_t inflight = b.max_inflight != 0 ? b.max_inflight : cfg.mqtt.max_inflight_window;
   s.max_inflight = static_cast<uint16_t>(std::clamp<uint32_t>(inflight, 1, 65535));
   return s;
 }
@@ -66,7 +72,7 @@ bridge::Spec bridge_spec_from(const config::BridgeSettings& b, uint32_t max_infl
 std::vector<bridge::Spec> bridge_specs_from(const config::Config& cfg) {
   std::vector<bridge::Spec> out;
   for (const auto& b : cfg.bridges)
-    if (b.enabled) out.push_back(bridge_spec_from(b, cfg.mqtt.max_inflight_window));
+    if (b.enabled) out.push_back(bridge_spec_from(b, cfg));
   return out;
 }
 

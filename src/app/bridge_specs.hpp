@@ -9,7 +9,8 @@
 
 namespace harbor::app {
 
-bridge::Spec bridge_spec_from(const config::BridgeSettings& b, uint32_t max_inflight_window);
+// `cfg`: the mqtt {}, sqlite {} and bridges.mqtt.cache keys a bridge also follows.
+bridge::Spec bridge_spec_from(const config::BridgeSettings& b, const config::Config& cfg);
 // The enabled bridges, in file order.
 std::vector<bridge::Spec> bridge_specs_from(const config::Config& cfg);
 

@@ -30,6 +30,11 @@ struct BridgeForwardRule {
 struct BridgeRules {
   std::string name;
   std::vector<BridgeForwardRule> forwards;
+  // Messages its queue holds at most (in memory and on disk), in place of mqtt.max_mqueue_len:
+  // bridges.mqtt.cache.disk_cache_size with the store on, mqtt.max_mqueue_len without it.
+  // 0 = unbounded. Full: new messages are dropped, counted, logged once (as for a session).
+  uint64_t max_queued = 0;
+  std::string max_queued_key = "bridges.mqtt.cache.disk_cache_size";  // for the log line
 
   std::string client_id() const { return std::string(kBridgeClientPrefix) + name; }
   // The first rule whose filter matches `topic` (file order), or nullptr.

@@ -59,7 +59,7 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
   }
   const bool direct = link != nullptr && s->paged_from == 0 && s->queue.empty() &&
                       (qos == 0 || s->inflight.has_room());
-  const size_t limit = cfg.max_mqueue_len;
+  const size_t limit = s->bridge ? s->bridge->max_queued : cfg.max_mqueue_len;
   const size_t queued = s->queued();  // in memory and on disk
   bool full = false;
   if (!direct && limit != 0 && queued >= limit) {
@@ -70,7 +70,9 @@ bool ShardBroker::deliver_local(Session* s, const MessagePtr& msg, mqtt::QoS qos
     if (!live || queued >= limit + std::max<size_t>(limit, kQueueOvershoot)) {
       stats_.dropped_queue_full.add();
       if (!logged_queue_full_) {
-        log(2, "session queue full (mqtt.max_mqueue_len=" + std::to_string(limit) + ") for " +
+        log(2, "session queue full (" +
+                   (s->bridge ? s->bridge->max_queued_key : std::string("mqtt.max_mqueue_len")) +
+                   "=" + std::to_string(limit) + ") for " +
                    (link == nullptr ? "offline"
                     : live          ? "online"
                                     : "stuck") +

@@ -230,3 +230,25 @@ def test_two_way_bridge_does_not_loop(make_broker, remote, paho_client):
     assert sorted(m.topic for m in local_sub.messages) == ["shared/local0", "shared/remote0"]
     assert sorted(m.topic for m in remote_sub.messages) == ["shared/local0", "shared/remote0"]
     remote_sub.stop()
+
+
+def test_bridge_queue_is_bounded_by_the_cache_not_max_mqueue_len(make_broker, remote):
+    sub_id = unique_id("remote-sub")
+    remote_sub = collect(remote.port, "edge1/#", qos=1, client_id=sub_id, clean=False)
+    conf = bridge_conf(remote.port) + "\nbridges.mqtt.cache { disk_cache_size = 400 }\n"
+    mqtt = dict(STORE_MQTT, max_mqueue_len=100)  # a client session would keep 100
+    b = make_broker(mqtt_defaults=mqtt, extra_conf=conf, **STORE_OPTIONS)
+    wait_for(lambda: log_has(b, 'bridge "cloud" connected to'), 10, what="bridge link up")
+    remote_sub.stop()
+    remote.stop()
+    wait_for(lambda: log_has(b, 'bridge "cloud": link to'), 10, what="bridge link lost")
+    acked = publish_many(b.port, "up/c%d", 500)
+    assert len(acked) == 500
+    wait_for(lambda: log_has(b, "bridges.mqtt.cache.disk_cache_size=400"), 10,
+             what="the overflow logged, naming the key")
+    remote.start()
+    remote_sub = collect(remote.port, "edge1/#", qos=1, client_id=sub_id, clean=False)
+    got = remote_sub.wait_count(400, timeout=30)
+    remote_sub.expect_no_more(400, 1.0)
+    assert [m.payload for m in got] == acked[:400], "the first 400 kept, the newest dropped"
+    remote_sub.stop()
