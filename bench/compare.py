@@ -80,7 +80,35 @@ SCENARIOS = {
                          "restart on the same data, drain. Not run by default (name it; --backlog-count N)"),
 }
 
+# Bridges (issue 13): the broker under test is an edge whose bridge (HarborMQ:
+# `bridges.mqtt.cloud`, Mosquitto: `connection cloud` ... `topic bench/# out 1`) forwards to
+# a remote Mosquitto started for the run; the subscriber is on the remote.
+SCENARIOS.update({
+    "bridge-q1": dict(kind="bridge", store=True, pubs=10, size=100, inflight=64, outage=False,
+                      desc="10 pub -> edge broker (store on) -> its bridge, QoS 1 (`bench/# out 1`) -> a remote "
+                           "Mosquitto -> 1 sub there; 100 B, unlimited; broker CPU and RSS are the edge's"),
+    "bridge-outage": dict(kind="bridge", store=True, pubs=10, count=1_000_000, size=100, inflight=64, outage=True,
+                          default=False,
+                          desc="QoS 1 messages (count in the table) published to the edge while its remote is down "
+                               "(the remote's persistent subscriber session waits there), then the remote comes "
+                               "back: time from its restart until the subscriber has them all; edge peak RSS. "
+                               "Not run by default (name it; --outage-count N)"),
+})
+
 SMOKE_SCALE = {"pubs": 10, "subs": 10, "conns": 200, "count": 1000}
+
+
+def bridge_settings(kind, remote_port, tag):
+    """The edge's bridge to 127.0.0.1:remote_port, forwarding bench/# at QoS 1, reconnecting
+    within about a second or two; as lines of the broker's own config."""
+    if kind == "mosquitto":
+        return ["connection cloud", f"address 127.0.0.1:{remote_port}", "topic bench/# out 1",
+                "cleansession false", f"clientid edge-{tag}", "restart_timeout 1 2",
+                "bridge_protocol_version mqttv311", "try_private false"]
+    return ["bridges.mqtt.cloud {", f'  server = "mqtt-tcp://127.0.0.1:{remote_port}"', "  proto_ver = 4",
+            f'  clientid = "edge-{tag}"', "  clean_start = false", "  backoff_max = 2s",
+            '  forwards = [ { local_topic = "bench/#", qos = 1 } ]', "}",
+            "bridges.mqtt.cache { disk_cache_size = 0 }"]
 
 
 def net_counters():
@@ -177,7 +205,8 @@ class Broker:
     """One broker for one run: one process, or several on the same port, config and data
     directory when a scenario kills and restarts it (end, restart)."""
 
-    def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False, synchronous=None):
+    def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False, synchronous=None,
+                 extra=()):
         self.kind = kind
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
@@ -210,6 +239,7 @@ class Broker:
                 f"persistence_location {self.dir}/",
                 "log_dest stderr",
                 "log_type error",
+                *extra,
             ]) + "\n"
             self.cmd = [MOSQUITTO, "-c", self.conf]
         else:
@@ -224,6 +254,7 @@ class Broker:
                 # refuse part of a 500,000-message run).
                 sync = f", synchronous = {synchronous}" if synchronous else ""
                 lines.append(f'sqlite {{ mounted_file_path = "{self.dir}", disk_cache_size = 0{sync} }}')
+            lines += list(extra)
             self.settings = "\n".join(lines) + "\n"
             self.cmd = [harbormq_bin, "start", "--conf", self.conf]
         with open(self.conf, "w") as f:
@@ -533,23 +564,83 @@ class Runner:
             "errors": pub["error_count"] + drain["error_count"],
         }
 
+    def run_bridge(self, sc, broker, duration):
+        """The edge `broker` forwards to self.remote (a Mosquitto); the subscriber reads there."""
+        remote, rp = self.remote, self.remote.port
+        sub_common = ["-c", "1", "-i", f"hmq-remote-sub-{rp}-%i", "-t", "bench/#", "-q", "1"]
+        pub_opts = ["-c", str(sc["pubs"]), "-t", "bench/%i", "-q", "1", "-s", str(sc["size"]),
+                    "--inflight", str(sc["inflight"])]
+        if not sc["outage"]:
+            ready = self.tmp("ready")
+            sub_json = self.tmp("sub.json")
+            sub = self.bench("sub", rp, sub_common + ["--idle", "5", "--duration", str(duration + 120),
+                                                      "--ready-file", ready], sub_json, wait=False)
+            self.wait_file(ready, sub)
+            time.sleep(2)  # the edge's bridge connects (both brokers dial at start)
+            cpu0, t0 = broker.cpu_s(), time.monotonic_ns()
+            pub = self.bench("pub", broker.port, pub_opts + ["--duration", str(duration)], self.tmp("pub.json"))
+            sub = self.finish(sub, sub_json, timeout=duration + 180)
+            accepted = pub["acked"] - pub["rejected"]
+            window = (sub["last_receive_ns"] - pub["start_ns"]) / 1e9 if sub["last_receive_ns"] else 0
+            return {"accepted": accepted, "accepted_per_s": accepted / pub["run_s"] if pub["run_s"] else 0,
+                    "delivered": sub["unique"], "delivered_per_s": sub["unique"] / window if window > 0 else 0,
+                    "dropped": max(0, accepted - sub["unique"]), "gaps": sub["gaps"],
+                    "duplicates": sub["duplicates"], "p50_ms": sub["latency_ms"]["p50"],
+                    "p99_ms": sub["latency_ms"]["p99"], "errors": pub["error_count"] + sub["error_count"]}
+        # Outage: the remote's subscriber session exists, then the remote goes down.
+        self.bench("sub", rp, sub_common + ["--no-clean", "--subscribe-only"], self.tmp("setup.json"))
+        remote.end(signal.SIGTERM)  # Mosquitto saves the session at shutdown
+        count = self.args.outage_count if not self.args.smoke else sc["count"]
+        pub = self.bench("pub", broker.port, pub_opts + ["-L", str(count // sc["pubs"]), "--quiet",
+                                                         "--timeout", "120"], self.tmp("pub.json"), timeout=7200)
+        queued_hwm_kb = broker.hwm_kb()
+        t0 = time.monotonic_ns()
+        remote.restart(timeout=600)
+        drain = self.bench("sub", rp, sub_common + ["--no-clean", "--no-subscribe", "--idle", "10",
+                                                    "--duration", "7200", "--quiet"],
+                           self.tmp("drain.json"), timeout=7400)
+        accepted = pub["acked"] - pub["rejected"]
+        forward_s = (drain["last_receive_ns"] - t0) / 1e9 if drain["last_receive_ns"] else 0
+        return {"accepted": accepted, "accepted_per_s": accepted / pub["run_s"] if pub["run_s"] else 0,
+                "queue_peak_rss_mb": queued_hwm_kb / 1024,
+                "delivered": drain["unique"], "forward_s": forward_s,
+                "delivered_per_s": drain["unique"] / forward_s if forward_s > 0 else 0,
+                "dropped": max(0, accepted - drain["unique"]), "duplicates": drain["duplicates"],
+                "errors": pub["error_count"] + drain["error_count"]}
+
     def run_one(self, name, sc, kind, duration):
         persistence = sc.get("store", False)
-        broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False),
-                        sc.get("synchronous")).start()
+        extra = []
+        self.remote = None
+        if sc["kind"] == "bridge":
+            self.remote = Broker("mosquitto", self.args.harbormq, self.workdir, True).start()
+            extra = bridge_settings(kind, self.remote.port, f"{self.remote.port}")
         try:
-            cpu0 = broker.cpu_s()
-            fn = {"pubsub": self.run_pubsub, "conn": self.run_conn, "persist": self.run_persist,
-                  "slowsub": self.run_slowsub, "rawconn": self.run_rawconn, "backlog": self.run_backlog}[sc["kind"]]
-            m = fn(sc, broker, duration)
-            cpu = broker.cpu_s() - cpu0
-            m["broker_cpu_s"] = cpu
-            m["broker_peak_rss_mb"] = broker.hwm_kb() / 1024
-            if m.get("delivered"):
-                m["cpu_us_per_msg"] = cpu * 1e6 / m["delivered"]
-            return m, broker.settings
+            broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False),
+                            sc.get("synchronous"), extra).start()
+        except Exception:
+            if self.remote:
+                self.remote.stop()
+            raise
+        try:
+            return self.run_started(sc, broker, duration)
         finally:
             broker.stop()
+            if self.remote:
+                self.remote.stop()
+
+    def run_started(self, sc, broker, duration):
+        cpu0 = broker.cpu_s()
+        fn = {"pubsub": self.run_pubsub, "conn": self.run_conn, "persist": self.run_persist,
+              "slowsub": self.run_slowsub, "rawconn": self.run_rawconn, "backlog": self.run_backlog,
+              "bridge": self.run_bridge}[sc["kind"]]
+        m = fn(sc, broker, duration)
+        cpu = broker.cpu_s() - cpu0
+        m["broker_cpu_s"] = cpu
+        m["broker_peak_rss_mb"] = broker.hwm_kb() / 1024
+        if m.get("delivered"):
+            m["cpu_us_per_msg"] = cpu * 1e6 / m["delivered"]
+        return m, broker.settings
 
 
 def syn_drops(before, after):
@@ -572,7 +663,8 @@ def scaled(sc, smoke):
 
 
 MAIN_METRIC = {"pubsub": "delivered_per_s", "conn": "conn_per_s", "persist": "delivered_per_s",
-               "slowsub": "delivered_per_s", "rawconn": "conn_per_s", "backlog": "delivered_per_s"}
+               "slowsub": "delivered_per_s", "rawconn": "conn_per_s", "backlog": "delivered_per_s",
+               "bridge": "delivered_per_s"}
 BACKLOG_COLUMNS = [
     ("accepted", "messages", "{:,.0f}"),
     ("accepted_per_s", "accepted/s", "{:,.0f}"),
@@ -583,6 +675,17 @@ BACKLOG_COLUMNS = [
     ("drain_peak_rss_mb", "peak RSS draining MB", "{:.1f}"),
     ("rss_before_mb", "RSS before MB", "{:.1f}"),
     ("drained_rss_mb", "RSS after drain MB", "{:.1f}"),
+    ("dropped", "dropped", "{:,.0f}"),
+    ("duplicates", "dup", "{:,.0f}"),
+]
+OUTAGE_COLUMNS = [
+    ("accepted", "messages", "{:,.0f}"),
+    ("accepted_per_s", "accepted/s (remote down)", "{:,.0f}"),
+    ("queue_peak_rss_mb", "peak RSS queuing MB", "{:.1f}"),
+    ("forward_s", "remote back to all forwarded s", "{:.1f}"),
+    ("delivered_per_s", "forwarded msg/s", "{:,.0f}"),
+    ("broker_peak_rss_mb", "peak RSS MB", "{:.1f}"),
+    ("cpu_us_per_msg", "edge CPU us/msg", "{:.2f}"),
     ("dropped", "dropped", "{:,.0f}"),
     ("duplicates", "dup", "{:,.0f}"),
 ]
@@ -714,6 +817,14 @@ def write_report(args, results, settings, errors, out_dir, duration, runs, name)
                   "draining = VmHWM of the restarted process; RSS before = after the subscriber's setup, before "
                   "any message; RSS after drain = 5 s after the drain ended (idle time in which the broker gives memory back).", ""]
         lines += table(results, BACKLOG_COLUMNS, backlog) + [""]
+    outage = [n for n in names if SCENARIOS[n].get("outage")]
+    if outage:
+        lines += ["## Bridge outage: cache at the edge, then forward", "",
+                  "The remote Mosquitto is stopped (its subscriber's persistent session saved), the messages are "
+                  "published to the edge, then the remote is started again: \"remote back to all forwarded\" is "
+                  "from its restart to the subscriber's last message (the remote's own work included, the same "
+                  "for both edges). Peak RSS queuing = the edge's VmHWM before the remote came back.", ""]
+        lines += table(results, OUTAGE_COLUMNS, outage) + [""]
     names = [n for n in names if SCENARIOS[n]["kind"] != "backlog"]
     slow = [n for n in names if SCENARIOS[n]["kind"] == "slowsub"]
     if slow:
@@ -773,12 +884,12 @@ def drop_percent(m):
 
 # (metric or function, panel title, y axis label, log scale, scenario kinds)
 PANELS = [
-    ("delivered_per_s", "Delivered messages per second", "msg/s (log scale)", True, ("pubsub", "persist", "slowsub")),
-    (drop_percent, "Dropped (expected deliveries not received)", "% of expected", False, ("pubsub", "persist", "slowsub")),
+    ("delivered_per_s", "Delivered messages per second", "msg/s (log scale)", True, ("pubsub", "persist", "slowsub", "bridge")),
+    (drop_percent, "Dropped (expected deliveries not received)", "% of expected", False, ("pubsub", "persist", "slowsub", "bridge")),
     ("cpu_us_per_msg", "Broker CPU per delivered message", "CPU us / msg (log scale)", True,
-     ("pubsub", "persist", "slowsub")),
+     ("pubsub", "persist", "slowsub", "bridge")),
     ("broker_peak_rss_mb", "Broker peak RSS (VmHWM)", "MB (log scale)", True, None),
-    ("p99_ms", "End-to-end latency, p99", "ms (log scale)", True, ("pubsub", "slowsub")),
+    ("p99_ms", "End-to-end latency, p99", "ms (log scale)", True, ("pubsub", "slowsub", "bridge")),
     ("conn_per_s", "Connections per second", "connections/s", False, ("conn", "rawconn")),
 ]
 
@@ -843,6 +954,8 @@ def main():
                     help="comma-separated scenario names (default: all but `backlog`)")
     ap.add_argument("--backlog-count", type=int, default=SCENARIOS["backlog"]["count"],
                     help="messages queued by the `backlog` scenario")
+    ap.add_argument("--outage-count", type=int, default=SCENARIOS["bridge-outage"]["count"],
+                    help="messages queued during the outage of `bridge-outage`")
     ap.add_argument("--brokers", default="harbormq,mosquitto")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10)
