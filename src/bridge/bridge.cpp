@@ -125,6 +125,7 @@ broker::Flow Bridge::on_packet(runtime::Connection& c, mqtt::Packet& p) {
     return broker::Flow::Continue;
   }
   if (auto* pub = std::get_if<mqtt::Publish>(&p)) {
+    ++received_;
     // Remote → local: the topic of the first subscription that matches, then published
     // like a client's (acknowledged to the remote once stored).
     for (const auto& sub : spec_.subscriptions) {
@@ -155,6 +156,9 @@ broker::Flow Bridge::on_packet(runtime::Connection& c, mqtt::Packet& p) {
     return broker::Flow::Continue;
   }
   // PUBACK, PUBREC, PUBREL, PUBCOMP: the session's flows, as for a client.
+  if (const auto* a = std::get_if<mqtt::PubAck>(&p);
+      a != nullptr && (a->type == mqtt::PacketType::Puback || a->type == mqtt::PacketType::Pubcomp))
+    ++acknowledged_;
   return shard_.broker().on_packet(&c, std::move(p));
 }
 
@@ -180,6 +184,9 @@ void Bridge::on_connack(runtime::Connection& c, const mqtt::Connack& ack) {
   }
   up_ = true;
   failures_ = 0;
+  ++links_;
+  link_acknowledged_ = acknowledged_;
+  link_received_ = received_;
   up_since_ms_ = shard_.loop().now_ms();
   subscribe_remote(c);
   arm_ping();
@@ -221,6 +228,19 @@ void Bridge::arm_ping() {
   });
 }
 
+Bridge::Status Bridge::status() const {
+  Status st;
+  st.connected = up_;
+  if (link_ != nullptr) st.remote = link_->remote;
+  else if (!spec_.servers.empty()) st.remote = describe(spec_.servers[server_ % spec_.servers.size()]);
+  st.connected_since_ms = up_ ? up_since_ms_ : 0;
+  st.acknowledged = acknowledged_;
+  st.received = received_;
+  st.links = links_;
+  st.failed_attempts = failures_;
+  return st;
+}
+
 void Bridge::on_closed(runtime::Connection& c) {
   if (&c != link_) return;
   link_ = nullptr;
@@ -233,8 +253,13 @@ void Bridge::on_closed(runtime::Connection& c) {
       c.close_reason.empty() ? std::string("connection closed") : c.close_reason;
   if (up_) {
     const int64_t secs = (shard_.loop().now_ms() - up_since_ms_) / 1000;
+    const size_t waiting = shard_.broker().waiting_of(spec_.rules->client_id());
     runtime::log_warn("bridge \"" + name() + "\": link to " + c.remote + " lost after " +
-                      std::to_string(secs) + " s: " + why);
+                      std::to_string(secs) + " s (" +
+                      std::to_string(acknowledged_ - link_acknowledged_) +
+                      " forwarded and acknowledged, " + std::to_string(received_ - link_received_) +
+                      " received, " + std::to_string(waiting) + " waiting" +
+                      "): " + why);
   } else if (!shard_.stopping()) {
     runtime::log_warn("bridge \"" + name() + "\": cannot connect to " + c.remote + ": " + why);
     ++server_;  // next time, the next of server and hybrid_servers

@@ -81,6 +81,18 @@ class Bridge final : public runtime::OutboundRole {
 
   const std::string& name() const { return spec_.rules->name; }
 
+  // What the bridge is doing, for the log now and the management API later. Shard thread.
+  struct Status {
+    bool connected = false;
+    std::string remote;          // the address of the link or of the current attempt
+    int64_t connected_since_ms = 0;  // steady ms of the CONNACK (when connected)
+    uint64_t acknowledged = 0;   // forwarded messages the remote acknowledged (PUBACK/PUBCOMP)
+    uint64_t received = 0;       // PUBLISHes from the remote
+    uint64_t links = 0;          // links that reached CONNACK since start
+    uint32_t failed_attempts = 0;  // attempts since the last link came up
+  };
+  Status status() const;
+
   // runtime::OutboundRole
   void on_socket_connected(runtime::Connection& c) override;
   broker::Flow on_packet(runtime::Connection& c, mqtt::Packet& p) override;
@@ -105,6 +117,11 @@ class Bridge final : public runtime::OutboundRole {
   runtime::TimerId redial_timer_ = 0;
   runtime::TimerId ping_timer_ = 0;
   std::minstd_rand rng_;
+  uint64_t acknowledged_ = 0;
+  uint64_t received_ = 0;
+  uint64_t links_ = 0;
+  uint64_t link_acknowledged_ = 0;  // at the start of the current link
+  uint64_t link_received_ = 0;
 };
 
 }  // namespace harbor::bridge

@@ -118,4 +118,9 @@ bool ShardBroker::attach_bridge(Link* link, const BridgeAttach& a) {
   return true;
 }
 
+size_t ShardBroker::waiting_of(const std::string& client_id) const {
+  auto it = sessions_.find(client_id);
+  return it == sessions_.end() ? 0 : it->second->queued() + it->second->inflight.size();
+}
+
 }  // namespace harbor::broker

@@ -236,7 +236,7 @@ bool ShardBroker::write_publish(Session* s, const MessagePtr& m, const Delivery&
                                 uint64_t needs_seq) {
   Link* link = s->link;
   if (s->max_packet_out != 0xFFFFFFFF &&
-      publish_packet_size(link->version(), *m, d) > s->max_packet_out) {
+      publish_packet_size(link->version(), *m, d) + bridge_topic_growth(*s, *m) > s->max_packet_out) {
     // Too large for this client: not sent, as if delivered [MQTT-3.1.2-25].
     stats_.dropped_too_large.add();
     return false;
@@ -265,6 +265,15 @@ std::string ShardBroker::shared_filter_of(const Session& s, SharedGroupId group)
   for (const auto& [filter, opts] : s.subscriptions)
     if (ctx_.tree->group_of(filter, shard_) == group) return filter;
   return {};
+}
+
+int64_t ShardBroker::bridge_topic_growth(const Session& s, const Message& m) {
+  if (!s.bridge) return 0;
+  const BridgeForwardRule* rule = s.bridge->rule_for(m.topic);
+  if (rule == nullptr) return 0;
+  const size_t base = rule->remote_topic.empty() ? m.topic.size() : rule->remote_topic.size();
+  return static_cast<int64_t>(rule->prefix.size() + base + rule->suffix.size()) -
+         static_cast<int64_t>(m.topic.size());
 }
 
 void ShardBroker::emit_publish(Link* link, const Message& m, const Delivery& d) {

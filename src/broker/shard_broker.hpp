@@ -119,6 +119,9 @@ class ShardBroker {
   // what was in flight (DUP) and sends its queue, through link->out(). False (nothing done)
   // when no bridge session has that id on this shard.
   bool attach_bridge(Link* link, const BridgeAttach& a);
+  // Messages the session of `client_id` owes (queued, in memory or on disk, and in flight);
+  // 0 when there is none on this shard.
+  size_t waiting_of(const std::string& client_id) const;
 
   // Online sessions with a long queue that still acknowledge (their client drains, just
   // slower than the publishers): paused publishers wait while this is true; the runtime
@@ -174,6 +177,8 @@ class ShardBroker {
   // PUBLISHes to the session wait behind a held one.
   bool write_publish(Session* s, const MessagePtr& m, const Delivery& d, uint64_t needs_seq = 0);
   void emit_publish(Link* link, const Message& m, const Delivery& d);
+  // Bytes a bridge's remote topic adds to (or takes from) the message's own (0: no bridge).
+  static int64_t bridge_topic_growth(const Session& s, const Message& m);
   // Sends a new entry: QoS 0 (queued while offline) written and forgotten, QoS 1/2 through
   // the session's OutboundWindow (its packet id recorded in the store). False when the window
   // has no room: `e` is untouched and stays queued.
