@@ -19,6 +19,8 @@ bridge::Spec bridge_spec_from(const config::BridgeSettings& b, const config::Con
     r.qos = f.qos.value_or(2);
     rules->forwards.push_back(std::move(r));
   }
+  rules->queue_head = cfg.bridge_cache.flush_mem_threshold;
+  rules->retry_interval_ms = b.resend_interval.count();
   if (cfg.sqlite.enabled) {
     rules->max_queued = cfg.bridge_cache.disk_cache_size;
   } else {

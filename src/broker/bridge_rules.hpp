@@ -35,6 +35,12 @@ struct BridgeRules {
   // 0 = unbounded. Full: new messages are dropped, counted, logged once (as for a session).
   uint64_t max_queued = 0;
   std::string max_queued_key = "bridges.mqtt.cache.disk_cache_size";  // for the log line
+  // Entries of its queue held in memory (bridges.mqtt.cache.flush_mem_threshold); 0: the
+  // sessions' (sqlite.flush_mem_threshold).
+  uint32_t queue_head = 0;
+  // MQTT 3.1.1: resend of unacknowledged messages while the link is up (the bridge's
+  // resend_interval); 0: mqtt.retry_interval.
+  int64_t retry_interval_ms = 0;
 
   std::string client_id() const { return std::string(kBridgeClientPrefix) + name; }
   // The first rule whose filter matches `topic` (file order), or nullptr.

@@ -152,13 +152,17 @@ void ShardBroker::resume_page_waiters() {
 bool ShardBroker::head_full(const Session& s, const OutEntry& e) const {
   if (s.queue.empty()) return false;  // one entry always fits
   const Settings& cfg = *settings_;
-  return s.queue.size() >= std::max<uint32_t>(1, cfg.queue_head) ||
-         s.queue_bytes + Session::bytes_of(e) > cfg.queue_head_bytes;
+  return s.queue.size() >= head_len(s) || s.queue_bytes + Session::bytes_of(e) > cfg.queue_head_bytes;
+}
+
+size_t ShardBroker::head_len(const Session& s) const {
+  const uint32_t n = s.bridge && s.bridge->queue_head != 0 ? s.bridge->queue_head : settings_->queue_head;
+  return std::max<uint32_t>(1, n);
 }
 
 void ShardBroker::page_in(Session* s) {
   const Settings& cfg = *settings_;
-  const size_t head = std::max<uint32_t>(1, cfg.queue_head);
+  const size_t head = head_len(*s);
   // Refilled at half the head, so the window is fed from memory while a page is read.
   if (s->queue.size() > head / 2 || s->queue_bytes > cfg.queue_head_bytes / 2) return;
   if (!page_waiters_.empty() && page_waiters_.count(s->id()) != 0) return;

@@ -197,6 +197,8 @@ class ShardBroker {
   // Store on: whether `e` goes past the in-memory head of `s` (Settings::queue_head and
   // queue_head_bytes; one entry always fits).
   bool head_full(const Session& s, const OutEntry& e) const;
+  // Entries of the in-memory head: Settings::queue_head, a bridge's own when it has one.
+  size_t head_len(const Session& s) const;
   // Reads the next entries of a paged queue from the store into its head once the head is
   // down to half; a page not committed yet is read on the next on_durable.
   void page_in(Session* s);

@@ -40,8 +40,11 @@ void ShardBroker::sweep() {
     if (s == nullptr) continue;
     // 3.1.1 only: resend unacknowledged messages while online; 5.0 resends only on
     // reconnect [MQTT-4.4.0-1].
-    if (!s->inflight.empty() && cfg.retry_interval.count() > 0) {
-      s->inflight.on_retry_tick(now, cfg.retry_interval.count(),
+    const int64_t retry_ms = s->bridge && s->bridge->retry_interval_ms != 0
+                                 ? s->bridge->retry_interval_ms
+                                 : cfg.retry_interval.count();
+    if (!s->inflight.empty() && retry_ms > 0) {
+      s->inflight.on_retry_tick(now, retry_ms,
                                 [this, s](const mqtt::WindowOutput<OutEntry>& out) { return write_resend(s, out); });
     }
     // QoS 2 receiver state that never saw its PUBREL is dropped after await_rel_timeout.

@@ -328,16 +328,21 @@ class Reader {
         r = read_hybrid_servers(v, key, b);
       } else if (f.key == "max_parallel_processes") {
         r = set_count(b.max_parallel_processes, v, key);
+        not_acted_on(key, v, "one link per bridge; its window bounds what is in flight");
       } else if (f.key == "max_send_queue_len") {
         r = set_count(b.max_send_queue_len, v, key);
+        not_acted_on(key, v, "the bridge's session queue is bounded by bridges.mqtt.cache.disk_cache_size");
       } else if (f.key == "max_recv_queue_len") {
         r = set_count(b.max_recv_queue_len, v, key);
+        not_acted_on(key, v, "what the remote sends is read as fast as local receivers drain");
       } else if (f.key == "resend_interval") {
         r = set(b.resend_interval, as_duration(v, key, 1, 1, kDayMs));
       } else if (f.key == "resend_wait") {
         r = set(b.resend_wait, as_duration(v, key, 1, 1, kDayMs));
+        not_acted_on(key, v, "unacknowledged messages are resent every resend_interval (MQTT 3.1.1) or on reconnect");
       } else if (f.key == "cancel_timeout") {
         r = set(b.cancel_timeout, as_duration(v, key, 1, 1, kDayMs));
+        not_acted_on(key, v, "a message stays until the remote acknowledges it");
       } else if (f.key == "max_inflight") {
         auto n = as_integer(v, key, 0, kU16Max);
         if (n) b.max_inflight = static_cast<uint32_t>(*n);
@@ -657,6 +662,7 @@ class Reader {
         r = set_count(c.flush_mem_threshold, v, key);
       } else if (f.key == "resend_interval") {
         r = set(c.resend_interval, as_duration(v, key, 1, 1, kDayMs));
+        not_acted_on(key, v, "each bridge's own resend_interval is used");
       } else if (f.key == "mounted_file_path") {
         r = set(c.mounted_file_path, as_string(v, key));
         if (r) not_acted_on(key, v, "the bridges' cache lives in sqlite.mounted_file_path");

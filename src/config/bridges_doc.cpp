@@ -45,18 +45,29 @@ const std::array kBridge = {
                  "like `server`. `mqtt-quic://` entries are skipped with one warning; TLS "
                  "entries are refused."},
     BridgeKeyDoc{"max_parallel_processes", "integer 1–4294967295", "`2`",
-                 "NanoMQ: outstanding requests handled at once. Read and kept."},
+                 "NanoMQ: outstanding requests handled at once. Accepted, warned, not acted on: "
+                 "one link per bridge, whose window bounds what is in flight.",
+                 false},
     BridgeKeyDoc{"max_send_queue_len", "integer 1–4294967295", "`32`",
-                 "NanoMQ: length of the send queue. Read and kept."},
+                 "NanoMQ: length of the send queue. Accepted, warned, not acted on: the "
+                 "bridge's queue is bounded by `bridges.mqtt.cache.disk_cache_size`.",
+                 false},
     BridgeKeyDoc{"max_recv_queue_len", "integer 1–4294967295", "`128`",
-                 "NanoMQ: length of the receive queue. Read and kept."},
+                 "NanoMQ: length of the receive queue. Accepted, warned, not acted on: what "
+                 "the remote sends is read as fast as local receivers drain.",
+                 false},
     BridgeKeyDoc{"resend_interval", "duration (bare number: ms), 1ms–1d", "`5000ms`",
-                 "Interval at which unacknowledged QoS 1/2 messages are resent while the link "
-                 "is up."},
+                 "MQTT 3.1.1 bridges: interval at which unacknowledged QoS 1/2 messages are "
+                 "resent while the link is up (in place of `mqtt.retry_interval`). MQTT 5 "
+                 "resends only on reconnect."},
     BridgeKeyDoc{"resend_wait", "duration (bare number: ms), 1ms–1d", "`3000ms`",
-                 "NanoMQ: wait after publishing before a message is resent. Read and kept."},
+                 "NanoMQ: wait after publishing before a message is resent. Accepted, warned, "
+                 "not acted on (`resend_interval` applies).",
+                 false},
     BridgeKeyDoc{"cancel_timeout", "duration (bare number: ms), 1ms–1d", "`8000ms`",
-                 "NanoMQ: longest wait for a QoS message's acknowledgement. Read and kept."},
+                 "NanoMQ: longest wait for a QoS message's acknowledgement. Accepted, warned, "
+                 "not acted on: a message stays until the remote acknowledges it.",
+                 false},
     BridgeKeyDoc{"max_inflight", "integer 0–65535", "`0`",
                  "Ours: QoS 1/2 messages in flight to the remote at most; 0 = "
                  "`mqtt.max_inflight_window`."},
@@ -140,10 +151,12 @@ const std::array kCache = {
     BridgeKeyDoc{"disk_cache_size", "integer 0–∞", "`102400`",
                  "Messages waiting for a remote, per bridge, at most; 0 = unbounded."},
     BridgeKeyDoc{"flush_mem_threshold", "integer 1–4294967295", "`100`",
-                 "Waiting messages per bridge held in memory."},
+                 "Waiting messages per bridge held in memory (the session's in-memory head, "
+                 "in place of `sqlite.flush_mem_threshold`); the rest waits on disk."},
     BridgeKeyDoc{"resend_interval", "duration (bare number: ms), 1ms–1d", "`5000ms`",
-                 "Read and kept. NanoMQ moved this key into each bridge in 0.22.8; the "
-                 "bridge's own `resend_interval` is the one described above."},
+                 "Accepted, warned, not acted on. NanoMQ moved this key into each bridge in "
+                 "0.22.8; the bridge's own `resend_interval` is used.",
+                 false},
     BridgeKeyDoc{"mounted_file_path", "string", "",
                  "The bridges' cache lives in the SQLite store at `sqlite.mounted_file_path`.",
                  false},
