@@ -252,3 +252,36 @@ def test_bridge_queue_is_bounded_by_the_cache_not_max_mqueue_len(make_broker, re
     remote_sub.expect_no_more(400, 1.0)
     assert [m.payload for m in got] == acked[:400], "the first 400 kept, the newest dropped"
     remote_sub.stop()
+
+
+def test_remote_kill9_with_messages_in_flight_resends_them(make_broker, remote):
+    """The remote freezes (SIGSTOP: nothing acknowledged), is kill -9ed and comes back empty:
+    what it never acknowledged is resent on the next link."""
+    import os
+    import signal
+
+    remote_sub = collect(remote.port, "edge1/#", qos=1)
+    with FaultProxy(HOST, remote.port) as proxy:
+        b = make_broker(mqtt_defaults=STORE_MQTT,
+                        extra_conf=bridge_conf(proxy.port, keepalive="2s"), **STORE_OPTIONS)
+        wait_for(lambda: log_has(b, 'bridge "cloud" connected to'), 10, what="bridge link up")
+        first = publish_many(b.port, "up/a%d", 50)
+        remote_sub.wait_count(50, timeout=10)
+        os.kill(remote.pid, signal.SIGSTOP)
+        try:
+            second = publish_many(b.port, "up/b%d", 50)
+            assert len(second) == 50, "acknowledged locally once stored"
+            proxy.refuse()  # the bridge comes back only once the new remote has its subscriber
+        finally:
+            remote.kill()
+        remote_sub.stop()
+        remote.start()
+        remote_sub = collect(remote.port, "edge1/#", qos=1)
+        proxy.pass_through()
+        got = remote_sub.wait_count(50, timeout=30)
+        remote_sub.expect_no_more(50, 0.5)
+        topics = set(m.topic for m in remote_sub.messages)
+        assert topics == set("edge1/up/b%d" % i for i in range(50)), \
+            "the unacknowledged ones are resent, the acknowledged ones are not"
+        assert len(first) == 50
+    remote_sub.stop()
