@@ -565,7 +565,7 @@ class Runner:
         }
 
     def run_bridge(self, sc, broker, duration):
-        """The edge `broker` forwards to self.remote (a Mosquitto); the subscriber reads there."""
+        """The edge `broker` forwards to self.remote (--bridge-remote); the subscriber reads there."""
         remote, rp = self.remote, self.remote.port
         sub_common = ["-c", "1", "-i", f"hmq-remote-sub-{rp}-%i", "-t", "bench/#", "-q", "1"]
         pub_opts = ["-c", str(sc["pubs"]), "-t", "bench/%i", "-q", "1", "-s", str(sc["size"]),
@@ -613,7 +613,7 @@ class Runner:
         extra = []
         self.remote = None
         if sc["kind"] == "bridge":
-            self.remote = Broker("mosquitto", self.args.harbormq, self.workdir, True).start()
+            self.remote = Broker(self.args.bridge_remote, self.args.harbormq, self.workdir, True).start()
             extra = bridge_settings(kind, self.remote.port, f"{self.remote.port}")
         try:
             broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False),
@@ -956,6 +956,8 @@ def main():
                     help="messages queued by the `backlog` scenario")
     ap.add_argument("--outage-count", type=int, default=SCENARIOS["bridge-outage"]["count"],
                     help="messages queued during the outage of `bridge-outage`")
+    ap.add_argument("--bridge-remote", choices=("mosquitto", "harbormq"), default="mosquitto",
+                    help="the remote of the bridge scenarios (store on either way)")
     ap.add_argument("--brokers", default="harbormq,mosquitto")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--duration", type=float, default=10)
