@@ -2,6 +2,9 @@
 // config types; store and broker get plain structs of what they use).
 #pragma once
 
+#include <memory>
+
+#include "broker/access_control.hpp"
 #include "broker/settings.hpp"
 #include "config/config.hpp"
 #include "store/store_settings.hpp"
@@ -57,6 +60,43 @@ inline broker::Settings broker_settings_from(const config::MqttSettings& m,
   out.max_keepalive = m.max_keepalive;
   out.queue_head = q.flush_mem_threshold;
   out.queue_head_bytes = q.flush_mem_bytes;
+  return out;
+}
+
+// auth {} as the broker's access control; null when there is no auth section (anyone may
+// connect, publish and subscribe). The config reader checked every address and filter.
+inline std::shared_ptr<const broker::AccessControl> access_control_from(
+    const config::AuthSettings& a) {
+  if (!a.present) return nullptr;
+  broker::AccessSettings out;
+  out.allow_anonymous = a.allow_anonymous;
+  out.no_match_allow = a.no_match_allow;
+  out.deny_disconnect = a.deny_disconnect;
+  out.cache_size = a.cache_max_size;
+  out.check_users = a.check_users;
+  for (const auto& [user, secret] : a.passwords) out.passwords[user] = secret;
+  for (const auto& r : a.acl_rules) {
+    broker::AclRule rule;
+    rule.allow = r.allow;
+    rule.actions = r.actions;
+    rule.combine = r.any ? broker::AclRule::Combine::Any : broker::AclRule::Combine::All;
+    rule.topics = r.topics;
+    for (const auto& w : r.who) {
+      broker::AclWho who;
+      who.username = w.username;
+      who.client_id = w.clientid;
+      if (w.ipaddr) who.ipaddr = broker::IpRange::parse(*w.ipaddr);
+      rule.who.push_back(std::move(who));
+    }
+    out.rules.push_back(std::move(rule));
+  }
+  return std::make_shared<const broker::AccessControl>(std::move(out));
+}
+
+// Everything the broker layer is configured with.
+inline broker::Settings broker_settings_from(const config::Config& c) {
+  broker::Settings out = broker_settings_from(c.mqtt, c.sqlite);
+  out.access = access_control_from(c.auth);
   return out;
 }
 

@@ -1,15 +1,15 @@
 // harbormq: the broker (start/stop/restart/reload) and the client tools (pub/sub/conn/bench)
 // in one binary. Startup failures are reported here, once, with what to do.
-#include <CLI/CLI.hpp>
-
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <csignal>
 #include <cstdio>
 #include <string>
 #include <vector>
 
 #include "app/broker_commands.hpp"
+#include "app/passwd_command.hpp"
 #include "config/schema.hpp"
 #include "runtime/log.hpp"
 #include "tools/tools.hpp"
@@ -39,6 +39,7 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   harbor::app::add_broker_commands(app, &exit_code);
   harbor::tools::add_tool_commands(app, &exit_code);
+  harbor::app::add_passwd_command(app, &exit_code);
   // An unknown first word is an unknown command, not "a subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
     std::string word = argv[1];

@@ -35,8 +35,7 @@ Server::~Server() {
 tl::expected<void, std::string> Server::start() {
   unsigned n = cfg_->num_threads;
   if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
-  ctx_.settings =
-      std::make_shared<const broker::Settings>(broker_settings_from(cfg_->mqtt, cfg_->sqlite));
+  ctx_.settings = std::make_shared<const broker::Settings>(broker_settings_from(*cfg_));
   ctx_.init_shards(n);
   ctx_.inbox_load = std::make_unique<std::atomic<int64_t>[]>(n);
   ctx_.shard_congested = std::make_unique<std::atomic<bool>[]>(n);
@@ -141,7 +140,9 @@ void Server::stop() {
   log_info("totals: " + std::to_string(st.refused_max_connections.load()) +
            " connections refused over mqtt.max_connections, " +
            std::to_string(st.refused_fd_limit.load()) +
-           " closed at accept while out of file descriptors");
+           " closed at accept while out of file descriptors, " + total(&ShardStats::auth_refused) +
+           " CONNECTs refused by auth, " + total(&ShardStats::acl_denied) +
+           " operations denied by the ACL");
   if (store_) {
     store_->stop();
     auto ss = store_->stats();
@@ -207,8 +208,7 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
       acceptor->set_max_connections(max);
     });
   }
-  auto settings =
-      std::make_shared<const broker::Settings>(broker_settings_from(cfg->mqtt, cfg->sqlite));
+  auto settings = std::make_shared<const broker::Settings>(broker_settings_from(*cfg));
   for (auto& s : shards_) {
     s->loop().post([shard = s.get(), settings] { shard->broker().set_settings(settings); });
   }

@@ -46,6 +46,8 @@ struct alignas(64) ShardStats {
   ShardCounter no_subscribers;  // accepted messages that matched no subscription
   ShardCounter queued;          // deliveries that waited in a session queue
   ShardCounter refused_sys_publish;  // client PUBLISH to $SYS/..., discarded
+  ShardCounter auth_refused;         // CONNECTs refused by auth {} (credentials, anonymous)
+  ShardCounter acl_denied;           // publishes, subscriptions and wills an ACL denied
 };
 
 // Process-wide gauges and the acceptor's counters (changed per connection, not per message).

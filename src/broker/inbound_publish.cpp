@@ -53,6 +53,8 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
     return Flow::Continue;
   }
   if (p.topic == "$SYS" || p.topic.starts_with("$SYS/")) return refuse_sys_publish(link, p);
+  if (ClientAcl* acl = acl_of(link); acl && !acl->may_publish(cfg.access, p.topic))
+    return deny_publish(link, p);
   if (p.qos > 0) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
       // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].
@@ -162,6 +164,28 @@ Flow ShardBroker::refuse_sys_publish(Link* link, const mqtt::Publish& p) {
     log(2, "client '" + link->session->client_id() + "' published to " + p.topic +
                ": $SYS topics are the broker's; discarded (5.0: 0x87); counted in metrics");
   }
+  return discard_publish(link, p);
+}
+
+Flow ShardBroker::deny_publish(Link* link, const mqtt::Publish& p) {
+  // auth.acl: not routed, not retained; counted, logged once per shard. deny_action =
+  // disconnect closes the connection (5.0: DISCONNECT 0x87); ignore answers as for $SYS.
+  stats_.acl_denied.add();
+  if (!logged_acl_denial_) {
+    logged_acl_denial_ = true;
+    log(2, "client '" + link->session->client_id() + "': the ACL denies publishing to '" + p.topic +
+               "'; discarded (5.0: 0x87); further denials are counted in metrics");
+  }
+  if (link->acl->deny_disconnects()) {
+    link->set_close_reason("the ACL denies publishing to '" + p.topic +
+                           "' (auth.deny_action = disconnect)");
+    close_with(link, ReasonCode::NotAuthorized);
+    return Flow::Continue;
+  }
+  return discard_publish(link, p);
+}
+
+Flow ShardBroker::discard_publish(Link* link, const mqtt::Publish& p) {
   if (p.qos == 0) return Flow::Continue;
   Session* s = link->session;
   mqtt::PubAck ack;

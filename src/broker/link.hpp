@@ -6,6 +6,7 @@
 #include <memory>
 #include <string>
 
+#include "broker/access_control.hpp"
 #include "broker/publish_encoder.hpp"
 #include "mqtt/types.hpp"
 
@@ -47,6 +48,7 @@ class Link {
   bool wants_writable = false;
   // 5.0 client with a Topic Alias Maximum: the aliases we assigned on this connection.
   std::unique_ptr<OutboundAliases> out_aliases;
+  std::unique_ptr<ClientAcl> acl;  // auth.acl rules for this client; null: none apply
   // For the connect and disconnect log lines (the session may be gone when the link closes).
   std::string remote;        // peer "address:port", set once at accept
   // The client id once its session is detached (while attached, session->client_id() is it):

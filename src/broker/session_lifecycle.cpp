@@ -100,6 +100,51 @@ uint16_t negotiated_keep_alive(const mqtt::Connect& c, uint16_t max_keepalive) {
 
 }  // namespace
 
+namespace {
+
+// The address part of Link::remote ("1.2.3.4:port", "[::1]:port").
+std::string_view address_of(std::string_view remote) {
+  if (remote.starts_with('[')) {
+    size_t end = remote.find(']');
+    return end == std::string_view::npos ? remote : remote.substr(1, end - 1);
+  }
+  size_t colon = remote.rfind(':');
+  return colon == std::string_view::npos ? remote : remote.substr(0, colon);
+}
+
+}  // namespace
+
+// auth {}: the password check, then this client's ACL (its will's topic included). Runs on
+// the shard that keeps the session, once per CONNECT. Never logs a password.
+bool ShardBroker::admit(Link* link, const mqtt::Connect& c) {
+  const auto& access = settings_->access;
+  const ConnectVerdict verdict = access->check_connect(c.username, c.password);
+  if (verdict != ConnectVerdict::Accept) {
+    stats_.auth_refused.add();
+    const bool bad = verdict == ConnectVerdict::BadCredentials;
+    link->set_close_reason(
+        std::string("CONNECT refused: ") +
+        (bad ? "bad user name or password (user '" + *c.username + "')"
+         : c.username
+             ? std::string("not authorized (auth.allow_anonymous = false and no "
+                           "auth.password to check user names against)")
+             : std::string("not authorized (no user name; auth.allow_anonymous = false)")));
+    reject_connect(link, bad ? ReasonCode::BadUserNameOrPassword : ReasonCode::NotAuthorized);
+    return false;
+  }
+  // Made even while there are no rules, so that rules a reload adds apply to this client.
+  link->acl = std::make_unique<ClientAcl>(access, c.username, c.client_id,
+                                          std::string(address_of(link->remote)));
+  if (c.will && access->has_rules() && !link->acl->may_publish(access, c.will->topic)) {
+    stats_.acl_denied.add();
+    link->set_close_reason("CONNECT refused: the ACL denies publishing the will's topic '" +
+                           c.will->topic + "'");
+    reject_connect(link, ReasonCode::NotAuthorized);
+    return false;
+  }
+  return true;
+}
+
 void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   const Settings& cfg = *settings_;
   const bool v5 = mqtt::is_v5(c.version);
@@ -136,6 +181,10 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   if (unsigned holder = ctx_.directory.claim(key, shard_); holder != shard_) {
     links_.erase(link->link_id());
     services_.move_link(link, holder, std::move(c));
+    return;
+  }
+  if (cfg.access && !admit(link, c)) {
+    ctx_.directory.release(key, shard_);  // the reservation claim() just took
     return;
   }
   link->keep_alive_s = negotiated_keep_alive(c, cfg.max_keepalive);

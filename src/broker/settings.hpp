@@ -5,7 +5,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 
+#include "broker/access_control.hpp"
 #include "broker/subscription_tree.hpp"
 
 namespace harbor::broker {
@@ -31,6 +33,9 @@ struct Settings {
   // flush_mem_threshold, sqlite.flush_mem_bytes). At least one entry is always kept.
   uint32_t queue_head = 100;
   uint32_t queue_head_bytes = 1u << 20;
+  // auth {}: who may connect and what each client may publish and subscribe to. Null: anyone,
+  // anything (no auth section). A reload installs a new snapshot; connections pick it up.
+  std::shared_ptr<const AccessControl> access;
   bool operator==(const Settings&) const = default;
 };
 

@@ -139,6 +139,7 @@ class ShardBroker {
   bool send_connack(Link* link, bool session_present, mqtt::ReasonCode rc,
                     mqtt::Properties props = {});
   void reject_connect(Link* link, mqtt::ReasonCode rc);
+  bool admit(Link* link, const mqtt::Connect& c);  // auth {}; false: refused (CONNACK sent)
   Session* create_session(const std::string& client_id);
   void destroy_session(Session* s, bool delete_from_store);
   // The session ends (destroy_session, not at shutdown): what shared groups gave it and it
@@ -158,6 +159,14 @@ class ShardBroker {
   void complete_ack(Link* link, uint16_t packet_id, mqtt::QoS qos, bool refused,
                     bool no_subscribers = false);
   Flow refuse_sys_publish(Link* link, const mqtt::Publish& p);
+  Flow deny_publish(Link* link, const mqtt::Publish& p);     // auth.acl
+  Flow discard_publish(Link* link, const mqtt::Publish& p);  // answers, routes nothing
+  // The link's ACL view, or null when the running settings have no ACL rules (none since
+  // a reload, or never).
+  ClientAcl* acl_of(Link* link) const {
+    return link->acl && settings_->access && settings_->access->has_rules() ? link->acl.get()
+                                                                            : nullptr;
+  }
 
   // Delivery out
   // Delivers or queues; true when the receiver is now full (its publishers should wait).
@@ -268,6 +277,7 @@ class ShardBroker {
   bool logged_queue_full_ = false;
   bool logged_qos0_drop_ = false;
   bool logged_sys_publish_ = false;
+  bool logged_acl_denial_ = false;
   bool logged_store_refusal_ = false;
 };
 

@@ -59,7 +59,21 @@ void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
       ack.reasons.push_back(v5 ? ReasonCode::TopicFilterInvalid : ReasonCode::UnspecifiedError);
       continue;
     }
-    bool shared = mqtt::parse_shared_filter(t.filter).has_value();
+    const auto shared_parts = mqtt::parse_shared_filter(t.filter);
+    if (ClientAcl* acl = acl_of(link);
+        acl &&
+        !acl->may_subscribe(settings_->access, shared_parts ? shared_parts->filter : t.filter)) {
+      stats_.acl_denied.add();
+      if (acl->deny_disconnects()) {
+        link->set_close_reason("the ACL denies subscribing to '" + t.filter +
+                               "' (auth.deny_action = disconnect)");
+        close_with(link, ReasonCode::NotAuthorized);
+        return;
+      }
+      ack.reasons.push_back(v5 ? ReasonCode::NotAuthorized : ReasonCode::UnspecifiedError);
+      continue;
+    }
+    bool shared = shared_parts.has_value();
     if (shared && t.no_local && v5) {
       close_with(link, ReasonCode::ProtocolError);  // [MQTT-3.8.3-4]
       return;

@@ -10,6 +10,7 @@
 #include <set>
 #include <stdexcept>
 
+#include "config/auth.hpp"
 #include "config/bridges.hpp"
 #include "config/hocon.hpp"
 #include "config/protections.hpp"
@@ -241,6 +242,14 @@ class Builder {
     // Dotted keys (`bridges.mqtt.emqx1 { }`) and overrides arrive as nested objects, so
     // every bridge is reached through the top-level `bridges`.
     if (path == "bridges") return visit_bridges(value);
+    if (path == "auth") {
+      BridgeReaderHooks hooks{
+          .warn_once = [this](const std::string& key, const hocon::Origin& origin,
+                              const std::string& message) { warn_once(key, origin, message); },
+          .record_origin = [this](std::string_view key,
+                                  const hocon::Origin& origin) { record_origin(key, origin); }};
+      return read_auth(value, config_, hooks);
+    }
     if (const SchemaRow* row = find_row(path)) {
       auto typed = Converter(*row, path, value, warnings_).run();
       if (!typed) return tl::unexpected(typed.error());
@@ -540,6 +549,13 @@ std::vector<KeyChange> diff(const Config& before, const Config& after) {
     }
     changes.push_back(
         KeyChange{std::string(kBridgesKey), std::move(old_value), std::move(new_value), false});
+  }
+  // auth {} is one unit too, and reloadable (NanoMQ: hot updatable); its files are re-read.
+  if (before.auth != after.auth) {
+    std::string old_value = describe_auth(before);
+    std::string new_value = describe_auth(after);
+    if (old_value == new_value) new_value += " (users or rules changed)";
+    changes.push_back(KeyChange{"auth", std::move(old_value), std::move(new_value), true});
   }
   return changes;
 }

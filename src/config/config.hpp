@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "config/auth_settings.hpp"
 #include "config/bridge_settings.hpp"
 
 namespace harbor::config {
@@ -105,6 +106,7 @@ struct Config {
   // `bridges.mqtt.<name>` in file order, and `bridges.mqtt.cache` (bridges.cpp reads them).
   std::vector<BridgeSettings> bridges;
   BridgeCacheSettings bridge_cache;
+  AuthSettings auth;  // `auth {}` (auth.cpp reads it); reloadable as one unit
   // Sections accepted but not implemented yet (one warning each was emitted).
   std::vector<std::string> unimplemented_sections;
   // Protections the file asks for that HarborMQ does not enforce yet (auth, ACL, TLS):
@@ -151,11 +153,13 @@ struct KeyChange {
   bool operator==(const KeyChange&) const = default;
 };
 // Every schema key whose value differs, in schema order, then one "bridges.mqtt" change
-// (never reloadable) when the bridges or their cache differ. Pure; any thread.
+// (never reloadable) when the bridges or their cache differ, and one "auth" change
+// (reloadable) when the auth section or its files differ. Pure; any thread.
 std::vector<KeyChange> diff(const Config& before, const Config& after);
 
-// What a reload runs with: `fresh`'s values for every reloadable key, `running`'s for every
-// other key and for the bridges (they take effect only on restart). Pure; any thread.
+// What a reload runs with: `fresh`'s values for every reloadable key and for auth,
+// `running`'s for every other key and for the bridges (they take effect only on restart).
+// Pure; any thread.
 std::shared_ptr<const Config> merge_for_reload(const Config& running, const Config& fresh);
 
 }  // namespace harbor::config

@@ -28,22 +28,11 @@ ConfigError at(const hocon::Value& v, std::string key, std::string what) {
   return ConfigError{v.origin.file, v.origin.line, std::move(key), what + std::string(kLater)};
 }
 
+// auth {} is enforced (config/auth.cpp, broker/access_control.hpp) except http_auth.
 void check_auth(const hocon::Value& auth, std::vector<ConfigError>& out) {
   if (!auth.is_object()) return;
-  for (const auto& f : auth.fields) {
-    const std::string key = "auth." + f.key;
-    if (f.key == "allow_anonymous" && is_false(f.value)) {
-      out.push_back(at(f.value, key, "refusing anonymous clients (allow_anonymous = false)"));
-    } else if (f.key == "password") {
-      out.push_back(at(f.value, key, "username/password authentication (a password file)"));
-    } else if (f.key == "acl") {
-      out.push_back(at(f.value, key, "ACL rules"));
-    } else if (f.key == "http_auth") {
-      out.push_back(at(f.value, key, "HTTP authentication of clients"));
-    } else if (f.key == "no_match" && f.value.kind == hocon::Value::Kind::Scalar &&
-               lower(f.value.text) == "deny") {
-      out.push_back(at(f.value, key, "denying what no ACL rule matches (no_match = deny)"));
-    }
+  if (const auto* http = auth.find("http_auth")) {
+    out.push_back(at(*http, "auth.http_auth", "HTTP authentication of clients"));
   }
 }
 

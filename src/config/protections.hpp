@@ -1,5 +1,5 @@
-// Protections a configuration asks for that HarborMQ does not enforce yet (authentication,
-// ACLs, TLS). A missing protection must never pass silently: the broker refuses such a
+// Protections a configuration asks for that HarborMQ does not enforce yet (HTTP
+// authentication, TLS). A missing protection must never pass silently: the broker refuses such a
 // file at start and on reload, naming file, line and key. Pure; any thread.
 #pragma once
 
@@ -11,7 +11,7 @@
 namespace harbor::config {
 
 // Every requested, unenforced protection in the merged, resolved tree, in file order.
-// What removes no protection (auth.allow_anonymous = true, listeners.ws, http_server) is
+// What removes no protection (listeners.ws, http_server) is
 // not listed: those keep their "not implemented" warning.
 std::vector<ConfigError> find_unenforced_protections(const hocon::Value& root);
 

@@ -4,6 +4,7 @@
 #include <array>
 #include <limits>
 
+#include "config/auth.hpp"
 #include "config/bridges.hpp"
 
 namespace harbor::config {
@@ -558,7 +559,6 @@ const std::array kSections = {
     UnimplementedSection{"listeners.wss", "MQTT over secure WebSocket listener"},
     UnimplementedSection{"listeners.quic", "MQTT over QUIC listener"},
     UnimplementedSection{"http_server", "HTTP management API"},
-    UnimplementedSection{"auth", "authentication and ACL"},
     UnimplementedSection{"webhook", "web hooks"},
     // bridges.mqtt is read by bridges.cpp; the other bridge types stay here.
     UnimplementedSection{"bridges.aws", "AWS IoT Core bridges"},
@@ -585,8 +585,8 @@ const std::array kKeys = {
     UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
 };
 
-const std::array<std::string_view, 5> kImplementedSections = {"listeners.tcp", "system", "mqtt",
-                                                              "sqlite", "log"};
+const std::array<std::string_view, 6> kImplementedSections = {"listeners.tcp", "system", "mqtt",
+                                                              "sqlite",        "log",    "auth"};
 
 std::string type_hint(const SchemaRow& row) {
   std::string out(type_name(row.type));
@@ -769,6 +769,7 @@ std::string render_markdown() {
            (row.ours ? "ours" : "NanoMQ") + " | " + escape_cell(row.doc) + " |\n";
   }
   out += render_bridges_markdown();
+  out += render_auth_markdown();
   out +=
       "\n## NanoMQ keys accepted but not implemented\n"
       "\n"

@@ -121,6 +121,51 @@ bool topic_matches(std::string_view filter, std::string_view topic) {
   return tpos == std::string_view::npos;
 }
 
+namespace {
+
+bool starts_with_wildcard(std::string_view f) {
+  return !f.empty() && (f.front() == '+' || f.front() == '#');
+}
+
+bool starts_with_dollar(std::string_view f) { return !f.empty() && f.front() == '$'; }
+
+}  // namespace
+
+bool filter_covers(std::string_view outer, std::string_view inner) {
+  if (starts_with_dollar(inner) && starts_with_wildcard(outer)) return false;
+  size_t opos = 0;
+  size_t ipos = 0;
+  while (opos != std::string_view::npos) {
+    std::string_view o = next_level(outer, opos);
+    if (o == "#") return true;  // also the parent level: "a/#" covers "a"
+    if (ipos == std::string_view::npos) return false;
+    std::string_view i = next_level(inner, ipos);
+    if (i == "#") return false;            // more levels than `o` can take
+    if (o != "+" && o != i) return false;  // a literal covers only itself ('+' included)
+  }
+  return ipos == std::string_view::npos;
+}
+
+bool filters_overlap(std::string_view a, std::string_view b) {
+  if ((starts_with_wildcard(a) && starts_with_dollar(b) && !starts_with_wildcard(b)) ||
+      (starts_with_wildcard(b) && starts_with_dollar(a) && !starts_with_wildcard(a))) {
+    return false;
+  }
+  size_t apos = 0;
+  size_t bpos = 0;
+  while (true) {
+    const bool a_done = apos == std::string_view::npos;
+    const bool b_done = bpos == std::string_view::npos;
+    if (a_done && b_done) return true;
+    if (a_done) return next_level(b, bpos) == "#";  // "x" and "x/#" share "x"
+    if (b_done) return next_level(a, apos) == "#";
+    std::string_view la = next_level(a, apos);
+    std::string_view lb = next_level(b, bpos);
+    if (la == "#" || lb == "#") return true;
+    if (la != "+" && lb != "+" && la != lb) return false;
+  }
+}
+
 bool exceeds_topic_levels(std::string_view topic, uint32_t max_levels) {
   // `levels` starts at 1 for the first level; each '/' opens one more.
   uint64_t levels = 1;

@@ -36,6 +36,15 @@ std::optional<SharedFilter> parse_shared_filter(std::string_view filter);
 // are not matched by a leading '+' or '#' [MQTT-4.7.2-1].
 bool topic_matches(std::string_view filter, std::string_view topic);
 
+// Does every topic `inner` matches also match `outer` (both valid plain filters)? "a/#"
+// covers "a", "a/b" and "a/+/c"; "a/+" does not cover "a/#". The '$' rule holds: a filter
+// starting with a wildcard covers no filter whose first level starts with '$'.
+bool filter_covers(std::string_view outer, std::string_view inner);
+
+// Is there a topic both filters match (both valid plain filters)? "a/+" and "+/b" overlap
+// ("a/b"); "a/b" and "a/c" do not; "#" and "$SYS/x" do not (the '$' rule).
+bool filters_overlap(std::string_view a, std::string_view b);
+
 // Does `topic` (a topic name or filter, taken as given) have more than `max_levels` levels?
 // Levels are the count of '/' plus one: "" and "a" are 1 level, "/" and "a//" are 2 and 3
 // (empty levels count). A shared filter is counted as the whole string; callers that want

@@ -342,11 +342,14 @@ TEST(Compat, NanoMqDefaultConf) {
   EXPECT_EQ(c.log.file, "nanomq.log");
   EXPECT_EQ(c.log.rotation_size, 10u * 1024 * 1024);
   EXPECT_EQ(c.log.rotation_count, 5u);
-  EXPECT_EQ(c.unimplemented_sections,
-            (std::vector<std::string>{"listeners.ws", "http_server", "auth"}));
+  EXPECT_EQ(c.unimplemented_sections, (std::vector<std::string>{"listeners.ws", "http_server"}));
+  EXPECT_TRUE(c.auth.present);  // auth {} is read: anonymous allowed, no users, no rules
+  EXPECT_TRUE(c.auth.allow_anonymous);
+  EXPECT_FALSE(c.auth.check_users);
+  EXPECT_TRUE(c.auth.acl_rules.empty());
   EXPECT_TRUE(has_warning(r->warnings, "mqtt.max_awaiting_rel"));
   EXPECT_FALSE(has_warning(r->warnings, "log.rotation"));
-  EXPECT_EQ(r->warnings.size(), 4u);
+  EXPECT_EQ(r->warnings.size(), 3u);
 }
 
 TEST(Compat, NanoMqExampleConf) {
@@ -365,8 +368,8 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.tcp.bind, "0.0.0.0:1883");
   for (const char* section :
        {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl", "listeners.ws",
-        "listeners.wss", "http_server", "webhook", "auth", "preset", "bridges.aws", "bridges.nng",
-        "rules", "exchange_client", "parquet", "plugin"}) {
+        "listeners.wss", "http_server", "webhook", "preset", "bridges.aws", "bridges.nng", "rules",
+        "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
@@ -379,6 +382,12 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(count_warnings(r->warnings, "log.rotation"), 0u);
   EXPECT_EQ(c.log.rotation_size, 10u * 1024 * 1024);
   EXPECT_EQ(c.log.rotation_count, 5u);
+  // Its includes point at /etc files this machine does not have: users are still checked
+  // (none, so every user name is refused), the ACL has no rules; both warned.
+  EXPECT_TRUE(c.auth.check_users);
+  EXPECT_TRUE(c.auth.passwords.empty());
+  EXPECT_EQ(count_warnings(r->warnings, ": auth.password: names no user"), 1u);
+  EXPECT_EQ(count_warnings(r->warnings, ": auth.acl: has no rules"), 1u);
 }
 
 TEST(Compat, NanoMqBridgeConf) {
@@ -404,7 +413,19 @@ TEST(Compat, AuthIncludesOfNanoMqFiles) {
                      "nanomq_acl.conf\"}\n}\n";
   auto r = load_string(text, "t.conf");
   ASSERT_TRUE(r) << r.error().to_string();
-  EXPECT_EQ(r->config->unimplemented_sections, (std::vector<std::string>{"auth"}));
+  EXPECT_TRUE(r->config->unimplemented_sections.empty());
+  const AuthSettings& a = r->config->auth;
+  EXPECT_EQ(a.passwords, (std::vector<std::pair<std::string, std::string>>{{"admin", "public"},
+                                                                           {"client", "public"}}));
+  ASSERT_EQ(a.acl_rules.size(), 2u);  // the file's third rule is commented out
+  EXPECT_TRUE(a.acl_rules[0].allow);
+  EXPECT_EQ(a.acl_rules[0].actions, 2);
+  ASSERT_EQ(a.acl_rules[0].who.size(), 1u);
+  EXPECT_EQ(a.acl_rules[0].who[0].username, "dashboard");
+  EXPECT_EQ(a.acl_rules[0].topics, (std::vector<std::string>{"$SYS/#"}));
+  EXPECT_TRUE(a.acl_rules[1].who.empty());
+  EXPECT_TRUE(a.acl_rules[1].topics.empty());
+  EXPECT_EQ(a.acl_rules[1].actions, 3);
 }
 
 TEST(Overrides, EnvironmentThenCommandLine) {

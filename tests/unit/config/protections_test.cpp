@@ -24,12 +24,14 @@ std::vector<std::string> keys_of(const std::vector<ConfigError>& errors) {
   return keys;
 }
 
-TEST(Protections, AllowAnonymousFalseIsNamedWithFileAndLine) {
-  auto p = protections_of("mqtt {}\nauth {\n  allow_anonymous = false\n}\n");
+TEST(Protections, HttpAuthIsNamedWithFileAndLine) {
+  auto p = protections_of(
+      "mqtt {}\nauth {\n  allow_anonymous = false\n  http_auth {\n"
+      "    timeout = 5s\n  }\n}\n");
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].file, "p.conf");
-  EXPECT_EQ(p[0].line, 3);
-  EXPECT_EQ(p[0].key, "auth.allow_anonymous");
+  EXPECT_EQ(p[0].line, 4);
+  EXPECT_EQ(p[0].key, "auth.http_auth");
   EXPECT_NE(p[0].message.find("not implemented yet"), std::string::npos) << p[0].message;
 }
 
@@ -37,23 +39,13 @@ TEST(Protections, WhatRemovesNoProtectionIsNotListed) {
   EXPECT_TRUE(protections_of("auth { allow_anonymous = true, no_match = allow, "
                              "deny_action = ignore }\n")
                   .empty());
+  // Enforced since issue 14: refusing anonymous clients, password files, ACLs, no_match.
+  EXPECT_TRUE(protections_of("auth {\n  allow_anonymous = false\n  no_match = deny\n"
+                             "  password = { \"u\": \"p\" }\n  acl = { rules = [] }\n}\n")
+                  .empty());
   EXPECT_TRUE(protections_of("listeners.ws { bind = \"0.0.0.0:8083/mqtt\" }\n").empty());
   EXPECT_TRUE(protections_of("http_server { port = 8081, username = admin }\n").empty());
   EXPECT_TRUE(protections_of("listeners.ssl { enable = false, bind = \"0.0.0.0:8883\" }\n").empty());
-}
-
-TEST(Protections, PasswordAclHttpAuthNoMatchDeny) {
-  auto p = protections_of(
-      "auth {\n"
-      "  allow_anonymous = true\n"
-      "  no_match = deny\n"
-      "  password = { include \"/nonexistent/pwd.conf\" }\n"
-      "  acl = { rules = [] }\n"
-      "  http_auth = { auth_req { url = \"http://127.0.0.1:80/mqtt/auth\" } }\n"
-      "}\n");
-  EXPECT_EQ(keys_of(p), (std::vector<std::string>{"auth.no_match", "auth.password", "auth.acl",
-                                                  "auth.http_auth"}));
-  EXPECT_EQ(p[0].line, 3);
 }
 
 TEST(Protections, TlsListenersPlainAndNamed) {
@@ -67,8 +59,8 @@ TEST(Protections, TlsListenersPlainAndNamed) {
 }
 
 TEST(Protections, FromTheEnvironmentOrCommandLineToo) {
-  auto r = load(LoadOptions{.path = "", .overrides = {"auth.allow_anonymous=false"},
-                            .read_environment = false});
+  auto r = load(LoadOptions{
+      .path = "", .overrides = {"auth.http_auth.timeout=5s"}, .read_environment = false});
   ASSERT_TRUE(r) << r.error().to_string();
   ASSERT_EQ(r->config->unenforced_protections.size(), 1u);
   EXPECT_EQ(r->config->unenforced_protections[0].file, "<command line>");
@@ -81,10 +73,11 @@ TEST(Protections, NanoMqPlainConfStartsButTheExampleDoesNot) {
   auto example = load_file(kCompat + "nanomq_example.conf");
   ASSERT_TRUE(example) << example.error().to_string();
   auto keys = keys_of(example->config->unenforced_protections);
-  for (const char* key : {"listeners.ssl", "listeners.wss", "auth.password", "auth.acl",
-                          "auth.http_auth"}) {
+  for (const char* key : {"listeners.ssl", "listeners.wss", "auth.http_auth"}) {
     EXPECT_EQ(std::count(keys.begin(), keys.end(), key), 1) << key;
   }
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.password"), 0);
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.acl"), 0);
 }
 
 }  // namespace
