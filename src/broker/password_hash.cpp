@@ -102,7 +102,7 @@ std::optional<std::string> derive(const Parsed& p, std::string_view password) {
 }
 
 bool hashed_prefix(std::string_view s) {
-  return s.size() > 3 && s[0] == '$' && (s[1] == '6' || s[1] == '7') && s[2] == '$';
+  return s.size() >= 3 && s[0] == '$' && (s[1] == '6' || s[1] == '7') && s[2] == '$';
 }
 
 }  // namespace

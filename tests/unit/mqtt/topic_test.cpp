@@ -178,5 +178,60 @@ TEST(TopicLevels, LargestTopicAgainstLargestLimit) {
   EXPECT_FALSE(exceeds_topic_levels(std::string_view(slashes).substr(1), 65535));
 }
 
+TEST(FilterRelations, CoversIsSubsetOfMatchedTopics) {
+  struct Case {
+    const char* outer;
+    const char* inner;
+    bool covers;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"#", "a/b", true},
+           {"a/#", "a", true},
+           {"a/#", "a/+/c", true},
+           {"a/#", "a/#", true},
+           {"a/+", "a/b", true},
+           {"a/+", "a/+", true},
+           {"a/+", "a/#", false},
+           {"a/+", "a", false},
+           {"a/b", "a/+", false},
+           {"a/b", "a/b", true},
+           {"a/b", "a/b/c", false},
+           {"+/+", "a/b", true},
+           {"#", "$SYS/x", false},
+           {"+/x", "$SYS/x", false},
+           {"$SYS/#", "$SYS/x", true},
+           {"#", "+/x", true},
+           {"a/b/#", "a/#", false},
+           {"+", "", true},
+       }) {
+    EXPECT_EQ(filter_covers(c.outer, c.inner), c.covers) << c.outer << " covers " << c.inner;
+  }
+}
+
+TEST(FilterRelations, OverlapMeansACommonTopic) {
+  struct Case {
+    const char* a;
+    const char* b;
+    bool overlap;
+  };
+  for (const Case& c : std::initializer_list<Case>{
+           {"a/+", "+/b", true},
+           {"a/b", "a/c", false},
+           {"a/#", "a", true},
+           {"a", "a/#", true},
+           {"a/b", "a/b/c", false},
+           {"#", "$SYS/x", false},
+           {"$SYS/#", "#", false},
+           {"+", "$SYS", false},
+           {"$SYS/+", "$SYS/x", true},
+           {"#", "+", true},
+           {"a/+/c", "a/b/+", true},
+           {"a/+", "a/b/c", false},
+       }) {
+    EXPECT_EQ(filters_overlap(c.a, c.b), c.overlap) << c.a << " ~ " << c.b;
+    EXPECT_EQ(filters_overlap(c.b, c.a), c.overlap) << c.b << " ~ " << c.a;
+  }
+}
+
 }  // namespace
 }  // namespace harbor::mqtt
