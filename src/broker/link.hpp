@@ -7,6 +7,7 @@
 #include <string>
 
 #include "broker/access_control.hpp"
+#include "broker/enhanced_auth.hpp"
 #include "broker/publish_encoder.hpp"
 #include "mqtt/types.hpp"
 
@@ -49,6 +50,7 @@ class Link {
   // 5.0 client with a Topic Alias Maximum: the aliases we assigned on this connection.
   std::unique_ptr<OutboundAliases> out_aliases;
   std::unique_ptr<ClientAcl> acl;  // auth.acl rules for this client; null: none apply
+  std::unique_ptr<EnhancedAuth> enhanced_auth;  // 5.0 Authentication Method given; else null
   // For the connect and disconnect log lines (the session may be gone when the link closes).
   std::string remote;        // peer "address:port", set once at accept
   // The client id once its session is detached (while attached, session->client_id() is it):

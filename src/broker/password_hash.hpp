@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -25,6 +26,11 @@ bool verify_password(std::string_view stored, std::string_view password);
 // A new "$7$..." secret for `password` with a fresh random 12-byte salt (Mosquitto's
 // length); what `harbormq passwd` writes. Empty when the random source fails.
 std::string hash_password(std::string_view password, uint32_t iterations);
+
+// Standard base64 with padding (RFC 4648 §4); decoding refuses anything else (empty input
+// included).
+std::optional<std::string> base64_decode(std::string_view in);
+std::string base64_encode(std::string_view in);
 
 // Equal sizes and bytes, in time that depends only on the sizes.
 bool equal_constant_time(std::string_view a, std::string_view b);

@@ -118,7 +118,17 @@ std::string_view address_of(std::string_view remote) {
 // the shard that keeps the session, once per CONNECT. Never logs a password.
 bool ShardBroker::admit(Link* link, const mqtt::Connect& c) {
   const auto& access = settings_->access;
-  const ConnectVerdict verdict = access->check_connect(c.username, c.password);
+  const EnhancedAuth* ea = link->enhanced_auth.get();
+  if (ea != nullptr && ea->user && c.username && *c.username != *ea->user) {
+    stats_.auth_refused.add();
+    link->set_close_reason("CONNECT refused: its User Name is not the user SCRAM proved");
+    reject_connect(link, ReasonCode::NotAuthorized);
+    return false;
+  }
+  // A user proven by enhanced authentication needs no password check.
+  const ConnectVerdict verdict = ea != nullptr && ea->user
+                                     ? ConnectVerdict::Accept
+                                     : access->check_connect(c.username, c.password);
   if (verdict != ConnectVerdict::Accept) {
     stats_.auth_refused.add();
     const bool bad = verdict == ConnectVerdict::BadCredentials;
@@ -133,8 +143,8 @@ bool ShardBroker::admit(Link* link, const mqtt::Connect& c) {
     return false;
   }
   // Made even while there are no rules, so that rules a reload adds apply to this client.
-  link->acl = std::make_unique<ClientAcl>(access, c.username, c.client_id,
-                                          std::string(address_of(link->remote)));
+  link->acl = std::make_unique<ClientAcl>(access, ea != nullptr && ea->user ? ea->user : c.username,
+                                          c.client_id, std::string(address_of(link->remote)));
   if (c.will && access->has_rules() && !link->acl->may_publish(access, c.will->topic)) {
     stats_.acl_denied.add();
     link->set_close_reason("CONNECT refused: the ACL denies publishing the will's topic '" +
@@ -166,10 +176,10 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     link->assigned_client_id = true;
   }
   if (v5 && link->assigned_client_id) ack_props.assigned_client_identifier = c.client_id;
-  if (v5 && c.props.authentication_method) {
-    // Enhanced authentication (AUTH exchanges) is not supported: refuse the method
-    // [MQTT-4.12.0-1] with 0x8C rather than ignore it.
-    return reject_connect(link, ReasonCode::BadAuthenticationMethod);
+  if (v5 && c.props.authentication_method && !(link->enhanced_auth && link->enhanced_auth->user)) {
+    // Enhanced authentication: the CONNECT waits for the AUTH exchange (enhanced_auth.cpp),
+    // which calls on_connect again once the user is proven.
+    return begin_enhanced_auth(link, std::move(c));
   }
   if (c.will && mqtt::exceeds_topic_levels(c.will->topic, settings_->max_topic_levels))
     return reject_connect(link, ReasonCode::TopicNameInvalid);  // mqtt.max_topic_levels
@@ -271,6 +281,11 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
     ack_props.wildcard_subscription_available = 1;
     ack_props.subscription_identifier_available = 1;
     ack_props.shared_subscription_available = 1;
+  }
+  if (link->enhanced_auth && link->enhanced_auth->final_data) {
+    ack_props.authentication_method = link->enhanced_auth->method;
+    ack_props.authentication_data = std::move(*link->enhanced_auth->final_data);
+    link->enhanced_auth->final_data.reset();
   }
   // A CONNACK that cannot fit closes the connection: nothing else may follow it.
   if (!send_connack(link, session_present, ReasonCode::Success, std::move(ack_props))) return;

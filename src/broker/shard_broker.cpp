@@ -109,7 +109,12 @@ void ShardBroker::on_protocol_error(Link* link, const mqtt::Error& error) {
 
 Flow ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
   Session* s = link->session;
-  if (s == nullptr) return Flow::Continue;  // closing
+  if (s == nullptr) {
+    // Before CONNACK: the AUTH exchange of enhanced authentication; otherwise closing.
+    if (link->enhanced_auth && link->enhanced_auth->pending_connect && !link->connected)
+      on_auth_while_connecting(link, packet);
+    return Flow::Continue;
+  }
   // Dispatch by type (PUBLISH first: the hot path). ServerProtocol already refused
   // server-to-client types, so anything else here is a protocol error.
   if (auto* p = std::get_if<mqtt::Publish>(&packet)) {
@@ -131,8 +136,10 @@ Flow ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
     link->mark_dirty();
   } else if (auto* d = std::get_if<mqtt::Disconnect>(&packet)) {
     on_disconnect(link, s, *d);
+  } else if (auto* auth = std::get_if<mqtt::Auth>(&packet)) {
+    on_reauthenticate(link, *auth);
   } else {
-    // Includes AUTH without an Authentication Method in CONNECT [MQTT-4.12.0-1].
+    // A type ServerProtocol lets through that a client may not send here.
     close_with(link, ReasonCode::ProtocolError);
   }
   return Flow::Continue;

@@ -140,6 +140,15 @@ class ShardBroker {
                     mqtt::Properties props = {});
   void reject_connect(Link* link, mqtt::ReasonCode rc);
   bool admit(Link* link, const mqtt::Connect& c);  // auth {}; false: refused (CONNACK sent)
+  // MQTT 5 enhanced authentication (enhanced_auth.cpp): SCRAM-SHA-256 against auth's
+  // password file, at CONNECT and on re-authentication.
+  void begin_enhanced_auth(Link* link, mqtt::Connect c);
+  void on_auth_while_connecting(Link* link, mqtt::Packet& packet);
+  void on_reauthenticate(Link* link, mqtt::Auth& auth);
+  // Starts link->enhanced_auth->exchange from client-first `data`; the server-first message,
+  // or nullopt with the exchange's error when the client's message is refused.
+  std::optional<std::string> scram_first(Link* link, std::string_view data);
+  void send_auth(Link* link, mqtt::ReasonCode rc, std::string data);
   Session* create_session(const std::string& client_id);
   void destroy_session(Session* s, bool delete_from_store);
   // The session ends (destroy_session, not at shutdown): what shared groups gave it and it
@@ -246,6 +255,10 @@ class ShardBroker {
   ShardServices& services_;
   unsigned shard_;
   ShardStats& stats_;  // this shard's counters (ctx_.shard_stats[shard_])
+  // SCRAM credentials derived from plain passwords of the snapshot they were made from
+  // (PBKDF2 runs once per user and shard, not per CONNECT).
+  std::shared_ptr<const AccessControl> scram_source_;
+  std::unordered_map<std::string, ScramCredentials> scram_cache_;
   // Keyed by a view of Session::client_id() (one copy of each id; the session outlives its entry).
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<SessionId, Session*> by_id_;

@@ -479,6 +479,20 @@ match a common topic (`deny sensors/secret` refuses a subscription to `sensors/#
 subscription is checked by the filter inside `$share/<group>/`. Topics starting with `$`
 follow MQTT's rule: a filter starting with `+` or `#` does not match them. A client's will is
 checked as a publish at CONNECT (denied: CONNACK 0x05 / 0x87).
+
+### MQTT 5 enhanced authentication: SCRAM-SHA-256
+
+An MQTT 5 client may prove its password without sending it: CONNECT with Authentication
+Method `SCRAM-SHA-256` and the client-first-message as Authentication Data, then AUTH 0x18
+both ways (RFC 5802, RFC 7677: 4096 iterations, no channel binding), and CONNACK carries the
+server-final-message, so the client knows the broker has the password too. AUTH 0x19 on a
+connected client re-authenticates (same method and user; a failure ends the connection with
+DISCONNECT 0x87). The user must be in `auth.password` with a plain-text password (a hash
+cannot give SCRAM its key); a wrong password, an unknown user and a hashed entry all end in
+CONNACK 0x86 after the same exchange, and the log says which. The ACL sees the proven user
+as `%u`; a CONNECT User Name, if given as well, must be the same user. Without
+`auth.password` or with another method, CONNECT gets 0x8C (bad authentication method). An
+exchange not finished within `mqtt.connect_timeout` is closed.
 )";
 }
 

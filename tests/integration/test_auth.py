@@ -3,6 +3,9 @@ ACL rules in NanoMQ's format, deny_action, and reload, with real clients: raw so
 the exact reason codes, paho-mqtt, mosquitto_pub/mosquitto_sub, mosquitto_passwd and a real
 Mosquitto reading a file `harbormq passwd` wrote."""
 
+import base64
+import hashlib
+import hmac
 import os
 import signal
 import subprocess
@@ -339,3 +342,177 @@ def test_denials_are_counted_in_the_shutdown_totals(make_broker, open_client, tm
     b.stop()
     log = b.log_text()
     assert "1 CONNECTs refused by auth, 2 operations denied by the ACL" in log, log[-1500:]
+
+
+# -- MQTT 5 enhanced authentication: SCRAM-SHA-256 (RFC 7677), a client written here from
+# RFC 5802 with Python's hashlib/hmac (no MQTT library implements it).
+
+class Scram:
+    def __init__(self, user, password):
+        self.user, self.password = user, password
+        self.nonce = base64.b64encode(os.urandom(18)).decode()
+        self.first_bare = "n=%s,r=%s" % (user.replace("=", "=3D").replace(",", "=2C"),
+                                         self.nonce)
+
+    def client_first(self):
+        return ("n,," + self.first_bare).encode()
+
+    def client_final(self, server_first):
+        server_first = server_first.decode()
+        attrs = dict(a.split("=", 1) for a in server_first.split(","))
+        assert attrs["r"].startswith(self.nonce), server_first
+        salted = hashlib.pbkdf2_hmac("sha256", self.password.encode(),
+                                     base64.b64decode(attrs["s"]), int(attrs["i"]))
+        client_key = hmac.new(salted, b"Client Key", hashlib.sha256).digest()
+        stored_key = hashlib.sha256(client_key).digest()
+        without_proof = "c=biws,r=" + attrs["r"]
+        auth_message = ",".join([self.first_bare, server_first, without_proof]).encode()
+        signature = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
+        proof = bytes(a ^ b for a, b in zip(client_key, signature))
+        server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
+        self.expected_final = b"v=" + base64.b64encode(
+            hmac.new(server_key, auth_message, hashlib.sha256).digest())
+        return (without_proof + ",p=" + base64.b64encode(proof).decode()).encode()
+
+
+SCRAM = "SCRAM-SHA-256"
+
+
+def auth_packet(reason, data, method=SCRAM):
+    return mqttraw.packet(mqttraw.AUTH, 0, bytes([reason]) + mqttraw.encode_properties(
+        [(mqttraw.P_AUTH_METHOD, method), (mqttraw.P_AUTH_DATA, data)]))
+
+
+def scram_connect(broker, user, password, client_id=None, **kw):
+    """CONNECT with SCRAM-SHA-256 and run the exchange. Returns (client, CONNACK, Scram)."""
+    c = mqttraw.RawClient(broker.host, broker.port, 5)
+    s = Scram(user, password)
+    c.send(mqttraw.connect_packet(client_id or unique_id("scram"), 5, props={
+        mqttraw.P_AUTH_METHOD: SCRAM, mqttraw.P_AUTH_DATA: s.client_first()}, **kw))
+    p = c.recv()
+    if p.type == mqttraw.CONNACK:
+        return c, p, s
+    assert p.type == mqttraw.AUTH and p.reason == 0x18, p
+    assert p.props[mqttraw.P_AUTH_METHOD] == SCRAM
+    c.send(auth_packet(0x18, s.client_final(p.props[mqttraw.P_AUTH_DATA])))
+    return c, c.wait_for(mqttraw.CONNACK), s
+
+
+def scram_broker(make_broker, tmp_path, extra="", **settings):
+    pwfile = str(tmp_path / "mosq.passwd")
+    subprocess.run(["mosquitto_passwd", "-c", "-b", pwfile, "hashed", "h4sh"], check=True,
+                   capture_output=True, timeout=30)
+    acl = write(tmp_path / "acl.conf", """rules = [
+      {"permit": "allow", "action": "pubsub", "topics": ["home/%u/#"]}
+      {"permit": "deny"}
+    ]
+    """)
+    return auth_broker(make_broker, tmp_path,
+                       'allow_anonymous = false\npassword { "dev=1,x": "pencil-2" }\n'
+                       'password_file = "%s"\nacl = "%s"\n%s' % (pwfile, acl, extra),
+                       **settings)
+
+
+def test_scram_sha256_connect_and_reauthenticate(make_broker, tmp_path):
+    b = scram_broker(make_broker, tmp_path)
+    c, ack, s = scram_connect(b, "dev=1,x", "pencil-2")
+    try:
+        assert ack.reason == 0, ack
+        # The server proves it knows the password too (server-final-message).
+        assert ack.props[mqttraw.P_AUTH_METHOD] == SCRAM
+        assert ack.props[mqttraw.P_AUTH_DATA] == s.expected_final
+        # The proven user is the one the ACL sees (%u), though CONNECT had no User Name.
+        assert c.subscribe([("home/dev=1,x/#", 1), ("home/other/#", 1)]) == [1, 0x87]
+        assert c.publish("home/dev=1,x/t", b"hi", qos=1).reason == 0
+        assert c.publishes(1)[0].payload == b"hi"
+        assert c.publish("home/other/t", b"no", qos=1).reason == 0x87
+
+        # Re-authentication (AUTH 0x19) on the live connection.
+        r = Scram("dev=1,x", "pencil-2")
+        c.send(auth_packet(0x19, r.client_first()))
+        p = c.wait_for(mqttraw.AUTH)
+        assert p.reason == 0x18, p
+        c.send(auth_packet(0x18, r.client_final(p.props[mqttraw.P_AUTH_DATA])))
+        p = c.wait_for(mqttraw.AUTH)
+        assert p.reason == 0x00 and p.props[mqttraw.P_AUTH_DATA] == r.expected_final, p
+        assert c.publish("home/dev=1,x/t", b"again", qos=1).reason == 0
+        assert c.publishes(1)[0].payload == b"again"
+
+        # A failed re-authentication ends the connection: DISCONNECT 0x87.
+        w = Scram("dev=1,x", "pencil-3")
+        c.send(auth_packet(0x19, w.client_first()))
+        p = c.wait_for(mqttraw.AUTH)
+        c.send(auth_packet(0x18, w.client_final(p.props[mqttraw.P_AUTH_DATA])))
+        got = c.wait_closed(5)
+        assert got and got[-1].type == mqttraw.DISCONNECT and got[-1].reason == 0x87, got
+    finally:
+        c.close()
+    assert "pencil" not in b.log_text()
+
+
+@pytest.mark.parametrize("user,password", [("dev=1,x", "pencil-3"), ("nobody", "pencil-2"),
+                                           ("hashed", "h4sh")])
+def test_scram_refusals_look_alike(make_broker, tmp_path, user, password):
+    """A wrong password, an unknown user and a user whose stored password is a hash (SCRAM
+    needs it in plain text) all get a server-first-message and then CONNACK 0x86: the
+    answers do not tell which users exist. The log says which it was."""
+    b = scram_broker(make_broker, tmp_path)
+    c, ack, _ = scram_connect(b, user, password)
+    try:
+        assert ack.reason == 0x86, ack
+        c.wait_closed(5)
+    finally:
+        c.close()
+    why = {"dev=1,x": "wrong password", "nobody": "unknown user", "hashed": "stored hashed"}
+    wait_for(lambda: why[user] in b.log_text(), 5, what="the refusal's reason in the log")
+
+
+def test_scram_protocol_errors_and_methods(make_broker, open_client, tmp_path):
+    b = scram_broker(make_broker, tmp_path, connect_timeout="1s")
+
+    def connack_with(props):
+        c = mqttraw.RawClient(b.host, b.port, 5)
+        try:
+            c.send(mqttraw.connect_packet(unique_id("m"), 5, props=props))
+            return c.wait_for(mqttraw.CONNACK).reason
+        finally:
+            c.close()
+    assert connack_with({mqttraw.P_AUTH_METHOD: "PLAIN-X", mqttraw.P_AUTH_DATA: b"x"}) == 0x8C
+    assert connack_with({mqttraw.P_AUTH_METHOD: SCRAM, mqttraw.P_AUTH_DATA: b"x,,junk"}) == 0x87
+    assert connack_with({mqttraw.P_AUTH_METHOD: SCRAM}) == 0x87  # no client-first-message
+
+    def mid_exchange(second_packet):
+        """CONNECT with SCRAM, then `second_packet` instead of the client-final AUTH."""
+        c = mqttraw.RawClient(b.host, b.port, 5)
+        s = Scram("dev=1,x", "pencil-2")
+        c.send(mqttraw.connect_packet(unique_id("x"), 5, props={
+            mqttraw.P_AUTH_METHOD: SCRAM, mqttraw.P_AUTH_DATA: s.client_first()}))
+        assert c.wait_for(mqttraw.AUTH).reason == 0x18
+        if second_packet is not None:
+            c.send(second_packet)
+        got = c.wait_closed(5)
+        c.close()
+        return got
+    for pkt in (mqttraw.publish_packet("home/dev=1,x/t", b"early", version=5),
+                auth_packet(0x18, b"c=biws", method="OTHER"),
+                auth_packet(0x19, b"n,,n=dev=1,x,r=abc")):
+        got = mid_exchange(pkt)
+        assert [(p.type, p.reason) for p in got] == [(mqttraw.CONNACK, 0x82)], got
+    # An exchange the client never finishes is closed by mqtt.connect_timeout, no CONNACK.
+    assert mid_exchange(None) == []
+    # AUTH from a client that named no method is a protocol error [MQTT-4.12.0-1].
+    plain = open_client(b, 5, connect=False)
+    assert plain.connect(unique_id("p"), username="dev=1,x", password="pencil-2").reason == 0
+    plain.send(auth_packet(0x19, b"n,,n=dev=1,x,r=abc"))
+    got = plain.wait_closed(5)
+    assert got and got[-1].type == mqttraw.DISCONNECT and got[-1].reason == 0x82, got
+
+
+def test_scram_without_a_password_file_is_an_unknown_method(broker):
+    c = mqttraw.RawClient(broker.host, broker.port, 5)
+    try:
+        c.send(mqttraw.connect_packet(unique_id("n"), 5, props={
+            mqttraw.P_AUTH_METHOD: SCRAM, mqttraw.P_AUTH_DATA: b"n,,n=u,r=abc"}))
+        assert c.wait_for(mqttraw.CONNACK).reason == 0x8C
+    finally:
+        c.close()
