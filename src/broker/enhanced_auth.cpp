@@ -51,10 +51,10 @@ std::optional<std::string> ShardBroker::scram_first(Link* link, std::string_view
                     : std::string_view(
                           "the user's password is stored hashed; SCRAM-SHA-256 needs it in "
                           "plain text in auth.password");
-    // A random password nobody knows, so the exchange runs to its end and fails there.
-    made_up.salt = scram_nonce(16);
-    if (auto c = scram_credentials(scram_nonce(18), made_up.salt, kScramIterations))
-      made_up = std::move(*c);
+    // The exchange runs to its end and fails there, at the cost of one HMAC (no PBKDF2
+    // for whoever sends made-up names).
+    if (scram_secret_.empty()) scram_secret_ = scram_nonce(32);
+    made_up = scram_decoy(scram_secret_, *user);
     creds = &made_up;
   }
   if (ea.user && *ea.user != *user) ea.doomed = "re-authentication as another user";

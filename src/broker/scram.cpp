@@ -85,6 +85,15 @@ std::optional<ScramCredentials> scram_credentials(std::string_view password, std
   return c;
 }
 
+ScramCredentials scram_decoy(std::string_view secret, std::string_view user) {
+  ScramCredentials c;
+  const Key k = hmac(reinterpret_cast<const uint8_t*>(secret.data()), secret.size(), user);
+  c.salt.assign(reinterpret_cast<const char*>(k.data()), 16);
+  RAND_bytes(c.stored_key.data(), static_cast<int>(c.stored_key.size()));
+  RAND_bytes(c.server_key.data(), static_cast<int>(c.server_key.size()));
+  return c;
+}
+
 std::optional<std::string> ScramServer::client_first(std::string_view message) {
   // gs2-header: cbind flag, authzid, each followed by ','.
   std::string_view rest = message;

@@ -30,6 +30,11 @@ struct ScramCredentials {
 std::optional<ScramCredentials> scram_credentials(std::string_view password, std::string salt,
                                                   uint32_t iterations = kScramIterations);
 
+// Credentials for a user who has none usable: the salt is the same on every attempt for one
+// user name (from `secret`, as a real user's would be), the keys are random, so the exchange
+// looks like a real one and fails at the proof. Costs one HMAC, not a PBKDF2.
+ScramCredentials scram_decoy(std::string_view secret, std::string_view user);
+
 class ScramServer {
  public:
   // Reads client-first-message ("n,,n=user,r=nonce"). Returns the user name, or nullopt

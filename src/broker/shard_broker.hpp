@@ -259,6 +259,7 @@ class ShardBroker {
   // (PBKDF2 runs once per user and shard, not per CONNECT).
   std::shared_ptr<const AccessControl> scram_source_;
   std::unordered_map<std::string, ScramCredentials> scram_cache_;
+  std::string scram_secret_;  // salts of scram_decoy(), made at the first use
   // Keyed by a view of Session::client_id() (one copy of each id; the session outlives its entry).
   std::unordered_map<std::string_view, std::unique_ptr<Session>> sessions_;
   std::unordered_map<SessionId, Session*> by_id_;

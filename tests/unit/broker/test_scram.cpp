@@ -98,6 +98,19 @@ TEST(Scram, UserNamesAreUnescapedAndAuthzidMayNameTheUser) {
   EXPECT_EQ(*user, "a,b=c");
 }
 
+TEST(Scram, DecoysKeepTheirSaltAndMatchNoPassword) {
+  const auto a = scram_decoy("secret", "nobody");
+  const auto b = scram_decoy("secret", "nobody");
+  EXPECT_EQ(a.salt, b.salt);
+  EXPECT_EQ(a.salt.size(), 16u);
+  EXPECT_NE(scram_decoy("secret", "other").salt, a.salt);
+  EXPECT_NE(a.stored_key, b.stored_key);
+  ScramServer s;
+  ASSERT_TRUE(s.client_first(kClientFirst));
+  s.server_first(a, kServerNonce);
+  EXPECT_FALSE(s.client_final(kClientFinal));
+}
+
 TEST(Scram, NoncesAreFreshAndPrintable) {
   const std::string a = scram_nonce();
   const std::string b = scram_nonce();
