@@ -74,6 +74,7 @@ inline std::shared_ptr<const broker::AccessControl> access_control_from(
   out.deny_disconnect = a.deny_disconnect;
   out.cache_size = a.cache_max_size;
   out.check_users = a.check_users;
+  out.http_auth = a.http.present;
   for (const auto& [user, secret] : a.passwords) out.passwords[user] = secret;
   for (const auto& r : a.acl_rules) {
     broker::AclRule rule;

@@ -47,6 +47,15 @@ tl::expected<void, std::string> Server::start() {
     runtime::log_line(static_cast<runtime::LogLevel>(level), text);
   };
 
+  // Always made, so that a reload may add http_auth; idle (no thread) until asked.
+  http_auth_ = std::make_unique<HttpAuthClient>(
+      cfg_->auth.http, [this](unsigned shard, uint64_t link_id, broker::HttpAuthAnswer a) {
+        runtime::Shard* s = shards_[shard].get();
+        s->loop().post([s, link_id, a = std::move(a)]() mutable {
+          s->broker().on_http_auth_answer(link_id, std::move(a));
+        });
+      });
+  ctx_.http_auth = http_auth_.get();
   for (unsigned i = 0; i < n; ++i)
     shards_.push_back(std::make_unique<runtime::Shard>(i, ctx_, shards_));
 
@@ -120,6 +129,7 @@ void Server::stop() {
     std::unique_lock lock(m);
     cv.wait_for(lock, std::chrono::seconds(5), [&] { return removed == shards_.size(); });
   }
+  if (http_auth_) http_auth_->stop();  // answers no longer posted to stopping shards
   for (auto& s : shards_) s->begin_shutdown();
   for (auto& s : shards_) s->join();
   const auto& st = ctx_.stats;
@@ -208,6 +218,7 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
       acceptor->set_max_connections(max);
     });
   }
+  if (http_auth_) http_auth_->reconfigure(cfg->auth.http);
   auto settings = std::make_shared<const broker::Settings>(broker_settings_from(*cfg));
   for (auto& s : shards_) {
     s->loop().post([shard = s.get(), settings] { shard->broker().set_settings(settings); });

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/file_lock.hpp"
+#include "app/http_auth_client.hpp"
 #include "bridge/bridge.hpp"
 #include "broker/context.hpp"
 #include "broker/retained_store.hpp"
@@ -62,6 +63,8 @@ class Server {
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
   void prepare_bridges(unsigned num_shards);
+  // auth.http_auth's requests (made at start; its thread starts with the first request).
+  std::unique_ptr<HttpAuthClient> http_auth_;
   int listen_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
 

@@ -54,6 +54,8 @@ struct AccessSettings {
   bool no_match_allow = true;
   bool deny_disconnect = false;  // deny_action = disconnect
   uint32_t cache_size = 32;      // publish decisions remembered per connection
+  // auth.http_auth: CONNECTs the password file does not accept are asked of the HTTP server.
+  bool http_auth = false;
 };
 
 enum class ConnectVerdict : uint8_t { Accept, BadCredentials, NotAuthorized };

@@ -70,6 +70,7 @@ struct BrokerContext {
   SubscriptionTree* tree = nullptr;
   RetainedStore* retained = nullptr;
   PersistenceSink* store = nullptr;  // nullptr when persistence is off
+  HttpAuthPort* http_auth = nullptr;  // auth.http_auth; nullptr when not configured
   BrokerStats stats;
   // One per shard (num_shards entries), allocated by whoever sets num_shards.
   std::unique_ptr<ShardStats[]> shard_stats;

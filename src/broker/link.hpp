@@ -8,12 +8,18 @@
 
 #include "broker/access_control.hpp"
 #include "broker/enhanced_auth.hpp"
+#include "broker/ports.hpp"
 #include "broker/publish_encoder.hpp"
 #include "mqtt/types.hpp"
 
 namespace harbor::broker {
 
 class Session;
+
+struct HttpAuthWait {
+  std::unique_ptr<mqtt::Connect> connect;  // null once the answer came
+  std::optional<HttpAuthAnswer> answer;
+};
 
 // Flow control (docs/architecture.md "Flow control"). A receiver whose output has waited
 // this long without the socket accepting a byte is stuck, not slow: publishers stop
@@ -51,6 +57,11 @@ class Link {
   std::unique_ptr<OutboundAliases> out_aliases;
   std::unique_ptr<ClientAcl> acl;  // auth.acl rules for this client; null: none apply
   std::unique_ptr<EnhancedAuth> enhanced_auth;  // 5.0 Authentication Method given; else null
+  // auth.http_auth: the CONNECT waiting for the HTTP server, then its answer (kept for admit).
+  std::unique_ptr<HttpAuthWait> http_auth;
+  // Packets after CONNECT stay buffered, unread, while this is set (an answer is awaited);
+  // the broker clears it and calls resume_held_input().
+  bool input_held = false;
   // For the connect and disconnect log lines (the session may be gone when the link closes).
   std::string remote;        // peer "address:port", set once at accept
   // The client id once its session is detached (while attached, session->client_id() is it):
@@ -75,6 +86,8 @@ class Link {
   virtual uint64_t link_id() const = 0;
   // Gives back input and output buffer memory while nothing is buffered (idle connection).
   virtual void trim_buffers() = 0;
+  // input_held was cleared: handle the packets that waited.
+  virtual void resume_held_input() {}
 };
 
 }  // namespace harbor::broker

@@ -190,4 +190,36 @@ class Clock {
   virtual int64_t now_steady_ms() const = 0;
 };
 
+// ---- auth.http_auth: an HTTP server decides who may connect (off the shard threads) ----
+
+struct HttpAuthRequest {
+  unsigned shard = 0;    // where the answer goes (ShardBroker::on_http_auth_answer)
+  uint64_t link_id = 0;  // the connection waiting for it
+  std::optional<std::string> username;
+  std::optional<std::string> password;  // binary as the client sent it; never logged
+  std::string client_id;
+  std::string address;   // the client's IP address
+  uint8_t protocol = 4;  // protocol level: 3, 4 or 5
+};
+
+enum class HttpAuthVerdict : uint8_t {
+  Allow,        // auth_req answered 200
+  Deny,         // it answered 4xx
+  Unavailable,  // no answer: down, timed out, 5xx, or too many requests waiting
+};
+
+struct HttpAuthAnswer {
+  HttpAuthVerdict verdict = HttpAuthVerdict::Unavailable;
+  bool superuser = false;  // super_req answered 200: no ACL applies to this client
+  std::string detail;      // for the log: the status or the error (never the password)
+};
+
+class HttpAuthPort {
+ public:
+  virtual ~HttpAuthPort() = default;
+  // Any shard thread; returns at once. The answer is handed to ShardBroker::
+  // on_http_auth_answer on request.shard's thread, exactly once per request.
+  virtual void ask(HttpAuthRequest request) = 0;
+};
+
 }  // namespace harbor::broker

@@ -125,10 +125,31 @@ bool ShardBroker::admit(Link* link, const mqtt::Connect& c) {
     reject_connect(link, ReasonCode::NotAuthorized);
     return false;
   }
-  // A user proven by enhanced authentication needs no password check.
-  const ConnectVerdict verdict = ea != nullptr && ea->user
-                                     ? ConnectVerdict::Accept
-                                     : access->check_connect(c.username, c.password);
+  // A user proven by enhanced authentication needs no password check; an HTTP server's
+  // answer (or the password file's, asked first) is the verdict.
+  ConnectVerdict verdict = ConnectVerdict::Accept;
+  bool superuser = false;
+  if (link->http_auth && link->http_auth->answer) {
+    const HttpAuthAnswer answer = std::move(*link->http_auth->answer);
+    link->http_auth.reset();
+    if (answer.verdict == HttpAuthVerdict::Unavailable) {
+      stats_.auth_refused.add();
+      link->set_close_reason("CONNECT refused: the HTTP auth server gave no answer (" +
+                             answer.detail + ")");
+      reject_connect(link, ReasonCode::ServerUnavailable);
+      return false;
+    }
+    if (answer.verdict == HttpAuthVerdict::Deny) {
+      stats_.auth_refused.add();
+      link->set_close_reason("CONNECT refused by the HTTP auth server (" + answer.detail + ")" +
+                             (c.username ? " for user '" + *c.username + "'" : std::string()));
+      reject_connect(link, ReasonCode::BadUserNameOrPassword);
+      return false;
+    }
+    superuser = answer.superuser;
+  } else if (ea == nullptr || !ea->user) {
+    verdict = access->check_connect(c.username, c.password);
+  }
   if (verdict != ConnectVerdict::Accept) {
     stats_.auth_refused.add();
     const bool bad = verdict == ConnectVerdict::BadCredentials;
@@ -142,6 +163,7 @@ bool ShardBroker::admit(Link* link, const mqtt::Connect& c) {
     reject_connect(link, bad ? ReasonCode::BadUserNameOrPassword : ReasonCode::NotAuthorized);
     return false;
   }
+  if (superuser) return true;  // super_req said so: no ACL applies
   // Made even while there are no rules, so that rules a reload adds apply to this client.
   link->acl = std::make_unique<ClientAcl>(access, ea != nullptr && ea->user ? ea->user : c.username,
                                           c.client_id, std::string(address_of(link->remote)));
@@ -153,6 +175,47 @@ bool ShardBroker::admit(Link* link, const mqtt::Connect& c) {
     return false;
   }
   return true;
+}
+
+// auth.http_auth, before the session is claimed: true when the CONNECT now waits for the
+// HTTP server. The password file is asked first (a user it accepts needs no request); a
+// client without a user name while anonymous ones are refused is refused by admit().
+bool ShardBroker::ask_http_auth(Link* link, mqtt::Connect& c) {
+  const EnhancedAuth* ea = link->enhanced_auth.get();
+  if (ea != nullptr && ea->user) return false;  // SCRAM proved the user
+  const AccessSettings& a = settings_->access->settings();
+  if (!c.username && !a.allow_anonymous) return false;
+  link->http_auth = std::make_unique<HttpAuthWait>();
+  if (c.username && a.check_users && a.passwords.contains(*c.username)) {
+    if (settings_->access->check_connect(c.username, c.password) == ConnectVerdict::Accept) {
+      link->http_auth->answer = HttpAuthAnswer{HttpAuthVerdict::Allow, false, "password file"};
+      return false;
+    }
+  }
+  HttpAuthRequest r;
+  r.shard = shard_;
+  r.link_id = link->link_id();
+  r.username = c.username;
+  r.password = c.password;
+  r.client_id = c.client_id;
+  r.address = std::string(address_of(link->remote));
+  r.protocol = static_cast<uint8_t>(c.version);
+  link->http_auth->connect = std::make_unique<mqtt::Connect>(std::move(c));
+  link->input_held = true;
+  ctx_.http_auth->ask(std::move(r));
+  return true;
+}
+
+void ShardBroker::on_http_auth_answer(uint64_t link_id, HttpAuthAnswer answer) {
+  auto it = links_.find(link_id);
+  if (it == links_.end()) return;  // the client went away meanwhile
+  Link* link = it->second;
+  if (!link->http_auth || !link->http_auth->connect || link->connected) return;
+  link->http_auth->answer = std::move(answer);
+  std::unique_ptr<mqtt::Connect> c = std::move(link->http_auth->connect);
+  link->input_held = false;
+  on_connect(link, std::move(*c));
+  link->resume_held_input();
 }
 
 void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
@@ -183,6 +246,10 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   }
   if (c.will && mqtt::exceeds_topic_levels(c.will->topic, settings_->max_topic_levels))
     return reject_connect(link, ReasonCode::TopicNameInvalid);  // mqtt.max_topic_levels
+  if (cfg.access && cfg.access->settings().http_auth && ctx_.http_auth && !link->http_auth &&
+      ask_http_auth(link, c)) {
+    return;  // on_http_auth_answer calls on_connect again
+  }
   // The session stays where it is (SessionDirectory): claim its id here, or move the
   // connection to the shard that holds it. A local session holds its entry already; the
   // reservation taken here keeps the id on this shard while takeover or a clean start ends

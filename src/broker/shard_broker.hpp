@@ -66,6 +66,8 @@ class ShardBroker {
   // ---- from the connection layer ----
   void on_link_opened(Link* link);
   void on_connect(Link* link, mqtt::Connect connect);
+  // auth.http_auth's answer for the connection `link_id` (HttpAuthPort::ask).
+  void on_http_auth_answer(uint64_t link_id, HttpAuthAnswer answer);
   // Flow::Pause: a receiver of this PUBLISH is full; stop reading `link` until the shard's
   // receivers have drained (the runtime resumes it).
   Flow on_packet(Link* link, mqtt::Packet packet);
@@ -142,6 +144,7 @@ class ShardBroker {
   bool admit(Link* link, const mqtt::Connect& c);  // auth {}; false: refused (CONNACK sent)
   // MQTT 5 enhanced authentication (enhanced_auth.cpp): SCRAM-SHA-256 against auth's
   // password file, at CONNECT and on re-authentication.
+  bool ask_http_auth(Link* link, mqtt::Connect& c);
   void begin_enhanced_auth(Link* link, mqtt::Connect c);
   void on_auth_while_connecting(Link* link, mqtt::Packet& packet);
   void on_reauthenticate(Link* link, mqtt::Auth& auth);

@@ -102,7 +102,7 @@ class AuthReader {
       } else if (f.key == "cache") {
         r = read_cache(v, key);
       } else if (f.key == "http_auth") {
-        // Refused by the protections check (config/protections.cpp) until it exists.
+        r = read_http_auth(v, key);
       } else {
         return error_at(
             v, key,
@@ -118,6 +118,113 @@ class AuthReader {
   }
 
  private:
+  Result read_http_auth(const Value& v, const std::string& key) {
+    if (!v.is_object())
+      return error_at(v, key, "is a section: expected { ... }, got " + describe_value(v));
+    HttpAuthSettings& h = config_.auth.http;
+    h = HttpAuthSettings{};
+    h.present = true;
+    for (const auto& f : v.fields) {
+      const std::string k = key + "." + f.key;
+      Result r;
+      if (f.key == "auth_req") {
+        r = read_http_request(f.value, k, h.auth_req);
+      } else if (f.key == "super_req") {
+        r = read_http_request(f.value, k, h.super_req);
+      } else if (f.key == "acl_req") {
+        // Refused by the protections check (config/protections.cpp): not enforced yet.
+      } else if (f.key == "timeout") {
+        r = set(h.timeout, as_duration(f.value, k, 1000, 1, 600'000));
+      } else if (f.key == "connect_timeout") {
+        r = set(h.connect_timeout, as_duration(f.value, k, 1000, 1, 600'000));
+      } else if (f.key == "cache_ttl") {
+        r = set(h.cache_ttl, as_duration(f.value, k, 1000, 0, 86'400'000));
+      } else if (f.key == "pool_size") {
+        auto n = as_integer(f.value, k, 1, 1024);
+        if (!n) return tl::unexpected(n.error());
+        h.pool_size = static_cast<uint32_t>(*n);
+      } else if (f.key == "enable") {
+        auto on = as_bool(f.value, k);
+        if (!on) return tl::unexpected(on.error());
+        h.present = *on;
+      } else {
+        return error_at(
+            f.value, k,
+            "unknown key, did you mean " + key + "." +
+                suggest(f.key, {"auth_req", "super_req", "acl_req", "timeout", "connect_timeout",
+                                "pool_size", "cache_ttl", "enable"}) +
+                "?");
+      }
+      if (!r) return r;
+      hooks_.record_origin(k, f.value.origin);
+    }
+    if (h.present && !h.auth_req.present)
+      return error_at(v, key, "needs auth_req { url = \"http://...\" }");
+    return {};
+  }
+
+  static Result read_http_request(const Value& v, const std::string& key,
+                                  HttpRequestSettings& out) {
+    if (!v.is_object())
+      return error_at(v, key, "is a section: expected { url = ... }, got " + describe_value(v));
+    out = HttpRequestSettings{};
+    out.present = true;
+    for (const auto& f : v.fields) {
+      const std::string k = key + "." + f.key;
+      if (f.key == "url") {
+        auto url = as_string(f.value, k);
+        if (!url) return tl::unexpected(url.error());
+        if (url->starts_with("https://"))
+          return error_at(f.value, k, "https is not supported yet (no TLS client): use http://");
+        if (!url->starts_with("http://") || url->size() <= 7)
+          return error_at(f.value, k,
+                          "expected an http://host:port/path URL, got \"" + *url + "\"");
+        out.url = *url;
+      } else if (f.key == "method") {
+        auto m = as_string(f.value, k);
+        if (!m) return tl::unexpected(m.error());
+        const std::string t = lower(*m);
+        if (t != "post" && t != "get")
+          return error_at(f.value, k, "expected post or get, got \"" + *m + "\"");
+        out.post = t == "post";
+      } else if (f.key == "headers") {
+        if (!f.value.is_object())
+          return error_at(f.value, k, "expected { name = value }, got " + describe_value(f.value));
+        for (const auto& hf : f.value.fields) {
+          auto hv = as_string(hf.value, k + "." + hf.key);
+          if (!hv) return tl::unexpected(hv.error());
+          if (hf.key.empty() || hf.key.find_first_of(": \r\n") != std::string::npos ||
+              hv->find_first_of("\r\n") != std::string::npos)
+            return error_at(hf.value, k + "." + hf.key, "not a valid HTTP header");
+          out.headers.emplace_back(lower(hf.key), *hv);
+        }
+      } else if (f.key == "params") {
+        if (!f.value.is_object())
+          return error_at(f.value, k,
+                          "expected { name = \"%u\" ... }, got " + describe_value(f.value));
+        for (const auto& pf : f.value.fields) {
+          auto pv = as_string(pf.value, k + "." + pf.key);
+          if (!pv) return tl::unexpected(pv.error());
+          out.params.emplace_back(pf.key, *pv);
+        }
+      } else if (f.key == "tls" || f.key == "ssl") {
+        return error_at(f.value, k, "TLS to the HTTP server is not supported yet");
+      } else {
+        return error_at(f.value, k,
+                        "unknown key, did you mean " + key + "." +
+                            suggest(f.key, {"url", "method", "headers", "params"}) + "?");
+      }
+    }
+    if (out.url.empty()) return error_at(v, key + ".url", "is required");
+    for (const auto& [name, value] : out.headers) {
+      if (name == "content-type" && lower(value) != "application/x-www-form-urlencoded" &&
+          lower(value) != "application/json")
+        return error_at(v, key + ".headers.content-type",
+                        "expected application/x-www-form-urlencoded or application/json");
+    }
+    return {};
+  }
+
   // `first` → true, `second` → false.
   static Result choice(const Value& v, const std::string& key, std::string_view first,
                        std::string_view second, bool& out) {
@@ -457,7 +564,7 @@ connections).
 | `auth.deny_action` | `ignore` or `disconnect` | `ignore` | NanoMQ | `ignore`: a denied PUBLISH is discarded (5.0: PUBACK/PUBREC 0x87; 3.1.1 cannot refuse, so it is acknowledged and dropped), a denied SUBSCRIBE filter gets 0x80 (3.1.1) / 0x87 (5.0). `disconnect`: the connection is closed (5.0: DISCONNECT 0x87 first). |
 | `auth.cache.max_size` | integer 0–65535 | `32` | NanoMQ | Publish decisions remembered per connection (by topic); 0 = none. |
 | `auth.cache.ttl` | duration | `1m` | NanoMQ | Accepted. File rules change only on reload, which clears every cache, so entries do not expire. |
-| `auth.http_auth` | section | none | NanoMQ | HTTP authentication is not implemented yet: a file with it is refused at start and on reload. |
+| `auth.http_auth` | section | none | NanoMQ | An HTTP server decides the CONNECTs the password file does not accept (see below). `acl_req` is not implemented: a file with it is refused at start and on reload. |
 
 ### ACL rules
 
@@ -479,6 +586,27 @@ match a common topic (`deny sensors/secret` refuses a subscription to `sensors/#
 subscription is checked by the filter inside `$share/<group>/`. Topics starting with `$`
 follow MQTT's rule: a filter starting with `+` or `#` does not match them. A client's will is
 checked as a publish at CONNECT (denied: CONNACK 0x05 / 0x87).
+
+### HTTP authentication (`auth.http_auth`)
+
+NanoMQ's keys: `auth_req { url, method = post | get, headers { name = value }, params {
+name = "%u" ... } }`, `super_req { ... }` likewise, `timeout` (5 s, the whole request),
+`connect_timeout` (5 s), `pool_size` (32 requests in flight), `cache_ttl` (0 s: answers are
+remembered that long, ours for `auth_req`), `enable`. Placeholders in `params`: `%u` user
+name, `%c` client id, `%a` client address, `%r` protocol level (3, 4, 5), `%P` password;
+`%p`, `%C`, `%d` (listener port, certificate CN and subject) are empty for now. With `get`
+the params go in the query string; with `post` in the body, form-encoded or, with
+`headers.content-type = "application/json"`, as a JSON object. Only `http://` URLs (no TLS
+client yet); redirects are not followed.
+
+A user the password file accepts is not asked about. Otherwise, with a user name or with
+`allow_anonymous = true`, `auth_req` decides: 200 lets the client in, 4xx refuses it with
+CONNACK 0x04 / 0x86, and anything else (5xx, a refused connection, no answer within
+`timeout`, more than 8,192 requests waiting) refuses it with 0x03 / 0x88 "server
+unavailable", so clients retry later. After a 200, `super_req` (when given) is asked: 200
+makes the client a superuser that no ACL rule applies to. Requests run on a thread of their
+own: a slow server delays only the clients waiting for it, and what such a client sends
+behind its CONNECT waits for the answer, unread, and is handled after it.
 
 ### MQTT 5 enhanced authentication: SCRAM-SHA-256
 

@@ -29,6 +29,30 @@ struct AclRuleSettings {
   bool operator==(const AclRuleSettings&) const = default;
 };
 
+// One request of http_auth (auth_req, super_req): NanoMQ's keys.
+struct HttpRequestSettings {
+  bool present = false;
+  std::string url;   // http://host:port/path (https is refused: no TLS client yet)
+  bool post = true;  // method = post | get
+  // Header name (lower case) → value; content-type is application/x-www-form-urlencoded
+  // unless given (application/json is the other one understood).
+  std::vector<std::pair<std::string, std::string>> headers;
+  // Parameter → template with %u %c %a %r %P %p (%C %d: empty, no TLS yet), in file order.
+  std::vector<std::pair<std::string, std::string>> params;
+  bool operator==(const HttpRequestSettings&) const = default;
+};
+
+struct HttpAuthSettings {
+  bool present = false;
+  HttpRequestSettings auth_req;
+  HttpRequestSettings super_req;
+  std::chrono::milliseconds timeout{5'000};          // the whole request
+  std::chrono::milliseconds connect_timeout{5'000};  // its TCP connect
+  uint32_t pool_size = 32;                           // requests in flight at once
+  std::chrono::milliseconds cache_ttl{0};  // answers remembered; 0 = none (ours for auth_req)
+  bool operator==(const HttpAuthSettings&) const = default;
+};
+
 struct AuthSettings {
   bool present = false;  // an auth {} section was given
   bool allow_anonymous = true;
@@ -43,6 +67,7 @@ struct AuthSettings {
   std::vector<AclRuleSettings> acl_rules;
   uint32_t cache_max_size = 32;                 // cache.max_size: publish decisions kept per client
   std::chrono::milliseconds cache_ttl{60'000};  // cache.ttl (file rules change only on reload)
+  HttpAuthSettings http;                        // http_auth {}
   bool operator==(const AuthSettings&) const = default;
 };
 

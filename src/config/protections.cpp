@@ -8,8 +8,8 @@ namespace harbor::config {
 namespace {
 
 constexpr std::string_view kLater =
-    " is not implemented yet (it arrives with TLS and authentication); HarborMQ refuses to "
-    "start rather than run without it. Remove the setting to run unprotected on purpose.";
+    " is not implemented yet; HarborMQ refuses to start rather than run without it. Remove the "
+    "setting to run unprotected on purpose.";
 
 bool is_false(const hocon::Value& v) {
   return v.kind == hocon::Value::Kind::Scalar && parse_bool(v.text) == false;
@@ -28,11 +28,15 @@ ConfigError at(const hocon::Value& v, std::string key, std::string what) {
   return ConfigError{v.origin.file, v.origin.line, std::move(key), what + std::string(kLater)};
 }
 
-// auth {} is enforced (config/auth.cpp, broker/access_control.hpp) except http_auth.
+// auth {} is enforced (config/auth.cpp, broker/access_control.hpp) except http_auth's
+// acl_req (HTTP authorisation of each publish and subscribe).
 void check_auth(const hocon::Value& auth, std::vector<ConfigError>& out) {
   if (!auth.is_object()) return;
-  if (const auto* http = auth.find("http_auth")) {
-    out.push_back(at(*http, "auth.http_auth", "HTTP authentication of clients"));
+  if (const auto* http = auth.find("http_auth"); http && http->is_object()) {
+    if (const auto* acl = http->find("acl_req")) {
+      out.push_back(
+          at(*acl, "auth.http_auth.acl_req", "HTTP authorisation of each publish and subscribe"));
+    }
   }
 }
 

@@ -221,7 +221,7 @@ void Connection::process_input() {
     process_outbound_input();
     return;
   }
-  while (!closing && !closed && !moving && !paused_) {
+  while (!closing && !closed && !moving && !paused_ && !input_held) {
     auto next = protocol_.next();
     if (!next) {
       shard_->broker().on_protocol_error(this, next.error());
@@ -242,6 +242,12 @@ void Connection::process_input() {
       pause_reading();
     }
   }
+}
+
+void Connection::resume_held_input() {
+  if (closed || closing || moving || input_held) return;
+  process_input();
+  if (!paused_ && !closed && !closing && !moving) read_socket();
 }
 
 void Connection::trim_buffers() {

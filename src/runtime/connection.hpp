@@ -67,6 +67,7 @@ class Connection final : public IoHandler, public broker::Link {
   size_t pending_bytes() const override { return out_.size() - out_offset_; }
   uint64_t link_id() const override { return id_; }
   void trim_buffers() override;
+  void resume_held_input() override;
 
   int fd() const { return fd_; }
   bool is_outbound() const { return role_ != nullptr; }

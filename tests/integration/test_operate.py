@@ -141,8 +141,10 @@ def test_stop_without_a_pid_file_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("body,key,line", [
-    ("auth {\n  allow_anonymous = true\n  http_auth {\n    timeout = 5s\n  }\n}\n",
-     "auth.http_auth", 6),
+    ("auth {\n  allow_anonymous = true\n  http_auth {\n"
+     "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
+     "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n",
+     "auth.http_auth.acl_req", 8),
     ('listeners.ssl {\n  bind = "127.0.0.1:0"\n  keyfile = "/k.pem"\n}\n', "listeners.ssl", 4),
 ])
 def test_unenforced_protection_refuses_to_start(procs, tmp_path, body, key, line):
@@ -216,9 +218,11 @@ def test_reload_with_a_broken_file_applies_nothing_and_says_where(procs, tmp_pat
     assert fresh.connack.props.get(m.P_MAXIMUM_PACKET_SIZE) == 1024 * 1024, "nothing applied"
     assert live.ping()
     # A file asking for a protection we cannot give is refused the same way.
-    open(conf, "w").write(original + "auth {\n  http_auth { timeout = 5s }\n}\n")
+    open(conf, "w").write(original + "auth {\n  http_auth {\n"
+                          "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
+                          "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n")
     rc, out = run(["reload", "--pid-file", pid_file])
-    assert rc == 1 and "auth.http_auth" in out, out
+    assert rc == 1 and "auth.http_auth.acl_req" in out, out
     assert p.proc.poll() is None
 
 

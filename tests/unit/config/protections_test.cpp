@@ -24,14 +24,15 @@ std::vector<std::string> keys_of(const std::vector<ConfigError>& errors) {
   return keys;
 }
 
-TEST(Protections, HttpAuthIsNamedWithFileAndLine) {
+TEST(Protections, HttpAclRequestIsNamedWithFileAndLine) {
   auto p = protections_of(
       "mqtt {}\nauth {\n  allow_anonymous = false\n  http_auth {\n"
-      "    timeout = 5s\n  }\n}\n");
+      "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
+      "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n");
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].file, "p.conf");
-  EXPECT_EQ(p[0].line, 4);
-  EXPECT_EQ(p[0].key, "auth.http_auth");
+  EXPECT_EQ(p[0].line, 6);
+  EXPECT_EQ(p[0].key, "auth.http_auth.acl_req");
   EXPECT_NE(p[0].message.find("not implemented yet"), std::string::npos) << p[0].message;
 }
 
@@ -44,6 +45,10 @@ TEST(Protections, WhatRemovesNoProtectionIsNotListed) {
                              "  password = { \"u\": \"p\" }\n  acl = { rules = [] }\n}\n")
                   .empty());
   EXPECT_TRUE(protections_of("listeners.ws { bind = \"0.0.0.0:8083/mqtt\" }\n").empty());
+  // Enforced: HTTP authentication of CONNECTs and the superuser question.
+  EXPECT_TRUE(protections_of("auth { http_auth { auth_req { url = \"http://127.0.0.1:1/a\" }\n"
+                             "super_req { url = \"http://127.0.0.1:1/s\" } } }\n")
+                  .empty());
   EXPECT_TRUE(protections_of("http_server { port = 8081, username = admin }\n").empty());
   EXPECT_TRUE(protections_of("listeners.ssl { enable = false, bind = \"0.0.0.0:8883\" }\n").empty());
 }
@@ -59,8 +64,10 @@ TEST(Protections, TlsListenersPlainAndNamed) {
 }
 
 TEST(Protections, FromTheEnvironmentOrCommandLineToo) {
-  auto r = load(LoadOptions{
-      .path = "", .overrides = {"auth.http_auth.timeout=5s"}, .read_environment = false});
+  auto r = load(LoadOptions{.path = "",
+                            .overrides = {"auth.http_auth.auth_req.url=\"http://127.0.0.1:1/a\"",
+                                          "auth.http_auth.acl_req.url=\"http://127.0.0.1:1/b\""},
+                            .read_environment = false});
   ASSERT_TRUE(r) << r.error().to_string();
   ASSERT_EQ(r->config->unenforced_protections.size(), 1u);
   EXPECT_EQ(r->config->unenforced_protections[0].file, "<command line>");
@@ -73,7 +80,7 @@ TEST(Protections, NanoMqPlainConfStartsButTheExampleDoesNot) {
   auto example = load_file(kCompat + "nanomq_example.conf");
   ASSERT_TRUE(example) << example.error().to_string();
   auto keys = keys_of(example->config->unenforced_protections);
-  for (const char* key : {"listeners.ssl", "listeners.wss", "auth.http_auth"}) {
+  for (const char* key : {"listeners.ssl", "listeners.wss", "auth.http_auth.acl_req"}) {
     EXPECT_EQ(std::count(keys.begin(), keys.end(), key), 1) << key;
   }
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.password"), 0);

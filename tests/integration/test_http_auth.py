@@ -1,0 +1,262 @@
+"""auth.http_auth (NanoMQ's auth_req / super_req): a real HTTP server in the test process
+decides who connects; a slow or dead one refuses with "server unavailable" and stalls nobody
+else; packets pipelined behind the CONNECT wait for the answer and are not lost."""
+
+import json
+import os
+import signal
+import threading
+import time
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import mqttraw
+from helpers import free_port, unique_id, wait_for
+
+pytestmark = pytest.mark.harbormq_only
+
+UNAVAILABLE = {4: 0x03, 5: 0x88}
+BAD_USER_PASSWORD = {4: 0x04, 5: 0x86}
+
+
+class AuthServer:
+    """ThreadingHTTPServer on 127.0.0.1:<free port>. /auth: user "good" with password "pw"
+    gets 200, "slow" 200 after `slow_s`, "err" 500, anyone else 403. /super: "admin" 200.
+    Every request is recorded as dict(path, query, headers, body)."""
+
+    def __init__(self, slow_s=3.0):
+        self.requests = []
+        self.slow_s = slow_s
+        self.lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _handle(self):
+                url = urllib.parse.urlsplit(self.path)
+                n = int(self.headers.get("content-length") or 0)
+                body = self.rfile.read(n).decode() if n else ""
+                ctype = self.headers.get("content-type", "")
+                if "json" in ctype:
+                    params = json.loads(body) if body else {}
+                else:
+                    params = dict(urllib.parse.parse_qsl(body or url.query,
+                                                         keep_blank_values=True))
+                with outer.lock:
+                    outer.requests.append(dict(path=url.path, query=url.query, body=body,
+                                               headers=dict(self.headers), params=params,
+                                               method=self.command))
+                user = params.get("username", "")
+                status = 403
+                if url.path == "/auth":
+                    if user == "good" and params.get("password") == "pw":
+                        status = 200
+                    elif user == "admin" and params.get("password") == "root":
+                        status = 200
+                    elif user == "slow":
+                        time.sleep(outer.slow_s)
+                        status = 200
+                    elif user == "err":
+                        status = 500
+                elif url.path == "/super":
+                    status = 200 if user == "admin" else 403
+                self.send_response(status)
+                self.send_header("content-length", "0")
+                self.end_headers()
+
+            do_GET = _handle
+            do_POST = _handle
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path):
+        return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def of(self, path):
+        with self.lock:
+            return [r for r in self.requests if r["path"] == path]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def http_server():
+    s = AuthServer()
+    yield s
+    s.close()
+
+
+PARAMS = ('params = {clientid = "%c", username = "%u", password = "%P", ip = "%a", '
+          'proto = "%r"}')
+
+
+def http_broker(make_broker, url, extra_req="", extra_auth="", extra_http="", **settings):
+    conf = ("auth {\n  allow_anonymous = true\n%s\n  http_auth {\n"
+            "    auth_req { url = \"%s\"\n %s\n %s }\n    timeout = 1s\n%s\n  }\n}\n" % (
+                extra_auth, url, PARAMS if "params" not in extra_req else "", extra_req,
+                extra_http))
+    return make_broker(extra_conf=conf, **settings)
+
+
+def connack(b, version, **kw):
+    c = mqttraw.RawClient(b.host, b.port, version)
+    try:
+        return c.connect(unique_id("h"), timeout=10, **kw).reason
+    finally:
+        c.close()
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_auth_req_decides_and_gets_nanomq_params(make_broker, http_server, version):
+    b = http_broker(make_broker, http_server.url("/auth"), "method = post")
+    c = mqttraw.RawClient(b.host, b.port, version)
+    assert c.connect("dev-42", username="good", password="pw").reason == 0
+    assert c.ping()
+    c.close()
+    req = http_server.of("/auth")[-1]
+    assert req["method"] == "POST"
+    assert req["headers"]["content-type"] == "application/x-www-form-urlencoded"
+    assert req["params"] == {"clientid": "dev-42", "username": "good", "password": "pw",
+                             "ip": "127.0.0.1", "proto": str(version)}
+    assert connack(b, version, username="good", password="nope") == BAD_USER_PASSWORD[version]
+    assert connack(b, version, username="err", password="x") == UNAVAILABLE[version]
+    # Anonymous clients are asked about too (%u empty).
+    assert connack(b, version) == BAD_USER_PASSWORD[version]
+    assert http_server.of("/auth")[-1]["params"]["username"] == ""
+    assert "nope" not in b.log_text() and "pw\"" not in b.log_text()
+
+
+def test_get_with_query_and_json_post(make_broker, http_server):
+    b = http_broker(make_broker, http_server.url("/auth?site=7"),
+                    'method = get\nparams = {u = "%u", p = "%P", username = "%u", '
+                    'password = "%P"}')
+    assert connack(b, 4, username="good", password="pw") == 0
+    req = http_server.of("/auth")[-1]
+    assert req["method"] == "GET"
+    assert urllib.parse.parse_qs(req["query"]) == {
+        "site": ["7"], "u": ["good"], "p": ["pw"], "username": ["good"], "password": ["pw"]}
+    b.stop()
+
+    j = http_broker(make_broker, http_server.url("/auth"),
+                    'method = post\nheaders { content-type = "application/json", '
+                    'x-site = "edge \\"7\\"" }\nparams = {username = "%u", password = "%P"}')
+    assert connack(j, 5, username="good", password="pw") == 0
+    req = http_server.of("/auth")[-1]
+    assert req["headers"]["content-type"] == "application/json"
+    assert req["headers"]["x-site"] == 'edge "7"'
+    assert json.loads(req["body"]) == {"username": "good", "password": "pw"}
+
+
+def test_server_down_or_slow_refuses_and_stalls_nobody(make_broker, http_server):
+    # Nothing listens on this port.
+    dead = http_broker(make_broker, "http://127.0.0.1:%d/auth" % free_port())
+    t0 = time.monotonic()
+    assert connack(dead, 5, username="good", password="pw") == UNAVAILABLE[5]
+    assert time.monotonic() - t0 < 3
+    assert "HTTP auth server gave no answer" in dead.log_text()
+    dead.stop()
+
+    b = http_broker(make_broker, http_server.url("/auth"),
+                    extra_auth='password { "local": "secret" }')
+    slow = mqttraw.RawClient(b.host, b.port, 5)
+    slow.send(mqttraw.connect_packet(unique_id("slow"), 5, username="slow", password="x"))
+    # While that request hangs (3 s against a 1 s timeout), others connect and talk at once;
+    # a user the password file accepts needs no HTTP request at all.
+    t0 = time.monotonic()
+    sub = mqttraw.RawClient(b.host, b.port, 5)
+    assert sub.connect(unique_id("l"), username="local", password="secret").reason == 0
+    assert sub.subscribe([("t/#", 1)]) == [1]
+    pub = mqttraw.RawClient(b.host, b.port, 5)
+    assert pub.connect(unique_id("g"), username="good", password="pw").reason == 0
+    pub.publish("t/x", b"fast", qos=1)
+    assert sub.publishes(1)[0].payload == b"fast"
+    assert time.monotonic() - t0 < 0.9, "the slow HTTP request held other clients up"
+    assert not [r for r in http_server.of("/auth") if r["params"]["username"] == "local"]
+    ack = slow.wait_for(mqttraw.CONNACK, timeout=5)
+    assert ack.reason == UNAVAILABLE[5], ack
+    for c in (slow, sub, pub):
+        c.close()
+
+
+def test_packets_pipelined_behind_the_connect_wait_for_the_answer(make_broker):
+    server = AuthServer(slow_s=0.7)
+    try:
+        b = http_broker(make_broker, server.url("/auth"), extra_http="timeout = 5s")
+        c = mqttraw.RawClient(b.host, b.port, 5)
+        c.send(mqttraw.connect_packet(unique_id("p"), 5, username="slow", password="x") +
+               mqttraw.subscribe_packet(1, [("pipe/#", 1)], 5) +
+               mqttraw.publish_packet("pipe/a", b"one", qos=1, pid=2, version=5) +
+               mqttraw.pingreq_packet())
+        assert c.wait_for(mqttraw.CONNACK, timeout=5).reason == 0
+        assert c.wait_for(mqttraw.SUBACK, pid=1).reasons == [1]
+        assert c.wait_for(mqttraw.PUBACK, pid=2).reason == 0
+        assert c.publishes(1)[0].payload == b"one"
+        assert c.wait_for(mqttraw.PINGRESP)
+        c.close()
+    finally:
+        server.close()
+
+
+def test_super_req_bypasses_the_acl(make_broker, http_server):
+    b = http_broker(make_broker, http_server.url("/auth"),
+                    extra_auth='acl { rules = [ {"permit": "deny"} ] }',
+                    extra_http='super_req { url = "%s"\n params = {username = "%%u"} }' %
+                    http_server.url("/super"))
+    admin = mqttraw.RawClient(b.host, b.port, 5)
+    assert admin.connect(unique_id("a"), username="admin", password="root").reason == 0
+    assert admin.subscribe([("any/#", 1)]) == [1]
+    user = mqttraw.RawClient(b.host, b.port, 5)
+    assert user.connect(unique_id("u"), username="good", password="pw").reason == 0
+    assert user.subscribe([("any/#", 1)]) == [0x87]
+    assert user.publish("any/x", b"no", qos=1).reason == 0x87
+    assert admin.publish("any/y", b"yes", qos=1).reason == 0
+    assert admin.publishes(1)[0].payload == b"yes"
+    assert [r["params"]["username"] for r in http_server.of("/super")] == ["admin", "good"]
+    admin.close()
+    user.close()
+
+
+def test_cache_ttl_remembers_answers(make_broker, http_server):
+    b = http_broker(make_broker, http_server.url("/auth"), extra_http="cache_ttl = 30s")
+    for _ in range(3):
+        assert connack(b, 4, username="good", password="pw") == 0
+    assert connack(b, 4, username="good", password="bad") == BAD_USER_PASSWORD[4]
+    assert connack(b, 4, username="good", password="bad") == BAD_USER_PASSWORD[4]
+    # One request per distinct CONNECT (the client id is a param: keep it fixed).
+    c = mqttraw.RawClient(b.host, b.port, 4)
+    assert c.connect("same-id", username="good", password="pw").reason == 0
+    c.close()
+    c = mqttraw.RawClient(b.host, b.port, 4)
+    assert c.connect("same-id", username="good", password="pw").reason == 0
+    c.close()
+    same = [r for r in http_server.of("/auth") if r["params"]["clientid"] == "same-id"]
+    assert len(same) == 1, same
+    # A reload empties the cache.
+    os.kill(b.pid, signal.SIGHUP)
+    wait_for(lambda: "reload" in b.log_text(), 5, what="the reload")
+    time.sleep(0.3)
+    c = mqttraw.RawClient(b.host, b.port, 4)
+    assert c.connect("same-id", username="good", password="pw").reason == 0
+    c.close()
+    same = [r for r in http_server.of("/auth") if r["params"]["clientid"] == "same-id"]
+    assert len(same) == 2, same
+
+
+def test_acl_req_is_refused_at_start(make_broker, http_server):
+    b = http_broker(make_broker, http_server.url("/auth"),
+                    extra_http='acl_req { url = "%s" }' % http_server.url("/acl"), start=False)
+    proc = b.spawn()
+    assert proc.wait(15) == 2
+    b.proc = None  # exited as it should
+    log = b.log_text()
+    assert "auth.http_auth.acl_req" in log and "not implemented yet" in log, log
