@@ -139,7 +139,8 @@ class FrameDecoder {
   template <class Emit>
   FeedResult run(const uint8_t* data, size_t size, Emit&& emit, std::string& reply);
   // Each returns true when the stream goes on; false after calling fail() or close_from_peer().
-  bool check_first_two_bytes(std::string& reply);
+  bool check_first_byte(std::string& reply);
+  bool check_second_byte(std::string& reply);
   bool check_length(std::string& reply);
   bool finish_control_frame(std::string& reply);
   void fail(CloseCode code, std::string_view reason, std::string& reply);
