@@ -103,9 +103,11 @@ class PayloadSink {
 //   1003 UnsupportedData: a text frame [MQTT-6.0.0-1].
 //   1007 InvalidPayload: a Close reason that is not UTF-8 (§5.5.1, §8.1).
 //   1009 MessageTooBig: a data frame longer than max_frame_payload.
-// Non-minimal length encodings are accepted. `reply` grows by at most the input's size plus
-// one Close frame. Nothing is emitted outside feed(); the caller sends `reply` and, when the
-// stream has ended, closes the connection after it.
+// Non-minimal length encodings are accepted. Over a stream's life `reply` holds at most the
+// bytes consumed plus one Close frame (a Pong is shorter than its Ping); one call grows it by at
+// most its input's size plus kMaxBuffered plus one Close frame, as the Pong of a Ping buffered
+// by earlier calls comes out of the call that completes it. Nothing is emitted outside feed();
+// the caller sends `reply` and, when the stream has ended, closes the connection after it.
 //
 // The decoder itself holds at most a frame header and a control frame's payload
 // (buffered() ≤ kMaxBuffered): data payload is never accumulated.

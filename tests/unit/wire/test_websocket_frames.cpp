@@ -82,7 +82,8 @@ void check_call(const FrameDecoder& d, const FeedResult& r, size_t input_size, s
     EXPECT_GT(r.consumed, 0u);
     EXPECT_EQ(d.buffered(), 0u);
   }
-  EXPECT_LE(reply_growth, input_size + kLargestCloseFrame);
+  // A Ping buffered by earlier calls gets its Pong from this one.
+  EXPECT_LE(reply_growth, input_size + FrameDecoder::kMaxBuffered + kLargestCloseFrame);
 }
 
 // Feeds `stream` cut at `cuts` (ascending) through feed(), or feed_in_place() on a copy.
@@ -109,6 +110,7 @@ Decoded decode(std::string_view stream, const std::vector<size_t>& cuts, bool in
       r = d.feed(stream.substr(start, end - start), out.payload, out.reply);
     }
     check_call(d, r, end - start, out.reply.size() - reply_before, was_open);
+    EXPECT_LE(out.reply.size(), out.consumed + r.consumed + kLargestCloseFrame);
     EXPECT_LE(out.payload.size() - payload_before, r.consumed);
     if (was_open) {
       out.consumed += r.consumed;
@@ -287,6 +289,29 @@ TEST(FrameDecoder, PongOnlyOnceThePingIsWhole) {
   EXPECT_EQ(reply, server_pong(payload));
   EXPECT_EQ(d.buffered(), 0u);
   EXPECT_TRUE(out.empty());
+}
+
+// The bound on `reply`: a call of one byte can complete a buffered 125-byte Ping and then fail
+// on the next frame, growing `reply` by a whole Pong and a Close; over the stream, `reply`
+// stays within the bytes consumed plus one Close.
+TEST(FrameDecoder, ReplyGrowthOfACallThatCompletesABufferedPing) {
+  const std::string payload = pattern(125);
+  const std::string ping = client_frame(payload, {.opcode = op(Opcode::Ping)});
+  FrameDecoder d;
+  std::string out, reply;
+  d.feed(std::string_view(ping).substr(0, ping.size() - 1), out, reply);
+  EXPECT_TRUE(reply.empty());
+  const size_t held = d.buffered();
+  EXPECT_EQ(held, 124u);
+  const std::string last = ping.substr(ping.size() - 1) + "\x81";  // then a text frame
+  const FeedResult r = d.feed(last, out, reply);
+  EXPECT_EQ(r.state, StreamState::Failed);
+  EXPECT_EQ(r.code, CloseCode::UnsupportedData);
+  EXPECT_EQ(r.consumed, 2u);
+  EXPECT_EQ(reply, server_pong(payload) + server_close(CloseCode::UnsupportedData, r.reason));
+  EXPECT_GT(reply.size(), last.size() + kLargestCloseFrame);
+  EXPECT_LE(reply.size(), last.size() + held + kLargestCloseFrame);
+  EXPECT_LE(reply.size(), ping.size() + 1 + kLargestCloseFrame);
 }
 
 // RFC 6455 §5.4: control frames may be injected in the middle of a fragmented message.
