@@ -366,6 +366,17 @@ TEST(FrameDecoder, CloseWithStatusIsEchoed) {
   }
 }
 
+// RFC 3629 boundaries: each of these reasons is well-formed UTF-8.
+TEST(FrameDecoder, CloseReasonAtUtf8Boundaries) {
+  for (const char* reason :
+       {"\x7f", "\xc2\x80", "\xdf\xbf", "\xe0\xa0\x80", "\xed\x9f\xbf", "\xee\x80\x80",
+        "\xef\xbf\xbf", "\xf0\x90\x80\x80", "\xf4\x8f\xbf\xbf", ""}) {
+    const Decoded d = decode_whole(client_close(1000, reason));
+    EXPECT_EQ(d.state, StreamState::Closed) << std::strlen(reason) << " bytes: " << d.reason;
+    EXPECT_EQ(d.code, CloseCode::Normal);
+  }
+}
+
 TEST(FrameDecoder, CloseWithoutStatusIsEchoedEmpty) {
   const std::string stream = client_frame("", {.opcode = op(Opcode::Close)}) + "trailing";
   Decoded expected;

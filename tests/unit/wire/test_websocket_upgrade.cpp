@@ -249,6 +249,17 @@ TEST(UpgradeParser, ValuesAroundOptionalWhitespace) {
   EXPECT_EQ(done->response, expected_response(kRfcAccept, ""));
 }
 
+// A key is used as sent: the padding bits of its last character need not be zero (a decoder
+// ignores them, so it still decodes to 16 bytes), and the accept key hashes it unchanged.
+TEST(UpgradeParser, KeyWithNonZeroPaddingBits) {
+  const std::string key = "dGhlIHNhbXBsZSBub25jZR==";
+  const UpgradeResult r = feed_all(Request{}.set("Sec-WebSocket-Key", key).text());
+  ASSERT_TRUE(std::holds_alternative<UpgradeDone>(r)) << refused(r).reason;
+  EXPECT_EQ(std::get<UpgradeDone>(r).response,
+            expected_response(websocket_accept_key(key), "mqtt"));
+  EXPECT_NE(websocket_accept_key(key), kRfcAccept);
+}
+
 TEST(UpgradeParser, ListsSpreadOverSeveralFields) {
   Request req;
   req.set("Upgrade", "h2c").add("Upgrade", "websocket");
