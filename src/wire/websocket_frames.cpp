@@ -132,8 +132,9 @@ FeedResult FrameDecoder::run(const uint8_t* data, size_t size, Emit&& emit, std:
     if (phase_ == Phase::Header) {
       while (header_size_ < header_needed_ && pos < size) {
         header_[header_size_++] = data[pos++];
+        if (header_size_ == 1 && !check_first_byte(reply)) return ended(pos);
         if (header_size_ == 2) {
-          if (!check_first_two_bytes(reply)) return ended(pos);
+          if (!check_second_byte(reply)) return ended(pos);
           header_needed_ = static_cast<uint8_t>(2 + extended_length_size(header_[1] & 0x7F) + 4);
         }
         if (header_size_ + 4 == header_needed_ && !check_length(reply)) return ended(pos);
@@ -169,9 +170,10 @@ FeedResult FrameDecoder::run(const uint8_t* data, size_t size, Emit&& emit, std:
   return FeedResult{.state = StreamState::Open, .consumed = size};
 }
 
-bool FrameDecoder::check_first_two_bytes(std::string& reply) {
+// Everything byte 0 decides is judged when it arrives, so a frame broken there stops the
+// stream at that byte (FeedResult::consumed), not at the next one.
+bool FrameDecoder::check_first_byte(std::string& reply) {
   const uint8_t b0 = header_[0];
-  const uint8_t b1 = header_[1];
   const bool fin = (b0 & 0x80) != 0;
   const uint8_t op = b0 & 0x0F;
   if ((b0 & 0x70) != 0) {
@@ -190,19 +192,10 @@ bool FrameDecoder::check_first_two_bytes(std::string& reply) {
       fail(CloseCode::ProtocolError, "unknown opcode", reply);
       return false;
   }
-  // "The server MUST close the connection upon receiving a frame that is not masked" (§5.1).
-  if ((b1 & 0x80) == 0) {
-    fail(CloseCode::ProtocolError, "unmasked client frame", reply);
-    return false;
-  }
   const auto opcode = static_cast<Opcode>(op);
   if (is_control(opcode)) {
     if (!fin) {
       fail(CloseCode::ProtocolError, "fragmented control frame", reply);
-      return false;
-    }
-    if ((b1 & 0x7F) > kMaxControlPayload) {
-      fail(CloseCode::ProtocolError, "control frame over 125 bytes", reply);
       return false;
     }
   } else {
@@ -224,6 +217,20 @@ bool FrameDecoder::check_first_two_bytes(std::string& reply) {
     message_open_ = !fin;
   }
   opcode_ = opcode;
+  return true;
+}
+
+bool FrameDecoder::check_second_byte(std::string& reply) {
+  const uint8_t b1 = header_[1];
+  // "The server MUST close the connection upon receiving a frame that is not masked" (§5.1).
+  if ((b1 & 0x80) == 0) {
+    fail(CloseCode::ProtocolError, "unmasked client frame", reply);
+    return false;
+  }
+  if (is_control(opcode_) && (b1 & 0x7F) > kMaxControlPayload) {
+    fail(CloseCode::ProtocolError, "control frame over 125 bytes", reply);
+    return false;
+  }
   return true;
 }
 

@@ -103,9 +103,11 @@ class PayloadSink {
 //   1003 UnsupportedData: a text frame [MQTT-6.0.0-1].
 //   1007 InvalidPayload: a Close reason that is not UTF-8 (§5.5.1, §8.1).
 //   1009 MessageTooBig: a data frame longer than max_frame_payload.
-// Non-minimal length encodings are accepted. `reply` grows by at most the input's size plus
-// one Close frame. Nothing is emitted outside feed(); the caller sends `reply` and, when the
-// stream has ended, closes the connection after it.
+// Non-minimal length encodings are accepted. Over a stream's life `reply` holds at most the
+// bytes consumed plus one Close frame (a Pong is shorter than its Ping); one call grows it by at
+// most its input's size plus kMaxBuffered plus one Close frame, as the Pong of a Ping buffered
+// by earlier calls comes out of the call that completes it. Nothing is emitted outside feed();
+// the caller sends `reply` and, when the stream has ended, closes the connection after it.
 //
 // The decoder itself holds at most a frame header and a control frame's payload
 // (buffered() ≤ kMaxBuffered): data payload is never accumulated.
@@ -139,7 +141,8 @@ class FrameDecoder {
   template <class Emit>
   FeedResult run(const uint8_t* data, size_t size, Emit&& emit, std::string& reply);
   // Each returns true when the stream goes on; false after calling fail() or close_from_peer().
-  bool check_first_two_bytes(std::string& reply);
+  bool check_first_byte(std::string& reply);
+  bool check_second_byte(std::string& reply);
   bool check_length(std::string& reply);
   bool finish_control_frame(std::string& reply);
   void fail(CloseCode code, std::string_view reason, std::string& reply);
