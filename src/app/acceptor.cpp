@@ -34,8 +34,9 @@ std::string describe_fd_limit(int err) {
 }  // namespace
 
 Acceptor::Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
-                   uint32_t max_connections)
+                   uint32_t max_connections, const std::string* websocket_path)
     : fd_(listen_fd),
+      websocket_path_(websocket_path),
       shard_(shard),
       loop_(shard.loop()),
       ctx_(ctx),
@@ -122,7 +123,7 @@ void Acceptor::keep_or_refuse(int c, const sockaddr_storage& peer) {
   if (nodelay_inherited_ == 0) runtime::set_nodelay(c);
   // Clients send CONNECT right behind the handshake: it is mostly there already, and read
   // at the end of this loop iteration instead of after another trip through epoll.
-  shard_.adopt_socket_here(c, runtime::format_address(peer), /*read_now=*/true);
+  shard_.adopt_socket_here(c, runtime::format_address(peer), /*read_now=*/true, websocket_path_);
 }
 
 bool Acceptor::shed_one() {

@@ -25,6 +25,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "broker/context.hpp"
@@ -35,10 +36,12 @@ namespace harbor::app {
 
 class Acceptor final : public runtime::IoHandler {
  public:
-  // `listen_fd` is shared by every shard's acceptor and owned by the caller (closed after
-  // every acceptor stopped). Opens the spare descriptor.
+  // `listen_fd` is shared by every shard's acceptor of one listener and owned by the caller
+  // (closed after every acceptor stopped). `websocket_path`: null for MQTT over TCP; for a
+  // WebSocket listener the path clients upgrade on (owned by the caller, outlives the
+  // acceptor). Opens the spare descriptor.
   Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
-           uint32_t max_connections);
+           uint32_t max_connections, const std::string* websocket_path = nullptr);
   ~Acceptor() override;
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
@@ -70,6 +73,7 @@ class Acceptor final : public runtime::IoHandler {
   void open_spare();
 
   int fd_;
+  const std::string* websocket_path_;
   runtime::Shard& shard_;
   runtime::EventLoop& loop_;
   broker::BrokerContext& ctx_;

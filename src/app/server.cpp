@@ -30,6 +30,7 @@ Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg))
 Server::~Server() {
   stop();
   if (listen_fd_ >= 0) ::close(listen_fd_);
+  if (ws_fd_ >= 0) ::close(ws_fd_);
 }
 
 tl::expected<void, std::string> Server::start() {
@@ -101,10 +102,18 @@ tl::expected<void, std::string> Server::start() {
   for (auto& s : shards_)
     acceptors_.push_back(
         std::make_unique<Acceptor>(listen_fd_, *s, ctx_, cfg_->mqtt.max_connections));
+  if (cfg_->ws.enabled) {
+    if (auto opened = open_websocket_listener(); !opened) return opened;
+  }
 
   for (auto& s : shards_) s->start();
-  for (size_t i = 0; i < shards_.size(); ++i)
-    shards_[i]->loop().post([a = acceptors_[i].get()] { a->start(); });
+  for (size_t i = 0; i < shards_.size(); ++i) {
+    Acceptor* ws = ws_acceptors_.empty() ? nullptr : ws_acceptors_[i].get();
+    shards_[i]->loop().post([a = acceptors_[i].get(), ws] {
+      a->start();
+      if (ws != nullptr) ws->start();
+    });
+  }
   for (auto& b : bridges_) b->start();
   started_ = true;
   return {};
@@ -118,8 +127,10 @@ void Server::stop() {
   std::condition_variable cv;
   size_t removed = 0;
   for (size_t i = 0; i < shards_.size(); ++i) {
-    shards_[i]->loop().post([&, a = acceptors_[i].get()] {
+    Acceptor* ws = ws_acceptors_.empty() ? nullptr : ws_acceptors_[i].get();
+    shards_[i]->loop().post([&, a = acceptors_[i].get(), ws] {
       a->stop();
+      if (ws != nullptr) ws->stop();
       std::lock_guard lock(m);
       ++removed;
       cv.notify_one();
@@ -165,10 +176,30 @@ void Server::stop() {
     log_info("store: closed (" + store_->describe_size() + ")");
   }
   acceptors_.clear();
+  ws_acceptors_.clear();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
+  if (ws_fd_ >= 0) ::close(ws_fd_);
+  ws_fd_ = -1;
   if (data_lock_) data_lock_->remove();
   data_lock_.reset();
+}
+
+tl::expected<void, std::string> Server::open_websocket_listener() {
+  auto where = runtime::parse_host_port(cfg_->ws.bind);
+  if (!where) return tl::unexpected(cfg_->key_error("listeners.ws.bind", where.error()));
+  auto fd = runtime::listen_tcp(*where);
+  if (!fd) return tl::unexpected(cfg_->key_error("listeners.ws.bind", fd.error()));
+  ws_fd_ = *fd;
+  ws_host_ = where->host;
+  ws_port_ = runtime::local_port(ws_fd_);
+  ws_path_ = cfg_->ws.path;
+  runtime::set_nodelay(ws_fd_);
+  for (auto& s : shards_) {
+    ws_acceptors_.push_back(
+        std::make_unique<Acceptor>(ws_fd_, *s, ctx_, cfg_->mqtt.max_connections, &ws_path_));
+  }
+  return {};
 }
 
 void Server::prepare_bridges(unsigned num_shards) {
@@ -214,8 +245,10 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
   cfg_ = cfg;
   // Each acceptor reads the limit on its own shard's loop.
   for (size_t i = 0; i < acceptors_.size(); ++i) {
-    shards_[i]->loop().post([acceptor = acceptors_[i].get(), max = cfg->mqtt.max_connections] {
+    Acceptor* ws = ws_acceptors_.empty() ? nullptr : ws_acceptors_[i].get();
+    shards_[i]->loop().post([acceptor = acceptors_[i].get(), ws, max = cfg->mqtt.max_connections] {
       acceptor->set_max_connections(max);
+      if (ws != nullptr) ws->set_max_connections(max);
     });
   }
   if (http_auth_) http_auth_->reconfigure(cfg->auth.http);
@@ -230,7 +263,9 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
 }
 
 std::string Server::describe_listeners() const {
-  return "tcp " + listen_host_ + ":" + std::to_string(port_);
+  std::string text = "tcp " + listen_host_ + ":" + std::to_string(port_);
+  if (ws_fd_ >= 0) text += ", ws " + ws_host_ + ":" + std::to_string(ws_port_) + ws_path_;
+  return text;
 }
 
 std::string Server::describe_store() const {

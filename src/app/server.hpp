@@ -35,6 +35,8 @@ class Server {
   tl::expected<void, std::string> start();
   // Port actually bound (useful with port 0).
   uint16_t port() const { return port_; }
+  // listeners.ws's port actually bound; 0 without a WebSocket listener.
+  uint16_t websocket_port() const { return ws_port_; }
   // Disconnects clients, stops the shards, drains and closes the store.
   void stop();
   // Runs the shards and the store with `cfg` from now on (a reload: the caller has kept
@@ -42,7 +44,8 @@ class Server {
   // switches on its own thread.
   void reconfigure(std::shared_ptr<const config::Config> cfg);
 
-  // For the start banner: "tcp 127.0.0.1:1883", and the store's path and size ("" when off).
+  // For the start banner: "tcp 127.0.0.1:1883" (", ws 127.0.0.1:8083/mqtt" with
+  // listeners.ws; the ports actually bound), and the store's path and size ("" when off).
   std::string describe_listeners() const;
   std::string describe_store() const;
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
@@ -59,6 +62,8 @@ class Server {
   std::vector<std::unique_ptr<runtime::Shard>> shards_;
   // One per shard, all on listen_fd_ (each shard accepts its own connections).
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
+  // listeners.ws: one per shard on ws_fd_ too (empty without it).
+  std::vector<std::unique_ptr<Acceptor>> ws_acceptors_;
   // Configured bridges, each driven on its session's home shard (destroyed after the shards
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
@@ -66,10 +71,15 @@ class Server {
   // auth.http_auth's requests (made at start; its thread starts with the first request).
   std::unique_ptr<HttpAuthClient> http_auth_;
   int listen_fd_ = -1;
+  int ws_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
+  tl::expected<void, std::string> open_websocket_listener();
 
   std::string listen_host_;
   uint16_t port_ = 0;
+  std::string ws_host_;
+  std::string ws_path_;  // read by the ws acceptors' shards while they run (never changes)
+  uint16_t ws_port_ = 0;
   bool started_ = false;
 };
 

@@ -60,6 +60,14 @@ std::string warning_text(const hocon::Origin& origin, std::string_view key,
 }
 
 // Converts one value by its schema row. Errors and warnings name the value's origin.
+// "host:port" with a port of 0-65535 and a host that is not empty.
+bool is_host_port(const std::string& text) {
+  const size_t colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return false;
+  auto port = parse_integer(std::string_view(text).substr(colon + 1));
+  return port && *port >= 0 && *port <= 65535;
+}
+
 class Converter {
  public:
   Converter(const SchemaRow& row, const std::string& key, const Value& value,
@@ -124,14 +132,30 @@ class Converter {
         out.text = text;
         return out;
       case ValueType::Address: {
-        size_t colon = text.rfind(':');
-        auto port = colon == std::string::npos
-                        ? tl::expected<int64_t, std::string>(tl::unexpected(std::string()))
-                        : parse_integer(std::string_view(text).substr(colon + 1));
-        if (colon == std::string::npos || colon == 0 || !port || *port > 65535) {
+        if (!is_host_port(text)) {
           return fail("expected host:port with a port of 0-65535, got \"" + text + "\"");
         }
         out.text = text;
+        return out;
+      }
+      case ValueType::UrlAddress: {
+        // A host has no '/', so the first one starts the path ("[::1]:8083/mqtt" too).
+        const size_t slash = text.find('/');
+        std::string address = text.substr(0, slash);
+        std::string path = slash == std::string::npos ? "/mqtt" : text.substr(slash);
+        if (!is_host_port(address)) {
+          return fail("expected host:port/path with a port of 0-65535, got \"" + text + "\"");
+        }
+        for (char c : path) {
+          // The path is compared with the request target's path (the query string is not
+          // part of it), so it may not hold a query, a fragment or what no request line can.
+          if (static_cast<unsigned char>(c) <= ' ' || c == 0x7f || c == '?' || c == '#') {
+            return fail("the path after host:port may not contain spaces, '?' or '#', got \"" +
+                        text + "\"");
+          }
+        }
+        out.text = std::move(address);
+        out.path = std::move(path);
         return out;
       }
       case ValueType::Enum: {
@@ -443,13 +467,19 @@ tl::expected<void, ConfigError> apply_command_line(Value& root,
 }
 
 // `from_file`: a file (or text) was given, so NanoMQ's rule applies: the sqlite section is
-// enabled by being present, and runs in memory when absent.
+// enabled by being present, and runs in memory when absent. The same presence rule switches
+// listeners.ws on, whether or not a file was given.
 tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, bool from_file,
                                             std::vector<std::string> warnings) {
   if (auto r = hocon::resolve(root); !r) return tl::unexpected(r.error());
   auto config = std::make_shared<Config>(*defaults());
   config->source = std::move(source);
   if (from_file && root.find("sqlite") == nullptr) config->sqlite.enabled = false;
+  // listeners.ws is on when its section is present, from a file or an override (NanoMQ's
+  // default nanomq.conf has one and listens on it); `enable = false` in it still wins.
+  if (const Value* listeners = root.find("listeners"); listeners && listeners->is_object()) {
+    if (listeners->find("ws") != nullptr) config->ws.enabled = true;
+  }
   Builder builder(*config, warnings);
   if (auto r = builder.walk(root, ""); !r) return tl::unexpected(r.error());
   config->unenforced_protections = find_unenforced_protections(root);

@@ -23,6 +23,15 @@ struct TcpListener {
   bool operator==(const TcpListener&) const = default;
 };
 
+// listeners.ws: MQTT over WebSocket (RFC 6455, MQTT §6). NanoMQ writes the address and the
+// HTTP path as one value, "host:port/path"; it is kept split here.
+struct WsListener {
+  bool enabled = false;  // on when the section is present (NanoMQ's rule), off by default
+  std::string bind = "127.0.0.1:8083";  // "host:port"
+  std::string path = "/mqtt";           // the request path a client must upgrade on
+  bool operator==(const WsListener&) const = default;
+};
+
 // How a shared subscription picks the one member a message goes to (ours, EMQX's names).
 enum class SharedStrategy : uint8_t { RoundRobin, Random, Sticky, HashClientId, HashTopic };
 
@@ -100,6 +109,7 @@ struct Config {
   uint32_t num_threads = 0;  // system.num_taskq_thread; 0 = number of CPUs
   std::string pid_file = "/tmp/harbormq.pid";  // ours: for stop/restart/reload
   TcpListener tcp;
+  WsListener ws;
   MqttSettings mqtt;
   SqliteSettings sqlite;
   LogSettings log;

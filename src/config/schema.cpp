@@ -65,6 +65,34 @@ const std::array kRows = {
                      "files say so explicitly).",
               .apply = [](Config& c, const Typed& v) { c.tcp.bind = v.text; },
               .show = [](const Config& c) -> std::string { return c.tcp.bind; }},
+    // listeners.ws
+    SchemaRow{.key = "listeners.ws.enable",
+              .type = ValueType::Bool,
+              .default_value = "false",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Accept MQTT over WebSocket (binary frames, subprotocol `mqtt`). As in "
+                     "NanoMQ, a `listeners.ws {}` section that is present is enabled; without "
+                     "one there is no WebSocket listener. `enabled` is accepted too.",
+              .alias = "enabled",
+              .apply = [](Config& c, const Typed& v) { c.ws.enabled = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.ws.enabled); }},
+    SchemaRow{.key = "listeners.ws.bind",
+              .type = ValueType::UrlAddress,
+              .default_value = "\"127.0.0.1:8083/mqtt\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Address, port and HTTP path of the MQTT/WebSocket listener, NanoMQ's "
+                     "`host:port/path`; without a path, `/mqtt` (what MQTT.js and paho use). "
+                     "An upgrade request for another path is answered 404. The query string "
+                     "is ignored. The upgrade must complete, and CONNECT follow, within "
+                     "`mqtt.connect_timeout`.",
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.ws.bind = v.text;
+                    c.ws.path = v.path;
+                  },
+              .show = [](const Config& c) -> std::string { return c.ws.bind + c.ws.path; }},
     // system
     SchemaRow{.key = "system.num_taskq_thread",
               .type = ValueType::Integer,
@@ -555,7 +583,6 @@ const std::array kRows = {
 
 const std::array kSections = {
     UnimplementedSection{"listeners.ssl", "MQTT over TLS listener"},
-    UnimplementedSection{"listeners.ws", "MQTT over WebSocket listener"},
     UnimplementedSection{"listeners.wss", "MQTT over secure WebSocket listener"},
     UnimplementedSection{"listeners.quic", "MQTT over QUIC listener"},
     UnimplementedSection{"http_server", "HTTP management API"},
@@ -585,8 +612,8 @@ const std::array kKeys = {
     UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
 };
 
-const std::array<std::string_view, 6> kImplementedSections = {"listeners.tcp", "system", "mqtt",
-                                                              "sqlite",        "log",    "auth"};
+const std::array<std::string_view, 7> kImplementedSections = {
+    "listeners.tcp", "listeners.ws", "system", "mqtt", "sqlite", "log", "auth"};
 
 std::string type_hint(const SchemaRow& row) {
   std::string out(type_name(row.type));
@@ -697,6 +724,8 @@ std::string_view type_name(ValueType type) {
       return "string";
     case ValueType::Address:
       return "host:port";
+    case ValueType::UrlAddress:
+      return "host:port/path";
     case ValueType::StringList:
       return "list";
     case ValueType::Enum:

@@ -21,6 +21,7 @@ enum class ValueType : uint8_t {
   Double,   // in [min_double, max_double]
   String,
   Address,     // "host:port"
+  UrlAddress,  // "host:port/path"; no path: "/mqtt"
   StringList,  // [a, b] or "a,b"; every item in `choices` when choices is set
   Enum,        // one of `choices`
   Duration,    // "10s", "500ms", "1m", "1h", "1d"; a bare number is in `bare_unit`
@@ -34,7 +35,8 @@ struct Typed {
   bool boolean = false;
   int64_t integer = 0;  // Integer, Count, Size (bytes), Duration (milliseconds)
   double real = 0;
-  std::string text;  // String, Address, Enum
+  std::string text;  // String, Address, Enum; UrlAddress: "host:port"
+  std::string path;  // UrlAddress: "/path"
   std::vector<std::string> list;
 };
 

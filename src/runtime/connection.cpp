@@ -27,9 +27,10 @@ constexpr size_t kCarefulChunk = 8 * 1024;
 }  // namespace
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
-                       std::string remote_address)
+                       std::string remote_address, const std::string* websocket_path)
     : fd_(fd), id_(id), shard_(shard), protocol_(limits) {
   remote = remote_address.empty() ? peer_address(fd) : std::move(remote_address);
+  if (websocket_path != nullptr) ws_ = std::make_unique<WebSocketTransport>(*websocket_path);
 }
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
@@ -144,7 +145,10 @@ void Connection::read_socket() {
     if (span.size() > chunk) span = span.first(chunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
     if (n > 0) {
-      commit_input(static_cast<size_t>(n));
+      if (ws_)
+        take_websocket_input(span.first(static_cast<size_t>(n)));
+      else
+        commit_input(static_cast<size_t>(n));
       last_rx_ms = shard_->now_steady_ms();
       const bool short_read = static_cast<size_t>(n) < span.size();
       if (!short_read && read_chunk_ < kReadChunk) read_chunk_ *= 2;
@@ -179,8 +183,28 @@ constexpr size_t kSmallUnconnected = 64 * 1024;
 std::atomic<int64_t> g_unconnected_bytes{0};
 }  // namespace
 
+void Connection::take_websocket_input(std::span<uint8_t> bytes) {
+  WebSocketTransport::Result r = ws_->take(bytes);
+  if (r.payload != 0) commit_input(r.payload);
+  if (ws_->wire_pending() != 0) mark_dirty();  // the 101, a refusal, a Pong, a Close
+  if (r.refused) {
+    set_close_reason(std::move(r.why));
+    close_after_flush();
+  }
+  // An ended stream is closed once the MQTT bytes before the client's Close are handled
+  // (a DISCONNECT right before it must still count): see process_input().
+}
+
+void Connection::end_websocket_stream() {
+  set_close_reason(ws_->end_reason());
+  close_after_flush();
+  // Our Close is queued: MQTT output not framed yet is not sent after it (RFC 6455 §5.5.1).
+  close_mark_ = out_offset_;
+}
+
 void Connection::account_unconnected_input() {
-  const size_t now = connected ? 0 : protocol_.buffered();
+  // A WebSocket upgrade head still being read counts as input before CONNECT too.
+  const size_t now = connected ? 0 : protocol_.buffered() + (ws_ ? ws_->buffered_head() : 0);
   const int64_t delta = static_cast<int64_t>(now) - static_cast<int64_t>(unconnected_bytes_);
   unconnected_bytes_ = now;
   if (delta == 0) return;
@@ -242,6 +266,7 @@ void Connection::process_input() {
       pause_reading();
     }
   }
+  if (ws_ && ws_->ended() && !closing && !closed && !moving && !paused_) end_websocket_stream();
 }
 
 void Connection::resume_held_input() {
@@ -261,6 +286,7 @@ void Connection::trim_buffers() {
     std::string().swap(out_);
     out_offset_ = 0;
   }
+  if (ws_) released += ws_->trim();
   if (released != 0) shard_->note_released(released);
 }
 
@@ -272,7 +298,25 @@ void Connection::update_congestion() {
   }
 }
 
-void Connection::flush() {
+void Connection::on_send_blocked() {
+  // Give back the sent prefix once it dominates, or a receiver that never fully drains would
+  // make the buffer grow without bound.
+  if (out_offset_ > 64 * 1024 && out_offset_ * 2 > out_.size()) {
+    out_.erase(0, out_offset_);
+    if (closing) close_mark_ -= out_offset_;
+    out_offset_ = 0;
+  }
+  update_congestion();
+  if (wants_writable && !closing && pending_bytes() <= kCongestionLowWater) {
+    shard_->broker().on_link_writable(this);
+  }
+  if (!epollout) {
+    epollout = true;
+    shard_->loop().modify(fd_, interest(), this);
+  }
+}
+
+bool Connection::write_plain() {
   const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
   while (out_offset_ < end()) {
     ssize_t n = ::send(fd_, out_.data() + out_offset_, end() - out_offset_, MSG_NOSIGNAL);
@@ -283,27 +327,54 @@ void Connection::flush() {
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      // Give back the sent prefix once it dominates, or a receiver that never fully
-      // drains would make the buffer grow without bound.
-      if (out_offset_ > 64 * 1024 && out_offset_ * 2 > out_.size()) {
-        out_.erase(0, out_offset_);
-        if (closing) close_mark_ -= out_offset_;
-        out_offset_ = 0;
-      }
-      update_congestion();
-      if (wants_writable && !closing && pending_bytes() <= kCongestionLowWater) {
-        shard_->broker().on_link_writable(this);
-      }
-      if (!epollout) {
-        epollout = true;
-        shard_->loop().modify(fd_, interest(), this);
-      }
-      return;
+      on_send_blocked();
+      return false;
     }
     set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
     fail();
-    return;
+    return false;
   }
+  return true;
+}
+
+bool Connection::write_websocket() {
+  // out_ holds plain MQTT bytes; out_offset_ marks how far they have been framed into the
+  // transport's wire buffer. The next frame is cut only once the previous ones are written,
+  // so the framed copy holds at most one frame (kMaxFramePayload) besides control frames.
+  WebSocketTransport& ws = *ws_;
+  const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
+  for (;;) {
+    if (ws.wire_pending() == 0) {
+      if (out_offset_ < end()) {
+        const size_t n = std::min(end() - out_offset_, WebSocketTransport::kMaxFramePayload);
+        // Before the upgrade there is no frame to put MQTT in (nothing is written then).
+        if (ws.upgraded() && !ws.close_queued()) ws.frame({out_.data() + out_offset_, n});
+        out_offset_ += n;
+        continue;
+      }
+      if (closing && ws.upgraded() && !ws.close_queued()) ws.close_normally();
+      if (ws.wire_pending() == 0) return true;
+    }
+    const std::string_view bytes = ws.wire();
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      ws.consume(static_cast<size_t>(n));
+      last_write_ms = shard_->now_steady_ms();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      on_send_blocked();
+      return false;
+    }
+    set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
+    fail();
+    return false;
+  }
+}
+
+void Connection::flush() {
+  if (!(ws_ ? write_websocket() : write_plain())) return;
   // Everything written: reuse the buffer's capacity, but give back a huge one.
   last_write_ms = shard_->now_steady_ms();
   if (wants_writable && !closing) {
@@ -349,7 +420,7 @@ void Connection::fail() {
   if (!connected && !client_) log_unconnected_close();
   // Its buffers are freed with it (Shard::after_io): they count toward the next heap trim,
   // as an idle connection's do (a drained subscriber leaves megabytes of output buffer).
-  shard_->note_released(out_.capacity() + input_reserved());
+  shard_->note_released(out_.capacity() + input_reserved() + (ws_ ? ws_->wire_capacity() : 0));
   shard_->connection_closed(this);
   if (role_ != nullptr) role_->on_closed(*this);
 }
@@ -357,6 +428,7 @@ void Connection::fail() {
 void Connection::log_unconnected_close() const {
   std::string why = close_reason;
   if (why.empty()) why = closing ? "closed by the server" : "socket closed by peer";
+  if (ws_ && !ws_->upgraded()) why += " (WebSocket upgrade not complete)";
   std::string text = "connection from " + remote + " closed before CONNECT was accepted: " + why;
   // A TCP probe that connects and goes away is routine; a bad CONNECT is worth seeing, but a
   // client retrying in a loop must not flood the log.

@@ -1,10 +1,11 @@
 // One client TCP connection on a shard: socket I/O, the ServerProtocol decoder and the
-// output buffer. Owner: its shard's thread (moves at most once, at CONNECT, to the shard
-// that holds the client id's session). Hands decoded packets to the shard's ShardBroker.
-// Logging: a socket error or EOF becomes the link's close reason (the broker logs the
-// disconnect line of a connected client); a connection that ends before its CONNECT is
-// accepted is logged here, rate-limited (info for a protocol error or a refused CONNECT,
-// debug for a peer that just went away).
+// output buffer; on a WebSocket listener also its WebSocketTransport (the upgrade, then
+// frames in and out; the broker's side sees the same plain MQTT bytes as on TCP). Owner: its
+// shard's thread (moves at most once, at CONNECT, to the shard that holds the client id's session).
+// Hands decoded packets to the shard's ShardBroker. Logging: a socket error or EOF becomes the
+// link's close reason (the broker logs the disconnect line of a connected client); a connection
+// that ends before its CONNECT is accepted is logged here, rate-limited (info for a protocol error
+// or a refused CONNECT, debug for a peer that just went away).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "mqtt/protocol.hpp"
 #include "runtime/contained.hpp"
 #include "runtime/event_loop.hpp"
+#include "runtime/websocket_transport.hpp"
 
 namespace harbor::runtime {
 
@@ -50,8 +52,9 @@ class Connection final : public IoHandler, public broker::Link {
   Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
              uint32_t max_packet_size, std::string remote_address);
   // remote_address: the peer as accept() reported it (empty: asked of the socket).
+  // websocket_path: non-null for a WebSocket listener's socket, the path to upgrade on.
   Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
-             std::string remote_address = {});
+             std::string remote_address = {}, const std::string* websocket_path = nullptr);
   ~Connection() override;
 
   // IoHandler
@@ -64,7 +67,10 @@ class Connection final : public IoHandler, public broker::Link {
   mqtt::Version version() const override {
     return client_ ? client_->version() : protocol_.version();
   }
-  size_t pending_bytes() const override { return out_.size() - out_offset_; }
+  // WebSocket: out_ is framed from out_offset_ on; the framed bytes wait in ws_'s wire buffer.
+  size_t pending_bytes() const override {
+    return out_.size() - out_offset_ + (ws_ ? ws_->wire_pending() : 0);
+  }
   uint64_t link_id() const override { return id_; }
   void trim_buffers() override;
   void resume_held_input() override;
@@ -95,6 +101,14 @@ class Connection final : public IoHandler, public broker::Link {
 
  private:
   void read_socket();
+  // WebSocket: `bytes` were read into the protocol's input buffer; commits the MQTT payload.
+  void take_websocket_input(std::span<uint8_t> bytes);
+  // WebSocket: the stream ended (the client's Close or a broken rule): close after our Close.
+  void end_websocket_stream();
+  // Each writes out what it can; false when the socket is full or the connection failed.
+  bool write_plain();
+  bool write_websocket();
+  void on_send_blocked();
   uint32_t interest() const;  // epoll events wanted now
   void update_congestion();
   void fail();  // socket error or EOF: close now
@@ -140,6 +154,7 @@ class Connection final : public IoHandler, public broker::Link {
   size_t read_chunk_ = 256;       // grows x2 per full read to 64 KiB; small while idle
   size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
   bool congested_ = false;        // counted in the shard's congested total
+  std::unique_ptr<WebSocketTransport> ws_;  // null on a TCP listener's connection
 };
 
 template <class F>

@@ -31,8 +31,10 @@ class Shard final : public broker::ShardServices {
   // Owner thread: the same for a socket this shard accepted itself (no hand-off), with the
   // peer's address from accept() (empty: asked of the socket). read_now: read what has
   // arrived in this loop iteration (after its other events) instead of waiting for epoll to
-  // report it.
-  void adopt_socket_here(int fd, std::string remote = {}, bool read_now = false);
+  // report it. websocket_path: non-null for a WebSocket listener's socket (the path clients
+  // upgrade on; copied).
+  void adopt_socket_here(int fd, std::string remote = {}, bool read_now = false,
+                         const std::string* websocket_path = nullptr);
   // Owner thread: a socket this shard dialled (non-blocking connect in progress) becomes an
   // outbound connection driven by `role` (a bridge's link). Returns it; it is the shard's
   // like any other (destroyed at the end of the loop turn it closes in, after

@@ -88,17 +88,22 @@ class PahoClient:
     """paho-mqtt 1.6 client running its network loop in a thread, collecting messages.
 
     version: 4 (3.1.1), 3 (3.1) or 5. expect(n, timeout) waits for n messages in total.
+    transport="websockets" connects to `port` (a listeners.ws port) on `ws_path`.
     """
 
     def __init__(self, broker, version=4, client_id=None, clean=True, session_expiry=None,
-                 keepalive=30):
+                 keepalive=30, transport="tcp", port=None, ws_path="/mqtt"):
         self.version = version
         self.client_id = client_id if client_id is not None else unique_id("paho")
         proto = {3: paho.MQTTv31, 4: paho.MQTTv311, 5: paho.MQTTv5}[version]
         if version == 5:
-            self.c = paho.Client(self.client_id, protocol=proto)
+            self.c = paho.Client(self.client_id, protocol=proto, transport=transport)
         else:
-            self.c = paho.Client(self.client_id, clean_session=clean, protocol=proto)
+            self.c = paho.Client(self.client_id, clean_session=clean, protocol=proto,
+                                 transport=transport)
+        if transport == "websockets":
+            self.c.ws_set_options(path=ws_path)
+        port = port or broker.port
         self.lock = threading.Condition()
         self.messages = []
         self.connack = None
@@ -111,10 +116,10 @@ class PahoClient:
             props = Properties(PacketTypes.CONNECT)
             if session_expiry is not None:
                 props.SessionExpiryInterval = session_expiry
-            self.c.connect(broker.host, broker.port, keepalive, clean_start=clean,
+            self.c.connect(broker.host, port, keepalive, clean_start=clean,
                            properties=props)
         else:
-            self.c.connect(broker.host, broker.port, keepalive)
+            self.c.connect(broker.host, port, keepalive)
         self.c.loop_start()
         with self.lock:
             ok = self.lock.wait_for(lambda: self.connack is not None, 10)

@@ -291,18 +291,18 @@ TEST(Errors, MissingFile) {
 
 TEST(Unimplemented, SectionsWarnOnceAndAreNotValidated) {
   auto r = load_string(
-      "listeners.ws { bind = \"0.0.0.0:8083/mqtt\", anything = [goes] }\n"
-      "listeners.ws { more = 1 }\n"
+      "listeners.quic { bind = \"0.0.0.0:14567\", anything = [goes] }\n"
+      "listeners.quic { more = 1 }\n"
       "bridges.aws.a { server = x }\n"
       "bridges.aws.b { server = y }\n"
       "http_server { port = 8081 }\n",
       "t.conf");
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->config->unimplemented_sections,
-            (std::vector<std::string>{"listeners.ws", "bridges.aws", "http_server"}));
+            (std::vector<std::string>{"listeners.quic", "bridges.aws", "http_server"}));
   ASSERT_EQ(r->warnings.size(), 3u);
   EXPECT_EQ(r->warnings[0],
-            "t.conf:1: listeners.ws: NanoMQ section not implemented yet (MQTT over WebSocket "
+            "t.conf:1: listeners.quic: NanoMQ section not implemented yet (MQTT over QUIC "
             "listener); accepted, contents ignored");
 }
 
@@ -342,14 +342,19 @@ TEST(Compat, NanoMqDefaultConf) {
   EXPECT_EQ(c.log.file, "nanomq.log");
   EXPECT_EQ(c.log.rotation_size, 10u * 1024 * 1024);
   EXPECT_EQ(c.log.rotation_count, 5u);
-  EXPECT_EQ(c.unimplemented_sections, (std::vector<std::string>{"listeners.ws", "http_server"}));
+  // Its listeners.ws is read and switched on by being present.
+  EXPECT_TRUE(c.ws.enabled);
+  EXPECT_EQ(c.ws.bind, "0.0.0.0:8083");
+  EXPECT_EQ(c.ws.path, "/mqtt");
+  EXPECT_EQ(c.unimplemented_sections, (std::vector<std::string>{"http_server"}));
   EXPECT_TRUE(c.auth.present);  // auth {} is read: anonymous allowed, no users, no rules
   EXPECT_TRUE(c.auth.allow_anonymous);
   EXPECT_FALSE(c.auth.check_users);
   EXPECT_TRUE(c.auth.acl_rules.empty());
   EXPECT_TRUE(has_warning(r->warnings, "mqtt.max_awaiting_rel"));
   EXPECT_FALSE(has_warning(r->warnings, "log.rotation"));
-  EXPECT_EQ(r->warnings.size(), 3u);
+  EXPECT_FALSE(has_warning(r->warnings, "listeners.ws"));
+  EXPECT_EQ(r->warnings.size(), 2u);  // mqtt.max_awaiting_rel and http_server
 }
 
 TEST(Compat, NanoMqExampleConf) {
@@ -366,15 +371,18 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.sqlite.flush_mem_threshold, 100u);
   EXPECT_EQ(c.sqlite.resend_interval, 5000ms);
   EXPECT_EQ(c.tcp.bind, "0.0.0.0:1883");
-  for (const char* section :
-       {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl", "listeners.ws",
-        "listeners.wss", "http_server", "webhook", "preset", "bridges.aws", "bridges.nng", "rules",
-        "exchange_client", "parquet", "plugin"}) {
+  for (const char* section : {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl",
+                              "listeners.wss", "http_server", "webhook", "preset", "bridges.aws",
+                              "bridges.nng", "rules", "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + section + ": "), 1u) << section;
   }
+  EXPECT_TRUE(c.ws.enabled);
+  EXPECT_EQ(c.ws.bind, "0.0.0.0:8083");
+  EXPECT_EQ(c.ws.path, "/mqtt");
+  EXPECT_EQ(count_warnings(r->warnings, ": listeners.ws: "), 0u);
   for (const char* key : {"system.max_taskq_thread", "system.parallel", "system.hook_ipc_url",
                           "system.cmd_ipc_url"}) {
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + key + ": "), 1u) << key;
@@ -526,6 +534,62 @@ TEST(Diff, EveryRowShowsEveryField) {
     ASSERT_EQ(changes.size(), 1u) << row.key;
     EXPECT_EQ(changes[0].key, row.key);
   }
+}
+
+TEST(Load, WebSocketListenerPresenceAndEnableSpellings) {
+  EXPECT_FALSE(defaults()->ws.enabled);                // no WebSocket port unless asked for
+  EXPECT_FALSE(load_ok("mqtt {}").ws.enabled);         // a file without the section
+  EXPECT_TRUE(load_ok("listeners.ws {}").ws.enabled);  // NanoMQ's rule: present is on
+  EXPECT_TRUE(load_ok("listeners.ws.bind = \"127.0.0.1:9001/mqtt\"").ws.enabled);
+  EXPECT_FALSE(load_ok("listeners.ws { enable = false, bind = \"1.2.3.4:1/x\" }").ws.enabled);
+  EXPECT_FALSE(load_ok("listeners.ws { enabled = false }").ws.enabled);
+  EXPECT_TRUE(load_ok("listeners.ws { enable = true }").ws.enabled);
+  // An override is a section too: `--set listeners.ws.bind=...` alone opens it.
+  auto r = load(LoadOptions{
+      .path = "", .overrides = {"listeners.ws.bind=127.0.0.1:0/mqtt"}, .read_environment = false});
+  ASSERT_TRUE(r) << r.error().to_string();
+  EXPECT_TRUE(r->config->ws.enabled);
+  EXPECT_EQ(r->config->ws.bind, "127.0.0.1:0");
+}
+
+TEST(Load, WebSocketBindIsHostPortAndPath) {
+  Config c = load_ok("listeners.ws { bind = \"0.0.0.0:8083/mqtt\" }");
+  EXPECT_EQ(c.ws.bind, "0.0.0.0:8083");
+  EXPECT_EQ(c.ws.path, "/mqtt");
+  c = load_ok("listeners.ws { bind = \"127.0.0.1:9001\" }");  // no path: /mqtt
+  EXPECT_EQ(c.ws.bind, "127.0.0.1:9001");
+  EXPECT_EQ(c.ws.path, "/mqtt");
+  c = load_ok("listeners.ws { bind = \"[::1]:9001/a/b\" }");
+  EXPECT_EQ(c.ws.bind, "[::1]:9001");
+  EXPECT_EQ(c.ws.path, "/a/b");
+  c = load_ok("listeners.ws { bind = \"127.0.0.1:9001/\" }");
+  EXPECT_EQ(c.ws.path, "/");
+  EXPECT_NE(load_error("listeners.ws { bind = \"127.0.0.1/mqtt\" }")
+                .find("t.conf:1: listeners.ws.bind: expected host:port/path"),
+            std::string::npos);
+  EXPECT_NE(load_error("listeners.ws { bind = \"127.0.0.1:70000/mqtt\" }").find("host:port/path"),
+            std::string::npos);
+  EXPECT_NE(load_error("listeners.ws { bind = \"127.0.0.1:8083/mqtt?x=1\" }").find("'?'"),
+            std::string::npos);
+  EXPECT_NE(load_error("listeners.ws { bind = \"127.0.0.1:8083/a b\" }").find("spaces"),
+            std::string::npos);
+  EXPECT_NE(load_error("listeners.ws { port = 1 }").find("unknown key, did you mean"),
+            std::string::npos);
+}
+
+TEST(Reload, WebSocketListenerKeepsItsRunningValues) {
+  // Both keys need a restart: a reload keeps the running bind (address and path together).
+  Config running = load_ok("listeners.ws { bind = \"127.0.0.1:9001/ws\" }");
+  Config fresh = load_ok("listeners.ws { enable = false, bind = \"0.0.0.0:9002\" }");
+  auto merged = merge_for_reload(running, fresh);
+  EXPECT_TRUE(merged->ws.enabled);
+  EXPECT_EQ(merged->ws.bind, "127.0.0.1:9001");
+  EXPECT_EQ(merged->ws.path, "/ws");
+  auto changes = diff(running, fresh);
+  ASSERT_EQ(changes.size(), 2u);
+  EXPECT_EQ(changes[0], (KeyChange{"listeners.ws.enable", "true", "false", false}));
+  EXPECT_EQ(changes[1],
+            (KeyChange{"listeners.ws.bind", "127.0.0.1:9001/ws", "0.0.0.0:9002/mqtt", false}));
 }
 
 TEST(Load, UnquotedAddress) {
