@@ -19,9 +19,11 @@
 
 #include <algorithm>
 #include <array>
+#include <cctype>
 #include <cstdio>
 #include <cstring>
 #include <new>
+#include <system_error>
 #include <utility>
 
 namespace harbor::wire {
@@ -123,14 +125,23 @@ class CallScope {
 // ---- errors ---------------------------------------------------------------------------
 
 std::string error_text(unsigned long code) {
+  if (ERR_SYSTEM_ERROR(code)) {  // errno, e.g. "No such file or directory"
+    return std::error_code(ERR_GET_REASON(code), std::generic_category()).message();
+  }
   if (const char* reason = ERR_reason_error_string(code)) return reason;
   std::array<char, 256> buf{};
   ERR_error_string_n(code, buf.data(), buf.size());
   return buf.data();
 }
 
+// Appends `text` unless `out` says it already, in any case ("No such file or directory"
+// from the system, then "no such file" from the BIO).
 void append_distinct(std::string& out, const std::string& text) {
-  if (text.empty() || out.find(text) != std::string::npos) return;
+  const auto same = [](char a, char b) { return std::tolower(a) == std::tolower(b); };
+  if (text.empty() ||
+      std::search(out.begin(), out.end(), text.begin(), text.end(), same) != out.end()) {
+    return;
+  }
   if (!out.empty()) out += "; ";
   out += text;
 }
@@ -138,7 +149,11 @@ void append_distinct(std::string& out, const std::string& text) {
 // Empties the thread's error queue into one line, the earliest reason first.
 std::string drain_errors() {
   std::string out;
-  while (const unsigned long code = ERR_get_error()) append_distinct(out, error_text(code));
+  while (const unsigned long code = ERR_get_error()) {
+    // "system lib" only says that the entry before it is errno's.
+    if (!ERR_SYSTEM_ERROR(code) && ERR_GET_REASON(code) == ERR_R_SYS_LIB) continue;
+    append_distinct(out, error_text(code));
+  }
   return out.empty() ? "no reason given by OpenSSL" : out;
 }
 
@@ -556,6 +571,7 @@ void TlsSession::fail_from_openssl(int ssl_error) {
   while (const unsigned long code = ERR_get_error()) {
     const int lib = ERR_GET_LIB(code);
     const int why = ERR_GET_REASON(code);
+    if (!ERR_SYSTEM_ERROR(code) && why == ERR_R_SYS_LIB) continue;
     std::string text = error_text(code);
     if (lib == ERR_LIB_SSL && why == SSL_R_CERTIFICATE_VERIFY_FAILED) {
       const long result = SSL_get_verify_result(ssl_);
