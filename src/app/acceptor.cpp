@@ -35,7 +35,7 @@ std::string describe_fd_limit(int err) {
 
 Acceptor::Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
                    uint32_t max_connections, const std::string* websocket_path,
-                   std::shared_ptr<const wire::TlsContext> tls)
+                   std::shared_ptr<const runtime::TlsListener> tls)
     : fd_(listen_fd),
       websocket_path_(websocket_path),
       tls_(std::move(tls)),

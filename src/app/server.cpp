@@ -42,8 +42,13 @@ std::string_view tls_error_key(std::string_view error) {
 }
 
 // Reads listeners.ssl's certificate, key and CAs (each build reads the files again).
-tl::expected<std::shared_ptr<const wire::TlsContext>, std::string> tls_context_from(
+tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_listener_from(
     const config::Config& cfg) {
+  if (cfg.ssl.use_cn_as_username && !cfg.ssl.verify_peer) {
+    return tl::unexpected(cfg.key_error(
+        "listeners.ssl.use_cn_as_username",
+        "needs listeners.ssl.verify_peer = true (an unverified certificate names no one)"));
+  }
   wire::TlsServerOptions options;
   options.certfile = cfg.ssl.certfile;
   options.keyfile = cfg.ssl.keyfile;
@@ -54,7 +59,8 @@ tl::expected<std::shared_ptr<const wire::TlsContext>, std::string> tls_context_f
   auto context = wire::TlsContext::server(options);
   if (!context)
     return tl::unexpected(cfg.key_error(tls_error_key(context.error()), context.error()));
-  return *context;
+  return std::make_shared<const runtime::TlsListener>(
+      runtime::TlsListener{*context, cfg.ssl.use_cn_as_username});
 }
 
 }  // namespace
@@ -250,8 +256,8 @@ tl::expected<void, std::string> Server::open_websocket_listener() {
 
 tl::expected<void, std::string> Server::open_tls_listener() {
   // The certificates first: a broken file fails the start before any port is taken.
-  auto context = tls_context_from(*cfg_);
-  if (!context) return tl::unexpected(context.error());
+  auto tls = tls_listener_from(*cfg_);
+  if (!tls) return tl::unexpected(tls.error());
   auto where = runtime::parse_host_port(cfg_->ssl.bind);
   if (!where) return tl::unexpected(cfg_->key_error("listeners.ssl.bind", where.error()));
   auto fd = runtime::listen_tcp(*where);
@@ -261,8 +267,8 @@ tl::expected<void, std::string> Server::open_tls_listener() {
   ssl_port_ = runtime::local_port(ssl_fd_);
   runtime::set_nodelay(ssl_fd_);
   for (auto& s : shards_) {
-    ssl_acceptors_.push_back(std::make_unique<Acceptor>(
-        ssl_fd_, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *context));
+    ssl_acceptors_.push_back(
+        std::make_unique<Acceptor>(ssl_fd_, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
   }
   return {};
 }
@@ -309,11 +315,11 @@ tl::expected<void, std::string> Server::lock_data_directory() {
 tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
   // Certificates are re-read on every reload, changed paths or not (a renewed certificate is
   // usually written over the old file). One that cannot be used refuses the whole reload.
-  std::shared_ptr<const wire::TlsContext> tls;
+  std::shared_ptr<const runtime::TlsListener> tls;
   if (!ssl_acceptors_.empty()) {
-    auto context = tls_context_from(*cfg);
-    if (!context) return tl::unexpected(context.error());
-    tls = *context;
+    auto built = tls_listener_from(*cfg);
+    if (!built) return tl::unexpected(built.error());
+    tls = *built;
   }
   cfg_ = cfg;
   // Each acceptor reads the limit (and takes the TLS context) on its own shard's loop.
@@ -321,7 +327,7 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
     shards_[i]->loop().post([all = acceptors_of(i), tls, max = cfg->mqtt.max_connections] {
       for (Acceptor* a : all)
         if (a != nullptr) a->set_max_connections(max);
-      if (all[2] != nullptr) all[2]->set_tls_context(tls);
+      if (all[2] != nullptr) all[2]->set_tls(tls);
     });
   }
   if (http_auth_) http_auth_->reconfigure(cfg->auth.http);

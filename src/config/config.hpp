@@ -43,6 +43,7 @@ struct SslListener {
   std::string cacertfile;               // PEM: CAs client certificates are verified against
   bool verify_peer = false;
   bool fail_if_no_peer_cert = false;
+  bool use_cn_as_username = false;  // ours: the verified client certificate's CN is the user
   bool operator==(const SslListener&) const = default;
 };
 

@@ -178,6 +178,18 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string {
                 return show_bool(c.ssl.fail_if_no_peer_cert);
               }},
+    SchemaRow{
+        .key = "listeners.ssl.use_cn_as_username",
+        .type = ValueType::Bool,
+        .default_value = "false",
+        .reloadable = true,
+        .ours = true,
+        .doc = "The common name (CN) of the client's verified certificate is its user "
+               "name, for `auth {}` (passwords, ACL rules with `%u`, http_auth) whatever "
+               "the CONNECT says; a client with no verified certificate has no user name. "
+               "Needs `verify_peer = true`. Applies to connections made after a reload.",
+        .apply = [](Config& c, const Typed& v) { c.ssl.use_cn_as_username = v.boolean; },
+        .show = [](const Config& c) -> std::string { return show_bool(c.ssl.use_cn_as_username); }},
     // system
     SchemaRow{.key = "system.num_taskq_thread",
               .type = ValueType::Integer,

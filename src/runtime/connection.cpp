@@ -28,11 +28,14 @@ constexpr size_t kCarefulChunk = 8 * 1024;
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
                        std::string remote_address, const std::string* websocket_path,
-                       std::shared_ptr<const wire::TlsContext> tls)
+                       std::shared_ptr<const TlsListener> tls)
     : fd_(fd), id_(id), shard_(shard), protocol_(limits) {
   remote = remote_address.empty() ? peer_address(fd) : std::move(remote_address);
   if (websocket_path != nullptr) ws_ = std::make_unique<WebSocketTransport>(*websocket_path);
-  if (tls) tls_ = std::make_unique<TlsTransport>(std::move(tls));
+  if (tls) {
+    tls_ = std::make_unique<TlsTransport>(tls->context);
+    cn_as_username_ = tls->cn_as_username;
+  }
 }
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
@@ -209,7 +212,14 @@ void Connection::end_websocket_stream() {
 void Connection::take_tls_input(std::span<uint8_t> bytes) {
   // The ciphertext sits in the decoder's buffer past what it holds, uncommitted: the session
   // has consumed all of it when take() returns, and feed() copies the plaintext over it.
+  const bool was_done = tls_->handshake_done();
   const std::string_view plain = tls_->take(bytes);
+  if (!was_done && tls_->handshake_done() && cn_as_username_) {
+    // Only a certificate that verified names the user; without one the CONNECT's user name
+    // is dropped all the same, so that no client picks the name the certificate would give.
+    auto peer = tls_->peer_certificate();
+    certificate_username = (peer && peer->verified) ? peer->subject_cn : std::string();
+  }
   if (!plain.empty()) protocol_.feed(plain);
   if (tls_->wire_pending() != 0) mark_dirty();  // a handshake flight, an alert, close_notify
   // A failure or the client's close_notify ends the stream once the MQTT bytes before it are

@@ -55,10 +55,10 @@ class Connection final : public IoHandler, public broker::Link {
              uint32_t max_packet_size, std::string remote_address);
   // remote_address: the peer as accept() reported it (empty: asked of the socket).
   // websocket_path: non-null for a WebSocket listener's socket, the path to upgrade on.
-  // tls: non-null for a TLS listener's socket, the context its session is built from.
+  // tls: non-null for a TLS listener's socket: its session's context and options.
   Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
              std::string remote_address = {}, const std::string* websocket_path = nullptr,
-             std::shared_ptr<const wire::TlsContext> tls = nullptr);
+             std::shared_ptr<const TlsListener> tls = nullptr);
   ~Connection() override;
 
   // IoHandler
@@ -168,6 +168,7 @@ class Connection final : public IoHandler, public broker::Link {
   bool congested_ = false;        // counted in the shard's congested total
   std::unique_ptr<WebSocketTransport> ws_;  // null on a TCP listener's connection
   std::unique_ptr<TlsTransport> tls_;       // null but on a TLS listener's connection
+  bool cn_as_username_ = false;             // TLS: TlsListener::cn_as_username
 };
 
 template <class F>

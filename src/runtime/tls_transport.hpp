@@ -25,6 +25,15 @@
 
 namespace harbor::runtime {
 
+// What a TLS listener's acceptor hands each connection it accepts: immutable, replaced as a
+// whole on reload (connections keep the one they were accepted with).
+struct TlsListener {
+  std::shared_ptr<const wire::TlsContext> context;
+  // listeners.ssl.use_cn_as_username: the verified client certificate's CN replaces the
+  // user name of the CONNECT (broker::Link::certificate_username).
+  bool cn_as_username = false;
+};
+
 class TlsTransport {
  public:
   // MQTT output is encrypted in pieces of at most one record's plaintext...

@@ -361,3 +361,35 @@ def test_reload_serves_the_new_certificate_and_keeps_open_connections(tls_broker
     assert "nothing applied" in out, out
     assert peer_serial(b.tls_port, pki) == 1002
     assert old.is_open()
+
+
+# -- the certificate's CN as user name (ours: listeners.ssl.use_cn_as_username)
+
+CN_ACL = ('auth {\n  allow_anonymous = true\n  no_match = deny\n  acl = { rules = [\n'
+          '    {"permit": "allow", "action": "pubsub", "topics": ["users/%u/#"]}\n'
+          '    {"permit": "deny"}\n  ] }\n}\n')
+
+
+def test_the_verified_certificates_cn_is_the_user_name(tls_broker, pki):
+    b = tls_broker(extra_conf=CN_ACL, ssl_keys={"cacertfile": pki.ca[0], "verify_peer": True,
+                                                "use_cn_as_username": True})
+    c = tls_client(b.tls_port, client_context(pki, cert=pki.client), version=5)
+    # The CONNECT claims another user: the certificate's CN (client-1) is the one that counts.
+    assert c.connect(unique_id(), username="mallory", password=b"x").reason == 0
+    assert c.subscribe([("users/client-1/#", 1)]) == [1]
+    assert c.subscribe([("users/mallory/#", 1)]) == [0x87]
+    assert c.publish("users/client-1/t", b"mine", qos=1).reason == 0
+    assert c.publishes(1)[0].payload == b"mine"
+    assert c.publish("users/mallory/t", b"no", qos=1).reason == 0x87
+    # Without a certificate there is no user name at all, whatever the CONNECT says.
+    anon = tls_client(b.tls_port, client_context(pki), version=5)
+    assert anon.connect(unique_id(), username="client-1", password=b"x").reason == 0
+    assert anon.subscribe([("users/client-1/#", 1)]) == [0x87]
+
+
+def test_cn_as_username_without_verify_peer_fails_the_start(make_broker, pki):
+    b = make_broker(start=False, extra_conf=ssl_section(free_port(), *pki.server,
+                                                        use_cn_as_username=True))
+    b.spawn()
+    assert b.wait_exit() == 1
+    assert "listeners.ssl.use_cn_as_username: needs listeners.ssl.verify_peer" in b.log_text()
