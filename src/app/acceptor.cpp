@@ -34,9 +34,11 @@ std::string describe_fd_limit(int err) {
 }  // namespace
 
 Acceptor::Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
-                   uint32_t max_connections, const std::string* websocket_path)
+                   uint32_t max_connections, const std::string* websocket_path,
+                   std::shared_ptr<const runtime::TlsListener> tls)
     : fd_(listen_fd),
       websocket_path_(websocket_path),
+      tls_(std::move(tls)),
       shard_(shard),
       loop_(shard.loop()),
       ctx_(ctx),
@@ -123,7 +125,8 @@ void Acceptor::keep_or_refuse(int c, const sockaddr_storage& peer) {
   if (nodelay_inherited_ == 0) runtime::set_nodelay(c);
   // Clients send CONNECT right behind the handshake: it is mostly there already, and read
   // at the end of this loop iteration instead of after another trip through epoll.
-  shard_.adopt_socket_here(c, runtime::format_address(peer), /*read_now=*/true, websocket_path_);
+  shard_.adopt_socket_here(c, runtime::format_address(peer), /*read_now=*/true, websocket_path_,
+                           tls_);
 }
 
 bool Acceptor::shed_one() {

@@ -39,9 +39,11 @@ class Acceptor final : public runtime::IoHandler {
   // `listen_fd` is shared by every shard's acceptor of one listener and owned by the caller
   // (closed after every acceptor stopped). `websocket_path`: null for MQTT over TCP; for a
   // WebSocket listener the path clients upgrade on (owned by the caller, outlives the
-  // acceptor). Opens the spare descriptor.
+  // acceptor). `tls`: non-null for MQTT over TLS, what new sessions are built from.
+  // Opens the spare descriptor.
   Acceptor(int listen_fd, runtime::Shard& shard, broker::BrokerContext& ctx,
-           uint32_t max_connections, const std::string* websocket_path = nullptr);
+           uint32_t max_connections, const std::string* websocket_path = nullptr,
+           std::shared_ptr<const runtime::TlsListener> tls = nullptr);
   ~Acceptor() override;
   Acceptor(const Acceptor&) = delete;
   Acceptor& operator=(const Acceptor&) = delete;
@@ -53,6 +55,9 @@ class Acceptor final : public runtime::IoHandler {
   void stop();
   // Loop thread: mqtt.max_connections for the sockets accepted from now on (0 = no limit).
   void set_max_connections(uint32_t n) { max_connections_ = n; }
+  // Loop thread: the TLS context and options for the sockets accepted from now on (a reload's
+  // new certificates); connections already open keep the ones they were built with.
+  void set_tls(std::shared_ptr<const runtime::TlsListener> tls) { tls_ = std::move(tls); }
 
   void on_io(uint32_t events) override;
 
@@ -74,6 +79,7 @@ class Acceptor final : public runtime::IoHandler {
 
   int fd_;
   const std::string* websocket_path_;
+  std::shared_ptr<const runtime::TlsListener> tls_;
   runtime::Shard& shard_;
   runtime::EventLoop& loop_;
   broker::BrokerContext& ctx_;

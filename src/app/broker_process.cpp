@@ -129,7 +129,9 @@ ReloadOutcome reload(const StartArgs& a, Server& server,
   auto merged = config::merge_for_reload(*running, **fresh);
   auto applied = config::diff(*running, *merged);
   auto pending = config::diff(*merged, **fresh);
-  server.reconfigure(merged);
+  if (auto reconfigured = server.reconfigure(merged); !reconfigured) {
+    return {false, reconfigured.error() + "\nnothing applied; the broker keeps running as it was"};
+  }
   reload_logging(*merged);
   running = merged;
   std::string text;
@@ -139,7 +141,10 @@ ReloadOutcome reload(const StartArgs& a, Server& server,
   for (const auto& c : pending) {
     text += "needs a restart: " + c.key + " = " + c.after + " (running with " + c.before + ")\n";
   }
-  if (applied.empty() && pending.empty()) text = "no changes\n";
+  if (merged->ssl.enabled && server.tls_port() != 0) {
+    text += "listeners.ssl: certificate, key and CAs read again, for new connections\n";
+  }
+  if (applied.empty() && pending.empty() && text.empty()) text = "no changes\n";
   if (!text.empty()) text.pop_back();
   return {true, text};
 }

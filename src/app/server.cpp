@@ -18,6 +18,7 @@
 #include "runtime/log.hpp"
 #include "runtime/socket.hpp"
 #include "store/store.hpp"
+#include "wire/tls.hpp"
 
 namespace harbor::app {
 
@@ -25,12 +26,59 @@ using runtime::log_error;
 using runtime::log_info;
 using runtime::log_warn;
 
+namespace {
+
+// The listeners.ssl key an error of wire::TlsContext::server is about, from its wording
+// (wire/tls.hpp: "cannot read key file ...", "key file ... does not match ...").
+std::string_view tls_error_key(std::string_view error) {
+  if (error.find("CA file") != std::string_view::npos) return "listeners.ssl.cacertfile";
+  if (error.find("verify_peer") != std::string_view::npos) return "listeners.ssl.verify_peer";
+  if (error.find("wrong key_password") != std::string_view::npos)
+    return "listeners.ssl.key_password";
+  if (error.find("key file") != std::string_view::npos ||
+      error.find("keyfile") != std::string_view::npos)
+    return "listeners.ssl.keyfile";
+  return "listeners.ssl.certfile";
+}
+
+// Reads listeners.ssl's certificate, key and CAs (each build reads the files again).
+tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_listener_from(
+    const config::Config& cfg) {
+  if (cfg.ssl.use_cn_as_username && !cfg.ssl.verify_peer) {
+    return tl::unexpected(cfg.key_error(
+        "listeners.ssl.use_cn_as_username",
+        "needs listeners.ssl.verify_peer = true (an unverified certificate names no one)"));
+  }
+  wire::TlsServerOptions options;
+  options.certfile = cfg.ssl.certfile;
+  options.keyfile = cfg.ssl.keyfile;
+  options.key_password = cfg.ssl.key_password;
+  options.cacertfile = cfg.ssl.cacertfile;
+  options.verify_peer = cfg.ssl.verify_peer;
+  options.fail_if_no_peer_cert = cfg.ssl.fail_if_no_peer_cert;
+  auto context = wire::TlsContext::server(options);
+  if (!context)
+    return tl::unexpected(cfg.key_error(tls_error_key(context.error()), context.error()));
+  return std::make_shared<const runtime::TlsListener>(
+      runtime::TlsListener{*context, cfg.ssl.use_cn_as_username});
+}
+
+}  // namespace
+
 Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
 
 Server::~Server() {
   stop();
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (ws_fd_ >= 0) ::close(ws_fd_);
+  if (ssl_fd_ >= 0) ::close(ssl_fd_);
+}
+
+std::vector<Acceptor*> Server::acceptors_of(size_t shard) const {
+  auto at = [shard](const std::vector<std::unique_ptr<Acceptor>>& all) {
+    return all.empty() ? nullptr : all[shard].get();
+  };
+  return {at(acceptors_), at(ws_acceptors_), at(ssl_acceptors_)};
 }
 
 tl::expected<void, std::string> Server::start() {
@@ -105,13 +153,15 @@ tl::expected<void, std::string> Server::start() {
   if (cfg_->ws.enabled) {
     if (auto opened = open_websocket_listener(); !opened) return opened;
   }
+  if (cfg_->ssl.enabled) {
+    if (auto opened = open_tls_listener(); !opened) return opened;
+  }
 
   for (auto& s : shards_) s->start();
   for (size_t i = 0; i < shards_.size(); ++i) {
-    Acceptor* ws = ws_acceptors_.empty() ? nullptr : ws_acceptors_[i].get();
-    shards_[i]->loop().post([a = acceptors_[i].get(), ws] {
-      a->start();
-      if (ws != nullptr) ws->start();
+    shards_[i]->loop().post([all = acceptors_of(i)] {
+      for (Acceptor* a : all)
+        if (a != nullptr) a->start();
     });
   }
   for (auto& b : bridges_) b->start();
@@ -127,10 +177,9 @@ void Server::stop() {
   std::condition_variable cv;
   size_t removed = 0;
   for (size_t i = 0; i < shards_.size(); ++i) {
-    Acceptor* ws = ws_acceptors_.empty() ? nullptr : ws_acceptors_[i].get();
-    shards_[i]->loop().post([&, a = acceptors_[i].get(), ws] {
-      a->stop();
-      if (ws != nullptr) ws->stop();
+    shards_[i]->loop().post([&, all = acceptors_of(i)] {
+      for (Acceptor* a : all)
+        if (a != nullptr) a->stop();
       std::lock_guard lock(m);
       ++removed;
       cv.notify_one();
@@ -177,6 +226,9 @@ void Server::stop() {
   }
   acceptors_.clear();
   ws_acceptors_.clear();
+  ssl_acceptors_.clear();
+  if (ssl_fd_ >= 0) ::close(ssl_fd_);
+  ssl_fd_ = -1;
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   if (ws_fd_ >= 0) ::close(ws_fd_);
@@ -198,6 +250,25 @@ tl::expected<void, std::string> Server::open_websocket_listener() {
   for (auto& s : shards_) {
     ws_acceptors_.push_back(
         std::make_unique<Acceptor>(ws_fd_, *s, ctx_, cfg_->mqtt.max_connections, &ws_path_));
+  }
+  return {};
+}
+
+tl::expected<void, std::string> Server::open_tls_listener() {
+  // The certificates first: a broken file fails the start before any port is taken.
+  auto tls = tls_listener_from(*cfg_);
+  if (!tls) return tl::unexpected(tls.error());
+  auto where = runtime::parse_host_port(cfg_->ssl.bind);
+  if (!where) return tl::unexpected(cfg_->key_error("listeners.ssl.bind", where.error()));
+  auto fd = runtime::listen_tcp(*where);
+  if (!fd) return tl::unexpected(cfg_->key_error("listeners.ssl.bind", fd.error()));
+  ssl_fd_ = *fd;
+  ssl_host_ = where->host;
+  ssl_port_ = runtime::local_port(ssl_fd_);
+  runtime::set_nodelay(ssl_fd_);
+  for (auto& s : shards_) {
+    ssl_acceptors_.push_back(
+        std::make_unique<Acceptor>(ssl_fd_, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
   }
   return {};
 }
@@ -241,14 +312,22 @@ tl::expected<void, std::string> Server::lock_data_directory() {
   return {};
 }
 
-void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
+tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
+  // Certificates are re-read on every reload, changed paths or not (a renewed certificate is
+  // usually written over the old file). One that cannot be used refuses the whole reload.
+  std::shared_ptr<const runtime::TlsListener> tls;
+  if (!ssl_acceptors_.empty()) {
+    auto built = tls_listener_from(*cfg);
+    if (!built) return tl::unexpected(built.error());
+    tls = *built;
+  }
   cfg_ = cfg;
-  // Each acceptor reads the limit on its own shard's loop.
+  // Each acceptor reads the limit (and takes the TLS context) on its own shard's loop.
   for (size_t i = 0; i < acceptors_.size(); ++i) {
-    Acceptor* ws = ws_acceptors_.empty() ? nullptr : ws_acceptors_[i].get();
-    shards_[i]->loop().post([acceptor = acceptors_[i].get(), ws, max = cfg->mqtt.max_connections] {
-      acceptor->set_max_connections(max);
-      if (ws != nullptr) ws->set_max_connections(max);
+    shards_[i]->loop().post([all = acceptors_of(i), tls, max = cfg->mqtt.max_connections] {
+      for (Acceptor* a : all)
+        if (a != nullptr) a->set_max_connections(max);
+      if (all[2] != nullptr) all[2]->set_tls(tls);
     });
   }
   if (http_auth_) http_auth_->reconfigure(cfg->auth.http);
@@ -260,11 +339,13 @@ void Server::reconfigure(std::shared_ptr<const config::Config> cfg) {
     store_->set_disk_cache_size(cfg->sqlite.disk_cache_size);
     store_->set_disk_cache_bytes(cfg->sqlite.disk_cache_bytes);
   }
+  return {};
 }
 
 std::string Server::describe_listeners() const {
   std::string text = "tcp " + listen_host_ + ":" + std::to_string(port_);
   if (ws_fd_ >= 0) text += ", ws " + ws_host_ + ":" + std::to_string(ws_port_) + ws_path_;
+  if (ssl_fd_ >= 0) text += ", ssl " + ssl_host_ + ":" + std::to_string(ssl_port_);
   return text;
 }
 

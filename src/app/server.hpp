@@ -37,12 +37,16 @@ class Server {
   uint16_t port() const { return port_; }
   // listeners.ws's port actually bound; 0 without a WebSocket listener.
   uint16_t websocket_port() const { return ws_port_; }
+  // listeners.ssl's port actually bound; 0 without a TLS listener.
+  uint16_t tls_port() const { return ssl_port_; }
   // Disconnects clients, stops the shards, drains and closes the store.
   void stop();
   // Runs the shards and the store with `cfg` from now on (a reload: the caller has kept
   // every key that needs a restart at its running value). Returns at once; each shard
-  // switches on its own thread.
-  void reconfigure(std::shared_ptr<const config::Config> cfg);
+  // switches on its own thread. With listeners.ssl, the certificates and key are read again
+  // first: when they cannot be used, nothing is applied and the error says why (naming the
+  // key), and new connections keep getting the running certificate.
+  tl::expected<void, std::string> reconfigure(std::shared_ptr<const config::Config> cfg);
 
   // For the start banner: "tcp 127.0.0.1:1883" (", ws 127.0.0.1:8083/mqtt" with
   // listeners.ws; the ports actually bound), and the store's path and size ("" when off).
@@ -64,6 +68,8 @@ class Server {
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
   // listeners.ws: one per shard on ws_fd_ too (empty without it).
   std::vector<std::unique_ptr<Acceptor>> ws_acceptors_;
+  // listeners.ssl: one per shard on ssl_fd_ too (empty without it).
+  std::vector<std::unique_ptr<Acceptor>> ssl_acceptors_;
   // Configured bridges, each driven on its session's home shard (destroyed after the shards
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
@@ -72,14 +78,20 @@ class Server {
   std::unique_ptr<HttpAuthClient> http_auth_;
   int listen_fd_ = -1;
   int ws_fd_ = -1;
+  int ssl_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
   tl::expected<void, std::string> open_websocket_listener();
+  tl::expected<void, std::string> open_tls_listener();
+  // Each shard's listener acceptors: tcp, then ws and ssl when configured (null otherwise).
+  std::vector<Acceptor*> acceptors_of(size_t shard) const;
 
   std::string listen_host_;
   uint16_t port_ = 0;
   std::string ws_host_;
   std::string ws_path_;  // read by the ws acceptors' shards while they run (never changes)
   uint16_t ws_port_ = 0;
+  std::string ssl_host_;
+  uint16_t ssl_port_ = 0;
   bool started_ = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "broker/access_control.hpp"
@@ -67,6 +68,11 @@ class Link {
   // The client id once its session is detached (while attached, session->client_id() is it):
   // one copy per connection only for the connections that are closing.
   std::string client_id;
+  // Set by a TLS listener with use_cn_as_username once the handshake completed: the verified
+  // client certificate's CN, which replaces the CONNECT's user name for authentication and
+  // the ACL (empty: no certificate verified, the CONNECT has no user name). Unset: the
+  // CONNECT's own stands.
+  std::optional<std::string> certificate_username;
   std::string close_reason;  // why the connection ends; the first cause recorded wins
 
   void set_close_reason(std::string why) {

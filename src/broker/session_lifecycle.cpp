@@ -220,6 +220,12 @@ void ShardBroker::on_http_auth_answer(uint64_t link_id, HttpAuthAnswer answer) {
 
 void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   const Settings& cfg = *settings_;
+  if (link->certificate_username) {  // listeners.ssl.use_cn_as_username
+    if (link->certificate_username->empty())
+      c.username.reset();
+    else
+      c.username = *link->certificate_username;
+  }
   const bool v5 = mqtt::is_v5(c.version);
   mqtt::Properties ack_props;
   // MQTT 3.1 (protocol level 3): the Client Identifier is 1 to 23 characters; others are

@@ -310,6 +310,13 @@ class Builder {
                    "additional TCP listener not implemented yet; accepted, ignored");
       return {};
     }
+    // And extra TLS listeners `listeners.ssl.<name> { ... }`: one with a bind is refused at
+    // start (protections.cpp), as it would otherwise leave that port without TLS.
+    if (prefix == "listeners.ssl" && value.is_object()) {
+      note_section(path, value.origin,
+                   "additional TLS listener not implemented yet; accepted, ignored");
+      return {};
+    }
     return tl::unexpected(ConfigError{value.origin.file, value.origin.line, path,
                                       "unknown key, did you mean " + closest_key(path) + "?"});
   }
@@ -468,7 +475,7 @@ tl::expected<void, ConfigError> apply_command_line(Value& root,
 
 // `from_file`: a file (or text) was given, so NanoMQ's rule applies: the sqlite section is
 // enabled by being present, and runs in memory when absent. The same presence rule switches
-// listeners.ws on, whether or not a file was given.
+// listeners.ws and listeners.ssl on, whether or not a file was given.
 tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, bool from_file,
                                             std::vector<std::string> warnings) {
   if (auto r = hocon::resolve(root); !r) return tl::unexpected(r.error());
@@ -479,6 +486,7 @@ tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, boo
   // default nanomq.conf has one and listens on it); `enable = false` in it still wins.
   if (const Value* listeners = root.find("listeners"); listeners && listeners->is_object()) {
     if (listeners->find("ws") != nullptr) config->ws.enabled = true;
+    if (listeners->find("ssl") != nullptr) config->ssl.enabled = true;
   }
   Builder builder(*config, warnings);
   if (auto r = builder.walk(root, ""); !r) return tl::unexpected(r.error());

@@ -32,6 +32,21 @@ struct WsListener {
   bool operator==(const WsListener&) const = default;
 };
 
+// listeners.ssl: MQTT over TLS (TLS 1.2 and 1.3), NanoMQ's keys. The certificates and the
+// key are read at start and again on every reload (the runtime builds a wire::TlsContext).
+struct SslListener {
+  bool enabled = false;  // on when the section is present (NanoMQ's rule), off by default
+  std::string bind = "127.0.0.1:8883";  // "host:port"; loopback unless opened on purpose
+  std::string certfile;                 // PEM: the server's certificate and chain
+  std::string keyfile;                  // PEM: its private key
+  std::string key_password;             // empty: the key is not encrypted
+  std::string cacertfile;               // PEM: CAs client certificates are verified against
+  bool verify_peer = false;
+  bool fail_if_no_peer_cert = false;
+  bool use_cn_as_username = false;  // ours: the verified client certificate's CN is the user
+  bool operator==(const SslListener&) const = default;
+};
+
 // How a shared subscription picks the one member a message goes to (ours, EMQX's names).
 enum class SharedStrategy : uint8_t { RoundRobin, Random, Sticky, HashClientId, HashTopic };
 
@@ -110,6 +125,7 @@ struct Config {
   std::string pid_file = "/tmp/harbormq.pid";  // ours: for stop/restart/reload
   TcpListener tcp;
   WsListener ws;
+  SslListener ssl;
   MqttSettings mqtt;
   SqliteSettings sqlite;
   LogSettings log;

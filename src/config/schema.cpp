@@ -93,6 +93,103 @@ const std::array kRows = {
                     c.ws.path = v.path;
                   },
               .show = [](const Config& c) -> std::string { return c.ws.bind + c.ws.path; }},
+    // listeners.ssl
+    SchemaRow{.key = "listeners.ssl.enable",
+              .type = ValueType::Bool,
+              .default_value = "false",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Accept MQTT over TLS (TLS 1.2 and 1.3). As in NanoMQ, a "
+                     "`listeners.ssl {}` section that is present is enabled; without one there "
+                     "is no TLS listener. `enabled` is accepted too. Additional named "
+                     "listeners (`listeners.ssl.<name> { bind = ... }`) are refused at start.",
+              .alias = "enabled",
+              .apply = [](Config& c, const Typed& v) { c.ssl.enabled = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.ssl.enabled); }},
+    SchemaRow{.key = "listeners.ssl.bind",
+              .type = ValueType::Address,
+              .default_value = "\"127.0.0.1:8883\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Address and port of the MQTT/TLS listener. The default listens on "
+                     "loopback only, like `listeners.tcp.bind` (NanoMQ's is `0.0.0.0:8883`; "
+                     "its files set it explicitly). The TLS handshake must complete, and "
+                     "CONNECT follow, within `mqtt.connect_timeout`.",
+              .apply = [](Config& c, const Typed& v) { c.ssl.bind = v.text; },
+              .show = [](const Config& c) -> std::string { return c.ssl.bind; }},
+    SchemaRow{.key = "listeners.ssl.certfile",
+              .type = ValueType::String,
+              .default_value = "\"\"",
+              .reloadable = true,
+              .ours = false,
+              .doc = "PEM file with the server's certificate, then its chain (leaf first). "
+                     "Required with the listener. Re-read on every reload: new connections "
+                     "get the new certificate, open ones keep theirs; a reload with a file "
+                     "that cannot be used is refused and the old certificate stays.",
+              .apply = [](Config& c, const Typed& v) { c.ssl.certfile = v.text; },
+              .show = [](const Config& c) -> std::string { return c.ssl.certfile; }},
+    SchemaRow{.key = "listeners.ssl.keyfile",
+              .type = ValueType::String,
+              .default_value = "\"\"",
+              .reloadable = true,
+              .ours = false,
+              .doc = "PEM file with the certificate's private key, encrypted (see "
+                     "`key_password`) or not. Required with the listener; re-read on reload.",
+              .apply = [](Config& c, const Typed& v) { c.ssl.keyfile = v.text; },
+              .show = [](const Config& c) -> std::string { return c.ssl.keyfile; }},
+    SchemaRow{.key = "listeners.ssl.key_password",
+              .type = ValueType::String,
+              .default_value = "\"\"",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Password of an encrypted `keyfile`; empty: the key is not encrypted. "
+                     "Never shown (reload reports print `******`).",
+              .apply = [](Config& c, const Typed& v) { c.ssl.key_password = v.text; },
+              .show = [](const Config& c) -> std::string {
+                return c.ssl.key_password.empty() ? std::string() : std::string("******");
+              }},
+    SchemaRow{.key = "listeners.ssl.cacertfile",
+              .type = ValueType::String,
+              .default_value = "\"\"",
+              .reloadable = true,
+              .ours = false,
+              .doc = "PEM file with the CAs that client certificates are verified against; "
+                     "required with `verify_peer`. Re-read on reload.",
+              .apply = [](Config& c, const Typed& v) { c.ssl.cacertfile = v.text; },
+              .show = [](const Config& c) -> std::string { return c.ssl.cacertfile; }},
+    SchemaRow{.key = "listeners.ssl.verify_peer",
+              .type = ValueType::Bool,
+              .default_value = "false",
+              .reloadable = true,
+              .ours = false,
+              .doc = "Ask clients for a certificate and refuse the handshake when the one "
+                     "sent does not verify against `cacertfile`. A client that sends none is "
+                     "still accepted unless `fail_if_no_peer_cert`.",
+              .apply = [](Config& c, const Typed& v) { c.ssl.verify_peer = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.ssl.verify_peer); }},
+    SchemaRow{.key = "listeners.ssl.fail_if_no_peer_cert",
+              .type = ValueType::Bool,
+              .default_value = "false",
+              .reloadable = true,
+              .ours = false,
+              .doc = "With `verify_peer`: refuse a client that sends no certificate. As in "
+                     "NanoMQ, it means nothing without `verify_peer`.",
+              .apply = [](Config& c, const Typed& v) { c.ssl.fail_if_no_peer_cert = v.boolean; },
+              .show = [](const Config& c) -> std::string {
+                return show_bool(c.ssl.fail_if_no_peer_cert);
+              }},
+    SchemaRow{
+        .key = "listeners.ssl.use_cn_as_username",
+        .type = ValueType::Bool,
+        .default_value = "false",
+        .reloadable = true,
+        .ours = true,
+        .doc = "The common name (CN) of the client's verified certificate is its user "
+               "name, for `auth {}` (passwords, ACL rules with `%u`, http_auth) whatever "
+               "the CONNECT says; a client with no verified certificate has no user name. "
+               "Needs `verify_peer = true`. Applies to connections made after a reload.",
+        .apply = [](Config& c, const Typed& v) { c.ssl.use_cn_as_username = v.boolean; },
+        .show = [](const Config& c) -> std::string { return show_bool(c.ssl.use_cn_as_username); }},
     // system
     SchemaRow{.key = "system.num_taskq_thread",
               .type = ValueType::Integer,
@@ -270,35 +367,37 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string {
                 return std::to_string(c.mqtt.session_expiry_311) + "s";
               }},
-    SchemaRow{.key = "mqtt.connect_timeout",
-              .type = ValueType::Duration,
-              .default_value = "5s",
-              .reloadable = true,
-              .ours = true,
-              .doc = "A connection whose CONNECT is not complete this long after the socket was "
-                     "accepted is closed. A bare number is seconds.",
-              .min = 100,
-              .max = kDayMs,
-              .bare_unit = BareUnit::Seconds,
-              .apply =
-                  [](Config& c, const Typed& v) {
-                    c.mqtt.connect_timeout = std::chrono::milliseconds(v.integer);
-                  },
-              .show = [](const Config& c) -> std::string { return show_ms(c.mqtt.connect_timeout); }},
-    SchemaRow{.key = "mqtt.max_connections",
-              .type = ValueType::Integer,
-              .default_value = "0",
-              .reloadable = true,
-              .ours = true,
-              .doc = "Open client connections at most; one more is closed at accept, logged "
-                     "(rate-limited) and counted. 0 = no limit but the file descriptor limit.",
-              .min = 0,
-              .max = kU32Max,
-              .apply = [](Config& c,
-                          const Typed& v) { c.mqtt.max_connections = static_cast<uint32_t>(v.integer); },
-              .show = [](const Config& c) -> std::string {
-                return std::to_string(c.mqtt.max_connections);
-              }},
+    SchemaRow{
+        .key = "mqtt.connect_timeout",
+        .type = ValueType::Duration,
+        .default_value = "5s",
+        .reloadable = true,
+        .ours = true,
+        .doc = "A connection whose CONNECT is not complete this long after the socket was "
+               "accepted is closed. A bare number is seconds.",
+        .min = 100,
+        .max = kDayMs,
+        .bare_unit = BareUnit::Seconds,
+        .apply =
+            [](Config& c, const Typed& v) {
+              c.mqtt.connect_timeout = std::chrono::milliseconds(v.integer);
+            },
+        .show = [](const Config& c) -> std::string { return show_ms(c.mqtt.connect_timeout); }},
+    SchemaRow{
+        .key = "mqtt.max_connections",
+        .type = ValueType::Integer,
+        .default_value = "0",
+        .reloadable = true,
+        .ours = true,
+        .doc = "Open client connections at most; one more is closed at accept, logged "
+               "(rate-limited) and counted. 0 = no limit but the file descriptor limit.",
+        .min = 0,
+        .max = kU32Max,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.max_connections = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.max_connections);
+        }},
     SchemaRow{.key = "mqtt.shared_subscription_strategy",
               .type = ValueType::Enum,
               .default_value = "round_robin",
@@ -318,21 +417,22 @@ const std::array kRows = {
               .show = [](const Config& c) -> std::string {
                 return std::string(shared_strategy_name(c.mqtt.shared_subscription_strategy));
               }},
-    SchemaRow{.key = "mqtt.max_topic_levels",
-              .type = ValueType::Integer,
-              .default_value = "128",
-              .reloadable = true,
-              .ours = true,
-              .doc = "Most levels in a topic name or topic filter; a PUBLISH beyond it closes the "
-                     "connection (5.0: 0x90 Topic Name invalid), a filter beyond it is refused "
-                     "(0x8F Topic Filter invalid / 3.1.1: 0x80).",
-              .min = 1,
-              .max = kU16Max,
-              .apply = [](Config& c,
-                          const Typed& v) { c.mqtt.max_topic_levels = static_cast<uint32_t>(v.integer); },
-              .show = [](const Config& c) -> std::string {
-                return std::to_string(c.mqtt.max_topic_levels);
-              }},
+    SchemaRow{
+        .key = "mqtt.max_topic_levels",
+        .type = ValueType::Integer,
+        .default_value = "128",
+        .reloadable = true,
+        .ours = true,
+        .doc = "Most levels in a topic name or topic filter; a PUBLISH beyond it closes the "
+               "connection (5.0: 0x90 Topic Name invalid), a filter beyond it is refused "
+               "(0x8F Topic Filter invalid / 3.1.1: 0x80).",
+        .min = 1,
+        .max = kU16Max,
+        .apply = [](Config& c,
+                    const Typed& v) { c.mqtt.max_topic_levels = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.mqtt.max_topic_levels);
+        }},
     SchemaRow{.key = "mqtt.max_keepalive",
               .type = ValueType::Duration,
               .default_value = "0s",
@@ -393,9 +493,10 @@ const std::array kRows = {
               .default_value = "0",
               .reloadable = true,
               .ours = true,
-              .doc = "Most bytes the database may use (its pages in use, indexes included); 0 = "
-                     "unbounded. When reached, new QoS 1/2 messages that must be stored are refused, "
-                     "as for `disk_cache_size`. Checked after each commit, so one batch may pass it.",
+              .doc =
+                  "Most bytes the database may use (its pages in use, indexes included); 0 = "
+                  "unbounded. When reached, new QoS 1/2 messages that must be stored are refused, "
+                  "as for `disk_cache_size`. Checked after each commit, so one batch may pass it.",
               .min = 0,
               .apply =
                   [](Config& c, const Typed& v) {
@@ -552,37 +653,36 @@ const std::array kRows = {
               .doc = "Name of the log file inside `dir` (an absolute path is used as is).",
               .apply = [](Config& c, const Typed& v) { c.log.file = v.text; },
               .show = [](const Config& c) -> std::string { return c.log.file; }},
-    SchemaRow{.key = "log.rotation.size",
-              .type = ValueType::Size,
-              .default_value = "10MB",
-              .reloadable = false,
-              .ours = false,
-              .doc = "A log file that would grow past this size is rotated: `harbormq.log` "
-                     "becomes `harbormq.1.log`, `harbormq.1.log` becomes `harbormq.2.log`, and "
-                     "so on.",
-              .min = 1024,
-              .apply = [](Config& c,
-                          const Typed& v) { c.log.rotation_size = static_cast<uint64_t>(v.integer); },
-              .show = [](const Config& c) -> std::string {
-                return std::to_string(c.log.rotation_size);
-              }},
-    SchemaRow{.key = "log.rotation.count",
-              .type = ValueType::Integer,
-              .default_value = "5",
-              .reloadable = false,
-              .ours = false,
-              .doc = "Rotated log files kept besides the current one; the oldest is deleted.",
-              .min = 1,
-              .max = 1000,
-              .apply = [](Config& c,
-                          const Typed& v) { c.log.rotation_count = static_cast<uint32_t>(v.integer); },
-              .show = [](const Config& c) -> std::string {
-                return std::to_string(c.log.rotation_count);
-              }},
+    SchemaRow{
+        .key = "log.rotation.size",
+        .type = ValueType::Size,
+        .default_value = "10MB",
+        .reloadable = false,
+        .ours = false,
+        .doc = "A log file that would grow past this size is rotated: `harbormq.log` "
+               "becomes `harbormq.1.log`, `harbormq.1.log` becomes `harbormq.2.log`, and "
+               "so on.",
+        .min = 1024,
+        .apply = [](Config& c,
+                    const Typed& v) { c.log.rotation_size = static_cast<uint64_t>(v.integer); },
+        .show = [](const Config& c) -> std::string { return std::to_string(c.log.rotation_size); }},
+    SchemaRow{
+        .key = "log.rotation.count",
+        .type = ValueType::Integer,
+        .default_value = "5",
+        .reloadable = false,
+        .ours = false,
+        .doc = "Rotated log files kept besides the current one; the oldest is deleted.",
+        .min = 1,
+        .max = 1000,
+        .apply = [](Config& c,
+                    const Typed& v) { c.log.rotation_count = static_cast<uint32_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.log.rotation_count);
+        }},
 };
 
 const std::array kSections = {
-    UnimplementedSection{"listeners.ssl", "MQTT over TLS listener"},
     UnimplementedSection{"listeners.wss", "MQTT over secure WebSocket listener"},
     UnimplementedSection{"listeners.quic", "MQTT over QUIC listener"},
     UnimplementedSection{"http_server", "HTTP management API"},
@@ -612,8 +712,8 @@ const std::array kKeys = {
     UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
 };
 
-const std::array<std::string_view, 7> kImplementedSections = {
-    "listeners.tcp", "listeners.ws", "system", "mqtt", "sqlite", "log", "auth"};
+const std::array<std::string_view, 8> kImplementedSections = {
+    "listeners.tcp", "listeners.ws", "listeners.ssl", "system", "mqtt", "sqlite", "log", "auth"};
 
 std::string type_hint(const SchemaRow& row) {
   std::string out(type_name(row.type));

@@ -27,10 +27,15 @@ constexpr size_t kCarefulChunk = 8 * 1024;
 }  // namespace
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
-                       std::string remote_address, const std::string* websocket_path)
+                       std::string remote_address, const std::string* websocket_path,
+                       std::shared_ptr<const TlsListener> tls)
     : fd_(fd), id_(id), shard_(shard), protocol_(limits) {
   remote = remote_address.empty() ? peer_address(fd) : std::move(remote_address);
   if (websocket_path != nullptr) ws_ = std::make_unique<WebSocketTransport>(*websocket_path);
+  if (tls) {
+    tls_ = std::make_unique<TlsTransport>(tls->context);
+    cn_as_username_ = tls->cn_as_username;
+  }
 }
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
@@ -147,6 +152,8 @@ void Connection::read_socket() {
     if (n > 0) {
       if (ws_)
         take_websocket_input(span.first(static_cast<size_t>(n)));
+      else if (tls_)
+        take_tls_input(span.first(static_cast<size_t>(n)));
       else
         commit_input(static_cast<size_t>(n));
       last_rx_ms = shard_->now_steady_ms();
@@ -199,6 +206,30 @@ void Connection::end_websocket_stream() {
   set_close_reason(ws_->end_reason());
   close_after_flush();
   // Our Close is queued: MQTT output not framed yet is not sent after it (RFC 6455 §5.5.1).
+  close_mark_ = out_offset_;
+}
+
+void Connection::take_tls_input(std::span<uint8_t> bytes) {
+  // The ciphertext sits in the decoder's buffer past what it holds, uncommitted: the session
+  // has consumed all of it when take() returns, and feed() copies the plaintext over it.
+  const bool was_done = tls_->handshake_done();
+  const std::string_view plain = tls_->take(bytes);
+  if (!was_done && tls_->handshake_done() && cn_as_username_) {
+    // Only a certificate that verified names the user; without one the CONNECT's user name
+    // is dropped all the same, so that no client picks the name the certificate would give.
+    auto peer = tls_->peer_certificate();
+    certificate_username = (peer && peer->verified) ? peer->subject_cn : std::string();
+  }
+  if (!plain.empty()) protocol_.feed(plain);
+  if (tls_->wire_pending() != 0) mark_dirty();  // a handshake flight, an alert, close_notify
+  // A failure or the client's close_notify ends the stream once the MQTT bytes before it are
+  // handled (a DISCONNECT right before close_notify must still count): see process_input().
+}
+
+void Connection::end_tls_stream() {
+  set_close_reason(tls_->end_reason());
+  close_after_flush();
+  // Nothing follows a close_notify or an alert: MQTT output not encrypted yet is dropped.
   close_mark_ = out_offset_;
 }
 
@@ -267,6 +298,8 @@ void Connection::process_input() {
     }
   }
   if (ws_ && ws_->ended() && !closing && !closed && !moving && !paused_) end_websocket_stream();
+  // TLS likewise: a failure or the client's close_notify, after the packets before it.
+  if (tls_ && tls_->ended() && !closing && !closed && !moving && !paused_) end_tls_stream();
 }
 
 void Connection::resume_held_input() {
@@ -287,6 +320,7 @@ void Connection::trim_buffers() {
     out_offset_ = 0;
   }
   if (ws_) released += ws_->trim();
+  if (tls_) released += tls_->trim();
   if (released != 0) shard_->note_released(released);
 }
 
@@ -373,8 +407,47 @@ bool Connection::write_websocket() {
   }
 }
 
+bool Connection::write_tls() {
+  // out_ holds plain MQTT bytes; out_offset_ marks how far they have been encrypted into the
+  // transport's wire buffer. More is encrypted, a record's worth at a time, only while less
+  // than kMaxPendingCipher waits for the socket.
+  TlsTransport& tls = *tls_;
+  const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
+  for (;;) {
+    while (out_offset_ < end() && tls.wire_pending() < TlsTransport::kMaxPendingCipher) {
+      const size_t n = std::min(end() - out_offset_, TlsTransport::kMaxChunk);
+      if (!tls.encrypt({out_.data() + out_offset_, n}) && !tls.ended() && !tls.close_sent()) {
+        // Only before the handshake completed, past what the session may hold: a server says
+        // nothing before CONNECT, so this is a bug rather than a client's doing.
+        set_close_reason("TLS: output before the handshake completed");
+        fail();
+        return false;
+      }
+      out_offset_ += n;  // after a close or failure nothing more can be sent: dropped
+    }
+    if (closing && out_offset_ >= end() && !tls.close_sent()) tls.close();
+    if (tls.wire_pending() == 0) return true;
+    const std::string_view bytes = tls.wire();
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
+    if (n > 0) {
+      tls.consume(static_cast<size_t>(n));
+      last_write_ms = shard_->now_steady_ms();
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+      on_send_blocked();
+      return false;
+    }
+    set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
+    fail();
+    return false;
+  }
+}
+
 void Connection::flush() {
-  if (!(ws_ ? write_websocket() : write_plain())) return;
+  const bool written = ws_ ? write_websocket() : tls_ ? write_tls() : write_plain();
+  if (!written) return;
   // Everything written: reuse the buffer's capacity, but give back a huge one.
   last_write_ms = shard_->now_steady_ms();
   if (wants_writable && !closing) {
@@ -420,7 +493,8 @@ void Connection::fail() {
   if (!connected && !client_) log_unconnected_close();
   // Its buffers are freed with it (Shard::after_io): they count toward the next heap trim,
   // as an idle connection's do (a drained subscriber leaves megabytes of output buffer).
-  shard_->note_released(out_.capacity() + input_reserved() + (ws_ ? ws_->wire_capacity() : 0));
+  shard_->note_released(out_.capacity() + input_reserved() + (ws_ ? ws_->wire_capacity() : 0) +
+                        (tls_ ? tls_->wire_capacity() : 0));
   shard_->connection_closed(this);
   if (role_ != nullptr) role_->on_closed(*this);
 }
@@ -429,6 +503,8 @@ void Connection::log_unconnected_close() const {
   std::string why = close_reason;
   if (why.empty()) why = closing ? "closed by the server" : "socket closed by peer";
   if (ws_ && !ws_->upgraded()) why += " (WebSocket upgrade not complete)";
+  if (tls_ && !tls_->handshake_done() && !close_reason.starts_with("TLS "))
+    why += " (TLS handshake not complete)";
   std::string text = "connection from " + remote + " closed before CONNECT was accepted: " + why;
   // A TCP probe that connects and goes away is routine; a bad CONNECT is worth seeing, but a
   // client retrying in a loop must not flood the log.

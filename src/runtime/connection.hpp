@@ -1,6 +1,7 @@
 // One client TCP connection on a shard: socket I/O, the ServerProtocol decoder and the
 // output buffer; on a WebSocket listener also its WebSocketTransport (the upgrade, then
-// frames in and out; the broker's side sees the same plain MQTT bytes as on TCP). Owner: its
+// frames in and out; the broker's side sees the same plain MQTT bytes as on TCP), and on a TLS
+// listener its TlsTransport (the handshake, then records in and out). Owner: its
 // shard's thread (moves at most once, at CONNECT, to the shard that holds the client id's session).
 // Hands decoded packets to the shard's ShardBroker. Logging: a socket error or EOF becomes the
 // link's close reason (the broker logs the disconnect line of a connected client); a connection
@@ -17,6 +18,7 @@
 #include "mqtt/protocol.hpp"
 #include "runtime/contained.hpp"
 #include "runtime/event_loop.hpp"
+#include "runtime/tls_transport.hpp"
 #include "runtime/websocket_transport.hpp"
 
 namespace harbor::runtime {
@@ -53,8 +55,10 @@ class Connection final : public IoHandler, public broker::Link {
              uint32_t max_packet_size, std::string remote_address);
   // remote_address: the peer as accept() reported it (empty: asked of the socket).
   // websocket_path: non-null for a WebSocket listener's socket, the path to upgrade on.
+  // tls: non-null for a TLS listener's socket: its session's context and options.
   Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::Limits limits,
-             std::string remote_address = {}, const std::string* websocket_path = nullptr);
+             std::string remote_address = {}, const std::string* websocket_path = nullptr,
+             std::shared_ptr<const TlsListener> tls = nullptr);
   ~Connection() override;
 
   // IoHandler
@@ -68,8 +72,10 @@ class Connection final : public IoHandler, public broker::Link {
     return client_ ? client_->version() : protocol_.version();
   }
   // WebSocket: out_ is framed from out_offset_ on; the framed bytes wait in ws_'s wire buffer.
+  // TLS the same: out_ is encrypted from out_offset_ on, the records wait in tls_'s.
   size_t pending_bytes() const override {
-    return out_.size() - out_offset_ + (ws_ ? ws_->wire_pending() : 0);
+    return out_.size() - out_offset_ + (ws_ ? ws_->wire_pending() : 0) +
+           (tls_ ? tls_->wire_pending() : 0);
   }
   uint64_t link_id() const override { return id_; }
   void trim_buffers() override;
@@ -105,9 +111,15 @@ class Connection final : public IoHandler, public broker::Link {
   void take_websocket_input(std::span<uint8_t> bytes);
   // WebSocket: the stream ended (the client's Close or a broken rule): close after our Close.
   void end_websocket_stream();
+  // TLS: `bytes` were read into the protocol's input buffer; feeds the decrypted MQTT bytes
+  // to the decoder in their place.
+  void take_tls_input(std::span<uint8_t> bytes);
+  // TLS: the client's close_notify or a failed session: close after what is queued.
+  void end_tls_stream();
   // Each writes out what it can; false when the socket is full or the connection failed.
   bool write_plain();
   bool write_websocket();
+  bool write_tls();
   void on_send_blocked();
   uint32_t interest() const;  // epoll events wanted now
   void update_congestion();
@@ -155,6 +167,8 @@ class Connection final : public IoHandler, public broker::Link {
   size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
   bool congested_ = false;        // counted in the shard's congested total
   std::unique_ptr<WebSocketTransport> ws_;  // null on a TCP listener's connection
+  std::unique_ptr<TlsTransport> tls_;       // null but on a TLS listener's connection
+  bool cn_as_username_ = false;             // TLS: TlsListener::cn_as_username
 };
 
 template <class F>

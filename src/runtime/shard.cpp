@@ -67,10 +67,11 @@ void Shard::adopt_socket(int fd) {
 }
 
 void Shard::adopt_socket_here(int fd, std::string remote, bool read_now,
-                              const std::string* websocket_path) {
+                              const std::string* websocket_path,
+                              std::shared_ptr<const TlsListener> tls) {
   uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
   auto c = std::make_unique<Connection>(fd, id, this, limits_from(broker_.settings()),
-                                        std::move(remote), websocket_path);
+                                        std::move(remote), websocket_path, std::move(tls));
   Connection* raw = c.get();
   connections_[id] = std::move(c);
   loop_.add(fd, EPOLLIN | EPOLLRDHUP, raw);

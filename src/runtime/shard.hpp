@@ -32,9 +32,11 @@ class Shard final : public broker::ShardServices {
   // peer's address from accept() (empty: asked of the socket). read_now: read what has
   // arrived in this loop iteration (after its other events) instead of waiting for epoll to
   // report it. websocket_path: non-null for a WebSocket listener's socket (the path clients
-  // upgrade on; copied).
+  // upgrade on; copied). tls: non-null for a TLS listener's socket (its session's
+  // context and options).
   void adopt_socket_here(int fd, std::string remote = {}, bool read_now = false,
-                         const std::string* websocket_path = nullptr);
+                         const std::string* websocket_path = nullptr,
+                         std::shared_ptr<const TlsListener> tls = nullptr);
   // Owner thread: a socket this shard dialled (non-blocking connect in progress) becomes an
   // outbound connection driven by `role` (a bridge's link). Returns it; it is the shard's
   // like any other (destroyed at the end of the loop turn it closes in, after

@@ -89,10 +89,11 @@ class PahoClient:
 
     version: 4 (3.1.1), 3 (3.1) or 5. expect(n, timeout) waits for n messages in total.
     transport="websockets" connects to `port` (a listeners.ws port) on `ws_path`.
+    tls: keywords of paho's tls_set (e.g. ca_certs=...), for `port` a listeners.ssl port.
     """
 
     def __init__(self, broker, version=4, client_id=None, clean=True, session_expiry=None,
-                 keepalive=30, transport="tcp", port=None, ws_path="/mqtt"):
+                 keepalive=30, transport="tcp", port=None, ws_path="/mqtt", tls=None):
         self.version = version
         self.client_id = client_id if client_id is not None else unique_id("paho")
         proto = {3: paho.MQTTv31, 4: paho.MQTTv311, 5: paho.MQTTv5}[version]
@@ -103,6 +104,8 @@ class PahoClient:
                                  transport=transport)
         if transport == "websockets":
             self.c.ws_set_options(path=ws_path)
+        if tls is not None:
+            self.c.tls_set(**tls)
         port = port or broker.port
         self.lock = threading.Condition()
         self.messages = []

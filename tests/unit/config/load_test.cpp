@@ -371,9 +371,10 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.sqlite.flush_mem_threshold, 100u);
   EXPECT_EQ(c.sqlite.resend_interval, 5000ms);
   EXPECT_EQ(c.tcp.bind, "0.0.0.0:1883");
-  for (const char* section : {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl",
-                              "listeners.wss", "http_server", "webhook", "preset", "bridges.aws",
-                              "bridges.nng", "rules", "exchange_client", "parquet", "plugin"}) {
+  for (const char* section :
+       {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl.default_1",
+        "listeners.ssl.default_2", "listeners.wss", "http_server", "webhook", "preset",
+        "bridges.aws", "bridges.nng", "rules", "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
@@ -383,6 +384,15 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.ws.bind, "0.0.0.0:8083");
   EXPECT_EQ(c.ws.path, "/mqtt");
   EXPECT_EQ(count_warnings(r->warnings, ": listeners.ws: "), 0u);
+  // listeners.ssl is read: present, so on, with NanoMQ's keys (the files are read at start).
+  EXPECT_TRUE(c.ssl.enabled);
+  EXPECT_EQ(c.ssl.bind, "0.0.0.0:8883");
+  EXPECT_EQ(c.ssl.keyfile, "/etc/certs/key.pem");
+  EXPECT_EQ(c.ssl.certfile, "/etc/certs/cert.pem");
+  EXPECT_EQ(c.ssl.cacertfile, "/etc/certs/cacert.pem");
+  EXPECT_FALSE(c.ssl.verify_peer);
+  EXPECT_FALSE(c.ssl.fail_if_no_peer_cert);
+  EXPECT_EQ(count_warnings(r->warnings, ": listeners.ssl: "), 0u);
   for (const char* key : {"system.max_taskq_thread", "system.parallel", "system.hook_ipc_url",
                           "system.cmd_ipc_url"}) {
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + key + ": "), 1u) << key;

@@ -51,14 +51,16 @@ TEST(Protections, WhatRemovesNoProtectionIsNotListed) {
                   .empty());
   EXPECT_TRUE(protections_of("http_server { port = 8081, username = admin }\n").empty());
   EXPECT_TRUE(protections_of("listeners.ssl { enable = false, bind = \"0.0.0.0:8883\" }\n").empty());
+  // Enforced: MQTT over TLS on listeners.ssl itself (app/server.cpp).
+  EXPECT_TRUE(protections_of("listeners.ssl {\n  bind = \"0.0.0.0:8883\"\n}\n").empty());
 }
 
-TEST(Protections, TlsListenersPlainAndNamed) {
+TEST(Protections, SecureWebSocketAndNamedTlsListeners) {
   auto p = protections_of(
       "listeners.ssl {\n  bind = \"0.0.0.0:8883\"\n}\n"
       "listeners.wss {\n  bind = \"0.0.0.0:8086/mqtt\"\n}\n");
-  EXPECT_EQ(keys_of(p), (std::vector<std::string>{"listeners.ssl", "listeners.wss"}));
-  EXPECT_EQ(p[0].line, 1);
+  EXPECT_EQ(keys_of(p), (std::vector<std::string>{"listeners.wss"}));
+  EXPECT_EQ(p[0].line, 4);
   auto named = keys_of(protections_of("listeners.ssl.extra {\n  bind = \"0.0.0.0:8884\"\n}\n"));
   EXPECT_EQ(std::count(named.begin(), named.end(), "listeners.ssl.extra"), 1);
 }
@@ -80,7 +82,9 @@ TEST(Protections, NanoMqPlainConfStartsButTheExampleDoesNot) {
   auto example = load_file(kCompat + "nanomq_example.conf");
   ASSERT_TRUE(example) << example.error().to_string();
   auto keys = keys_of(example->config->unenforced_protections);
-  for (const char* key : {"listeners.ssl", "listeners.wss", "auth.http_auth.acl_req"}) {
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "listeners.ssl"), 0);
+  for (const char* key : {"listeners.ssl.default_1", "listeners.ssl.default_2", "listeners.wss",
+                          "auth.http_auth.acl_req"}) {
     EXPECT_EQ(std::count(keys.begin(), keys.end(), key), 1) << key;
   }
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.password"), 0);
