@@ -141,7 +141,8 @@ ReloadOutcome reload(const StartArgs& a, Server& server,
   for (const auto& c : pending) {
     text += "needs a restart: " + c.key + " = " + c.after + " (running with " + c.before + ")\n";
   }
-  if (merged->ssl.enabled && server.tls_port() != 0) {
+  if ((merged->ssl.enabled && server.tls_port() != 0) ||
+      (merged->wss.enabled && server.secure_websocket_port() != 0)) {
     text += "listeners.ssl: certificate, key and CAs read again, for new connections\n";
   }
   if (applied.empty() && pending.empty() && text.empty()) text = "no changes\n";

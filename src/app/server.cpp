@@ -72,13 +72,14 @@ Server::~Server() {
   if (listen_fd_ >= 0) ::close(listen_fd_);
   if (ws_fd_ >= 0) ::close(ws_fd_);
   if (ssl_fd_ >= 0) ::close(ssl_fd_);
+  if (wss_fd_ >= 0) ::close(wss_fd_);
 }
 
 std::vector<Acceptor*> Server::acceptors_of(size_t shard) const {
   auto at = [shard](const std::vector<std::unique_ptr<Acceptor>>& all) {
     return all.empty() ? nullptr : all[shard].get();
   };
-  return {at(acceptors_), at(ws_acceptors_), at(ssl_acceptors_)};
+  return {at(acceptors_), at(ws_acceptors_), at(ssl_acceptors_), at(wss_acceptors_)};
 }
 
 tl::expected<void, std::string> Server::start() {
@@ -156,6 +157,9 @@ tl::expected<void, std::string> Server::start() {
   if (cfg_->ssl.enabled) {
     if (auto opened = open_tls_listener(); !opened) return opened;
   }
+  if (cfg_->wss.enabled) {
+    if (auto opened = open_secure_websocket_listener(); !opened) return opened;
+  }
 
   for (auto& s : shards_) s->start();
   for (size_t i = 0; i < shards_.size(); ++i) {
@@ -227,8 +231,11 @@ void Server::stop() {
   acceptors_.clear();
   ws_acceptors_.clear();
   ssl_acceptors_.clear();
+  wss_acceptors_.clear();
   if (ssl_fd_ >= 0) ::close(ssl_fd_);
   ssl_fd_ = -1;
+  if (wss_fd_ >= 0) ::close(wss_fd_);
+  wss_fd_ = -1;
   if (listen_fd_ >= 0) ::close(listen_fd_);
   listen_fd_ = -1;
   if (ws_fd_ >= 0) ::close(ws_fd_);
@@ -269,6 +276,32 @@ tl::expected<void, std::string> Server::open_tls_listener() {
   for (auto& s : shards_) {
     ssl_acceptors_.push_back(
         std::make_unique<Acceptor>(ssl_fd_, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
+  }
+  return {};
+}
+
+tl::expected<void, std::string> Server::open_secure_websocket_listener() {
+  // NanoMQ's wss has no certificate keys of its own: it serves listeners.ssl's certificate.
+  if (cfg_->ssl.certfile.empty() || cfg_->ssl.keyfile.empty()) {
+    return tl::unexpected(cfg_->key_error(
+        "listeners.wss.bind",
+        "needs listeners.ssl.certfile and listeners.ssl.keyfile (a wss listener serves the "
+        "listeners.ssl section's certificate, as in NanoMQ)"));
+  }
+  auto tls = tls_listener_from(*cfg_);
+  if (!tls) return tl::unexpected(tls.error());
+  auto where = runtime::parse_host_port(cfg_->wss.bind);
+  if (!where) return tl::unexpected(cfg_->key_error("listeners.wss.bind", where.error()));
+  auto fd = runtime::listen_tcp(*where);
+  if (!fd) return tl::unexpected(cfg_->key_error("listeners.wss.bind", fd.error()));
+  wss_fd_ = *fd;
+  wss_host_ = where->host;
+  wss_port_ = runtime::local_port(wss_fd_);
+  wss_path_ = cfg_->wss.path;
+  runtime::set_nodelay(wss_fd_);
+  for (auto& s : shards_) {
+    wss_acceptors_.push_back(std::make_unique<Acceptor>(
+        wss_fd_, *s, ctx_, cfg_->mqtt.max_connections, &wss_path_, *tls));
   }
   return {};
 }
@@ -316,7 +349,7 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
   // Certificates are re-read on every reload, changed paths or not (a renewed certificate is
   // usually written over the old file). One that cannot be used refuses the whole reload.
   std::shared_ptr<const runtime::TlsListener> tls;
-  if (!ssl_acceptors_.empty()) {
+  if (!ssl_acceptors_.empty() || !wss_acceptors_.empty()) {
     auto built = tls_listener_from(*cfg);
     if (!built) return tl::unexpected(built.error());
     tls = *built;
@@ -327,7 +360,8 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
     shards_[i]->loop().post([all = acceptors_of(i), tls, max = cfg->mqtt.max_connections] {
       for (Acceptor* a : all)
         if (a != nullptr) a->set_max_connections(max);
-      if (all[2] != nullptr) all[2]->set_tls(tls);
+      for (Acceptor* a : {all[2], all[3]})
+        if (a != nullptr) a->set_tls(tls);
     });
   }
   if (http_auth_) http_auth_->reconfigure(cfg->auth.http);
@@ -346,6 +380,7 @@ std::string Server::describe_listeners() const {
   std::string text = "tcp " + listen_host_ + ":" + std::to_string(port_);
   if (ws_fd_ >= 0) text += ", ws " + ws_host_ + ":" + std::to_string(ws_port_) + ws_path_;
   if (ssl_fd_ >= 0) text += ", ssl " + ssl_host_ + ":" + std::to_string(ssl_port_);
+  if (wss_fd_ >= 0) text += ", wss " + wss_host_ + ":" + std::to_string(wss_port_) + wss_path_;
   return text;
 }
 

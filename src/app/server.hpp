@@ -39,13 +39,15 @@ class Server {
   uint16_t websocket_port() const { return ws_port_; }
   // listeners.ssl's port actually bound; 0 without a TLS listener.
   uint16_t tls_port() const { return ssl_port_; }
+  // listeners.wss's port actually bound; 0 without a secure WebSocket listener.
+  uint16_t secure_websocket_port() const { return wss_port_; }
   // Disconnects clients, stops the shards, drains and closes the store.
   void stop();
   // Runs the shards and the store with `cfg` from now on (a reload: the caller has kept
   // every key that needs a restart at its running value). Returns at once; each shard
-  // switches on its own thread. With listeners.ssl, the certificates and key are read again
-  // first: when they cannot be used, nothing is applied and the error says why (naming the
-  // key), and new connections keep getting the running certificate.
+  // switches on its own thread. With listeners.ssl or listeners.wss, the certificates and key are
+  // read again first: when they cannot be used, nothing is applied and the error says why (naming
+  // the key), and new connections keep getting the running certificate.
   tl::expected<void, std::string> reconfigure(std::shared_ptr<const config::Config> cfg);
 
   // For the start banner: "tcp 127.0.0.1:1883" (", ws 127.0.0.1:8083/mqtt" with
@@ -70,6 +72,9 @@ class Server {
   std::vector<std::unique_ptr<Acceptor>> ws_acceptors_;
   // listeners.ssl: one per shard on ssl_fd_ too (empty without it).
   std::vector<std::unique_ptr<Acceptor>> ssl_acceptors_;
+  // listeners.wss: one per shard on wss_fd_ too (empty without it); listeners.ssl's
+  // certificate, WebSocket on wss_path_.
+  std::vector<std::unique_ptr<Acceptor>> wss_acceptors_;
   // Configured bridges, each driven on its session's home shard (destroyed after the shards
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
@@ -79,10 +84,13 @@ class Server {
   int listen_fd_ = -1;
   int ws_fd_ = -1;
   int ssl_fd_ = -1;
+  int wss_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
   tl::expected<void, std::string> open_websocket_listener();
   tl::expected<void, std::string> open_tls_listener();
-  // Each shard's listener acceptors: tcp, then ws and ssl when configured (null otherwise).
+  tl::expected<void, std::string> open_secure_websocket_listener();
+  // Each shard's listener acceptors: tcp, then ws, ssl and wss when configured (null
+  // otherwise).
   std::vector<Acceptor*> acceptors_of(size_t shard) const;
 
   std::string listen_host_;
@@ -92,6 +100,9 @@ class Server {
   uint16_t ws_port_ = 0;
   std::string ssl_host_;
   uint16_t ssl_port_ = 0;
+  std::string wss_host_;
+  std::string wss_path_;  // as ws_path_, for the wss acceptors
+  uint16_t wss_port_ = 0;
   bool started_ = false;
 };
 

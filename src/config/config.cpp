@@ -475,7 +475,7 @@ tl::expected<void, ConfigError> apply_command_line(Value& root,
 
 // `from_file`: a file (or text) was given, so NanoMQ's rule applies: the sqlite section is
 // enabled by being present, and runs in memory when absent. The same presence rule switches
-// listeners.ws and listeners.ssl on, whether or not a file was given.
+// listeners.ws, listeners.ssl and listeners.wss on, whether or not a file was given.
 tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, bool from_file,
                                             std::vector<std::string> warnings) {
   if (auto r = hocon::resolve(root); !r) return tl::unexpected(r.error());
@@ -487,6 +487,7 @@ tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, boo
   if (const Value* listeners = root.find("listeners"); listeners && listeners->is_object()) {
     if (listeners->find("ws") != nullptr) config->ws.enabled = true;
     if (listeners->find("ssl") != nullptr) config->ssl.enabled = true;
+    if (listeners->find("wss") != nullptr) config->wss.enabled = true;
   }
   Builder builder(*config, warnings);
   if (auto r = builder.walk(root, ""); !r) return tl::unexpected(r.error());

@@ -32,6 +32,16 @@ struct WsListener {
   bool operator==(const WsListener&) const = default;
 };
 
+// listeners.wss: MQTT over WebSocket over TLS. As in NanoMQ it has no certificate keys of its
+// own: the TLS side uses listeners.ssl's certfile, keyfile, key_password, cacertfile,
+// verify_peer and fail_if_no_peer_cert (whether listeners.ssl itself is enabled or not).
+struct WssListener {
+  bool enabled = false;  // on when the section is present (NanoMQ's rule), off by default
+  std::string bind = "127.0.0.1:8086";  // "host:port"
+  std::string path = "/mqtt";           // the request path a client must upgrade on
+  bool operator==(const WssListener&) const = default;
+};
+
 // listeners.ssl: MQTT over TLS (TLS 1.2 and 1.3), NanoMQ's keys. The certificates and the
 // key are read at start and again on every reload (the runtime builds a wire::TlsContext).
 struct SslListener {
@@ -126,6 +136,7 @@ struct Config {
   TcpListener tcp;
   WsListener ws;
   SslListener ssl;
+  WssListener wss;
   MqttSettings mqtt;
   SqliteSettings sqlite;
   LogSettings log;

@@ -47,9 +47,8 @@ void check_tls_listeners(const hocon::Value& listeners, std::vector<ConfigError>
     const std::string key = "listeners." + f.key;
     const char* what = f.key == "ssl"
                            ? "an additional MQTT over TLS listener (listeners.ssl.<name>)"
-                           : "a secure WebSocket listener (listeners.wss)";
-    // listeners.ssl itself is served (app/server.cpp); listeners.wss is not yet.
-    if (f.key == "wss" && listener_requested(f.value)) out.push_back(at(f.value, key, what));
+                           : "an additional secure WebSocket listener (listeners.wss.<name>)";
+    // listeners.ssl and listeners.wss themselves are served (app/server.cpp).
     // NanoMQ's named listeners: listeners.ssl.<name> { ... }.
     if (!f.value.is_object()) continue;
     for (const auto& named : f.value.fields) {

@@ -123,7 +123,8 @@ const std::array kRows = {
               .reloadable = true,
               .ours = false,
               .doc = "PEM file with the server's certificate, then its chain (leaf first). "
-                     "Required with the listener. Re-read on every reload: new connections "
+                     "Required with the listener, and with `listeners.wss` (which serves this "
+                     "certificate, as in NanoMQ). Re-read on every reload: new connections "
                      "get the new certificate, open ones keep theirs; a reload with a file "
                      "that cannot be used is refused and the old certificate stays.",
               .apply = [](Config& c, const Typed& v) { c.ssl.certfile = v.text; },
@@ -134,7 +135,8 @@ const std::array kRows = {
               .reloadable = true,
               .ours = false,
               .doc = "PEM file with the certificate's private key, encrypted (see "
-                     "`key_password`) or not. Required with the listener; re-read on reload.",
+                     "`key_password`) or not. Required with the listener and with "
+                     "`listeners.wss`; re-read on reload.",
               .apply = [](Config& c, const Typed& v) { c.ssl.keyfile = v.text; },
               .show = [](const Config& c) -> std::string { return c.ssl.keyfile; }},
     SchemaRow{.key = "listeners.ssl.key_password",
@@ -190,6 +192,39 @@ const std::array kRows = {
                "Needs `verify_peer = true`. Applies to connections made after a reload.",
         .apply = [](Config& c, const Typed& v) { c.ssl.use_cn_as_username = v.boolean; },
         .show = [](const Config& c) -> std::string { return show_bool(c.ssl.use_cn_as_username); }},
+    // listeners.wss
+    SchemaRow{.key = "listeners.wss.enable",
+              .type = ValueType::Bool,
+              .default_value = "false",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Accept MQTT over WebSocket over TLS (`wss://`). As in NanoMQ, a "
+                     "`listeners.wss {}` section that is present is enabled; without one there "
+                     "is no secure WebSocket listener. `enabled` is accepted too. Its TLS side "
+                     "uses `listeners.ssl`'s certificate keys (`certfile` and `keyfile` are "
+                     "required, `key_password`, `cacertfile`, `verify_peer`, "
+                     "`fail_if_no_peer_cert` and `use_cn_as_username` apply too), as NanoMQ "
+                     "does; they are re-read on reload. `listeners.ssl` itself may be disabled.",
+              .alias = "enabled",
+              .apply = [](Config& c, const Typed& v) { c.wss.enabled = v.boolean; },
+              .show = [](const Config& c) -> std::string { return show_bool(c.wss.enabled); }},
+    SchemaRow{.key = "listeners.wss.bind",
+              .type = ValueType::UrlAddress,
+              .default_value = "\"127.0.0.1:8086/mqtt\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Address, port and HTTP path of the MQTT/WebSocket/TLS listener, NanoMQ's "
+                     "`host:port/path`; without a path, `/mqtt`. The default listens on "
+                     "loopback only (NanoMQ's example sets `0.0.0.0:8086/mqtt`). An upgrade "
+                     "request for another path is answered 404 (over TLS). The TLS handshake "
+                     "and the upgrade must complete, and CONNECT follow, within "
+                     "`mqtt.connect_timeout`.",
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.wss.bind = v.text;
+                    c.wss.path = v.path;
+                  },
+              .show = [](const Config& c) -> std::string { return c.wss.bind + c.wss.path; }},
     // system
     SchemaRow{.key = "system.num_taskq_thread",
               .type = ValueType::Integer,
@@ -683,7 +718,6 @@ const std::array kRows = {
 };
 
 const std::array kSections = {
-    UnimplementedSection{"listeners.wss", "MQTT over secure WebSocket listener"},
     UnimplementedSection{"listeners.quic", "MQTT over QUIC listener"},
     UnimplementedSection{"http_server", "HTTP management API"},
     UnimplementedSection{"webhook", "web hooks"},
@@ -712,8 +746,9 @@ const std::array kKeys = {
     UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
 };
 
-const std::array<std::string_view, 8> kImplementedSections = {
-    "listeners.tcp", "listeners.ws", "listeners.ssl", "system", "mqtt", "sqlite", "log", "auth"};
+const std::array<std::string_view, 9> kImplementedSections = {
+    "listeners.tcp", "listeners.ws", "listeners.ssl", "listeners.wss", "system",
+    "mqtt",          "sqlite",       "log",           "auth"};
 
 std::string type_hint(const SchemaRow& row) {
   std::string out(type_name(row.type));

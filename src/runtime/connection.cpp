@@ -150,10 +150,10 @@ void Connection::read_socket() {
     if (span.size() > chunk) span = span.first(chunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
     if (n > 0) {
-      if (ws_)
-        take_websocket_input(span.first(static_cast<size_t>(n)));
-      else if (tls_)
+      if (tls_)  // on wss, it hands the plaintext to take_websocket_input
         take_tls_input(span.first(static_cast<size_t>(n)));
+      else if (ws_)
+        take_websocket_input(span.first(static_cast<size_t>(n)));
       else
         commit_input(static_cast<size_t>(n));
       last_rx_ms = shard_->now_steady_ms();
@@ -220,7 +220,15 @@ void Connection::take_tls_input(std::span<uint8_t> bytes) {
     auto peer = tls_->peer_certificate();
     certificate_username = (peer && peer->verified) ? peer->subject_cn : std::string();
   }
-  if (!plain.empty()) protocol_.feed(plain);
+  if (!plain.empty() && ws_) {
+    // wss: the plaintext is WebSocket input, copied over the ciphertext as feed() would,
+    // and unframed there.
+    const std::span<uint8_t> room = protocol_.prepare(plain.size()).first(plain.size());
+    std::memcpy(room.data(), plain.data(), plain.size());
+    take_websocket_input(room);
+  } else if (!plain.empty()) {
+    protocol_.feed(plain);
+  }
   if (tls_->wire_pending() != 0) mark_dirty();  // a handshake flight, an alert, close_notify
   // A failure or the client's close_notify ends the stream once the MQTT bytes before it are
   // handled (a DISCONNECT right before close_notify must still count): see process_input().
@@ -371,24 +379,27 @@ bool Connection::write_plain() {
   return true;
 }
 
-bool Connection::write_websocket() {
+bool Connection::fill_websocket_wire() {
   // out_ holds plain MQTT bytes; out_offset_ marks how far they have been framed into the
-  // transport's wire buffer. The next frame is cut only once the previous ones are written,
-  // so the framed copy holds at most one frame (kMaxFramePayload) besides control frames.
+  // transport's wire buffer. The next frame is cut only once the previous ones are written
+  // (or, on wss, encrypted), so the framed copy holds at most one frame (kMaxFramePayload)
+  // besides control frames.
   WebSocketTransport& ws = *ws_;
-  const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
+  const size_t end = closing ? std::min(close_mark_, out_.size()) : out_.size();
+  while (ws.wire_pending() == 0 && out_offset_ < end) {
+    const size_t n = std::min(end - out_offset_, WebSocketTransport::kMaxFramePayload);
+    // Before the upgrade there is no frame to put MQTT in (nothing is written then).
+    if (ws.upgraded() && !ws.close_queued()) ws.frame({out_.data() + out_offset_, n});
+    out_offset_ += n;
+  }
+  if (ws.wire_pending() == 0 && closing && ws.upgraded() && !ws.close_queued()) ws.close_normally();
+  return ws.wire_pending() != 0;
+}
+
+bool Connection::write_websocket() {
+  WebSocketTransport& ws = *ws_;
   for (;;) {
-    if (ws.wire_pending() == 0) {
-      if (out_offset_ < end()) {
-        const size_t n = std::min(end() - out_offset_, WebSocketTransport::kMaxFramePayload);
-        // Before the upgrade there is no frame to put MQTT in (nothing is written then).
-        if (ws.upgraded() && !ws.close_queued()) ws.frame({out_.data() + out_offset_, n});
-        out_offset_ += n;
-        continue;
-      }
-      if (closing && ws.upgraded() && !ws.close_queued()) ws.close_normally();
-      if (ws.wire_pending() == 0) return true;
-    }
+    if (!fill_websocket_wire()) return true;
     const std::string_view bytes = ws.wire();
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
@@ -408,24 +419,39 @@ bool Connection::write_websocket() {
 }
 
 bool Connection::write_tls() {
-  // out_ holds plain MQTT bytes; out_offset_ marks how far they have been encrypted into the
-  // transport's wire buffer. More is encrypted, a record's worth at a time, only while less
-  // than kMaxPendingCipher waits for the socket.
+  // The plaintext is out_ from out_offset_ on, or on wss the WebSocket wire buffer (frames
+  // cut from out_, the 101, control frames). More is encrypted, a record's worth at a time,
+  // only while less than kMaxPendingCipher waits for the socket.
   TlsTransport& tls = *tls_;
   const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
   for (;;) {
-    while (out_offset_ < end() && tls.wire_pending() < TlsTransport::kMaxPendingCipher) {
-      const size_t n = std::min(end() - out_offset_, TlsTransport::kMaxChunk);
-      if (!tls.encrypt({out_.data() + out_offset_, n}) && !tls.ended() && !tls.close_sent()) {
+    bool drained = false;
+    while (tls.wire_pending() < TlsTransport::kMaxPendingCipher) {
+      std::string_view plain;
+      if (ws_ && fill_websocket_wire())
+        plain = ws_->wire();
+      else if (!ws_ && out_offset_ < end())
+        plain = std::string_view(out_).substr(out_offset_, end() - out_offset_);
+      if (plain.empty()) {
+        drained = true;
+        break;
+      }
+      const size_t n = std::min(plain.size(), TlsTransport::kMaxChunk);
+      if (!tls.encrypt(plain.substr(0, n)) && !tls.ended() && !tls.close_sent()) {
         // Only before the handshake completed, past what the session may hold: a server says
-        // nothing before CONNECT, so this is a bug rather than a client's doing.
+        // nothing before CONNECT (nor before the upgrade on wss), so this is a bug rather
+        // than a client's doing.
         set_close_reason("TLS: output before the handshake completed");
         fail();
         return false;
       }
-      out_offset_ += n;  // after a close or failure nothing more can be sent: dropped
+      // After a close or failure nothing more can be sent: dropped.
+      if (ws_)
+        ws_->consume(n);
+      else
+        out_offset_ += n;
     }
-    if (closing && out_offset_ >= end() && !tls.close_sent()) tls.close();
+    if (closing && drained && !tls.close_sent()) tls.close();
     if (tls.wire_pending() == 0) return true;
     const std::string_view bytes = tls.wire();
     ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
@@ -446,7 +472,7 @@ bool Connection::write_tls() {
 }
 
 void Connection::flush() {
-  const bool written = ws_ ? write_websocket() : tls_ ? write_tls() : write_plain();
+  const bool written = tls_ ? write_tls() : ws_ ? write_websocket() : write_plain();
   if (!written) return;
   // Everything written: reuse the buffer's capacity, but give back a huge one.
   last_write_ms = shard_->now_steady_ms();

@@ -1,7 +1,9 @@
 // One client TCP connection on a shard: socket I/O, the ServerProtocol decoder and the
 // output buffer; on a WebSocket listener also its WebSocketTransport (the upgrade, then
 // frames in and out; the broker's side sees the same plain MQTT bytes as on TCP), and on a TLS
-// listener its TlsTransport (the handshake, then records in and out). Owner: its
+// listener its TlsTransport (the handshake, then records in and out); on a secure WebSocket
+// listener both, stacked: socket -> TLS -> WebSocket -> decoder, and out_ -> WebSocket frames
+// -> TLS records -> socket. Owner: its
 // shard's thread (moves at most once, at CONNECT, to the shard that holds the client id's session).
 // Hands decoded packets to the shard's ShardBroker. Logging: a socket error or EOF becomes the
 // link's close reason (the broker logs the disconnect line of a connected client); a connection
@@ -72,7 +74,8 @@ class Connection final : public IoHandler, public broker::Link {
     return client_ ? client_->version() : protocol_.version();
   }
   // WebSocket: out_ is framed from out_offset_ on; the framed bytes wait in ws_'s wire buffer.
-  // TLS the same: out_ is encrypted from out_offset_ on, the records wait in tls_'s.
+  // TLS the same: out_ is encrypted from out_offset_ on, the records wait in tls_'s. wss:
+  // out_ is framed from out_offset_ on, the frames are encrypted as the TLS buffer drains.
   size_t pending_bytes() const override {
     return out_.size() - out_offset_ + (ws_ ? ws_->wire_pending() : 0) +
            (tls_ ? tls_->wire_pending() : 0);
@@ -112,14 +115,18 @@ class Connection final : public IoHandler, public broker::Link {
   // WebSocket: the stream ended (the client's Close or a broken rule): close after our Close.
   void end_websocket_stream();
   // TLS: `bytes` were read into the protocol's input buffer; feeds the decrypted MQTT bytes
-  // to the decoder in their place.
+  // to the decoder in their place (wss: puts the decrypted bytes there and hands them to
+  // take_websocket_input).
   void take_tls_input(std::span<uint8_t> bytes);
   // TLS: the client's close_notify or a failed session: close after what is queued.
   void end_tls_stream();
   // Each writes out what it can; false when the socket is full or the connection failed.
   bool write_plain();
   bool write_websocket();
-  bool write_tls();
+  bool write_tls();  // wss too: encrypts what fill_websocket_wire() framed
+  // WebSocket: frames more of out_ (our Close once closing and all is framed) into ws_'s
+  // wire buffer when it is empty; true when the wire buffer holds something to send.
+  bool fill_websocket_wire();
   void on_send_blocked();
   uint32_t interest() const;  // epoll events wanted now
   void update_congestion();
@@ -167,7 +174,7 @@ class Connection final : public IoHandler, public broker::Link {
   size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
   bool congested_ = false;        // counted in the shard's congested total
   std::unique_ptr<WebSocketTransport> ws_;  // null on a TCP listener's connection
-  std::unique_ptr<TlsTransport> tls_;       // null but on a TLS listener's connection
+  std::unique_ptr<TlsTransport> tls_;       // null but on a TLS or wss listener's connection
   bool cn_as_username_ = false;             // TLS: TlsListener::cn_as_username
 };
 

@@ -373,8 +373,8 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.tcp.bind, "0.0.0.0:1883");
   for (const char* section :
        {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl.default_1",
-        "listeners.ssl.default_2", "listeners.wss", "http_server", "webhook", "preset",
-        "bridges.aws", "bridges.nng", "rules", "exchange_client", "parquet", "plugin"}) {
+        "listeners.ssl.default_2", "http_server", "webhook", "preset", "bridges.aws", "bridges.nng",
+        "rules", "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
@@ -393,6 +393,14 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_FALSE(c.ssl.verify_peer);
   EXPECT_FALSE(c.ssl.fail_if_no_peer_cert);
   EXPECT_EQ(count_warnings(r->warnings, ": listeners.ssl: "), 0u);
+  // listeners.wss is read: present, so on, serving listeners.ssl's certificate.
+  EXPECT_TRUE(c.wss.enabled);
+  EXPECT_EQ(c.wss.bind, "0.0.0.0:8086");
+  EXPECT_EQ(c.wss.path, "/mqtt");
+  EXPECT_EQ(count_warnings(r->warnings, ": listeners.wss"), 0u);
+  EXPECT_EQ(
+      std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), "listeners.wss"),
+      0);
   for (const char* key : {"system.max_taskq_thread", "system.parallel", "system.hook_ipc_url",
                           "system.cmd_ipc_url"}) {
     EXPECT_EQ(count_warnings(r->warnings, std::string(": ") + key + ": "), 1u) << key;
