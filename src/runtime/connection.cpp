@@ -358,23 +358,29 @@ void Connection::on_send_blocked() {
   }
 }
 
-bool Connection::write_plain() {
-  const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
-  while (out_offset_ < end()) {
-    ssize_t n = ::send(fd_, out_.data() + out_offset_, end() - out_offset_, MSG_NOSIGNAL);
+ssize_t Connection::send_some(std::string_view bytes) {
+  for (;;) {
+    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n > 0) {
-      out_offset_ += static_cast<size_t>(n);
       last_write_ms = shard_->now_steady_ms();
-      continue;
+      return n;
     }
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
       on_send_blocked();
-      return false;
+      return -1;
     }
     set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
     fail();
-    return false;
+    return -1;
+  }
+}
+
+bool Connection::write_plain() {
+  while (out_offset_ < send_end()) {
+    const ssize_t n = send_some({out_.data() + out_offset_, send_end() - out_offset_});
+    if (n < 0) return false;
+    out_offset_ += static_cast<size_t>(n);
   }
   return true;
 }
@@ -385,7 +391,7 @@ bool Connection::fill_websocket_wire() {
   // (or, on wss, encrypted), so the framed copy holds at most one frame (kMaxFramePayload)
   // besides control frames.
   WebSocketTransport& ws = *ws_;
-  const size_t end = closing ? std::min(close_mark_, out_.size()) : out_.size();
+  const size_t end = send_end();
   while (ws.wire_pending() == 0 && out_offset_ < end) {
     const size_t n = std::min(end - out_offset_, WebSocketTransport::kMaxFramePayload);
     // Before the upgrade there is no frame to put MQTT in (nothing is written then).
@@ -400,21 +406,9 @@ bool Connection::write_websocket() {
   WebSocketTransport& ws = *ws_;
   for (;;) {
     if (!fill_websocket_wire()) return true;
-    const std::string_view bytes = ws.wire();
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      ws.consume(static_cast<size_t>(n));
-      last_write_ms = shard_->now_steady_ms();
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      on_send_blocked();
-      return false;
-    }
-    set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
-    fail();
-    return false;
+    const ssize_t n = send_some(ws.wire());
+    if (n < 0) return false;
+    ws.consume(static_cast<size_t>(n));
   }
 }
 
@@ -423,15 +417,14 @@ bool Connection::write_tls() {
   // cut from out_, the 101, control frames). More is encrypted, a record's worth at a time,
   // only while less than kMaxPendingCipher waits for the socket.
   TlsTransport& tls = *tls_;
-  const auto end = [this] { return closing ? std::min(close_mark_, out_.size()) : out_.size(); };
   for (;;) {
     bool drained = false;
     while (tls.wire_pending() < TlsTransport::kMaxPendingCipher) {
       std::string_view plain;
       if (ws_ && fill_websocket_wire())
         plain = ws_->wire();
-      else if (!ws_ && out_offset_ < end())
-        plain = std::string_view(out_).substr(out_offset_, end() - out_offset_);
+      else if (!ws_ && out_offset_ < send_end())
+        plain = std::string_view(out_).substr(out_offset_, send_end() - out_offset_);
       if (plain.empty()) {
         drained = true;
         break;
@@ -453,21 +446,9 @@ bool Connection::write_tls() {
     }
     if (closing && drained && !tls.close_sent()) tls.close();
     if (tls.wire_pending() == 0) return true;
-    const std::string_view bytes = tls.wire();
-    ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    if (n > 0) {
-      tls.consume(static_cast<size_t>(n));
-      last_write_ms = shard_->now_steady_ms();
-      continue;
-    }
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-      on_send_blocked();
-      return false;
-    }
-    set_close_reason(std::string("socket error on send: ") + std::strerror(errno));
-    fail();
-    return false;
+    const ssize_t n = send_some(tls.wire());
+    if (n < 0) return false;
+    tls.consume(static_cast<size_t>(n));
   }
 }
 

@@ -11,10 +11,14 @@
 // or a refused CONNECT, debug for a peer that just went away).
 #pragma once
 
+#include <sys/types.h>
+
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "broker/link.hpp"
 #include "mqtt/protocol.hpp"
@@ -121,6 +125,11 @@ class Connection final : public IoHandler, public broker::Link {
   // TLS: the client's close_notify or a failed session: close after what is queued.
   void end_tls_stream();
   // Each writes out what it can; false when the socket is full or the connection failed.
+  // Output is sent up to here: all of out_, or while closing up to close_mark_.
+  size_t send_end() const { return closing ? std::min(close_mark_, out_.size()) : out_.size(); }
+  // One send of `bytes`: the bytes the socket took (> 0), or -1 when it is full
+  // (on_send_blocked ran) or failed (the connection is closed).
+  ssize_t send_some(std::string_view bytes);
   bool write_plain();
   bool write_websocket();
   bool write_tls();  // wss too: encrypts what fill_websocket_wire() framed
