@@ -250,7 +250,7 @@ void Bridge::on_closed(runtime::Connection& c) {
   }
   subscribe_id_ = 0;
   const std::string why =
-      c.close_reason.empty() ? std::string("connection closed") : c.close_reason;
+      c.close_reason().empty() ? std::string("connection closed") : c.close_reason();
   if (up_) {
     const int64_t secs = (shard_.loop().now_ms() - up_since_ms_) / 1000;
     const size_t waiting = shard_.broker().waiting_of(spec_.rules->client_id());

@@ -36,48 +36,52 @@ enum class Flow : uint8_t { Continue, Pause };
 
 class Link {
  public:
-  // Broker-side bookkeeping, touched only by the owner shard.
+  // Broker-side bookkeeping, touched only by the owner shard. Ordered so that the small
+  // fields share words (an idle connection's footprint, issue 10).
   Session* session = nullptr;   // attached session once CONNECT succeeded
-  uint16_t keep_alive_s = 0;    // negotiated keep alive; 0 = none
   int64_t last_rx_ms = 0;       // steady ms of the last byte received
   int64_t opened_ms = 0;        // steady ms the socket was accepted
-  bool connected = false;       // CONNACK success sent
+  // Steady ms the socket last accepted output bytes, or the output started waiting (the
+  // clock of write progress; see kStuckWriteMs).
+  int64_t last_write_ms = 0;
+  uint32_t inbound_unacked = 0;    // QoS 1/2 PUBLISH not yet acknowledged (Receive Maximum)
+  uint16_t keep_alive_s = 0;       // negotiated keep alive; 0 = none
+  bool connected = false;          // CONNACK success sent
   bool normal_disconnect = false;  // DISCONNECT without will received
   bool assigned_client_id = false; // the server chose the client id (told in CONNACK, 5.0)
   // A connection the broker dialled (a bridge): the broker is the client on it, so it
   // sends client DISCONNECT reason codes and never a CONNACK.
   bool outbound = false;
-  uint32_t inbound_unacked = 0;    // QoS 1/2 PUBLISH not yet acknowledged (Receive Maximum)
-  // Steady ms the socket last accepted output bytes, or the output started waiting (the
-  // clock of write progress; see kStuckWriteMs).
-  int64_t last_write_ms = 0;
   bool read_paused = false;  // not read for backpressure: keep alive does not count
   // The broker has more to write once the output drains (ShardBroker::on_link_writable).
   bool wants_writable = false;
+  // Packets after CONNECT stay buffered, unread, while this is set (an answer is awaited);
+  // the broker clears it and calls resume_held_input().
+  bool input_held = false;
   // 5.0 client with a Topic Alias Maximum: the aliases we assigned on this connection.
   std::unique_ptr<OutboundAliases> out_aliases;
   std::unique_ptr<ClientAcl> acl;  // auth.acl rules for this client; null: none apply
   std::unique_ptr<EnhancedAuth> enhanced_auth;  // 5.0 Authentication Method given; else null
   // auth.http_auth: the CONNECT waiting for the HTTP server, then its answer (kept for admit).
   std::unique_ptr<HttpAuthWait> http_auth;
-  // Packets after CONNECT stay buffered, unread, while this is set (an answer is awaited);
-  // the broker clears it and calls resume_held_input().
-  bool input_held = false;
   // For the connect and disconnect log lines (the session may be gone when the link closes).
-  std::string remote;        // peer "address:port", set once at accept
-  // The client id once its session is detached (while attached, session->client_id() is it):
-  // one copy per connection only for the connections that are closing.
-  std::string client_id;
+  std::string remote;  // peer "address:port", set once at accept
   // Set by a TLS listener with use_cn_as_username once the handshake completed: the verified
   // client certificate's CN, which replaces the CONNECT's user name for authentication and
-  // the ACL (empty: no certificate verified, the CONNECT has no user name). Unset: the
-  // CONNECT's own stands.
-  std::optional<std::string> certificate_username;
-  std::string close_reason;  // why the connection ends; the first cause recorded wins
+  // the ACL (empty: no certificate verified, the CONNECT has no user name). Null: the
+  // CONNECT's own stands. (A pointer: most connections have none.)
+  std::unique_ptr<std::string> certificate_username;
 
+  // Why the connection ends; the first cause recorded wins. Empty until one is.
+  const std::string& close_reason() const { return close_reason_ ? *close_reason_ : kNoText; }
   void set_close_reason(std::string why) {
-    if (close_reason.empty()) close_reason = std::move(why);
+    if (!why.empty() && !close_reason_)
+      close_reason_ = std::make_unique<std::string>(std::move(why));
   }
+  // The client id once its session is detached (while attached, session->client_id() is it):
+  // a copy only for the connections that are closing.
+  const std::string& detached_client_id() const { return client_id_ ? *client_id_ : kNoText; }
+  void keep_client_id(const std::string& id) { client_id_ = std::make_unique<std::string>(id); }
 
   virtual ~Link() = default;
   // Output buffer; bytes appended here are written after the current loop iteration.
@@ -94,6 +98,12 @@ class Link {
   virtual void trim_buffers() = 0;
   // input_held was cleared: handle the packets that waited.
   virtual void resume_held_input() {}
+
+ private:
+  inline static const std::string kNoText;
+  // Allocated when set (few connections ever need them): 8 bytes each instead of 32.
+  std::unique_ptr<std::string> close_reason_;
+  std::unique_ptr<std::string> client_id_;
 };
 
 }  // namespace harbor::broker

@@ -86,11 +86,16 @@ class Session {
   uint16_t shard() const { return shard_; }
 
   // ---- settings from the latest CONNECT ----
+  // (The small fields are grouped so that they share words: a session's footprint.)
   mqtt::Version version = mqtt::Version::v311;
+  uint16_t window = 65535;  // send quota: min(client's Receive Maximum, max_inflight_window)
   uint32_t expiry_s = 0;  // 0: ends with the connection; kExpiryNever: never
   bool persistent() const { return expiry_s != 0; }
-  uint16_t window = 65535;  // send quota: min(client's Receive Maximum, max_inflight_window)
   uint32_t max_packet_out = 0xFFFFFFFF;  // client's Maximum Packet Size (5.0)
+  // The session turned non-persistent while entries waited on disk: its rows stay until it
+  // ends (they are still owed on this connection), then go with it.
+  bool store_rows_until_end = false;
+  bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
   std::unique_ptr<mqtt::Will> will;  // allocated only when the client set one
   int64_t last_seen_ms = 0;  // Unix ms of the last disconnect
 
@@ -112,9 +117,6 @@ class Session {
   // rest is not there.
   uint64_t paged_first_store_seq = 0;
   uint64_t paged_last_store_seq = 0;
-  // The session turned non-persistent while entries waited on disk: its rows stay until it
-  // ends (they are still owed on this connection), then go with it.
-  bool store_rows_until_end = false;
   // Inbound QoS 2 flows awaiting PUBREL, by packet id. `acked` is false while the PUBREC
   // still waits for the store: a resent PUBLISH then gets nothing yet [MQTT-4.3.3-9].
   struct Qos2In {
@@ -132,7 +134,6 @@ class Session {
   };
   std::unique_ptr<std::deque<PendingRetained>> retained_backlog;
   int64_t last_ack_ms = 0;  // steady ms of the last PUBACK/PUBREC/PUBCOMP from the client
-  bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
   uint64_t will_timer = 0;
   uint64_t expiry_timer = 0;
   // A bridge's session (src/bridge/): the topic and retain flag each message carries to the

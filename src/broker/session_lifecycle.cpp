@@ -380,7 +380,7 @@ void ShardBroker::detach(Session* s, bool abnormal) {
   Link* link = s->link;
   if (link != nullptr) {
     link->session = nullptr;
-    link->client_id = s->client_id();  // for its disconnect log line
+    link->keep_client_id(s->client_id());  // for its disconnect log line
     ctx_.stats.connections.fetch_sub(1, std::memory_order_relaxed);
   }
   s->link = nullptr;
@@ -475,10 +475,11 @@ void ShardBroker::on_link_closed(Link* link) {
   // Once per connection: the runtime reports each closed link once. A bridge's link is
   // logged by its bridge.
   if (link->connected && !link->outbound) {
-    const std::string& id = link->session != nullptr ? link->session->client_id() : link->client_id;
+    const std::string& id =
+        link->session != nullptr ? link->session->client_id() : link->detached_client_id();
     log(1, "client \"" + id + "\" disconnected from " + link->remote + ": " +
-               (link->close_reason.empty() ? std::string("connection closed")
-                                           : link->close_reason));
+               (link->close_reason().empty() ? std::string("connection closed")
+                                             : link->close_reason()));
   }
   Session* s = link->session;
   if (s == nullptr) return;

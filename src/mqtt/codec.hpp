@@ -5,13 +5,13 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
-#include <vector>
-
 #include <tl/expected.hpp>
+#include <vector>
 
 #include "mqtt/packets.hpp"
 
@@ -115,12 +115,12 @@ class Decoder {
 
  private:
   std::vector<uint8_t> buf_;
-  size_t begin_ = 0;
-  size_t end_ = 0;
+  uint32_t begin_ = 0;  // buffer offsets: a buffer never reaches 4 GiB (packets are < 256 MiB)
+  uint32_t end_ = 0;
   Version version_ = Version::v311;
   uint32_t max_packet_size_;
   DecodeLimits limits_;
-  std::optional<Error> failed_;
+  std::unique_ptr<Error> failed_;  // allocated on the first error (most decoders never fail)
 };
 
 }  // namespace harbor::mqtt

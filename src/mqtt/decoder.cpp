@@ -29,7 +29,7 @@ std::span<uint8_t> Decoder::prepare(size_t min_bytes) {
   return {buf_.data() + end_, buf_.size() - end_};
 }
 
-void Decoder::commit(size_t n) { end_ = std::min(end_ + n, buf_.size()); }
+void Decoder::commit(size_t n) { end_ = static_cast<uint32_t>(std::min(end_ + n, buf_.size())); }
 
 void Decoder::release_if_empty() {
   if (begin_ != end_) return;
@@ -59,7 +59,8 @@ Result<std::optional<Packet>> Decoder::next() {
   size_t header = 1;
   for (;;) {
     if (header > 4) {
-      failed_ = Error{ReasonCode::MalformedPacket, "remaining length longer than 4 bytes"};
+      failed_ = std::make_unique<Error>(
+          Error{ReasonCode::MalformedPacket, "remaining length longer than 4 bytes"});
       return tl::unexpected(*failed_);
     }
     if (header >= avail) return std::nullopt;
@@ -69,7 +70,8 @@ Result<std::optional<Packet>> Decoder::next() {
     if ((b & 0x80) == 0) {
       // [MQTT-1.5.5-1] minimal encoding: a trailing zero continuation is not.
       if (header > 2 && b == 0) {
-        failed_ = Error{ReasonCode::MalformedPacket, "remaining length not minimally encoded"};
+        failed_ = std::make_unique<Error>(
+            Error{ReasonCode::MalformedPacket, "remaining length not minimally encoded"});
         return tl::unexpected(*failed_);
       }
       break;
@@ -78,9 +80,10 @@ Result<std::optional<Packet>> Decoder::next() {
   const size_t total = header + remaining;
   // Refused as soon as the header is known, before buffering the body.
   if (total > max_packet_size_) {
-    failed_ = Error{ReasonCode::PacketTooLarge, "packet of " + std::to_string(total) +
-                                                    " bytes exceeds maximum " +
-                                                    std::to_string(max_packet_size_)};
+    failed_ = std::make_unique<Error>(
+        Error{ReasonCode::PacketTooLarge, "packet of " + std::to_string(total) +
+                                              " bytes exceeds maximum " +
+                                              std::to_string(max_packet_size_)});
     return tl::unexpected(*failed_);
   }
   // An incomplete packet holds only the bytes that arrived: the buffer grows (doubling)
@@ -100,10 +103,10 @@ Result<std::optional<Packet>> Decoder::next() {
     }
   }
   auto packet = decode(first, body, version_, limits_);
-  begin_ += total;
+  begin_ += static_cast<uint32_t>(total);
   if (begin_ == end_) begin_ = end_ = 0;
   if (!packet) {
-    failed_ = packet.error();
+    failed_ = std::make_unique<Error>(packet.error());
     return tl::unexpected(*failed_);
   }
   if (auto* c = std::get_if<Connect>(&*packet)) version_ = c->version;

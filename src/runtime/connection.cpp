@@ -40,13 +40,13 @@ Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
                        uint32_t max_packet_size, std::string remote_address)
-    : fd_(fd),
+    : connecting_(true),
+      fd_(fd),
       id_(id),
       shard_(shard),
       protocol_(mqtt::ServerProtocol::Limits{}),
       client_(std::make_unique<mqtt::ClientProtocol>(v, max_packet_size)),
-      role_(role),
-      connecting_(true) {
+      role_(role) {
   remote = std::move(remote_address);
   outbound = true;
   epollout = true;  // registered for EPOLLOUT: the connect's completion
@@ -122,7 +122,7 @@ void Connection::on_io(uint32_t events) {
 }
 
 void Connection::on_internal_error(const std::string& what) {
-  const std::string& id = session != nullptr ? session->client_id() : client_id;
+  const std::string& id = session != nullptr ? session->client_id() : detached_client_id();
   log_limited(LogLevel::Error, "internal error on a connection",
               "internal error handling the connection from " + remote +
                   (id.empty() ? std::string() : " (client \"" + id + "\")") + ": " + what +
@@ -145,7 +145,7 @@ void Connection::read_socket() {
   for (int i = 0; i < reads && !paused_ && !closing && !closed && !moving; ++i) {
     // Each read is decoded before the next, so the input buffer holds at most one chunk and
     // one partial packet. Idle connections read small chunks; busy ones grow to 64 KiB.
-    size_t chunk = careful ? std::min(read_chunk_, kCarefulChunk) : read_chunk_;
+    size_t chunk = careful ? std::min<size_t>(read_chunk_, kCarefulChunk) : read_chunk_;
     auto span = prepare_input(chunk);
     if (span.size() > chunk) span = span.first(chunk);
     ssize_t n = ::read(fd_, span.data(), span.size());
@@ -218,7 +218,8 @@ void Connection::take_tls_input(std::span<uint8_t> bytes) {
     // Only a certificate that verified names the user; without one the CONNECT's user name
     // is dropped all the same, so that no client picks the name the certificate would give.
     auto peer = tls_->peer_certificate();
-    certificate_username = (peer && peer->verified) ? peer->subject_cn : std::string();
+    certificate_username =
+        std::make_unique<std::string>((peer && peer->verified) ? peer->subject_cn : std::string());
   }
   if (!plain.empty() && ws_) {
     // wss: the plaintext is WebSocket input, copied over the ciphertext as feed() would,
@@ -245,7 +246,7 @@ void Connection::account_unconnected_input() {
   // A WebSocket upgrade head still being read counts as input before CONNECT too.
   const size_t now = connected ? 0 : protocol_.buffered() + (ws_ ? ws_->buffered_head() : 0);
   const int64_t delta = static_cast<int64_t>(now) - static_cast<int64_t>(unconnected_bytes_);
-  unconnected_bytes_ = now;
+  unconnected_bytes_ = static_cast<uint32_t>(now);  // below max_packet_size plus one head
   if (delta == 0) return;
   const int64_t total = g_unconnected_bytes.fetch_add(delta, std::memory_order_relaxed) + delta;
   if (delta > 0 && total > kUnconnectedBudget && now > kSmallUnconnected && !connected) {
@@ -507,15 +508,15 @@ void Connection::fail() {
 }
 
 void Connection::log_unconnected_close() const {
-  std::string why = close_reason;
+  std::string why = close_reason();
   if (why.empty()) why = closing ? "closed by the server" : "socket closed by peer";
   if (ws_ && !ws_->upgraded()) why += " (WebSocket upgrade not complete)";
-  if (tls_ && !tls_->handshake_done() && !close_reason.starts_with("TLS "))
+  if (tls_ && !tls_->handshake_done() && !close_reason().starts_with("TLS "))
     why += " (TLS handshake not complete)";
   std::string text = "connection from " + remote + " closed before CONNECT was accepted: " + why;
   // A TCP probe that connects and goes away is routine; a bad CONNECT is worth seeing, but a
   // client retrying in a loop must not flood the log.
-  const bool routine = close_reason.empty() || close_reason.starts_with("socket ");
+  const bool routine = close_reason().empty() || close_reason().starts_with("socket ");
   if (routine)
     log_limited(LogLevel::Debug, "unconnected close", text);
   else

@@ -113,6 +113,16 @@ class Connection final : public IoHandler, public broker::Link {
   bool epollout = false;  // registered for EPOLLOUT
 
  private:
+  // Flags first, beside the public ones above, so they share one word (an idle
+  // connection's footprint, issue 10).
+  bool graceful_ = false;     // closed on purpose with all output written
+  bool peer_closed_ = false;  // read() returned 0: the peer closed its side
+  bool connecting_ = false;   // outbound: the non-blocking connect has not finished
+  bool paused_ = false;
+  bool congested_ = false;       // counted in the shard's congested total
+  bool cn_as_username_ = false;  // TLS: TlsListener::cn_as_username
+  int fd_;                       // -1 once handed to the shard's Lingerer
+
   void read_socket();
   // WebSocket: `bytes` were read into the protocol's input buffer; commits the MQTT payload.
   void take_websocket_input(std::span<uint8_t> bytes);
@@ -145,18 +155,13 @@ class Connection final : public IoHandler, public broker::Link {
   void log_unconnected_close() const;
   void on_internal_error(const std::string& what);
 
-  int fd_;                    // -1 once handed to the shard's Lingerer
-  bool graceful_ = false;     // closed on purpose with all output written
-  bool peer_closed_ = false;  // read() returned 0: the peer closed its side
   size_t close_mark_ = 0;     // closing: out_ is sent up to here, the rest dropped
   uint64_t id_;
   Shard* shard_;
   mqtt::ServerProtocol protocol_;
-  // Outbound only: the client-side protocol and who drives it; connecting_ until the
-  // non-blocking connect finished.
+  // Outbound only: the client-side protocol and who drives it.
   std::unique_ptr<mqtt::ClientProtocol> client_;
   OutboundRole* role_ = nullptr;
-  bool connecting_ = false;
   void finish_connect();
   std::span<uint8_t> prepare_input(size_t n) {
     return client_ ? client_->prepare(n) : protocol_.prepare(n);
@@ -178,13 +183,10 @@ class Connection final : public IoHandler, public broker::Link {
   void process_outbound_input();
   std::string out_;
   size_t out_offset_ = 0;
-  bool paused_ = false;
-  size_t read_chunk_ = 256;       // grows x2 per full read to 64 KiB; small while idle
-  size_t unconnected_bytes_ = 0;  // this connection's share of the pre-CONNECT budget
-  bool congested_ = false;        // counted in the shard's congested total
+  uint32_t read_chunk_ = 256;               // grows x2 per full read to 64 KiB; small while idle
+  uint32_t unconnected_bytes_ = 0;          // this connection's share of the pre-CONNECT budget
   std::unique_ptr<WebSocketTransport> ws_;  // null on a TCP listener's connection
   std::unique_ptr<TlsTransport> tls_;       // null but on a TLS or wss listener's connection
-  bool cn_as_username_ = false;             // TLS: TlsListener::cn_as_username
 };
 
 template <class F>

@@ -1808,7 +1808,7 @@ TEST_F(ShardBrokerTest, SweepUsesServerKeepAlive5) {
     auto out = c.take_packets();
     ASSERT_EQ(out.size(), 1u);
     EXPECT_EQ(std::get<mqtt::Disconnect>(out[0]).reason, ReasonCode::KeepAliveTimeout);
-    EXPECT_NE(c.close_reason.find("keepalive 10 s"), std::string::npos) << c.close_reason;
+    EXPECT_NE(c.close_reason().find("keepalive 10 s"), std::string::npos) << c.close_reason();
   }
 }
 
@@ -1879,8 +1879,8 @@ TEST_F(ShardBrokerTest, SubackBeyondMaximumPacketSizeCloses5) {
   ASSERT_EQ(got.size(), 1u) << "a SUBACK beyond 20 bytes, or nothing";
   EXPECT_EQ(std::get<mqtt::Disconnect>(got[0]).reason, ReasonCode::PacketTooLarge);
   EXPECT_TRUE(c.closed());
-  EXPECT_NE(c.close_reason.find("SUBACK for 16 filters (21 bytes)"), std::string::npos)
-      << c.close_reason;
+  EXPECT_NE(c.close_reason().find("SUBACK for 16 filters (21 bytes)"), std::string::npos)
+      << c.close_reason();
   EXPECT_EQ(tree->size(), 15u) << "the refused SUBSCRIBE subscribed something";
 }
 
