@@ -15,9 +15,10 @@ int64_t steady_ms() {
       .count();
 }
 
-// NanoMQ's placeholders: %u user, %c client id, %a address, %r protocol level, %P password,
-// %p the listener's port and %C / %d the client certificate's CN / subject (empty: not
-// known here), %% a '%'. Anything else is kept as written.
+// NanoMQ's placeholders: %u user, %c client id, %a address, %r protocol level, %P password;
+// for acl_req %A access (1 subscribe, 2 publish), %t topic, %m mount point (empty: we have
+// none); %p the listener's port and %C / %d the client certificate's CN / subject (empty:
+// not known here), %% a '%'. Anything else is kept as written.
 std::string expand(const std::string& tmpl, const broker::HttpAuthRequest& r) {
   std::string out;
   for (size_t i = 0; i < tmpl.size(); ++i) {
@@ -41,9 +42,16 @@ std::string expand(const std::string& tmpl, const broker::HttpAuthRequest& r) {
       case 'P':
         out += r.password.value_or("");
         break;
+      case 'A':
+        if (r.kind == broker::HttpAuthKind::Acl) out += std::to_string(r.access);
+        break;
+      case 't':
+        out += r.topic;
+        break;
       case 'p':
       case 'C':
       case 'd':
+      case 'm':
         break;
       case '%':
         out.push_back('%');
@@ -98,6 +106,13 @@ std::string sha256(std::string_view s) {
 }
 
 size_t discard_body(char*, size_t size, size_t n, void*) { return size * n; }
+
+broker::HttpAuthAnswer unavailable(std::string why) {
+  broker::HttpAuthAnswer a;
+  a.verdict = broker::HttpAuthVerdict::Unavailable;
+  a.detail = std::move(why);
+  return a;
+}
 
 }  // namespace
 
@@ -155,7 +170,12 @@ struct HttpAuthClient::Job {
     } else if (!params.empty()) {
       url += (url.find('?') == std::string::npos ? "?" : "&") + params;
     }
-    if (!asking_super) cache_key = sha256(url + '\n' + body);  // the auth_req request's
+    // The auth_req / acl_req request's (a kind of its own: the same text asked as both is two
+    // questions).
+    if (!asking_super)
+      cache_key =
+          sha256(std::string(request.kind == broker::HttpAuthKind::Acl ? "acl\n" : "auth\n") + url +
+                 '\n' + body);
   }
 };
 
@@ -187,10 +207,8 @@ void HttpAuthClient::ask(broker::HttpAuthRequest request) {
   if (stopping_ || waiting_.size() >= kMaxWaiting) {
     const bool full = !stopping_;
     lock.unlock();
-    deliver_(request.shard, request.link_id,
-             broker::HttpAuthAnswer{
-                 broker::HttpAuthVerdict::Unavailable, false,
-                 full ? "too many requests waiting for the HTTP auth server" : "shutting down"});
+    answer(request, unavailable(full ? "too many requests waiting for the HTTP auth server"
+                                     : "shutting down"));
     return;
   }
   waiting_.push_back(std::move(request));
@@ -202,12 +220,17 @@ void HttpAuthClient::ask(broker::HttpAuthRequest request) {
   }
 }
 
+void HttpAuthClient::answer(const broker::HttpAuthRequest& r, broker::HttpAuthAnswer a) {
+  a.kind = r.kind;
+  deliver_(r.shard, r.link_id, std::move(a));
+}
+
 void HttpAuthClient::start_job(std::unique_ptr<Job> job, void* multi) {
   job->prepare();
   if (!job->asking_super && job->cache_ttl.count() > 0) {
     if (auto it = cache_.find(job->cache_key); it != cache_.end()) {
       if (it->second.generation == job->generation && it->second.expires_ms > steady_ms()) {
-        deliver_(job->request.shard, job->request.link_id, it->second.answer);
+        answer(job->request, it->second.answer);
         return;
       }
       cache_.erase(it);
@@ -216,9 +239,7 @@ void HttpAuthClient::start_job(std::unique_ptr<Job> job, void* multi) {
   job->easy = curl_easy_init();
   CURL* e = job->easy;
   if (e == nullptr) {
-    deliver_(job->request.shard, job->request.link_id,
-             broker::HttpAuthAnswer{broker::HttpAuthVerdict::Unavailable, false,
-                                    "cannot make an HTTP request"});
+    answer(job->request, unavailable("cannot make an HTTP request"));
     return;
   }
   curl_easy_setopt(e, CURLOPT_URL, job->url.c_str());
@@ -235,9 +256,7 @@ void HttpAuthClient::start_job(std::unique_ptr<Job> job, void* multi) {
     curl_easy_setopt(e, CURLOPT_POSTFIELDS, job->body.c_str());
   }
   if (curl_multi_add_handle(static_cast<CURLM*>(multi), e) != CURLM_OK) {
-    deliver_(job->request.shard, job->request.link_id,
-             broker::HttpAuthAnswer{broker::HttpAuthVerdict::Unavailable, false,
-                                    "cannot start an HTTP request"});
+    answer(job->request, unavailable("cannot start an HTTP request"));
     return;
   }
   in_flight_.insert(job.release());  // found again through CURLOPT_PRIVATE
@@ -284,7 +303,7 @@ void HttpAuthClient::finish_job(Job* raw, long status, int curl_code, const char
     }
     cache_[job->cache_key] = Cached{a, steady_ms() + job->cache_ttl.count(), job->generation};
   }
-  deliver_(job->request.shard, job->request.link_id, std::move(a));
+  answer(job->request, std::move(a));
 }
 
 void HttpAuthClient::run() {
@@ -312,8 +331,13 @@ void HttpAuthClient::run() {
     for (auto& r : take) {
       auto job = std::make_unique<Job>();
       job->request = std::move(r);
-      job->spec = settings.auth_req;
-      job->super = settings.super_req;
+      const bool acl = job->request.kind == broker::HttpAuthKind::Acl;
+      if (acl && !settings.acl_req.present) {  // a reload took acl_req away meanwhile
+        answer(job->request, unavailable("auth.http_auth.acl_req is not configured"));
+        continue;
+      }
+      job->spec = acl ? settings.acl_req : settings.auth_req;
+      if (!acl) job->super = settings.super_req;
       job->timeout = settings.timeout;
       job->connect_timeout = settings.connect_timeout;
       job->cache_ttl = settings.cache_ttl;

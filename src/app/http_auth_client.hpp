@@ -1,5 +1,6 @@
-// auth.http_auth: asks an HTTP server whether a client may connect (auth_req) and whether it
-// is a superuser (super_req), with NanoMQ's keys and placeholders, on a thread of its own
+// auth.http_auth: asks an HTTP server whether a client may connect (auth_req), whether it
+// is a superuser (super_req) and whether it may publish or subscribe to a topic (acl_req),
+// with NanoMQ's keys and placeholders, on a thread of its own
 // (libcurl's multi interface) so that a slow or dead server never stalls a shard. At most
 // pool_size requests are in flight; up to kMaxWaiting more wait, beyond that a CONNECT is
 // answered Unavailable at once. Answers (200: allowed, 4xx: refused, anything else or no
@@ -50,6 +51,8 @@ class HttpAuthClient final : public broker::HttpAuthPort {
   void run();
   void start_job(std::unique_ptr<Job> job, void* multi);
   void finish_job(Job* job, long status, int curl_code, const char* error);
+  // Hands `a` to the asking shard, marked with the request's kind.
+  void answer(const broker::HttpAuthRequest& r, broker::HttpAuthAnswer a);
 
   std::mutex mu_;
   config::HttpAuthSettings settings_;  // guarded by mu_

@@ -75,6 +75,8 @@ inline std::shared_ptr<const broker::AccessControl> access_control_from(
   out.cache_size = a.cache_max_size;
   out.check_users = a.check_users;
   out.http_auth = a.http.present;
+  out.http_acl = a.http.present && a.http.acl_req.present;
+  out.http_acl_ttl_ms = a.cache_ttl.count();
   for (const auto& [user, secret] : a.passwords) out.passwords[user] = secret;
   for (const auto& r : a.acl_rules) {
     broker::AclRule rule;

@@ -2,6 +2,7 @@
 
 #include <arpa/inet.h>
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 #include <functional>
@@ -159,6 +160,7 @@ void ClientAcl::rebuild(const std::shared_ptr<const AccessControl>& current) {
   source_ = current;
   applied_.clear();
   cache_.clear();
+  http_answers_.clear();
   const auto& rules = source_->settings().rules;
   std::string filled;
   for (size_t i = 0; i < rules.size() && i <= UINT16_MAX; ++i) {
@@ -218,6 +220,31 @@ bool ClientAcl::may_subscribe(const std::shared_ptr<const AccessControl>& curren
                               std::string_view filter) {
   if (current != source_) rebuild(current);
   return decide(kAclSubscribe, filter);
+}
+
+std::optional<bool> ClientAcl::http_decision(const std::shared_ptr<const AccessControl>& current,
+                                             uint8_t action, std::string_view topic,
+                                             int64_t now_ms) {
+  if (current != source_) rebuild(current);
+  const int64_t ttl = source_->settings().http_acl_ttl_ms;
+  for (const auto& a : http_answers_) {
+    if (a.action == action && a.topic == topic && now_ms - a.at_ms < ttl) return a.allow;
+  }
+  return std::nullopt;
+}
+
+void ClientAcl::remember_http(uint8_t action, std::string_view topic, bool allow, int64_t now_ms) {
+  const int64_t ttl = source_->settings().http_acl_ttl_ms;
+  if (ttl <= 0) return;
+  std::erase_if(http_answers_, [&](const HttpAnswer& a) {
+    return (a.action == action && a.topic == topic) || now_ms - a.at_ms >= ttl;
+  });
+  const size_t most = std::max<size_t>(1, source_->settings().cache_size);
+  if (http_answers_.size() >= most)
+    http_answers_.erase(
+        http_answers_.begin(),
+        http_answers_.begin() + static_cast<ptrdiff_t>(http_answers_.size() - most + 1));
+  http_answers_.push_back(HttpAnswer{action, allow, now_ms, std::string(topic)});
 }
 
 }  // namespace harbor::broker

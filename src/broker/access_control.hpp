@@ -56,6 +56,10 @@ struct AccessSettings {
   uint32_t cache_size = 32;      // publish decisions remembered per connection
   // auth.http_auth: CONNECTs the password file does not accept are asked of the HTTP server.
   bool http_auth = false;
+  // auth.http_auth.acl_req: each publish and subscribe is also asked of the HTTP server
+  // (answers kept per connection for http_acl_ttl_ms, auth.cache.ttl; at most cache_size).
+  bool http_acl = false;
+  int64_t http_acl_ttl_ms = 60'000;
 };
 
 enum class ConnectVerdict : uint8_t { Accept, BadCredentials, NotAuthorized };
@@ -93,6 +97,17 @@ class ClientAcl {
   bool may_subscribe(const std::shared_ptr<const AccessControl>& current, std::string_view filter);
   bool deny_disconnects() const { return source_->settings().deny_disconnect; }
 
+  // auth.http_auth.acl_req: the HTTP server's answer for (action, topic) if one is known and
+  // not older than the snapshot's http_acl_ttl_ms. `action`: kAclPublish or kAclSubscribe.
+  // A reload's new snapshot (`current`) forgets every answer.
+  std::optional<bool> http_decision(const std::shared_ptr<const AccessControl>& current,
+                                    uint8_t action, std::string_view topic, int64_t now_ms);
+  // Keeps an answer; beyond the snapshot's cache_size (at least 1) the oldest goes.
+  void remember_http(uint8_t action, std::string_view topic, bool allow, int64_t now_ms);
+  const std::optional<std::string>& username() const { return username_; }
+  const std::string& client_id() const { return client_id_; }
+  const std::string& address() const { return address_; }
+
  private:
   struct Applied {
     uint16_t rule = 0;                // index into the snapshot's rules
@@ -115,6 +130,13 @@ class ClientAcl {
   std::string address_;
   std::vector<Applied> applied_;
   std::vector<CacheSlot> cache_;  // direct-mapped; sized on first use
+  struct HttpAnswer {
+    uint8_t action = 0;
+    bool allow = false;
+    int64_t at_ms = 0;  // steady ms it came
+    std::string topic;
+  };
+  std::vector<HttpAnswer> http_answers_;  // oldest first; only with acl_req
 };
 
 }  // namespace harbor::broker

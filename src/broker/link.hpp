@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "broker/access_control.hpp"
 #include "broker/enhanced_auth.hpp"
@@ -20,6 +21,18 @@ class Session;
 struct HttpAuthWait {
   std::unique_ptr<mqtt::Connect> connect;  // null once the answer came
   std::optional<HttpAuthAnswer> answer;
+  // acl_req, once connected: the PUBLISH or SUBSCRIBE waiting for the answer about
+  // (access, topic), and the answers already given for it (a SUBSCRIBE asks once per
+  // filter), which hold for this packet whatever the cache keeps.
+  struct Decided {
+    uint8_t access = 0;  // kAclPublish / kAclSubscribe
+    std::string topic;
+    bool allow = false;
+  };
+  std::unique_ptr<mqtt::Packet> parked;
+  uint8_t access = 0;
+  std::string topic;
+  std::vector<Decided> decided;
 };
 
 // Flow control (docs/architecture.md "Flow control"). A receiver whose output has waited

@@ -190,11 +190,19 @@ class Clock {
   virtual int64_t now_steady_ms() const = 0;
 };
 
-// ---- auth.http_auth: an HTTP server decides who may connect (off the shard threads) ----
+// ---- auth.http_auth: an HTTP server decides who may connect, publish and subscribe (off
+// the shard threads) ----
+
+// What is asked: may this client connect (auth_req, then super_req), or may it publish or
+// subscribe to a topic (acl_req).
+enum class HttpAuthKind : uint8_t { Connect, Acl };
 
 struct HttpAuthRequest {
   unsigned shard = 0;    // where the answer goes (ShardBroker::on_http_auth_answer)
   uint64_t link_id = 0;  // the connection waiting for it
+  HttpAuthKind kind = HttpAuthKind::Connect;
+  uint8_t access = 0;  // Acl: 1 subscribe, 2 publish (NanoMQ's and EMQX's %A)
+  std::string topic;   // Acl: the topic or filter (%t)
   std::optional<std::string> username;
   std::optional<std::string> password;  // binary as the client sent it; never logged
   std::string client_id;
@@ -212,6 +220,7 @@ struct HttpAuthAnswer {
   HttpAuthVerdict verdict = HttpAuthVerdict::Unavailable;
   bool superuser = false;  // super_req answered 200: no ACL applies to this client
   std::string detail;      // for the log: the status or the error (never the password)
+  HttpAuthKind kind = HttpAuthKind::Connect;  // the request's
 };
 
 class HttpAuthPort {

@@ -210,6 +210,10 @@ void ShardBroker::on_http_auth_answer(uint64_t link_id, HttpAuthAnswer answer) {
   auto it = links_.find(link_id);
   if (it == links_.end()) return;  // the client went away meanwhile
   Link* link = it->second;
+  if (answer.kind == HttpAuthKind::Acl) {
+    on_http_acl_answer(link, std::move(answer));
+    return;
+  }
   if (!link->http_auth || !link->http_auth->connect || link->connected) return;
   link->http_auth->answer = std::move(answer);
   std::unique_ptr<mqtt::Connect> c = std::move(link->http_auth->connect);

@@ -115,6 +115,10 @@ Flow ShardBroker::on_packet(Link* link, mqtt::Packet packet) {
       on_auth_while_connecting(link, packet);
     return Flow::Continue;
   }
+  if (http_acl_on(link) && (std::holds_alternative<mqtt::Publish>(packet) ||
+                            std::holds_alternative<mqtt::Subscribe>(packet))) {
+    if (park_for_http_acl(link, packet)) return Flow::Continue;  // on_http_acl_answer goes on
+  }
   // Dispatch by type (PUBLISH first: the hot path). ServerProtocol already refused
   // server-to-client types, so anything else here is a protocol error.
   if (auto* p = std::get_if<mqtt::Publish>(&packet)) {

@@ -145,6 +145,18 @@ class ShardBroker {
   // MQTT 5 enhanced authentication (enhanced_auth.cpp): SCRAM-SHA-256 against auth's
   // password file, at CONNECT and on re-authentication.
   bool ask_http_auth(Link* link, mqtt::Connect& c);
+  // auth.http_auth.acl_req (http_acl.cpp): every PUBLISH topic and SUBSCRIBE filter is also
+  // the HTTP server's to allow. A packet with one not answered yet (for this client, within
+  // auth.cache.ttl) is parked and the connection's input held until the answer; one
+  // question at a time per connection, so packets keep their order.
+  bool http_acl_on(const Link* link) const {
+    return link->acl && settings_->access && settings_->access->settings().http_acl &&
+           ctx_.http_auth != nullptr;
+  }
+  bool park_for_http_acl(Link* link, mqtt::Packet& packet);
+  // The answer for (access, topic) of the packet being handled (asked before it was).
+  bool http_acl_allows(Link* link, uint8_t access, std::string_view topic);
+  void on_http_acl_answer(Link* link, HttpAuthAnswer answer);
   void begin_enhanced_auth(Link* link, mqtt::Connect c);
   void on_auth_while_connecting(Link* link, mqtt::Packet& packet);
   void on_reauthenticate(Link* link, mqtt::Auth& auth);
@@ -295,6 +307,7 @@ class ShardBroker {
   bool logged_qos0_drop_ = false;
   bool logged_sys_publish_ = false;
   bool logged_acl_denial_ = false;
+  bool logged_http_acl_unavailable_ = false;
   bool logged_store_refusal_ = false;
 };
 

@@ -60,11 +60,13 @@ void ShardBroker::on_subscribe(Link* link, Session* s, mqtt::Subscribe& sub) {
       continue;
     }
     const auto shared_parts = mqtt::parse_shared_filter(t.filter);
+    const std::string_view acl_filter = shared_parts ? shared_parts->filter : t.filter;
     if (ClientAcl* acl = acl_of(link);
-        acl &&
-        !acl->may_subscribe(settings_->access, shared_parts ? shared_parts->filter : t.filter)) {
+        (acl && !acl->may_subscribe(settings_->access, acl_filter)) ||
+        (http_acl_on(link) && !http_acl_allows(link, kAclSubscribe, acl_filter))) {
+      ClientAcl* acl_here = link->acl.get();
       stats_.acl_denied.add();
-      if (acl->deny_disconnects()) {
+      if (acl_here->deny_disconnects()) {
         link->set_close_reason("the ACL denies subscribing to '" + t.filter +
                                "' (auth.deny_action = disconnect)");
         close_with(link, ReasonCode::NotAuthorized);

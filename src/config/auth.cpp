@@ -132,7 +132,7 @@ class AuthReader {
       } else if (f.key == "super_req") {
         r = read_http_request(f.value, k, h.super_req);
       } else if (f.key == "acl_req") {
-        // Refused by the protections check (config/protections.cpp): not enforced yet.
+        r = read_http_request(f.value, k, h.acl_req);
       } else if (f.key == "timeout") {
         r = set(h.timeout, as_duration(f.value, k, 1000, 1, 600'000));
       } else if (f.key == "connect_timeout") {
@@ -563,8 +563,8 @@ connections).
 | `auth.no_match` | `allow` or `deny` | `allow` | NanoMQ | What happens to a publish or subscribe no rule matched. |
 | `auth.deny_action` | `ignore` or `disconnect` | `ignore` | NanoMQ | `ignore`: a denied PUBLISH is discarded (5.0: PUBACK/PUBREC 0x87; 3.1.1 cannot refuse, so it is acknowledged and dropped), a denied SUBSCRIBE filter gets 0x80 (3.1.1) / 0x87 (5.0). `disconnect`: the connection is closed (5.0: DISCONNECT 0x87 first). |
 | `auth.cache.max_size` | integer 0–65535 | `32` | NanoMQ | Publish decisions remembered per connection (by topic); 0 = none. |
-| `auth.cache.ttl` | duration | `1m` | NanoMQ | Accepted. File rules change only on reload, which clears every cache, so entries do not expire. |
-| `auth.http_auth` | section | none | NanoMQ | An HTTP server decides the CONNECTs the password file does not accept (see below). `acl_req` is not implemented: a file with it is refused at start and on reload. |
+| `auth.cache.ttl` | duration | `1m` | NanoMQ | How long an `http_auth.acl_req` answer holds for a connection (`max_size` answers at most; 0 = every publish asks). File rules change only on reload, which clears every cache, so their entries do not expire. |
+| `auth.http_auth` | section | none | NanoMQ | An HTTP server decides the CONNECTs the password file does not accept, and with `acl_req` each publish and subscribe (see below). |
 
 ### ACL rules
 
@@ -607,6 +607,18 @@ unavailable", so clients retry later. After a 200, `super_req` (when given) is a
 makes the client a superuser that no ACL rule applies to. Requests run on a thread of their
 own: a slow server delays only the clients waiting for it, and what such a client sends
 behind its CONNECT waits for the answer, unread, and is handled after it.
+
+`acl_req { url, method, headers, params }` (NanoMQ's keys; NanoMQ itself does not act on
+them) asks about each PUBLISH topic and each SUBSCRIBE filter (a shared subscription's
+filter inside `$share/<group>/`), with the placeholders above plus `%A` (1 subscribe, 2
+publish), `%t` the topic or filter and `%m` (mount point: empty). 200 allows, 4xx denies
+(as an `auth.acl` denial: `deny_action`, PUBACK/PUBREC 0x87, SUBACK 0x80 / 0x87); no answer
+leaves it to `auth.no_match`, logged once per shard. A publish or subscribe must be allowed
+by both `auth.acl` (when it has rules) and `acl_req`; a superuser (`super_req`) is asked
+about nothing. Answers are kept per connection for `auth.cache.ttl`, at most
+`auth.cache.max_size` of them (a reload forgets them all); `cache_ttl` above also applies.
+While a question is out, the client's next packets wait unread, so its packets keep their
+order; other clients are not delayed. A will's topic is checked against `auth.acl` only.
 
 ### MQTT 5 enhanced authentication: SCRAM-SHA-256
 

@@ -29,7 +29,7 @@ struct AclRuleSettings {
   bool operator==(const AclRuleSettings&) const = default;
 };
 
-// One request of http_auth (auth_req, super_req): NanoMQ's keys.
+// One request of http_auth (auth_req, super_req, acl_req): NanoMQ's keys.
 struct HttpRequestSettings {
   bool present = false;
   std::string url;   // http://host:port/path (https is refused: no TLS client yet)
@@ -37,7 +37,8 @@ struct HttpRequestSettings {
   // Header name (lower case) → value; content-type is application/x-www-form-urlencoded
   // unless given (application/json is the other one understood).
   std::vector<std::pair<std::string, std::string>> headers;
-  // Parameter → template with %u %c %a %r %P %p (%C %d: empty, no TLS yet), in file order.
+  // Parameter → template with %u %c %a %r %P, and for acl_req %A %t %m (%p %C %d: empty),
+  // in file order.
   std::vector<std::pair<std::string, std::string>> params;
   bool operator==(const HttpRequestSettings&) const = default;
 };
@@ -46,6 +47,7 @@ struct HttpAuthSettings {
   bool present = false;
   HttpRequestSettings auth_req;
   HttpRequestSettings super_req;
+  HttpRequestSettings acl_req;  // asked for each (access, topic) not in the client's cache
   std::chrono::milliseconds timeout{5'000};          // the whole request
   std::chrono::milliseconds connect_timeout{5'000};  // its TCP connect
   uint32_t pool_size = 32;                           // requests in flight at once

@@ -28,18 +28,6 @@ ConfigError at(const hocon::Value& v, std::string key, std::string what) {
   return ConfigError{v.origin.file, v.origin.line, std::move(key), what + std::string(kLater)};
 }
 
-// auth {} is enforced (config/auth.cpp, broker/access_control.hpp) except http_auth's
-// acl_req (HTTP authorisation of each publish and subscribe).
-void check_auth(const hocon::Value& auth, std::vector<ConfigError>& out) {
-  if (!auth.is_object()) return;
-  if (const auto* http = auth.find("http_auth"); http && http->is_object()) {
-    if (const auto* acl = http->find("acl_req")) {
-      out.push_back(
-          at(*acl, "auth.http_auth.acl_req", "HTTP authorisation of each publish and subscribe"));
-    }
-  }
-}
-
 void check_tls_listeners(const hocon::Value& listeners, std::vector<ConfigError>& out) {
   if (!listeners.is_object()) return;
   for (const auto& f : listeners.fields) {
@@ -64,7 +52,6 @@ void check_tls_listeners(const hocon::Value& listeners, std::vector<ConfigError>
 
 std::vector<ConfigError> find_unenforced_protections(const hocon::Value& root) {
   std::vector<ConfigError> out;
-  if (const auto* auth = root.find("auth")) check_auth(*auth, out);
   if (const auto* listeners = root.find("listeners")) check_tls_listeners(*listeners, out);
   if (const auto* authorization = root.find("authorization")) {
     out.push_back(at(*authorization, "authorization", "authorization rules"));

@@ -1,6 +1,7 @@
-"""auth.http_auth (NanoMQ's auth_req / super_req): a real HTTP server in the test process
-decides who connects; a slow or dead one refuses with "server unavailable" and stalls nobody
-else; packets pipelined behind the CONNECT wait for the answer and are not lost."""
+"""auth.http_auth (NanoMQ's auth_req / super_req / acl_req): a real HTTP server in the test
+process decides who connects, publishes and subscribes; a slow or dead one refuses with
+"server unavailable" and stalls nobody else; packets pipelined behind a question wait for the
+answer, in order, and are not lost."""
 
 import json
 import os
@@ -24,7 +25,8 @@ BAD_USER_PASSWORD = {4: 0x04, 5: 0x86}
 class AuthServer:
     """ThreadingHTTPServer on 127.0.0.1:<free port>. /auth: user "good" with password "pw"
     gets 200, "slow" 200 after `slow_s`, "err" 500, anyone else 403. /super: "admin" 200.
-    Every request is recorded as dict(path, query, headers, body)."""
+    /acl, by the topic's first level: "ok" and "#" 200, "slow" 200 after `slow_s`, "err"
+    500, anything else 403. Every request is recorded as dict(path, query, headers, body)."""
 
     def __init__(self, slow_s=3.0):
         self.requests = []
@@ -64,6 +66,11 @@ class AuthServer:
                         status = 500
                 elif url.path == "/super":
                     status = 200 if user == "admin" else 403
+                elif url.path == "/acl":
+                    first = params.get("topic", "").split("/")[0]
+                    if first == "slow":
+                        time.sleep(outer.slow_s)
+                    status = {"ok": 200, "slow": 200, "err": 500, "#": 200}.get(first, 403)
                 self.send_response(status)
                 self.send_header("content-length", "0")
                 self.end_headers()
@@ -253,11 +260,116 @@ def test_cache_ttl_remembers_answers(make_broker, http_server):
     assert len(same) == 2, same
 
 
-def test_acl_req_is_refused_at_start(make_broker, http_server):
+ACL_PARAMS = ('params = {clientid = "%c", username = "%u", access = "%A", ipaddr = "%a", '
+              'topic = "%t", mountpoint = "%m"}')
+
+
+def acl_broker(make_broker, server, extra_auth="", **settings):
+    """NanoMQ's acl_req, with the params of its nanomq_example.conf."""
+    return http_broker(make_broker, server.url("/auth"), extra_auth=extra_auth,
+                       extra_http='acl_req { url = "%s"\n %s }' % (server.url("/acl"), ACL_PARAMS),
+                       **settings)
+
+
+def acl_asked(server):
+    return [(r["params"]["access"], r["params"]["topic"]) for r in server.of("/acl")]
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_acl_req_decides_each_publish_and_subscribe(make_broker, http_server, version):
+    b = acl_broker(make_broker, http_server)
+    sub = mqttraw.RawClient(b.host, b.port, version)
+    assert sub.connect(unique_id("s"), username="good", password="pw").reason == 0
+    assert sub.subscribe([("ok/#", 1)]) == [1]
+    assert sub.subscribe([("deny/#", 1)]) == [0x87 if version == 5 else 0x80]
+    pub = mqttraw.RawClient(b.host, b.port, version)
+    assert pub.connect("acl-pub", username="good", password="pw").reason == 0
+    assert pub.publish("ok/a", b"yes", qos=1).reason in (0, None)
+    denied = pub.publish("deny/a", b"no", qos=1)
+    if version == 5:
+        assert denied.reason == 0x87
+    got = sub.publishes(1)
+    assert [(p.topic, p.payload) for p in got] == [("ok/a", b"yes")]
+    sub.no_publish(0.5)  # deny/a was not routed (3.1.1 acknowledges it and drops it)
+    # NanoMQ's params: access 1 = subscribe, 2 = publish; %m (mount point) is empty.
+    assert ("1", "ok/#") in acl_asked(http_server) and ("1", "deny/#") in acl_asked(http_server)
+    r = [r["params"] for r in http_server.of("/acl") if r["params"]["topic"] == "ok/a"][0]
+    assert r == {"clientid": "acl-pub", "username": "good", "access": "2",
+                 "ipaddr": "127.0.0.1", "topic": "ok/a", "mountpoint": ""}, r
+    sub.close()
+    pub.close()
+
+
+def test_acl_req_one_question_per_filter_and_answers_kept_per_connection(make_broker,
+                                                                          http_server):
+    b = acl_broker(make_broker, http_server)
+    c = mqttraw.RawClient(b.host, b.port, 5)
+    assert c.connect(unique_id("m"), username="good", password="pw").reason == 0
+    assert c.subscribe([("ok/1", 1), ("deny/2", 1), ("ok/3", 0)]) == [1, 0x87, 0]
+    for i in range(5):
+        assert c.publish("ok/1", b"%d" % i, qos=1).reason == 0
+    assert [p.payload for p in c.publishes(5)] == [b"%d" % i for i in range(5)]
+    # The same topic again is answered from the connection's cache (auth.cache.ttl).
+    assert acl_asked(http_server) == [("1", "ok/1"), ("1", "deny/2"), ("1", "ok/3"),
+                                      ("2", "ok/1")]
+    c.close()
+    # Another connection asks again: answers belong to a connection.
+    d = mqttraw.RawClient(b.host, b.port, 5)
+    assert d.connect(unique_id("m"), username="good", password="pw").reason == 0
+    assert d.publish("ok/1", b"x", qos=1).reason == 0x10  # allowed; no subscriber now
+    assert acl_asked(http_server)[-1] == ("2", "ok/1") and len(acl_asked(http_server)) == 5
+    d.close()
+
+
+def test_acl_req_slow_answer_keeps_order_and_stalls_nobody_else(make_broker):
+    server = AuthServer(slow_s=1.5)
+    try:
+        b = acl_broker(make_broker, server)
+        sub = mqttraw.RawClient(b.host, b.port, 4)
+        assert sub.connect(unique_id("s"), username="good", password="pw").reason == 0
+        assert sub.subscribe([("#", 1)]) == [1]
+        pub = mqttraw.RawClient(b.host, b.port, 4)
+        assert pub.connect(unique_id("p"), username="good", password="pw").reason == 0
+        # Pipelined: the first waits 1.5 s for its answer, the rest must come after it.
+        data = b"".join(mqttraw.publish_packet(t, t.encode(), 1, pid=i + 1)
+                        for i, t in enumerate(["slow/1", "ok/2", "ok/3"]))
+        t0 = time.monotonic()
+        pub.send(data)
+        # Meanwhile another client of the same shard or not is served at once.
+        other = mqttraw.RawClient(b.host, b.port, 4)
+        assert other.connect(unique_id("o"), username="good", password="pw").reason == 0
+        assert other.publish("ok/other", b"fast", qos=1) is not None
+        assert time.monotonic() - t0 < 1.0
+        got = [p.topic for p in sub.publishes(4, timeout=10)]
+        assert got == ["ok/other", "slow/1", "ok/2", "ok/3"], got
+        for pid in (1, 2, 3):
+            pub.wait_for(mqttraw.PUBACK, 5, pid)
+        for c in (sub, pub, other):
+            c.close()
+    finally:
+        server.close()
+
+
+def test_acl_req_no_answer_falls_back_to_no_match(make_broker, http_server):
+    b = acl_broker(make_broker, http_server, extra_auth="  no_match = deny")
+    c = mqttraw.RawClient(b.host, b.port, 5)
+    assert c.connect(unique_id("e"), username="good", password="pw").reason == 0
+    assert c.publish("err/x", b"x", qos=1).reason == 0x87  # HTTP 500: no_match = deny
+    assert c.publish("ok/x", b"x", qos=1).reason == 0x10  # allowed; nobody subscribed
+    c.close()
+    wait_for(lambda: "acl_req: no answer from the HTTP server (HTTP 500)" in b.log_text(), 5,
+             what="the unavailable answer logged")
+
+
+def test_acl_req_super_user_is_not_asked(make_broker, http_server):
     b = http_broker(make_broker, http_server.url("/auth"),
-                    extra_http='acl_req { url = "%s" }' % http_server.url("/acl"), start=False)
-    proc = b.spawn()
-    assert proc.wait(15) == 2
-    b.proc = None  # exited as it should
-    log = b.log_text()
-    assert "auth.http_auth.acl_req" in log and "not implemented yet" in log, log
+                    extra_http='super_req { url = "%s"\n params = {username = "%%u"} }\n'
+                    'acl_req { url = "%s"\n %s }' % (http_server.url("/super"),
+                                                     http_server.url("/acl"), ACL_PARAMS))
+    admin = mqttraw.RawClient(b.host, b.port, 5)
+    assert admin.connect(unique_id("a"), username="admin", password="root").reason == 0
+    assert admin.subscribe([("deny/#", 1)]) == [1]
+    assert admin.publish("deny/x", b"x", qos=1).reason == 0
+    assert admin.publishes(1)[0].topic == "deny/x"
+    assert http_server.of("/acl") == []
+    admin.close()

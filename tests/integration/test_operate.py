@@ -141,10 +141,8 @@ def test_stop_without_a_pid_file_says_so(tmp_path):
 
 
 @pytest.mark.parametrize("body,key,line", [
-    ("auth {\n  allow_anonymous = true\n  http_auth {\n"
-     "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
-     "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n",
-     "auth.http_auth.acl_req", 8),
+    ("auth {\n  allow_anonymous = true\n}\nauthorization {\n  no_match = deny\n}\n",
+     "authorization", 7),
     ('listeners.ssl.extra {\n  bind = "127.0.0.1:0"\n}\n', "listeners.ssl.extra", 4),
 ])
 def test_unenforced_protection_refuses_to_start(procs, tmp_path, body, key, line):
@@ -218,11 +216,9 @@ def test_reload_with_a_broken_file_applies_nothing_and_says_where(procs, tmp_pat
     assert fresh.connack.props.get(m.P_MAXIMUM_PACKET_SIZE) == 1024 * 1024, "nothing applied"
     assert live.ping()
     # A file asking for a protection we cannot give is refused the same way.
-    open(conf, "w").write(original + "auth {\n  http_auth {\n"
-                          "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
-                          "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n")
+    open(conf, "w").write(original + "authorization {\n  no_match = deny\n}\n")
     rc, out = run(["reload", "--pid-file", pid_file])
-    assert rc == 1 and "auth.http_auth.acl_req" in out, out
+    assert rc == 1 and "authorization" in out and "not implemented yet" in out, out
     assert p.proc.poll() is None
 
 

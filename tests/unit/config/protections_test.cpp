@@ -24,15 +24,14 @@ std::vector<std::string> keys_of(const std::vector<ConfigError>& errors) {
   return keys;
 }
 
-TEST(Protections, HttpAclRequestIsNamedWithFileAndLine) {
+TEST(Protections, AuthorizationRulesAreNamedWithFileAndLine) {
   auto p = protections_of(
-      "mqtt {}\nauth {\n  allow_anonymous = false\n  http_auth {\n"
-      "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
-      "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n");
+      "mqtt {}\nauth {\n  allow_anonymous = false\n}\n"
+      "authorization {\n  no_match = deny\n}\n");
   ASSERT_EQ(p.size(), 1u);
   EXPECT_EQ(p[0].file, "p.conf");
-  EXPECT_EQ(p[0].line, 6);
-  EXPECT_EQ(p[0].key, "auth.http_auth.acl_req");
+  EXPECT_EQ(p[0].line, 5);
+  EXPECT_EQ(p[0].key, "authorization");
   EXPECT_NE(p[0].message.find("not implemented yet"), std::string::npos) << p[0].message;
 }
 
@@ -45,9 +44,11 @@ TEST(Protections, WhatRemovesNoProtectionIsNotListed) {
                              "  password = { \"u\": \"p\" }\n  acl = { rules = [] }\n}\n")
                   .empty());
   EXPECT_TRUE(protections_of("listeners.ws { bind = \"0.0.0.0:8083/mqtt\" }\n").empty());
-  // Enforced: HTTP authentication of CONNECTs and the superuser question.
+  // Enforced: HTTP authentication of CONNECTs, the superuser question and, since
+  // broker/http_acl.cpp, each publish and subscribe (acl_req).
   EXPECT_TRUE(protections_of("auth { http_auth { auth_req { url = \"http://127.0.0.1:1/a\" }\n"
-                             "super_req { url = \"http://127.0.0.1:1/s\" } } }\n")
+                             "super_req { url = \"http://127.0.0.1:1/s\" }\n"
+                             "acl_req { url = \"http://127.0.0.1:1/c\" } } }\n")
                   .empty());
   EXPECT_TRUE(protections_of("http_server { port = 8081, username = admin }\n").empty());
   EXPECT_TRUE(protections_of("listeners.ssl { enable = false, bind = \"0.0.0.0:8883\" }\n").empty());
@@ -65,10 +66,8 @@ TEST(Protections, NamedTlsListenersButNotSecureWebSocket) {
 }
 
 TEST(Protections, FromTheEnvironmentOrCommandLineToo) {
-  auto r = load(LoadOptions{.path = "",
-                            .overrides = {"auth.http_auth.auth_req.url=\"http://127.0.0.1:1/a\"",
-                                          "auth.http_auth.acl_req.url=\"http://127.0.0.1:1/b\""},
-                            .read_environment = false});
+  auto r = load(LoadOptions{
+      .path = "", .overrides = {"authorization.no_match=deny"}, .read_environment = false});
   ASSERT_TRUE(r) << r.error().to_string();
   ASSERT_EQ(r->config->unenforced_protections.size(), 1u);
   EXPECT_EQ(r->config->unenforced_protections[0].file, "<command line>");
@@ -83,10 +82,10 @@ TEST(Protections, NanoMqPlainConfStartsButTheExampleDoesNot) {
   auto keys = keys_of(example->config->unenforced_protections);
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "listeners.ssl"), 0);
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "listeners.wss"), 0);
-  for (const char* key :
-       {"listeners.ssl.default_1", "listeners.ssl.default_2", "auth.http_auth.acl_req"}) {
+  for (const char* key : {"listeners.ssl.default_1", "listeners.ssl.default_2"}) {
     EXPECT_EQ(std::count(keys.begin(), keys.end(), key), 1) << key;
   }
+  EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.http_auth.acl_req"), 0);
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.password"), 0);
   EXPECT_EQ(std::count(keys.begin(), keys.end(), "auth.acl"), 0);
 }
