@@ -80,7 +80,7 @@ void Bridge::dial() {
     return;
   }
   link_ = shard_.adopt_outbound(fd, describe(a), this, spec_.version,
-                                shard_.broker().settings().max_packet_size);
+                                shard_.broker().settings().max_packet_size, a.tls);
 }
 
 void Bridge::redial_later() {
