@@ -260,3 +260,20 @@ def test_unreadable_ca_file_stops_the_start_naming_file_line_and_key(tmp_path):
     assert r.returncode != 0, out
     assert "bridge.conf:%d: bridges.mqtt.cloud.ssl.cacertfile: " % line in out, out
     assert "missing-ca.pem" in out, out
+
+
+def test_a_stalled_handshake_ends_at_the_connect_timeout_and_is_retried(make_broker):
+    # A remote that accepts TCP and never answers the ClientHello.
+    silent = socket.socket()
+    silent.bind((HOST, 0))
+    silent.listen(8)
+    port = silent.getsockname()[1]
+    try:
+        b = make_broker(connect_timeout="1s",
+                        extra_conf=tls_bridge_conf("mqtts://%s:%d" % (HOST, port), {}))
+        line = 'bridge "cloud": cannot connect to %s:%d: no CONNACK within ' \
+            'mqtt.connect_timeout' % (HOST, port)
+        wait_for(lambda: log_count(b, line) >= 2, 20,
+                 what="two timed-out attempts; log:\n" + b.log_tail())
+    finally:
+        silent.close()
