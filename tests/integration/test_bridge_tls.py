@@ -1,8 +1,9 @@
 """MQTT bridges over TLS (`tls+mqtt-tcp://`, `mqtts://`, NanoMQ's bridge `ssl {}` keys)
 against a real Mosquitto whose listener speaks TLS: QoS 1 forwarding and a remote
 subscription over the encrypted link, a remote certificate from a CA we do not trust, mutual
-TLS (require_certificate), the host name check and verify_peer = false, fail-over from a
-plain server to a TLS one, and a certificate file that cannot be read stopping the start.
+TLS (require_certificate), the host name check (IP address and DNS name) and verify_peer =
+false, fail-over from a plain server to a TLS one, a handshake the remote never answers
+(mqtt.connect_timeout), and ssl files that cannot be used stopping the start.
 
 The remote has a second, plain listener for the test's own subscribers and publishers, so
 that only the bridge's link goes through TLS. Certificates: test_tls.py's Pki (openssl)."""
@@ -244,22 +245,34 @@ def test_verify_peer_false_accepts_the_wrong_name_and_warns(make_broker, tls_rem
     forwards_all(b, remote_sub, "up/v%d", 5)
 
 
-def test_unreadable_ca_file_stops_the_start_naming_file_line_and_key(tmp_path):
+@pytest.mark.parametrize("problem, key, named", [
+    ("missing CA file", "cacertfile", "missing-ca.pem"),
+    ("missing certificate", "certfile", "missing-cert.pem"),
+    ("key of another certificate", "keyfile", "does not match certificate file"),
+])
+def test_a_file_that_cannot_be_used_stops_the_start_naming_file_line_and_key(
+        tmp_path, pki, problem, key, named):
+    ssl_keys = {"cacertfile": pki.ca[0], "certfile": pki.client[0], "keyfile": pki.client[1]}
+    if problem == "missing CA file":
+        ssl_keys["cacertfile"] = str(tmp_path / "missing-ca.pem")
+    elif problem == "missing certificate":
+        ssl_keys["certfile"] = str(tmp_path / "missing-cert.pem")
+    else:
+        ssl_keys["keyfile"] = pki.server[1]
     conf = tmp_path / "bridge.conf"
     conf.write_text('listeners.tcp { bind = "%s:%d" }\n' % (HOST, free_port()) +
-                    tls_bridge_conf("mqtts://%s:%d" % (HOST, free_port()),
-                                    {"cacertfile": str(tmp_path / "missing-ca.pem")}))
+                    tls_bridge_conf("mqtts://%s:%d" % (HOST, free_port()), ssl_keys))
     lines = conf.read_text().splitlines()
-    line = next(i for i, text in enumerate(lines, 1) if "cacertfile" in text)
+    line = next(i for i, text in enumerate(lines, 1) if text.strip().startswith(key + " ="))
     try:
         r = subprocess.run([HARBORMQ_BIN, "start", "--conf", str(conf)], capture_output=True,
                            text=True, stdin=subprocess.DEVNULL, timeout=15)
     except subprocess.TimeoutExpired:
-        raise AssertionError("harbormq kept running with a missing bridge CA file")
+        raise AssertionError("harbormq kept running with a bridge ssl file it cannot use")
     out = r.stdout + r.stderr
     assert r.returncode != 0, out
-    assert "bridge.conf:%d: bridges.mqtt.cloud.ssl.cacertfile: " % line in out, out
-    assert "missing-ca.pem" in out, out
+    assert "bridge.conf:%d: bridges.mqtt.cloud.ssl.%s: " % (line, key) in out, out
+    assert named in out, out
 
 
 def test_a_stalled_handshake_ends_at_the_connect_timeout_and_is_retried(make_broker):
