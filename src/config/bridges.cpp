@@ -367,7 +367,10 @@ class Reader {
     for (const auto& h : b.hybrid_servers)
       if (tls_server == nullptr && h.tls) tls_server = &h;
     if (tls_server != nullptr && ssl_disabled != nullptr) {
-      return error_at(*ssl_disabled, base + ".ssl.enable",
+      const Value* enable = ssl_disabled;  // the `enable = false` line
+      for (const auto& f : ssl_disabled->fields)
+        if (f.key == "enable") enable = &f.value;
+      return error_at(*enable, base + ".ssl.enable",
                       "is false, but the bridge dials " + tls_server->host + ":" +
                           std::to_string(tls_server->port) +
                           " over TLS; remove it or use mqtt-tcp://");

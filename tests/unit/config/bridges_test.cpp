@@ -454,7 +454,7 @@ TEST(BridgeErrors, SslBlock) {
                        "  hybrid_servers = [\"mqtts://h:8884\"]\n"
                        "  ssl {\n    enable = false\n  }\n"
                        "}\n"),
-            "t.conf:4: bridges.mqtt.b.ssl.enable: is false, but the bridge dials h:8884 over TLS; "
+            "t.conf:5: bridges.mqtt.b.ssl.enable: is false, but the bridge dials h:8884 over TLS; "
             "remove it or use mqtt-tcp://");
   auto tls_bridge = [](const std::string& ssl_body) {
     return "bridges.mqtt.b {\n  server = \"mqtts://h\"\n  ssl {\n" + ssl_body + "  }\n}\n";
