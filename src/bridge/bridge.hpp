@@ -8,7 +8,8 @@
 // Thread: constructed and prepare()d on the main thread before the shards run; everything
 // else on its shard's loop thread (the shard home_shard(client id) names).
 // Emits: log lines for each connection attempt that fails, each link up and down (with its
-// reason), refused subscriptions; through the session, PUBLISH/PUBREL to the remote and
+// reason; a TLS link's protocol, cipher and whether the certificate was verified), refused
+// subscriptions; through the session, PUBLISH/PUBREL to the remote and
 // PUBACK/PUBREC/PUBCOMP for what the remote sends.
 // Reconnect: after a failed attempt or a lost link, the next server (server, then each of
 // hybrid_servers in turn) is dialled after a delay that doubles from 1 s up to backoff_max,

@@ -97,6 +97,8 @@ class Connection final : public IoHandler, public broker::Link {
   bool is_outbound() const { return role_ != nullptr; }
   // Outbound: the client-side protocol (e.g. for the Topic Alias Maximum it advertised).
   mqtt::ClientProtocol* client_protocol() { return client_.get(); }
+  // The TLS side of a TLS connection (either role); null on plain TCP and WebSocket.
+  const TlsTransport* tls_transport() const { return tls_.get(); }
   // Writes what it can; registers for EPOLLOUT when the socket is full.
   void flush();
   // Decodes and dispatches buffered packets (also after a move to another shard).

@@ -79,6 +79,9 @@ class TlsTransport {
   std::optional<wire::TlsPeerCertificate> peer_certificate() const {
     return session_.peer_certificate();
   }
+  // After the handshake: "TLSv1.3", and the cipher suite (wire::TlsSession's names).
+  std::string_view protocol_version() const { return session_.protocol_version(); }
+  std::string_view cipher() const { return session_.cipher(); }
 
  private:
   void note_state();

@@ -127,8 +127,8 @@ def test_qos1_forwarded_over_mqtts_and_remote_subscription(make_broker, tls_remo
     b = make_broker(extra_conf=tls_bridge_conf("mqtts://%s:%d" % (HOST, remote.port),
                                                {"cacertfile": pki.ca[0]}, subscriptions=subs))
     wait_link_up(b)
-    # The remote saw a TLS client (its log names the bridge's client id on the TLS port).
-    assert "New client connected from %s" % HOST in remote.log_text()
+    assert 'bridge "cloud": link to %s:%d over TLSv1.' % (HOST, remote.port) in b.log_text()
+    assert "the remote's certificate verified" in b.log_text()
 
     # (a) local -> remote, QoS 1: every acknowledged message arrives, in order.
     got = forwards_all(b, remote_sub, "up/t%d", 50)
@@ -242,6 +242,7 @@ def test_verify_peer_false_accepts_the_wrong_name_and_warns(make_broker, tls_rem
     wait_link_up(b)
     assert "bridges.mqtt.cloud.ssl.verify_peer: the remote's certificate is not verified" in \
         b.log_text(), b.log_tail()
+    assert "the remote's certificate NOT verified (ssl.verify_peer = false)" in b.log_text()
     forwards_all(b, remote_sub, "up/v%d", 5)
 
 
