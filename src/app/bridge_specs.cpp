@@ -3,6 +3,9 @@
 #include <algorithm>
 #include <memory>
 
+#include "app/tls_error_key.hpp"
+#include "wire/tls.hpp"
+
 namespace harbor::app {
 
 bridge::Spec bridge_spec_from(const config::BridgeSettings& b, const config::Config& cfg) {
@@ -28,8 +31,9 @@ bridge::Spec bridge_spec_from(const config::BridgeSettings& b, const config::Con
     rules->max_queued_key = "mqtt.max_mqueue_len";
   }
   s.rules = std::move(rules);
-  s.servers.push_back(bridge::RemoteAddress{b.server.host, b.server.port});
-  for (const auto& h : b.hybrid_servers) s.servers.push_back(bridge::RemoteAddress{h.host, h.port});
+  s.servers.push_back(bridge::RemoteAddress{b.server.host, b.server.port, nullptr});
+  for (const auto& h : b.hybrid_servers)
+    s.servers.push_back(bridge::RemoteAddress{h.host, h.port, nullptr});
   s.version = b.proto_ver == 5 ? mqtt::Version::v5 : mqtt::Version::v311;
   // A stable id by default: the remote keeps the bridge's session across reconnects.
   s.remote_client_id = b.clientid.empty() ? "harbormq-bridge-" + b.name : b.clientid;
@@ -71,10 +75,44 @@ bridge::Spec bridge_spec_from(const config::BridgeSettings& b, const config::Con
   return s;
 }
 
-std::vector<bridge::Spec> bridge_specs_from(const config::Config& cfg) {
+tl::expected<void, std::string> add_bridge_tls(const config::BridgeSettings& b,
+                                               const config::Config& cfg, bridge::Spec& s) {
+  const std::string section = "bridges.mqtt." + b.name + ".ssl";
+  // s.servers holds `server`, then `hybrid_servers`, in order (bridge_spec_from).
+  std::vector<const config::BridgeServer*> servers{&b.server};
+  for (const auto& h : b.hybrid_servers) servers.push_back(&h);
+  for (size_t i = 0; i < servers.size() && i < s.servers.size(); ++i) {
+    if (!servers[i]->tls) continue;
+    wire::TlsClientOptions options;
+    options.cacertfile = b.ssl.cacertfile;
+    options.certfile = b.ssl.certfile;
+    options.keyfile = b.ssl.keyfile;
+    options.key_password = b.ssl.key_password;
+    options.verify_peer = b.ssl.verify_peer;
+    // The name (SNI, certificate check) is the host as written in the server's address.
+    options.server_name = servers[i]->host;
+    auto context = wire::TlsContext::client(options);
+    if (!context) {
+      // A bad host name is the server's fault; every other error is one of the ssl files'.
+      const bool name = context.error().find("bad server name") != std::string::npos;
+      const std::string key =
+          name ? "bridges.mqtt." + b.name + (i == 0 ? ".server" : ".hybrid_servers")
+               : tls_error_key(context.error(), section);
+      return tl::unexpected(cfg.key_error(key, context.error()));
+    }
+    s.servers[i].tls = std::move(*context);
+  }
+  return {};
+}
+
+tl::expected<std::vector<bridge::Spec>, std::string> bridge_specs_from(const config::Config& cfg) {
   std::vector<bridge::Spec> out;
-  for (const auto& b : cfg.bridges)
-    if (b.enabled) out.push_back(bridge_spec_from(b, cfg));
+  for (const auto& b : cfg.bridges) {
+    if (!b.enabled) continue;
+    out.push_back(bridge_spec_from(b, cfg));
+    if (auto added = add_bridge_tls(b, cfg, out.back()); !added)
+      return tl::unexpected(added.error());
+  }
   return out;
 }
 

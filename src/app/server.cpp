@@ -15,6 +15,7 @@
 #include "app/acceptor.hpp"
 #include "app/bridge_specs.hpp"
 #include "app/layer_settings.hpp"
+#include "app/tls_error_key.hpp"
 #include "runtime/log.hpp"
 #include "runtime/socket.hpp"
 #include "store/store.hpp"
@@ -27,19 +28,6 @@ using runtime::log_info;
 using runtime::log_warn;
 
 namespace {
-
-// The listeners.ssl key an error of wire::TlsContext::server is about, from its wording
-// (wire/tls.hpp: "cannot read key file ...", "key file ... does not match ...").
-std::string_view tls_error_key(std::string_view error) {
-  if (error.find("CA file") != std::string_view::npos) return "listeners.ssl.cacertfile";
-  if (error.find("verify_peer") != std::string_view::npos) return "listeners.ssl.verify_peer";
-  if (error.find("wrong key_password") != std::string_view::npos)
-    return "listeners.ssl.key_password";
-  if (error.find("key file") != std::string_view::npos ||
-      error.find("keyfile") != std::string_view::npos)
-    return "listeners.ssl.keyfile";
-  return "listeners.ssl.certfile";
-}
 
 // Reads listeners.ssl's certificate, key and CAs (each build reads the files again).
 tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_listener_from(
@@ -58,7 +46,8 @@ tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_liste
   options.fail_if_no_peer_cert = cfg.ssl.fail_if_no_peer_cert;
   auto context = wire::TlsContext::server(options);
   if (!context)
-    return tl::unexpected(cfg.key_error(tls_error_key(context.error()), context.error()));
+    return tl::unexpected(
+        cfg.key_error(tls_error_key(context.error(), "listeners.ssl"), context.error()));
   return std::make_shared<const runtime::TlsListener>(
       runtime::TlsListener{*context, cfg.ssl.use_cn_as_username});
 }
@@ -138,7 +127,7 @@ tl::expected<void, std::string> Server::start() {
     store_->start();
   }
 
-  prepare_bridges(n);
+  if (auto prepared = prepare_bridges(n); !prepared) return prepared;
 
   auto where = runtime::parse_host_port(cfg_->tcp.bind);
   if (!where) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", where.error()));
@@ -306,11 +295,14 @@ tl::expected<void, std::string> Server::open_secure_websocket_listener() {
   return {};
 }
 
-void Server::prepare_bridges(unsigned num_shards) {
+tl::expected<void, std::string> Server::prepare_bridges(unsigned num_shards) {
   // Shards are not running yet: each bridge's session is made (or reconciled) here, before
   // any client can publish, so what matches a forward rule is queued from the first message.
+  // A TLS bridge's contexts are built here too, once (bridge_specs_from reads the files).
+  auto specs = bridge_specs_from(*cfg_);
+  if (!specs) return tl::unexpected(specs.error());
   std::vector<std::string> configured;
-  for (auto& spec : bridge_specs_from(*cfg_)) {
+  for (auto& spec : *specs) {
     const std::string id = spec.rules->client_id();
     configured.push_back(id);
     auto& shard = *shards_[broker::home_shard(id, num_shards)];
@@ -318,6 +310,7 @@ void Server::prepare_bridges(unsigned num_shards) {
     bridges_.back()->prepare();
   }
   for (auto& s : shards_) s->broker().drop_unconfigured_bridges(configured);
+  return {};
 }
 
 tl::expected<void, std::string> Server::lock_data_directory() {

@@ -78,7 +78,7 @@ class Server {
   // Configured bridges, each driven on its session's home shard (destroyed after the shards
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
-  void prepare_bridges(unsigned num_shards);
+  tl::expected<void, std::string> prepare_bridges(unsigned num_shards);
   // auth.http_auth's requests (made at start; its thread starts with the first request).
   std::unique_ptr<HttpAuthClient> http_auth_;
   int listen_fd_ = -1;

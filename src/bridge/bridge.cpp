@@ -80,7 +80,7 @@ void Bridge::dial() {
     return;
   }
   link_ = shard_.adopt_outbound(fd, describe(a), this, spec_.version,
-                                shard_.broker().settings().max_packet_size);
+                                shard_.broker().settings().max_packet_size, a.tls);
 }
 
 void Bridge::redial_later() {
@@ -181,6 +181,15 @@ void Bridge::on_connack(runtime::Connection& c, const mqtt::Connack& ack) {
     c.set_close_reason("no bridge session");
     c.close_after_flush();
     return;
+  }
+  if (const runtime::TlsTransport* tls = c.tls_transport()) {
+    const auto peer = tls->peer_certificate();
+    const bool verified = peer && peer->verified;
+    runtime::log_info(
+        "bridge \"" + name() + "\": link to " + c.remote + " over " +
+        std::string(tls->protocol_version()) + " (" + std::string(tls->cipher()) + "), " +
+        (verified ? "the remote's certificate verified"
+                  : "the remote's certificate NOT verified (ssl.verify_peer = false)"));
   }
   up_ = true;
   failures_ = 0;

@@ -8,11 +8,16 @@
 // Thread: constructed and prepare()d on the main thread before the shards run; everything
 // else on its shard's loop thread (the shard home_shard(client id) names).
 // Emits: log lines for each connection attempt that fails, each link up and down (with its
-// reason), refused subscriptions; through the session, PUBLISH/PUBREL to the remote and
+// reason; a TLS link's protocol, cipher and whether the certificate was verified), refused
+// subscriptions; through the session, PUBLISH/PUBREL to the remote and
 // PUBACK/PUBREC/PUBCOMP for what the remote sends.
 // Reconnect: after a failed attempt or a lost link, the next server (server, then each of
 // hybrid_servers in turn) is dialled after a delay that doubles from 1 s up to backoff_max,
 // with jitter (half fixed, half random); a link that reached CONNACK resets the delay.
+// TLS: a server with a context (RemoteAddress::tls) gets the TLS handshake after the TCP
+// connect, then CONNECT encrypted; a failed handshake is a failed attempt, logged with
+// OpenSSL's reason ("cannot connect to h:8883: TLS handshake failed: certificate verify
+// failed: ...") and followed by the same back-off.
 // Keep alive: PINGREQ when nothing was sent for half the keep alive; a remote silent for
 // 1.25x the keep alive (mqtt.keepalive_multiplier) is dropped by the shard's sweep.
 #pragma once
@@ -28,12 +33,16 @@
 #include "mqtt/packets.hpp"
 #include "runtime/connection.hpp"
 #include "runtime/shard.hpp"
+#include "wire/tls.hpp"
 
 namespace harbor::bridge {
 
 struct RemoteAddress {
   std::string host;
   uint16_t port = 1883;
+  // Non-null: dialled over TLS with this client context (its server name is `host`), built
+  // once when the bridge is made; every dial of this server shares it.
+  std::shared_ptr<const wire::TlsContext> tls;
 };
 
 // One remote subscription (remote → local).

@@ -12,12 +12,28 @@
 namespace harbor::config {
 
 // A remote broker's address from `server` or `hybrid_servers`: "mqtt-tcp://host:port"
-// (scheme "mqtt-tcp" or "tcp"; port 1883 when left out). TLS and QUIC schemes are refused
-// with an error naming the key until the TLS issue brings them.
+// (scheme "mqtt-tcp" or "tcp"; port 1883 when left out) or, over TLS,
+// "tls+mqtt-tcp://host:port" (also "mqtts", "tls+tcp", "ssl"; port 8883 when left out).
+// QUIC schemes are refused (`server`) or skipped (`hybrid_servers`).
 struct BridgeServer {
   std::string host;
   uint16_t port = 1883;
+  bool tls = false;  // dialled over TLS, with the bridge's `ssl` settings
   bool operator==(const BridgeServer&) const = default;
+};
+
+// `ssl {}`: NanoMQ's TLS keys of a bridge, used for each of its TLS servers. Paths are kept
+// as written (relative ones are relative to the broker's working directory); the files are
+// read when the broker starts, which refuses to start when one cannot be used.
+struct BridgeTlsSettings {
+  std::string cacertfile;    // PEM: CAs trusted for the remote; empty: the system's store
+  std::string certfile;      // PEM: our certificate (mutual TLS); empty: none sent
+  std::string keyfile;       // its private key; required with certfile and only with it
+  std::string key_password;  // empty: the key is not encrypted
+  // Verify the remote's certificate chain and that it is for the host dialled (DNS name or
+  // IP address, SNI sent for names). false: any certificate is accepted, with a warning.
+  bool verify_peer = true;
+  bool operator==(const BridgeTlsSettings&) const = default;
 };
 
 // One `forwards` entry: local messages whose topic matches `local_topic` (a filter) go to the
@@ -75,6 +91,7 @@ struct BridgeSettings {
   // `hybrid_servers` in order (QUIC entries are skipped with a warning), tried after
   // `server` in turn when a connection fails.
   std::vector<BridgeServer> hybrid_servers;
+  BridgeTlsSettings ssl;  // for the servers with tls; an enabled `ssl {}` needs one of them
   uint8_t proto_ver = 4;  // 4 (3.1.1) or 5; NanoMQ's 3 (3.1) is refused
   std::string clientid;  // empty: "harbormq-bridge-<name>" (stable, so the remote session survives)
   std::chrono::seconds keepalive{60};

@@ -1,7 +1,7 @@
 // Reading `bridges.mqtt`: one BridgeSettings per `bridges.mqtt.<name> {}` and the shared
 // `bridges.mqtt.cache {}`, NanoMQ's keys with NanoMQ's meaning (docs/configuration.md
-// "Bridges"). Transport settings we have no transport for (QUIC, TLS, TCP options) are
-// accepted with one warning each; TLS and QUIC servers are refused.
+// "Bridges"). Transport settings we have no transport for (QUIC, TCP options) are accepted
+// with one warning each; QUIC servers are refused. TLS servers take the bridge's `ssl {}`.
 #include "config/bridges.hpp"
 
 #include <algorithm>
@@ -27,8 +27,7 @@ constexpr int64_t kDayMs = 86'400'000;
 constexpr int64_t kSecondMs = 1000;
 
 constexpr std::string_view kNotActedOn = "accepted, not acted on";
-constexpr std::string_view kTlsRefused =
-    "TLS bridges arrive with TLS support (issue 14); use mqtt-tcp://";
+constexpr uint16_t kTlsPort = 8883;
 
 std::string describe(const Value& v) { return describe_value(v); }
 
@@ -67,9 +66,9 @@ struct ParsedServer {
   BridgeServer server;
 };
 
-// "mqtt-tcp://host:port" or "tcp://host:port" (port 1883 when left out). TLS schemes wait
-// for the TLS issue; QUIC is left to the caller (an error in `server`, skipped in
-// `hybrid_servers`).
+// "mqtt-tcp://host:port" or "tcp://host:port" (port 1883 when left out), over TLS
+// "tls+mqtt-tcp://", "mqtts://", "tls+tcp://" or "ssl://" (port 8883 when left out). QUIC
+// is left to the caller (an error in `server`, skipped in `hybrid_servers`).
 tl::expected<ParsedServer, ConfigError> parse_server(const Value& v, const std::string& key) {
   if (v.kind != Value::Kind::Scalar) {
     return error_at(v, key, "expected \"mqtt-tcp://host:port\", got " + describe(v));
@@ -82,14 +81,15 @@ tl::expected<ParsedServer, ConfigError> parse_server(const Value& v, const std::
   std::string scheme = lower(std::string_view(text).substr(0, sep));
   ParsedServer out;
   if (scheme == "tls+mqtt-tcp" || scheme == "mqtts" || scheme == "tls+tcp" || scheme == "ssl") {
-    return error_at(v, key, std::string(kTlsRefused));
-  }
-  if (scheme == "mqtt-quic" || scheme == "quic" || scheme == "tls+mqtt-quic") {
+    out.server.tls = true;
+    out.server.port = kTlsPort;
+  } else if (scheme == "mqtt-quic" || scheme == "quic" || scheme == "tls+mqtt-quic") {
     out.scheme = Scheme::Quic;
   } else if (scheme != "mqtt-tcp" && scheme != "tcp") {
-    return error_at(
-        v, key,
-        "unknown scheme \"" + scheme + "://\"; use mqtt-tcp://host:port, got \"" + text + "\"");
+    return error_at(v, key,
+                    "unknown scheme \"" + scheme +
+                        "://\"; use mqtt-tcp://host:port or tls+mqtt-tcp://host:port, got \"" +
+                        text + "\"");
   }
   std::string_view rest = std::string_view(text).substr(sep + 3);
   std::string_view host;
@@ -184,6 +184,8 @@ class Reader {
     record(base, object);
     bool have_server = false;
     const Value* conn_properties = nullptr;
+    const Value* ssl = nullptr;           // an enabled `ssl {}`
+    const Value* ssl_disabled = nullptr;  // `ssl { enable = false }`
     for (const auto& f : object.fields) {
       const std::string key = base + "." + f.key;
       const Value& v = f.value;
@@ -192,7 +194,8 @@ class Reader {
         auto s = parse_server(v, key);
         if (!s) return tl::unexpected(s.error());
         if (s->scheme == Scheme::Quic) {
-          return error_at(v, key, "QUIC bridges are not supported; use mqtt-tcp://");
+          return error_at(v, key,
+                          "QUIC bridges are not supported; use mqtt-tcp:// or tls+mqtt-tcp://");
         }
         b.server = s->server;
         have_server = true;
@@ -269,8 +272,9 @@ class Reader {
       } else if (f.key == "retry_qos_0") {
         not_acted_on(key, v, "NanoMQ's QoS 0 caching switch");
       } else if (f.key == "ssl") {
-        // TLS servers are refused above, so an ssl block sits beside a plain server.
-        not_acted_on(key, v, "TLS settings of a plain mqtt-tcp:// bridge are ignored");
+        auto enabled = read_ssl(v, key, b.ssl);
+        if (enabled) (*enabled ? ssl : ssl_disabled) = &v;
+        r = check(enabled);
       } else {
         return unknown_key(v, base, f.key, BridgeKeyGroup::Bridge);
       }
@@ -281,11 +285,102 @@ class Reader {
       return error_at(object, base + ".server",
                       "required: the remote broker, e.g. server = \"mqtt-tcp://127.0.0.1:1883\"");
     }
+    if (auto r = check_tls(b, base, ssl, ssl_disabled); !r) return r;
     if (conn_properties != nullptr && b.proto_ver != 5) {
       not_acted_on(base + ".conn_properties", *conn_properties,
                    "MQTT 5 CONNECT properties are not sent by a proto_ver = 4 bridge");
     }
     config_.bridges.push_back(std::move(b));
+    return {};
+  }
+
+  // `ssl { ... }`: true when enabled (`enable` is true or left out). Files are only named
+  // here; the broker reads them when it starts (app/bridge_specs.cpp).
+  tl::expected<bool, ConfigError> read_ssl(const Value& object, const std::string& base,
+                                           BridgeTlsSettings& t) {
+    if (!object.is_object()) {
+      return error_at(object, base,
+                      "expected { cacertfile = \"ca.pem\", ... }, got " + describe(object));
+    }
+    bool enabled = true;
+    const Value* certfile = nullptr;
+    const Value* keyfile = nullptr;
+    const Value* key_password = nullptr;
+    const Value* verify_peer = nullptr;
+    for (const auto& f : object.fields) {
+      const std::string key = base + "." + f.key;
+      const Value& v = f.value;
+      Result r;
+      if (f.key == "enable") {
+        r = set(enabled, as_bool(v, key));
+      } else if (f.key == "cacertfile") {
+        r = set(t.cacertfile, as_string(v, key));
+      } else if (f.key == "certfile") {
+        r = set(t.certfile, as_string(v, key));
+        certfile = &v;
+      } else if (f.key == "keyfile") {
+        r = set(t.keyfile, as_string(v, key));
+        keyfile = &v;
+      } else if (f.key == "key_password") {
+        r = set(t.key_password, as_string(v, key));
+        key_password = &v;
+      } else if (f.key == "verify_peer") {
+        r = set(t.verify_peer, as_bool(v, key));
+        verify_peer = &v;
+      } else if (f.key == "fail_if_no_peer_cert") {
+        r = check(as_bool(v, key));
+        if (r) not_acted_on(key, v, "a server's setting; a bridge is the client");
+      } else {
+        return unknown_key(v, base, f.key, BridgeKeyGroup::Ssl);
+      }
+      if (!r) return tl::unexpected(r.error());
+      record(key, v);
+    }
+    if (!enabled) {
+      t = BridgeTlsSettings{};
+      return false;
+    }
+    if (!t.certfile.empty() && t.keyfile.empty()) {
+      return error_at(*certfile, base + ".keyfile",
+                      "required with certfile: the certificate's private key (PEM)");
+    }
+    if (!t.keyfile.empty() && t.certfile.empty()) {
+      return error_at(*keyfile, base + ".certfile",
+                      "required with keyfile: the certificate that goes with the key (PEM)");
+    }
+    if (!t.key_password.empty() && t.keyfile.empty()) {
+      return error_at(*key_password, base + ".key_password",
+                      "given without keyfile: there is no key to decrypt");
+    }
+    if (!t.verify_peer) {
+      warn(base + ".verify_peer", *verify_peer,
+           "the remote's certificate is not verified: any server, a man in the middle too, is "
+           "accepted");
+    }
+    return true;
+  }
+
+  // TLS servers need the ssl block enabled (or none); an enabled one needs a TLS server.
+  static Result check_tls(const BridgeSettings& b, const std::string& base, const Value* ssl,
+                          const Value* ssl_disabled) {
+    const BridgeServer* tls_server = b.server.tls ? &b.server : nullptr;
+    for (const auto& h : b.hybrid_servers)
+      if (tls_server == nullptr && h.tls) tls_server = &h;
+    if (tls_server != nullptr && ssl_disabled != nullptr) {
+      const Value* enable = ssl_disabled;  // the `enable = false` line
+      for (const auto& f : ssl_disabled->fields)
+        if (f.key == "enable") enable = &f.value;
+      return error_at(*enable, base + ".ssl.enable",
+                      "is false, but the bridge dials " + tls_server->host + ":" +
+                          std::to_string(tls_server->port) +
+                          " over TLS; remove it or use mqtt-tcp://");
+    }
+    if (tls_server == nullptr && ssl != nullptr) {
+      return error_at(*ssl, base + ".ssl",
+                      "TLS settings, but no server of the bridge is a TLS one: use "
+                      "tls+mqtt-tcp://host:port (or mqtts://) in server or hybrid_servers, or "
+                      "set ssl.enable = false");
+    }
     return {};
   }
 
@@ -618,7 +713,8 @@ std::string describe_bridges(const Config& config) {
     if (!out.empty()) out += ", ";
     bool v6 = b.server.host.find(':') != std::string::npos;
     out += b.name + " (" + (v6 ? "[" + b.server.host + "]" : b.server.host) + ":" +
-           std::to_string(b.server.port) + (b.enabled ? "" : ", disabled") + ")";
+           std::to_string(b.server.port) + (b.server.tls ? ", TLS" : "") +
+           (b.enabled ? "" : ", disabled") + ")";
   }
   return out;
 }

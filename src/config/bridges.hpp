@@ -32,7 +32,7 @@ tl::expected<void, ConfigError> read_mqtt_bridges(const hocon::Value& mqtt, Conf
 // (config.cpp; the bridge reader's errors read the same).
 std::string describe_value(const hocon::Value& v);
 
-// The bridges as short text for reload messages: "emqx1 (127.0.0.1:1883), b (h:1884)",
+// The bridges as short text for reload messages: "emqx1 (127.0.0.1:1883), b (h:8883, TLS)",
 // "none" when there are none.
 std::string describe_bridges(const Config& config);
 
@@ -46,7 +46,15 @@ struct BridgeKeyDoc {
   std::string_view alias;  // another accepted spelling
 };
 
-enum class BridgeKeyGroup : uint8_t { Bridge, ConnProperties, Will, Forward, Subscription, Cache };
+enum class BridgeKeyGroup : uint8_t {
+  Bridge,
+  ConnProperties,
+  Will,
+  Forward,
+  Subscription,
+  Ssl,
+  Cache
+};
 
 std::span<const BridgeKeyDoc> bridge_keys(BridgeKeyGroup group);
 

@@ -8,10 +8,12 @@ namespace harbor::config {
 namespace {
 
 constexpr std::string_view kServerDoc =
-    "`mqtt-tcp://host:port` or `tcp://host:port`; the port is 1883 when left out. The host "
-    "is kept as written: a name, an IPv4 address, NanoMQ's short `127.1`, or an IPv6 "
-    "address in brackets (`[::1]:1883`, kept without them). `tls+mqtt-tcp://` and "
-    "`mqtts://` are refused until TLS arrives (issue 14); `mqtt-quic://` is refused.";
+    "`mqtt-tcp://host:port` or `tcp://host:port`; the port is 1883 when left out. Over TLS: "
+    "`tls+mqtt-tcp://host:port` or `mqtts://host:port` (`tls+tcp://` and `ssl://` too); the "
+    "port is 8883 when left out, and `ssl` (below) applies. The host is kept as written: a "
+    "name, an IPv4 address, NanoMQ's short `127.1`, or an IPv6 address in brackets "
+    "(`[::1]:1883`, kept without them); over TLS the remote's certificate must be for that "
+    "name or address. `mqtt-quic://` is refused.";
 
 const std::array kBridge = {
     BridgeKeyDoc{"server", "server", "required", kServerDoc},
@@ -42,8 +44,9 @@ const std::array kBridge = {
                  "Longest wait between two connection attempts after the link is lost."},
     BridgeKeyDoc{"hybrid_servers", "list of servers", "`[]`",
                  "Servers tried after `server`, in turn, when a connection fails; each written "
-                 "like `server`. `mqtt-quic://` entries are skipped with one warning; TLS "
-                 "entries are refused."},
+                 "like `server`; plain and TLS schemes may be mixed, each server is dialled "
+                 "over TLS when its scheme says so. `mqtt-quic://` entries are skipped with one "
+                 "warning."},
     BridgeKeyDoc{"max_parallel_processes", "integer 1–4294967295", "`2`",
                  "NanoMQ: outstanding requests handled at once. Accepted, warned, not acted on: "
                  "one link per bridge, whose window bounds what is in flight.",
@@ -84,9 +87,31 @@ const std::array kBridge = {
     BridgeKeyDoc{"tcp", "object", "", "TCP socket options (`nodelay`, `bind_interface`, ...).",
                  false},
     BridgeKeyDoc{"retry_qos_0", "bool", "", "NanoMQ's switch for caching QoS 0 messages.", false},
-    BridgeKeyDoc{"ssl", "object", "",
-                 "TLS settings; a plain `mqtt-tcp://` bridge ignores them (TLS bridges are "
-                 "refused).",
+    BridgeKeyDoc{"ssl", "object", "none",
+                 "TLS settings for the bridge's TLS servers (below). Without it a TLS server is "
+                 "verified against the system's CAs and no certificate of ours is sent. An "
+                 "enabled `ssl` on a bridge with no TLS server is an error."},
+};
+
+const std::array kSsl = {
+    BridgeKeyDoc{"enable", "bool", "`true`",
+                 "`false`: the block is ignored; then no server of the bridge may be a TLS one."},
+    BridgeKeyDoc{"cacertfile", "string (path)", "`\"\"`",
+                 "PEM file of the CAs the remote's certificate is verified against; empty: the "
+                 "system's CA store."},
+    BridgeKeyDoc{"certfile", "string (path)", "`\"\"`",
+                 "PEM file of our certificate (then its chain), sent when the remote asks for "
+                 "one (mutual TLS). Needs `keyfile`."},
+    BridgeKeyDoc{"keyfile", "string (path)", "`\"\"`",
+                 "PEM file of `certfile`'s private key. Needs `certfile`."},
+    BridgeKeyDoc{"key_password", "string", "`\"\"`",
+                 "Password of an encrypted `keyfile`; empty: the key is not encrypted."},
+    BridgeKeyDoc{"verify_peer", "bool", "`true`",
+                 "Verify the remote's certificate chain and that it is for the host in the "
+                 "server's address (DNS name, sent as SNI, or IP address). `false` accepts any "
+                 "certificate, a man in the middle's too, and warns."},
+    BridgeKeyDoc{"fail_if_no_peer_cert", "bool", "",
+                 "A TLS server's setting (NanoMQ's shared TLS keys); a bridge is the client.",
                  false},
 };
 
@@ -178,8 +203,11 @@ std::string key_cell(const BridgeKeyDoc& k) {
   return out;
 }
 
-std::string table(std::string_view title, std::span<const BridgeKeyDoc> keys) {
+// `intro`: paragraphs between the heading and the table, each line ending in '\n'.
+std::string table(std::string_view title, std::span<const BridgeKeyDoc> keys,
+                  std::string_view intro = {}) {
   std::string out = "\n### " + std::string(title) + "\n\n";
+  if (!intro.empty()) out += std::string(intro) + "\n";
   out += "| Key | Type | Default | Description |\n|---|---|---|---|\n";
   for (const auto& k : keys) {
     if (!k.acted_on) continue;
@@ -203,6 +231,8 @@ std::span<const BridgeKeyDoc> bridge_keys(BridgeKeyGroup group) {
       return kForward;
     case BridgeKeyGroup::Subscription:
       return kSubscription;
+    case BridgeKeyGroup::Ssl:
+      return kSsl;
     case BridgeKeyGroup::Cache:
       return kCache;
   }
@@ -241,6 +271,15 @@ std::string render_bridges_markdown() {
   out += table("`bridges.mqtt.<name>.will`", kWill);
   out += table("`bridges.mqtt.<name>.forwards[]`", kForward);
   out += table("`bridges.mqtt.<name>.subscription[]`", kSubscription);
+  out += table(
+      "`bridges.mqtt.<name>.ssl`", kSsl,
+      "NanoMQ's TLS keys, used for each server of the bridge written `tls+mqtt-tcp://` or\n"
+      "`mqtts://`: the TLS handshake follows the TCP connect, then CONNECT goes out encrypted\n"
+      "(TLS 1.2 or 1.3). The files are read once, when the broker starts; one that cannot be\n"
+      "used stops the start with an error naming the file, line and key. A handshake that\n"
+      "fails (a certificate from another CA, for another name, expired; the remote refusing\n"
+      "ours) is logged with OpenSSL's reason, the bridge's name and the server, and the\n"
+      "server is dialled again with the bridge's back-off.\n");
   out += table("`bridges.mqtt.cache`", kCache);
   out +=
       "\n### Bridge keys accepted but not acted on\n"
@@ -255,6 +294,7 @@ std::string render_bridges_markdown() {
       {"bridges.mqtt.<name>.", kBridge},
       {"bridges.mqtt.<name>.will.", kWill},
       {"bridges.mqtt.<name>.subscription[].", kSubscription},
+      {"bridges.mqtt.<name>.ssl.", kSsl},
       {"bridges.mqtt.cache.", kCache},
   };
   for (const auto& [prefix, keys] : groups) {

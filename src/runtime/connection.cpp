@@ -39,7 +39,8 @@ Connection::Connection(int fd, uint64_t id, Shard* shard, mqtt::ServerProtocol::
 }
 
 Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
-                       uint32_t max_packet_size, std::string remote_address)
+                       uint32_t max_packet_size, std::string remote_address,
+                       std::shared_ptr<const wire::TlsContext> tls)
     : connecting_(true),
       fd_(fd),
       id_(id),
@@ -50,6 +51,7 @@ Connection::Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mq
   remote = std::move(remote_address);
   outbound = true;
   epollout = true;  // registered for EPOLLOUT: the connect's completion
+  if (tls) tls_ = std::make_unique<TlsTransport>(std::move(tls));
 }
 
 void Connection::finish_connect() {
@@ -79,6 +81,8 @@ void Connection::process_outbound_input() {
     if (!next->has_value()) break;
     if (role_->on_packet(*this, **next) == broker::Flow::Pause) pause_reading();
   }
+  // TLS: a failure or the server's close_notify, after the packets before it.
+  if (tls_ && tls_->ended() && !closing && !closed && !paused_) end_tls_stream();
 }
 
 Connection::~Connection() {
@@ -227,6 +231,8 @@ void Connection::take_tls_input(std::span<uint8_t> bytes) {
     const std::span<uint8_t> room = protocol_.prepare(plain.size()).first(plain.size());
     std::memcpy(room.data(), plain.data(), plain.size());
     take_websocket_input(room);
+  } else if (!plain.empty() && client_) {
+    client_->feed(plain);
   } else if (!plain.empty()) {
     protocol_.feed(plain);
   }

@@ -57,8 +57,13 @@ class Connection final : public IoHandler, public broker::Link {
  public:
   // An outbound connection: `fd` is connecting (non-blocking connect in progress); the
   // connection takes the server's packets through `role` in protocol version `v`.
+  // tls: non-null to speak TLS as the client with this context: the handshake starts once
+  // the TCP connect completed, with what on_socket_connected() wrote (CONNECT) held by the
+  // session and sent encrypted when it completes; a failed handshake closes the connection
+  // with "TLS handshake failed: <OpenSSL's reason>" as its close reason.
   Connection(int fd, uint64_t id, Shard* shard, OutboundRole* role, mqtt::Version v,
-             uint32_t max_packet_size, std::string remote_address);
+             uint32_t max_packet_size, std::string remote_address,
+             std::shared_ptr<const wire::TlsContext> tls = nullptr);
   // remote_address: the peer as accept() reported it (empty: asked of the socket).
   // websocket_path: non-null for a WebSocket listener's socket, the path to upgrade on.
   // tls: non-null for a TLS listener's socket: its session's context and options.
@@ -92,6 +97,8 @@ class Connection final : public IoHandler, public broker::Link {
   bool is_outbound() const { return role_ != nullptr; }
   // Outbound: the client-side protocol (e.g. for the Topic Alias Maximum it advertised).
   mqtt::ClientProtocol* client_protocol() { return client_.get(); }
+  // The TLS side of a TLS connection (either role); null on plain TCP and WebSocket.
+  const TlsTransport* tls_transport() const { return tls_.get(); }
   // Writes what it can; registers for EPOLLOUT when the socket is full.
   void flush();
   // Decodes and dispatches buffered packets (also after a move to another shard).
@@ -128,11 +135,11 @@ class Connection final : public IoHandler, public broker::Link {
   void take_websocket_input(std::span<uint8_t> bytes);
   // WebSocket: the stream ended (the client's Close or a broken rule): close after our Close.
   void end_websocket_stream();
-  // TLS: `bytes` were read into the protocol's input buffer; feeds the decrypted MQTT bytes
-  // to the decoder in their place (wss: puts the decrypted bytes there and hands them to
-  // take_websocket_input).
+  // TLS: `bytes` were read into the protocol's input buffer (outbound: the client
+  // protocol's); feeds the decrypted MQTT bytes to the decoder in their place (wss: puts the
+  // decrypted bytes there and hands them to take_websocket_input).
   void take_tls_input(std::span<uint8_t> bytes);
-  // TLS: the client's close_notify or a failed session: close after what is queued.
+  // TLS: the peer's close_notify or a failed session: close after what is queued.
   void end_tls_stream();
   // Each writes out what it can; false when the socket is full or the connection failed.
   // Output is sent up to here: all of out_, or while closing up to close_mark_.
@@ -186,7 +193,7 @@ class Connection final : public IoHandler, public broker::Link {
   uint32_t read_chunk_ = 256;               // grows x2 per full read to 64 KiB; small while idle
   uint32_t unconnected_bytes_ = 0;          // this connection's share of the pre-CONNECT budget
   std::unique_ptr<WebSocketTransport> ws_;  // null on a TCP listener's connection
-  std::unique_ptr<TlsTransport> tls_;       // null but on a TLS or wss listener's connection
+  std::unique_ptr<TlsTransport> tls_;  // null but on a TLS or wss listener's or TLS bridge's
 };
 
 template <class F>

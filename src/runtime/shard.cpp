@@ -80,9 +80,11 @@ void Shard::adopt_socket_here(int fd, std::string remote, bool read_now,
 }
 
 Connection* Shard::adopt_outbound(int fd, std::string remote, OutboundRole* role, mqtt::Version v,
-                                  uint32_t max_packet_size) {
+                                  uint32_t max_packet_size,
+                                  std::shared_ptr<const wire::TlsContext> tls) {
   uint64_t id = next_connection_id_.fetch_add(1, std::memory_order_relaxed);
-  auto c = std::make_unique<Connection>(fd, id, this, role, v, max_packet_size, std::move(remote));
+  auto c = std::make_unique<Connection>(fd, id, this, role, v, max_packet_size, std::move(remote),
+                                        std::move(tls));
   Connection* raw = c.get();
   connections_[id] = std::move(c);
   ctx_.stats.sockets_open.fetch_add(1, std::memory_order_relaxed);  // given back in after_io

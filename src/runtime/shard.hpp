@@ -40,9 +40,10 @@ class Shard final : public broker::ShardServices {
   // Owner thread: a socket this shard dialled (non-blocking connect in progress) becomes an
   // outbound connection driven by `role` (a bridge's link). Returns it; it is the shard's
   // like any other (destroyed at the end of the loop turn it closes in, after
-  // role->on_closed).
+  // role->on_closed). `tls`: non-null for a TLS link (the client context to speak it with).
   Connection* adopt_outbound(int fd, std::string remote, OutboundRole* role, mqtt::Version v,
-                             uint32_t max_packet_size);
+                             uint32_t max_packet_size,
+                             std::shared_ptr<const wire::TlsContext> tls = nullptr);
   // Owner thread: begin_shutdown's task has started (no bridge dials again).
   bool stopping() const { return stopping_; }
   // Any thread: the store committed more; coalesced into one on_durable per iteration.

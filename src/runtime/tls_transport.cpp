@@ -23,7 +23,8 @@ void TlsTransport::note_state() {
           (handshake_done_ ? "TLS error: " : "TLS handshake failed: ") + session_.failure_reason();
       break;
     case wire::TlsState::Closed:
-      end_reason_ = "TLS close_notify from the client";
+      end_reason_ = session_.is_server() ? "TLS close_notify from the client"
+                                         : "TLS close_notify from the server";
       close_sent_ = true;  // the session answered it with ours
       break;
     default:

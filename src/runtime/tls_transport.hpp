@@ -1,5 +1,6 @@
-// The TLS side of a client connection accepted on listeners.ssl: a wire::TlsSession between
-// the socket and the MQTT decoder. Owned by its Connection, called by that connection's
+// The TLS side of a client connection accepted on listeners.ssl (server role), or of a
+// bridge's link to a remote (client role, the context's): a wire::TlsSession between the
+// socket and the MQTT decoder. Owned by its Connection, called by that connection's
 // owner thread only; no I/O of its own (the Connection reads and writes the socket).
 //
 // Input, for each take() call (bytes just read from the socket): the handshake advances, or
@@ -7,7 +8,7 @@
 // the next call. Handshake flights, alerts and a close_notify answering the client's are
 // queued on the wire buffer before the call returns. When the call ends the stream, ended()
 // is true and end_reason() says why: a failed handshake ("TLS handshake failed: ..."), a
-// broken record after it ("TLS error: ..."), or the client's close_notify.
+// broken record after it ("TLS error: ..."), or the peer's close_notify.
 // Output: encrypt() appends MQTT bytes as TLS records to the wire buffer; close() appends our
 // close_notify once. The caller sends wire() and then consume()s. Nothing is queued outside
 // these calls.
@@ -50,7 +51,7 @@ class TlsTransport {
 
   // The handshake completed (application data may flow).
   bool established() const { return session_.established(); }
-  // The client's close_notify arrived, or the session failed: no more input.
+  // The peer's close_notify arrived, or the session failed: no more input.
   bool ended() const {
     return session_.state() == wire::TlsState::Closed || session_.state() == wire::TlsState::Failed;
   }
@@ -78,6 +79,9 @@ class TlsTransport {
   std::optional<wire::TlsPeerCertificate> peer_certificate() const {
     return session_.peer_certificate();
   }
+  // After the handshake: "TLSv1.3", and the cipher suite (wire::TlsSession's names).
+  std::string_view protocol_version() const { return session_.protocol_version(); }
+  std::string_view cipher() const { return session_.cipher(); }
 
  private:
   void note_state();

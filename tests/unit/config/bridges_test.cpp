@@ -1,6 +1,8 @@
 // Reading NanoMQ's MQTT bridge configuration (`bridges.mqtt.<name>`, `bridges.mqtt.cache`):
 // NanoMQ's own files, every refused value with its file, line and key, the keys accepted
 // but not acted on, and reload treating the bridges as needing a restart.
+#include "config/bridges.hpp"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -320,25 +322,170 @@ TEST(Bridges, ServerForms) {
   EXPECT_EQ(server_of("tcp://h:65535"), (BridgeServer{"h", 65535}));
 }
 
-TEST(BridgeErrors, TlsAndQuicServers) {
-  const std::string tls = "TLS bridges arrive with TLS support (issue 14); use mqtt-tcp://";
-  EXPECT_EQ(load_error("bridges.mqtt.b { server = \"tls+mqtt-tcp://h:8883\" }\n"),
-            "t.conf:1: bridges.mqtt.b.server: " + tls);
-  EXPECT_EQ(load_error("bridges.mqtt.b { server = \"mqtts://h:8883\" }\n"),
-            "t.conf:1: bridges.mqtt.b.server: " + tls);
-  EXPECT_EQ(load_error(bridge("  hybrid_servers = [\"tcp://x\", \"mqtts://y\"]\n")),
-            "t.conf:3: bridges.mqtt.b.hybrid_servers[1]: " + tls);
+TEST(BridgeErrors, QuicServers) {
   EXPECT_EQ(load_error("bridges.mqtt.b { server = \"mqtt-quic://h:14567\" }\n"),
-            "t.conf:1: bridges.mqtt.b.server: QUIC bridges are not supported; use mqtt-tcp://");
+            "t.conf:1: bridges.mqtt.b.server: QUIC bridges are not supported; use mqtt-tcp:// or "
+            "tls+mqtt-tcp://");
+  EXPECT_EQ(load_error("bridges.mqtt.b { server = \"tls+mqtt-quic://h:14567\" }\n"),
+            "t.conf:1: bridges.mqtt.b.server: QUIC bridges are not supported; use mqtt-tcp:// or "
+            "tls+mqtt-tcp://");
+}
+
+TEST(BridgesTls, ServerForms) {
+  auto server_of = [](const std::string& server) {
+    auto r = load_ok("bridges.mqtt.b { server = \"" + server + "\" }\n");
+    return r.config->bridges.empty() ? BridgeServer{} : r.config->bridges[0].server;
+  };
+  EXPECT_EQ(server_of("tls+mqtt-tcp://broker.example:8884"),
+            (BridgeServer{"broker.example", 8884, true}));
+  EXPECT_EQ(server_of("mqtts://h:8883"), (BridgeServer{"h", 8883, true}));
+  // The port is 8883 when left out, as 1883 is for mqtt-tcp://.
+  EXPECT_EQ(server_of("mqtts://h"), (BridgeServer{"h", 8883, true}));
+  EXPECT_EQ(server_of("TLS+MQTT-TCP://127.0.0.1"), (BridgeServer{"127.0.0.1", 8883, true}));
+  EXPECT_EQ(server_of("mqtts://[::1]"), (BridgeServer{"::1", 8883, true}));
+  EXPECT_EQ(server_of("tls+tcp://h:1"), (BridgeServer{"h", 1, true}));
+  EXPECT_EQ(server_of("ssl://h"), (BridgeServer{"h", 8883, true}));
+  EXPECT_EQ(server_of("mqtt-tcp://h"), (BridgeServer{"h", 1883, false}));
+  EXPECT_EQ(load_error("bridges.mqtt.b { server = \"mqtts://h:\" }\n"),
+            "t.conf:1: bridges.mqtt.b.server: expected a port after ':', got \"mqtts://h:\"");
+}
+
+TEST(BridgesTls, NoSslBlockMeansTheSystemStoreAndVerification) {
+  auto r = load_ok("bridges.mqtt.b { server = \"mqtts://h\" }\n");
+  ASSERT_EQ(r.config->bridges.size(), 1u);
+  EXPECT_EQ(r.config->bridges[0].ssl, BridgeTlsSettings{});
+  EXPECT_TRUE(r.config->bridges[0].ssl.verify_peer);
+  EXPECT_TRUE(r.config->bridges[0].ssl.cacertfile.empty());
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+}
+
+TEST(BridgesTls, NanoMqSslBlock) {
+  // NanoMQ's keys, as its nanomq_bridge.conf and nanomq_example.conf spell them.
+  auto r = load_ok(
+      "bridges.mqtt.emqx1 {\n"
+      "  server = \"tls+mqtt-tcp://broker.example:8883\"\n"
+      "  ssl {\n"
+      "    key_password = \"yourpass\"\n"
+      "    keyfile = \"../etc/certs/key.pem\"\n"
+      "    certfile = \"../etc/certs/cert.pem\"\n"
+      "    cacertfile = \"../etc/certs/cacert.pem\"\n"
+      "    verify_peer = true\n"
+      "    enable = true\n"
+      "  }\n"
+      "}\n");
+  ASSERT_EQ(r.config->bridges.size(), 1u);
+  const BridgeSettings& b = r.config->bridges[0];
+  EXPECT_EQ(b.server, (BridgeServer{"broker.example", 8883, true}));
+  BridgeTlsSettings expected;
+  expected.key_password = "yourpass";
+  expected.keyfile = "../etc/certs/key.pem";
+  expected.certfile = "../etc/certs/cert.pem";
+  expected.cacertfile = "../etc/certs/cacert.pem";
+  expected.verify_peer = true;
+  EXPECT_EQ(b.ssl, expected);
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+  // The broker's errors about the files (read at start) name these lines.
+  const Config& c = *r.config;
+  EXPECT_EQ(c.key_error("bridges.mqtt.emqx1.ssl.keyfile", "x"),
+            "t.conf:5: bridges.mqtt.emqx1.ssl.keyfile: x");
+  EXPECT_EQ(c.key_error("bridges.mqtt.emqx1.ssl.cacertfile", "x"),
+            "t.conf:7: bridges.mqtt.emqx1.ssl.cacertfile: x");
+  EXPECT_EQ(c.key_error("bridges.mqtt.emqx1.ssl.key_password", "x"),
+            "t.conf:4: bridges.mqtt.emqx1.ssl.key_password: x");
+  EXPECT_NE(describe_bridges(c).find("emqx1 (broker.example:8883, TLS)"), std::string::npos)
+      << describe_bridges(c);
+}
+
+TEST(BridgesTls, HybridServersMixSchemes) {
+  auto r = load_ok(
+      "bridges.mqtt.b {\n"
+      "  server = \"mqtt-tcp://a\"\n"
+      "  hybrid_servers = [\"mqtts://b\", \"tcp://c:1884\", \"tls+mqtt-tcp://d:9000\"]\n"
+      "  ssl { cacertfile = \"ca.pem\" }\n"
+      "}\n");
+  ASSERT_EQ(r.config->bridges.size(), 1u);
+  const BridgeSettings& b = r.config->bridges[0];
+  EXPECT_EQ(b.server, (BridgeServer{"a", 1883, false}));
+  EXPECT_EQ(b.hybrid_servers,
+            (std::vector<BridgeServer>{{"b", 8883, true}, {"c", 1884, false}, {"d", 9000, true}}));
+  EXPECT_EQ(b.ssl.cacertfile, "ca.pem");
+}
+
+TEST(BridgesTls, VerifyPeerFalseWarns) {
+  auto r = load_ok(
+      "bridges.mqtt.b {\n"
+      "  server = \"mqtts://h\"\n"
+      "  ssl {\n"
+      "    verify_peer = false\n"
+      "    fail_if_no_peer_cert = true\n"
+      "  }\n"
+      "}\n");
+  ASSERT_EQ(r.config->bridges.size(), 1u);
+  EXPECT_FALSE(r.config->bridges[0].ssl.verify_peer);
+  EXPECT_EQ(count_warnings(r.warnings,
+                           "t.conf:4: bridges.mqtt.b.ssl.verify_peer: the remote's certificate is "
+                           "not verified"),
+            1u)
+      << all(r.warnings);
+  EXPECT_EQ(count_warnings(r.warnings,
+                           "t.conf:5: bridges.mqtt.b.ssl.fail_if_no_peer_cert: accepted, not "
+                           "acted on (a server's setting; a bridge is the client)"),
+            1u)
+      << all(r.warnings);
+  EXPECT_EQ(r.warnings.size(), 2u) << all(r.warnings);
+}
+
+TEST(BridgesTls, DisabledSslBlockBesideAPlainServerIsQuiet) {
+  auto r = load_ok(bridge("  ssl {\n    enable = false\n    keyfile = \"/k.pem\"\n  }\n"));
+  ASSERT_EQ(r.config->bridges.size(), 1u);
+  EXPECT_EQ(r.config->bridges[0].ssl, BridgeTlsSettings{});
+  EXPECT_TRUE(r.warnings.empty()) << all(r.warnings);
+}
+
+TEST(BridgeErrors, SslBlock) {
+  // An enabled ssl block needs a TLS server to apply to.
+  EXPECT_EQ(load_error(bridge("  ssl { cacertfile = \"ca.pem\" }\n")),
+            "t.conf:3: bridges.mqtt.b.ssl: TLS settings, but no server of the bridge is a TLS "
+            "one: use tls+mqtt-tcp://host:port (or mqtts://) in server or hybrid_servers, or "
+            "set ssl.enable = false");
+  // A TLS server with the block switched off.
+  EXPECT_EQ(load_error("bridges.mqtt.b {\n"
+                       "  server = \"mqtt-tcp://a\"\n"
+                       "  hybrid_servers = [\"mqtts://h:8884\"]\n"
+                       "  ssl {\n    enable = false\n  }\n"
+                       "}\n"),
+            "t.conf:5: bridges.mqtt.b.ssl.enable: is false, but the bridge dials h:8884 over TLS; "
+            "remove it or use mqtt-tcp://");
+  auto tls_bridge = [](const std::string& ssl_body) {
+    return "bridges.mqtt.b {\n  server = \"mqtts://h\"\n  ssl {\n" + ssl_body + "  }\n}\n";
+  };
+  EXPECT_EQ(load_error(tls_bridge("    certfile = \"c.pem\"\n")),
+            "t.conf:4: bridges.mqtt.b.ssl.keyfile: required with certfile: the certificate's "
+            "private key (PEM)");
+  EXPECT_EQ(load_error(tls_bridge("    keyfile = \"k.pem\"\n")),
+            "t.conf:4: bridges.mqtt.b.ssl.certfile: required with keyfile: the certificate that "
+            "goes with the key (PEM)");
+  EXPECT_EQ(load_error(tls_bridge("    key_password = \"p\"\n")),
+            "t.conf:4: bridges.mqtt.b.ssl.key_password: given without keyfile: there is no key "
+            "to decrypt");
+  EXPECT_EQ(load_error(tls_bridge("    cacert = \"ca.pem\"\n")),
+            "t.conf:4: bridges.mqtt.b.ssl.cacert: unknown key, did you mean "
+            "bridges.mqtt.b.ssl.cacertfile?");
+  EXPECT_EQ(load_error(tls_bridge("    verify_peer = maybe\n")).substr(0, 42),
+            "t.conf:4: bridges.mqtt.b.ssl.verify_peer: ");
+  EXPECT_EQ(load_error("bridges.mqtt.b {\n  server = \"mqtts://h\"\n  ssl = \"on\"\n}\n"),
+            "t.conf:3: bridges.mqtt.b.ssl: expected { cacertfile = \"ca.pem\", ... }, got \"on\"");
 }
 
 TEST(BridgeErrors, BadServers) {
   auto error_of = [](const std::string& server) {
     return load_error("bridges.mqtt.b {\n  server = " + server + "\n}\n");
   };
-  EXPECT_EQ(error_of("\"ws://h:8083\""),
-            "t.conf:2: bridges.mqtt.b.server: unknown scheme \"ws://\"; use mqtt-tcp://host:port, "
-            "got \"ws://h:8083\"");
+  EXPECT_EQ(
+      error_of("\"ws://h:8083\""),
+      "t.conf:2: bridges.mqtt.b.server: unknown scheme \"ws://\"; use mqtt-tcp://host:port or "
+      "tls+mqtt-tcp://host:port, "
+      "got \"ws://h:8083\"");
   EXPECT_EQ(error_of("\"127.0.0.1:1883\""),
             "t.conf:2: bridges.mqtt.b.server: expected mqtt-tcp://host:port, got "
             "\"127.0.0.1:1883\"");
@@ -486,7 +633,7 @@ TEST(BridgeErrors, Shapes) {
 TEST(BridgeWarnings, AcceptedNotActedOnNameTheFullKeyOnce) {
   auto r = load_ok(
       bridge("  transparent = true\n"
-             "  ssl { keyfile = \"/k.pem\" }\n"
+             "  ssl { enable = false, keyfile = \"/k.pem\" }\n"
              "  quic_keepalive = 120s\n"
              "  quic_anything_new = 1\n"
              "  tcp { nodelay = false }\n"
@@ -502,11 +649,7 @@ TEST(BridgeWarnings, AcceptedNotActedOnNameTheFullKeyOnce) {
                            "(transparent bridging is not implemented"),
             1u)
       << all(w);
-  EXPECT_EQ(count_warnings(w,
-                           "t.conf:4: bridges.mqtt.b.ssl: accepted, not acted on (TLS settings "
-                           "of a plain mqtt-tcp:// bridge are ignored)"),
-            1u)
-      << all(w);
+  EXPECT_EQ(count_warnings(w, "bridges.mqtt.b.ssl"), 0u) << all(w);  // disabled: quiet
   EXPECT_EQ(count_warnings(w,
                            "t.conf:5: bridges.mqtt.b.quic_keepalive: accepted, not acted on "
                            "(QUIC transport)"),
@@ -537,7 +680,7 @@ TEST(BridgeWarnings, AcceptedNotActedOnNameTheFullKeyOnce) {
                            "supported)"),
             1u)
       << all(w);
-  EXPECT_EQ(w.size(), 11u) << all(w);
+  EXPECT_EQ(w.size(), 10u) << all(w);
   ASSERT_EQ(r.config->bridges.size(), 1u);
   EXPECT_EQ(r.config->bridges[0].hybrid_servers, (std::vector<BridgeServer>{{"t", 1883}}));
 

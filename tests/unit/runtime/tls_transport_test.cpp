@@ -1,6 +1,8 @@
 // TlsTransport (runtime/tls_transport.hpp) as pure data: a wire::TlsSession client on the
 // other side, the bytes moved by hand. The handshake, MQTT bytes both ways, the close reasons
-// (a failed handshake, the client's close_notify) and our close_notify.
+// (a failed handshake, the client's close_notify) and our close_notify. Then the client role
+// (a bridge's link) against a wire::TlsSession server: output held until the handshake
+// completes, and the refusals a bridge logs (an untrusted certificate, another name).
 #include "runtime/tls_transport.hpp"
 
 #include <gtest/gtest.h>
@@ -24,6 +26,7 @@ struct Files {
   std::string ca = dir.file("ca.pem");
   std::string cert = dir.file("server.pem");
   std::string key = dir.file("server.key");
+  std::string other_ca = dir.file("other_ca.pem");
   Files() {
     auto ca_key = make_key();
     auto ca_cert = make_cert({.common_name = "CA", .is_ca = true}, ca_key.get());
@@ -33,6 +36,9 @@ struct Files {
     write_pem(ca, {ca_cert.get()});
     write_pem(cert, {server.get()});
     write_pem(key, server_key.get());
+    auto other_key = make_key();
+    write_pem(other_ca,
+              {make_cert({.common_name = "Other CA", .is_ca = true}, other_key.get()).get()});
   }
 };
 
@@ -150,6 +156,87 @@ TEST_F(TlsTransportTest, TrimGivesBackIdleBuffers) {
   pump(cipher);
   EXPECT_GT(transport_.trim(), 0u);
   EXPECT_EQ(transport_.trim(), 0u);  // nothing left to give back
+}
+
+// The bridge's side: TlsTransport in the client role, a wire::TlsSession as the remote.
+class TlsClientTransportTest : public ::testing::Test {
+ protected:
+  static std::shared_ptr<const wire::TlsContext> client_context(std::string ca, std::string name) {
+    return *wire::TlsContext::client({.cacertfile = std::move(ca), .server_name = std::move(name)});
+  }
+
+  // Moves bytes both ways until neither side has anything to send; returns the plaintext
+  // the transport decrypted (MQTT from the remote).
+  std::string pump(TlsTransport& transport) {
+    std::string from_remote;
+    for (int i = 0; i < 10 && transport.wire_pending() != 0; ++i) {
+      std::string to_remote(transport.wire());
+      transport.consume(to_remote.size());
+      std::string back;
+      remote_.feed(to_remote, remote_plain_, back);
+      if (back.empty()) break;
+      from_remote += transport.take(bytes_of(back));
+    }
+    return from_remote;
+  }
+
+  std::shared_ptr<const wire::TlsContext> server_ =
+      *wire::TlsContext::server({.certfile = files().cert, .keyfile = files().key});
+  wire::TlsSession remote_{server_};
+  std::string remote_plain_;
+};
+
+TEST_F(TlsClientTransportTest, ConnectIsHeldUntilTheHandshakeThenSentEncrypted) {
+  TlsTransport transport(client_context(files().ca, "localhost"));
+  const std::string connect(
+      "\x10\x10\x00\x04MQTT\x04\x02\x00\x3c\x00\x04"
+      "edge",
+      18);
+  // What the bridge writes first starts the handshake: the ClientHello goes out, the CONNECT
+  // waits in the session.
+  ASSERT_TRUE(transport.encrypt(connect));
+  EXPECT_GT(transport.wire_pending(), 0u);
+  EXPECT_FALSE(transport.established());
+  pump(transport);
+  EXPECT_TRUE(transport.established());
+  EXPECT_TRUE(remote_.established());
+  EXPECT_EQ(remote_plain_, connect);
+  auto peer = transport.peer_certificate();
+  ASSERT_TRUE(peer.has_value());
+  EXPECT_TRUE(peer->verified);
+
+  std::string cipher;
+  ASSERT_TRUE(remote_.write(std::string_view("\x20\x02\x00\x00", 4), cipher));  // CONNACK
+  EXPECT_EQ(transport.take(bytes_of(cipher)), std::string_view("\x20\x02\x00\x00", 4));
+
+  cipher.clear();
+  remote_.close(cipher);
+  transport.take(bytes_of(cipher));
+  EXPECT_TRUE(transport.ended());
+  EXPECT_EQ(transport.end_reason(), "TLS close_notify from the server");
+}
+
+TEST_F(TlsClientTransportTest, ACertificateFromAnotherCaFailsWithOpenSslsReason) {
+  TlsTransport transport(client_context(files().other_ca, "localhost"));
+  ASSERT_TRUE(transport.encrypt("\xc0\x00"));
+  pump(transport);
+  EXPECT_TRUE(transport.ended());
+  EXPECT_FALSE(transport.handshake_done());
+  EXPECT_TRUE(
+      transport.end_reason().starts_with("TLS handshake failed: certificate verify failed: "))
+      << transport.end_reason();
+  EXPECT_TRUE(remote_plain_.empty());  // the CONNECT never left
+}
+
+TEST_F(TlsClientTransportTest, ACertificateForAnotherNameFails) {
+  TlsTransport transport(client_context(files().ca, "other.example"));
+  ASSERT_TRUE(transport.encrypt("\xc0\x00"));
+  pump(transport);
+  EXPECT_TRUE(transport.ended());
+  EXPECT_NE(transport.end_reason().find("hostname mismatch (expected \"other.example\")"),
+            std::string::npos)
+      << transport.end_reason();
+  EXPECT_TRUE(remote_plain_.empty());
 }
 
 }  // namespace
