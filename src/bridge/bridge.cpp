@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <thread>
 #include <utility>
 
 #include "broker/session.hpp"
@@ -30,7 +31,17 @@ std::string local_topic_of(const RemoteSubscription& sub, std::string_view topic
 }
 
 Bridge::Bridge(Spec spec, runtime::Shard& shard)
-    : spec_(std::move(spec)), shard_(shard), rng_(std::random_device{}()) {}
+    : spec_(std::move(spec)),
+      shard_(shard),
+      lookup_target_(std::make_shared<LookupTarget>()),
+      rng_(std::random_device{}()) {
+  lookup_target_->bridge = this;
+}
+
+Bridge::~Bridge() {
+  std::lock_guard lock(lookup_target_->mu);
+  lookup_target_->bridge = nullptr;
+}
 
 void Bridge::prepare() { shard_.broker().ensure_bridge_session(spec_.rules, spec_.version); }
 
@@ -42,36 +53,80 @@ std::string Bridge::describe(const RemoteAddress& a) const {
   return a.host + ":" + std::to_string(a.port);
 }
 
-void Bridge::dial() {
-  redial_timer_ = 0;
-  if (shard_.stopping() || link_ != nullptr || spec_.servers.empty()) return;
-  const RemoteAddress& a = spec_.servers[server_ % spec_.servers.size()];
+namespace {
+
+addrinfo lookup_hints(bool numeric) {
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
-  hints.ai_flags = AI_NUMERICSERV;
+  hints.ai_flags = AI_NUMERICSERV | (numeric ? AI_NUMERICHOST : 0);
+  return hints;
+}
+
+}  // namespace
+
+void Bridge::dial() {
+  redial_timer_ = 0;
+  if (shard_.stopping() || link_ != nullptr || resolving_ || spec_.servers.empty()) return;
+  const RemoteAddress& a = spec_.servers[server_ % spec_.servers.size()];
+  // An address needs no lookup: done here at once.
+  const addrinfo hints = lookup_hints(true);
   addrinfo* found = nullptr;
   const std::string port = std::to_string(a.port);
-  // A host name is resolved here, on the shard (an address needs no lookup).
-  if (int rc = ::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
+  if (::getaddrinfo(a.host.c_str(), port.c_str(), &hints, &found) != 0) {
+    resolve(a);
+    return;
+  }
+  std::shared_ptr<addrinfo> owned(found, ::freeaddrinfo);
+  connect_to(a, *owned);
+}
+
+void Bridge::resolve(const RemoteAddress& a) {
+  resolving_ = true;
+  // Detached: at shutdown a lookup may outlive the bridge, and finds lookup_target_ empty.
+  std::thread([target = lookup_target_, host = a.host, port = std::to_string(a.port),
+               server = server_, loop = &shard_.loop()] {
+    const addrinfo hints = lookup_hints(false);
+    addrinfo* raw = nullptr;
+    const int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &raw);
+    std::shared_ptr<addrinfo> found(rc == 0 ? raw : nullptr, [](addrinfo* p) {
+      if (p != nullptr) ::freeaddrinfo(p);
+    });
+    std::lock_guard lock(target->mu);
+    if (target->bridge == nullptr) return;  // the bridge (and maybe its loop) is gone
+    loop->post([target, server, rc, found = std::move(found)]() mutable {
+      // On the loop thread, where the bridge is destroyed too: no race with the check.
+      if (Bridge* b = target->bridge) b->on_resolved(server, rc, std::move(found));
+    });
+  }).detach();
+}
+
+void Bridge::on_resolved(size_t server, int rc, std::shared_ptr<addrinfo> found) {
+  resolving_ = false;
+  if (shard_.stopping() || link_ != nullptr) return;
+  const RemoteAddress& a = spec_.servers[server % spec_.servers.size()];
+  if (rc != 0) {
     runtime::log_warn("bridge \"" + name() + "\": cannot resolve " + a.host + ": " +
                       ::gai_strerror(rc));
     ++server_;
     redial_later();
     return;
   }
-  int fd = ::socket(found->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  connect_to(a, *found);
+}
+
+void Bridge::connect_to(const RemoteAddress& a, const addrinfo& where) {
+  int fd = ::socket(where.ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   int err = fd < 0 ? errno : 0;
   if (fd >= 0) {
     int one = 1;
     ::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (::connect(fd, found->ai_addr, found->ai_addrlen) != 0 && errno != EINPROGRESS) {
+    if (::connect(fd, where.ai_addr, where.ai_addrlen) != 0 && errno != EINPROGRESS) {
       err = errno;
       ::close(fd);
       fd = -1;
     }
   }
-  ::freeaddrinfo(found);
   if (fd < 0) {
     runtime::log_warn("bridge \"" + name() + "\": cannot connect to " + describe(a) + ": " +
                       std::strerror(err));

@@ -22,8 +22,11 @@
 // 1.25x the keep alive (mqtt.keepalive_multiplier) is dropped by the shard's sweep.
 #pragma once
 
+#include <netdb.h>
+
 #include <cstdint>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <random>
 #include <string>
@@ -80,6 +83,8 @@ std::string local_topic_of(const RemoteSubscription& sub, std::string_view topic
 class Bridge final : public runtime::OutboundRole {
  public:
   Bridge(Spec spec, runtime::Shard& shard);
+  // Main thread, after the shards stopped: a host name lookup still running finds no bridge.
+  ~Bridge() override;
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
@@ -109,6 +114,11 @@ class Bridge final : public runtime::OutboundRole {
 
  private:
   void dial();
+  // A host name is looked up on a thread of its own (getaddrinfo may wait seconds for a DNS
+  // server), the answer posted back to the shard: the shard never blocks on it.
+  void resolve(const RemoteAddress& a);
+  void on_resolved(size_t server, int rc, std::shared_ptr<addrinfo> found);
+  void connect_to(const RemoteAddress& a, const addrinfo& where);
   void redial_later();
   void on_connack(runtime::Connection& c, const mqtt::Connack& ack);
   void subscribe_remote(runtime::Connection& c);
@@ -124,6 +134,13 @@ class Bridge final : public runtime::OutboundRole {
   int64_t up_since_ms_ = 0;
   uint16_t subscribe_id_ = 0;  // packet id of the SUBSCRIBE in flight (0: none)
   runtime::TimerId redial_timer_ = 0;
+  // Shared with the lookup threads: `bridge` is cleared (under `mu`) when the bridge goes.
+  struct LookupTarget {
+    std::mutex mu;
+    Bridge* bridge = nullptr;
+  };
+  std::shared_ptr<LookupTarget> lookup_target_;
+  bool resolving_ = false;  // a lookup is running: no other dial until it answers
   runtime::TimerId ping_timer_ = 0;
   std::minstd_rand rng_;
   uint64_t acknowledged_ = 0;

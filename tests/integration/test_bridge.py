@@ -5,11 +5,13 @@ end to end across a reset link, and a two-way bridge that does not loop.
 
 Every message acknowledged to a local publisher must reach the remote subscriber."""
 
+import subprocess
 import time
 
 import paho.mqtt.client as paho
 import pytest
 
+import mqttraw
 from broker_harness import STORE_MQTT, STORE_OPTIONS
 from fault_proxy import FaultProxy
 from helpers import HOST, free_port, read_log, unique_id, wait_for
@@ -284,4 +286,58 @@ def test_remote_kill9_with_messages_in_flight_resends_them(make_broker, remote):
         assert topics == set("edge1/up/b%d" % i for i in range(50)), \
             "the unacknowledged ones are resent, the acknowledged ones are not"
         assert len(first) == 50
+    remote_sub.stop()
+
+
+SLOW_LOOKUP_SHIM = r"""
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <netdb.h>
+#include <string.h>
+#include <unistd.h>
+/* getaddrinfo that takes 3 s for host names ending in ".slow" (then answers 127.0.0.1), as
+   a DNS server that is slow to answer would; every other lookup is the real one. */
+typedef int (*gai_fn)(const char*, const char*, const struct addrinfo*, struct addrinfo**);
+int getaddrinfo(const char* node, const char* service, const struct addrinfo* hints,
+                struct addrinfo** res) {
+  gai_fn real = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
+  size_t n = node ? strlen(node) : 0;
+  int numeric_only = hints && (hints->ai_flags & AI_NUMERICHOST);
+  if (!numeric_only && n > 5 && strcmp(node + n - 5, ".slow") == 0) {
+    sleep(3);
+    node = "127.0.0.1";
+  }
+  return real(node, service, hints, res);
+}
+"""
+
+
+def test_slow_host_name_lookup_does_not_stall_the_shard(make_broker, remote, tmp_path):
+    """The bridge's host name is looked up off the shard: with one shard and a lookup that
+    takes 3 s, clients are served meanwhile (before the fix the shard waited in getaddrinfo),
+    and the bridge comes up once the answer is there."""
+    src = tmp_path / "slow_lookup.c"
+    src.write_text(SLOW_LOOKUP_SHIM)
+    lib = tmp_path / "slow_lookup.so"
+    subprocess.run(["cc", "-shared", "-fPIC", "-O1", "-o", str(lib), str(src), "-ldl"],
+                   check=True)
+    remote_sub = collect(remote.port, "edge1/#", qos=1)
+    conf = bridge_conf(remote.port).replace("127.0.0.1:%d" % remote.port,
+                                            "remote.slow:%d" % remote.port)
+    b = make_broker(extra_conf=conf + "system { num_taskq_thread = 1 }\n",
+                    command_prefix=["env", "LD_PRELOAD=%s" % lib])
+    t0 = time.monotonic()
+    c = mqttraw.RawClient(b.host, b.port, 4)
+    assert c.connect(unique_id("c")).reason == 0
+    assert c.subscribe([("local/#", 1)]) == [1]
+    c.publish("local/x", b"served", qos=1)
+    assert c.publishes(1)[0].payload == b"served"
+    assert time.monotonic() - t0 < 2.0, "the shard waited for the bridge's host name lookup"
+    assert not log_has(b, 'bridge "cloud" connected to')
+    wait_for(lambda: log_has(b, 'bridge "cloud" connected to remote.slow'), 15,
+             what="the bridge up once the lookup answered")
+    assert len(publish_many(b.port, "up/s%d", 5)) == 5
+    assert [m.payload for m in remote_sub.wait_count(5, timeout=10)] == \
+        [b"m%05d" % i for i in range(5)]
+    c.close()
     remote_sub.stop()
