@@ -1,7 +1,8 @@
 # The two commands of README.md are `sh scripts/install-deps.sh && make run` and
 # `... && make test`: the install step brings make and the other missing packages. Targets:
 #   make run      installs what is missing, builds, starts the broker (etc/harbormq.conf)
-#   make test     installs what is missing, builds, runs every test (unit + integration)
+#   make test     installs what is missing (and the tests' npm packages: MQTT.js), builds,
+#                 runs every test (unit + integration)
 #   make install  installs the binary, the packaged config, the systemd unit and the docs
 #                 under PREFIX (default /usr/local), staged under DESTDIR if set
 #   make deb      builds build/harbormq_<version>_<arch>.deb (CPack)
@@ -25,6 +26,7 @@ run: build
 	build/harbormq start --conf $(CONF)
 
 test: build
+	@scripts/install-test-tools.sh
 	ctest --preset release -j $(JOBS)
 
 check-layers:
