@@ -50,8 +50,13 @@ class Server {
   // the key), and new connections keep getting the running certificate.
   tl::expected<void, std::string> reconfigure(std::shared_ptr<const config::Config> cfg);
 
+  // The keys of the named ssl and wss listeners served ("listeners.ssl.extra"), whose
+  // certificates reconfigure() reads again.
+  std::vector<std::string> named_tls_listeners() const;
+
   // For the start banner: "tcp 127.0.0.1:1883" (", ws 127.0.0.1:8083/mqtt" with
-  // listeners.ws; the ports actually bound), and the store's path and size ("" when off).
+  // listeners.ws, ", listeners.tcp.extra tcp 127.0.0.1:1884" per named listener; the ports
+  // actually bound), and the store's path and size ("" when off).
   std::string describe_listeners() const;
   std::string describe_store() const;
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
@@ -75,6 +80,22 @@ class Server {
   // listeners.wss: one per shard on wss_fd_ too (empty without it); listeners.ssl's
   // certificate, WebSocket on wss_path_.
   std::vector<std::unique_ptr<Acceptor>> wss_acceptors_;
+  // listeners.<kind>.<name>: its own socket, one acceptor per shard on it.
+  struct NamedRuntime {
+    std::string key;   // "listeners.tcp.extra"
+    std::string kind;  // "tcp", "ws", "ssl", "wss"
+    bool tls = false;
+    int fd = -1;  // closed after the acceptors are destroyed
+    std::string host;
+    uint16_t port = 0;
+    std::string path;  // ws, wss: read by the acceptors' shards while they run
+    std::vector<std::unique_ptr<Acceptor>> acceptors;
+    ~NamedRuntime();
+  };
+  std::vector<std::unique_ptr<NamedRuntime>> named_;
+  tl::expected<void, std::string> open_named_listener(const config::NamedListener& l);
+  // acceptors_of's first four slots are the unnamed listeners; the named ones follow.
+  static constexpr size_t kUnnamedKinds = 4;
   // Configured bridges, each driven on its session's home shard (destroyed after the shards
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
@@ -90,7 +111,7 @@ class Server {
   tl::expected<void, std::string> open_tls_listener();
   tl::expected<void, std::string> open_secure_websocket_listener();
   // Each shard's listener acceptors: tcp, then ws, ssl and wss when configured (null
-  // otherwise).
+  // otherwise), then each named listener's in the order they were opened.
   std::vector<Acceptor*> acceptors_of(size_t shard) const;
 
   std::string listen_host_;

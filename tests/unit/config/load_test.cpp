@@ -371,10 +371,21 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.sqlite.flush_mem_threshold, 100u);
   EXPECT_EQ(c.sqlite.resend_interval, 5000ms);
   EXPECT_EQ(c.tcp.bind, "0.0.0.0:1883");
-  for (const char* section :
-       {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl.default_1",
-        "listeners.ssl.default_2", "http_server", "webhook", "preset", "bridges.aws", "bridges.nng",
-        "rules", "exchange_client", "parquet", "plugin"}) {
+  // Its named listeners are read, each with its own keys, and warn nothing.
+  ASSERT_EQ(c.named_listeners.tcp.size(), 2u);
+  EXPECT_EQ(c.named_listeners.tcp[0].key, "listeners.tcp.default_1");
+  EXPECT_EQ(c.named_listeners.tcp[0].bind, "0.0.0.0:1884");
+  EXPECT_EQ(c.named_listeners.tcp[1].bind, "0.0.0.0:1885");
+  ASSERT_EQ(c.named_listeners.ssl.size(), 2u);
+  EXPECT_EQ(c.named_listeners.ssl[0].name, "default_1");
+  EXPECT_EQ(c.named_listeners.ssl[0].bind, "0.0.0.0:8881");
+  EXPECT_EQ(c.named_listeners.ssl[0].tls.certfile, "/etc/certs/cert.pem");
+  EXPECT_EQ(c.named_listeners.ssl[1].bind, "0.0.0.0:8884");
+  EXPECT_TRUE(c.named_listeners.ws.empty());
+  EXPECT_TRUE(c.named_listeners.wss.empty());
+  EXPECT_EQ(count_warnings(r->warnings, ".default_"), 0u);
+  for (const char* section : {"http_server", "webhook", "preset", "bridges.aws", "bridges.nng",
+                              "rules", "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
