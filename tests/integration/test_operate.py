@@ -145,7 +145,6 @@ def test_stop_without_a_pid_file_says_so(tmp_path):
      "    auth_req { url = \"http://127.0.0.1:1/a\" }\n"
      "    acl_req { url = \"http://127.0.0.1:1/b\" }\n  }\n}\n",
      "auth.http_auth.acl_req", 8),
-    ('listeners.ssl.extra {\n  bind = "127.0.0.1:0"\n}\n', "listeners.ssl.extra", 4),
 ])
 def test_unenforced_protection_refuses_to_start(procs, tmp_path, body, key, line):
     port = free_port()
