@@ -86,32 +86,6 @@ tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_of_na
   return tls_listener_from(cfg, l.tls, l.key);
 }
 
-// A listening socket: its descriptor and the address actually bound (with port 0, the port
-// the kernel chose).
-struct Bound {
-  int fd = -1;
-  std::string host;
-  uint16_t port = 0;
-};
-
-// Listens on `bind`; errors name `key`. Accepted sockets inherit TCP_NODELAY (Acceptor checks).
-tl::expected<Bound, std::string> listen_on(const config::Config& cfg, const std::string& bind,
-                                           const std::string& key) {
-  auto where = runtime::parse_host_port(bind);
-  if (!where) return tl::unexpected(cfg.key_error(key, where.error()));
-  auto fd = runtime::listen_tcp(*where);
-  if (!fd) return tl::unexpected(cfg.key_error(key, fd.error()));
-  runtime::set_nodelay(*fd);
-  return Bound{*fd, where->host, runtime::local_port(*fd)};
-}
-
-// One line per listener at start: "listener listeners.tcp.extra: tcp 127.0.0.1:1884".
-void log_listener(std::string_view key, std::string_view kind, const Bound& b,
-                  std::string_view path) {
-  log_info("listener " + std::string(key) + ": " + std::string(kind) + " " + b.host + ":" +
-           std::to_string(b.port) + std::string(path));
-}
-
 const config::NamedListener* find_named(const config::Config& cfg, const std::string& key) {
   const auto& n = cfg.named_listeners;
   for (const auto* list : {&n.tcp, &n.ws, &n.ssl, &n.wss}) {
@@ -124,14 +98,31 @@ const config::NamedListener* find_named(const config::Config& cfg, const std::st
 
 }  // namespace
 
+tl::expected<Server::ListenerSocket, std::string> Server::open_socket(const config::Config& cfg,
+                                                                      const std::string& section,
+                                                                      std::string_view kind,
+                                                                      const std::string& bind,
+                                                                      const std::string& path) {
+  const std::string key = section + ".bind";
+  auto where = runtime::parse_host_port(bind);
+  if (!where) return tl::unexpected(cfg.key_error(key, where.error()));
+  auto fd = runtime::listen_tcp(*where);
+  if (!fd) return tl::unexpected(cfg.key_error(key, fd.error()));
+  runtime::set_nodelay(*fd);  // inherited by the accepted sockets (Acceptor checks)
+  ListenerSocket socket{*fd, where->host, runtime::local_port(*fd)};
+  log_info("listener " + section + ": " + std::string(kind) + " " + socket.host + ":" +
+           std::to_string(socket.port) + path);
+  return socket;
+}
+
 Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
 
 Server::~Server() {
   stop();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (ws_fd_ >= 0) ::close(ws_fd_);
-  if (ssl_fd_ >= 0) ::close(ssl_fd_);
-  if (wss_fd_ >= 0) ::close(wss_fd_);
+  if (tcp_.fd >= 0) ::close(tcp_.fd);
+  if (ws_.fd >= 0) ::close(ws_.fd);
+  if (ssl_.fd >= 0) ::close(ssl_.fd);
+  if (wss_.fd >= 0) ::close(wss_.fd);
 }
 
 std::vector<Acceptor*> Server::acceptors_of(size_t shard) const {
@@ -202,15 +193,6 @@ tl::expected<void, std::string> Server::start() {
 
   prepare_bridges(n);
 
-  auto bound = listen_on(*cfg_, cfg_->tcp.bind, "listeners.tcp.bind");
-  if (!bound) return tl::unexpected(bound.error());
-  log_listener("listeners.tcp", "tcp", *bound, "");
-  listen_host_ = bound->host;
-  port_ = bound->port;
-  listen_fd_ = bound->fd;
-  for (auto& s : shards_)
-    acceptors_.push_back(
-        std::make_unique<Acceptor>(listen_fd_, *s, ctx_, cfg_->mqtt.max_connections));
   if (cfg_->ws.enabled) {
     if (auto opened = open_websocket_listener(); !opened) return opened;
   }
@@ -227,6 +209,13 @@ tl::expected<void, std::string> Server::start() {
       if (auto opened = open_named_listener(l); !opened) return opened;
     }
   }
+  // listeners.tcp last: a client (or a script) that waits for its port finds every other
+  // listener bound too.
+  auto bound = open_socket(*cfg_, "listeners.tcp", "tcp", cfg_->tcp.bind, "");
+  if (!bound) return tl::unexpected(bound.error());
+  tcp_ = *bound;
+  for (auto& s : shards_)
+    acceptors_.push_back(std::make_unique<Acceptor>(tcp_.fd, *s, ctx_, cfg_->mqtt.max_connections));
 
   for (auto& s : shards_) s->start();
   for (size_t i = 0; i < shards_.size(); ++i) {
@@ -300,29 +289,26 @@ void Server::stop() {
   ssl_acceptors_.clear();
   wss_acceptors_.clear();
   named_.clear();
-  if (ssl_fd_ >= 0) ::close(ssl_fd_);
-  ssl_fd_ = -1;
-  if (wss_fd_ >= 0) ::close(wss_fd_);
-  wss_fd_ = -1;
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  listen_fd_ = -1;
-  if (ws_fd_ >= 0) ::close(ws_fd_);
-  ws_fd_ = -1;
+  if (ssl_.fd >= 0) ::close(ssl_.fd);
+  ssl_.fd = -1;
+  if (wss_.fd >= 0) ::close(wss_.fd);
+  wss_.fd = -1;
+  if (tcp_.fd >= 0) ::close(tcp_.fd);
+  tcp_.fd = -1;
+  if (ws_.fd >= 0) ::close(ws_.fd);
+  ws_.fd = -1;
   if (data_lock_) data_lock_->remove();
   data_lock_.reset();
 }
 
 tl::expected<void, std::string> Server::open_websocket_listener() {
-  auto bound = listen_on(*cfg_, cfg_->ws.bind, "listeners.ws.bind");
+  auto bound = open_socket(*cfg_, "listeners.ws", "ws", cfg_->ws.bind, cfg_->ws.path);
   if (!bound) return tl::unexpected(bound.error());
-  log_listener("listeners.ws", "ws", *bound, cfg_->ws.path);
-  ws_fd_ = bound->fd;
-  ws_host_ = bound->host;
-  ws_port_ = bound->port;
+  ws_ = *bound;
   ws_path_ = cfg_->ws.path;
   for (auto& s : shards_) {
     ws_acceptors_.push_back(
-        std::make_unique<Acceptor>(ws_fd_, *s, ctx_, cfg_->mqtt.max_connections, &ws_path_));
+        std::make_unique<Acceptor>(ws_.fd, *s, ctx_, cfg_->mqtt.max_connections, &ws_path_));
   }
   return {};
 }
@@ -331,15 +317,12 @@ tl::expected<void, std::string> Server::open_tls_listener() {
   // The certificates first: a broken file fails the start before any port is taken.
   auto tls = tls_listener_from(*cfg_, cfg_->ssl, "listeners.ssl");
   if (!tls) return tl::unexpected(tls.error());
-  auto bound = listen_on(*cfg_, cfg_->ssl.bind, "listeners.ssl.bind");
+  auto bound = open_socket(*cfg_, "listeners.ssl", "ssl", cfg_->ssl.bind, "");
   if (!bound) return tl::unexpected(bound.error());
-  log_listener("listeners.ssl", "ssl", *bound, "");
-  ssl_fd_ = bound->fd;
-  ssl_host_ = bound->host;
-  ssl_port_ = bound->port;
+  ssl_ = *bound;
   for (auto& s : shards_) {
     ssl_acceptors_.push_back(
-        std::make_unique<Acceptor>(ssl_fd_, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
+        std::make_unique<Acceptor>(ssl_.fd, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
   }
   return {};
 }
@@ -348,45 +331,40 @@ tl::expected<void, std::string> Server::open_secure_websocket_listener() {
   // NanoMQ's wss has no certificate keys of its own: it serves listeners.ssl's certificate.
   auto tls = tls_from_ssl_section(*cfg_, "listeners.wss");
   if (!tls) return tl::unexpected(tls.error());
-  auto bound = listen_on(*cfg_, cfg_->wss.bind, "listeners.wss.bind");
+  auto bound = open_socket(*cfg_, "listeners.wss", "wss", cfg_->wss.bind, cfg_->wss.path);
   if (!bound) return tl::unexpected(bound.error());
-  log_listener("listeners.wss", "wss", *bound, cfg_->wss.path);
-  wss_fd_ = bound->fd;
-  wss_host_ = bound->host;
-  wss_port_ = bound->port;
+  wss_ = *bound;
   wss_path_ = cfg_->wss.path;
   for (auto& s : shards_) {
     wss_acceptors_.push_back(std::make_unique<Acceptor>(
-        wss_fd_, *s, ctx_, cfg_->mqtt.max_connections, &wss_path_, *tls));
+        wss_.fd, *s, ctx_, cfg_->mqtt.max_connections, &wss_path_, *tls));
   }
   return {};
 }
 
 Server::NamedRuntime::~NamedRuntime() {
   acceptors.clear();
-  if (fd >= 0) ::close(fd);
+  if (socket.fd >= 0) ::close(socket.fd);
 }
 
 tl::expected<void, std::string> Server::open_named_listener(const config::NamedListener& l) {
   using config::ListenerKind;
   auto tls = tls_of_named(*cfg_, l);  // before the port, as for listeners.ssl
   if (!tls) return tl::unexpected(tls.error());
-  auto bound = listen_on(*cfg_, l.bind, l.key + ".bind");
-  if (!bound) return tl::unexpected(bound.error());
   static constexpr std::string_view kKinds[] = {"tcp", "ws", "ssl", "wss"};
-  log_listener(l.key, kKinds[static_cast<size_t>(l.kind)], *bound, l.path);
+  const std::string_view kind = kKinds[static_cast<size_t>(l.kind)];
+  auto bound = open_socket(*cfg_, l.key, kind, l.bind, l.path);
+  if (!bound) return tl::unexpected(bound.error());
   auto runtime = std::make_unique<NamedRuntime>();
   runtime->key = l.key;
-  runtime->kind = std::string(kKinds[static_cast<size_t>(l.kind)]);
-  runtime->fd = bound->fd;
-  runtime->host = bound->host;
-  runtime->port = bound->port;
+  runtime->kind = std::string(kind);
+  runtime->socket = *bound;
   runtime->path = l.path;
   runtime->tls = *tls != nullptr;
   const bool websocket = l.kind == ListenerKind::Ws || l.kind == ListenerKind::Wss;
   for (auto& s : shards_) {
     runtime->acceptors.push_back(
-        std::make_unique<Acceptor>(runtime->fd, *s, ctx_, cfg_->mqtt.max_connections,
+        std::make_unique<Acceptor>(runtime->socket.fd, *s, ctx_, cfg_->mqtt.max_connections,
                                    websocket ? &runtime->path : nullptr, *tls));
   }
   named_.push_back(std::move(runtime));
@@ -485,12 +463,13 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
 }
 
 std::string Server::describe_listeners() const {
-  std::string text = "tcp " + listen_host_ + ":" + std::to_string(port_);
-  if (ws_fd_ >= 0) text += ", ws " + ws_host_ + ":" + std::to_string(ws_port_) + ws_path_;
-  if (ssl_fd_ >= 0) text += ", ssl " + ssl_host_ + ":" + std::to_string(ssl_port_);
-  if (wss_fd_ >= 0) text += ", wss " + wss_host_ + ":" + std::to_string(wss_port_) + wss_path_;
+  std::string text = "tcp " + tcp_.host + ":" + std::to_string(tcp_.port);
+  if (ws_.fd >= 0) text += ", ws " + ws_.host + ":" + std::to_string(ws_.port) + ws_path_;
+  if (ssl_.fd >= 0) text += ", ssl " + ssl_.host + ":" + std::to_string(ssl_.port);
+  if (wss_.fd >= 0) text += ", wss " + wss_.host + ":" + std::to_string(wss_.port) + wss_path_;
   for (const auto& n : named_) {
-    text += ", " + n->key + " " + n->kind + " " + n->host + ":" + std::to_string(n->port) + n->path;
+    text += ", " + n->key + " " + n->kind + " " + n->socket.host + ":" +
+            std::to_string(n->socket.port) + n->path;
   }
   return text;
 }
