@@ -5,6 +5,7 @@ wss one without certificate keys serves listeners.ssl's), certificates are re-re
 two listeners on one address refuse the start naming both keys, `enable = false` leaves the
 port closed. paho-mqtt clients; certificates from test_tls.py's Pki (openssl CLI)."""
 
+import contextlib
 import shutil
 import socket
 import subprocess
@@ -12,7 +13,7 @@ import subprocess
 import pytest
 
 from broker_harness import HARBORMQ_BIN
-from helpers import HOST, PahoClient, free_port, is_mosquitto, unique_id, wait_for
+from helpers import HOST, PahoClient, free_port, is_mosquitto, wait_for
 from test_tls import Pki, peer_serial, ssl_section
 
 pytestmark = pytest.mark.skipif(is_mosquitto(), reason="HarborMQ's named listeners")
@@ -41,6 +42,25 @@ def reload(b):
     return r.returncode, r.stdout + r.stderr
 
 
+@contextlib.contextmanager
+def connected(*clients):
+    """The PahoClients given, closed at the end of the block whatever happens."""
+    try:
+        yield clients
+    finally:
+        for c in clients:
+            c.close()
+
+
+def relayed(publisher, subscriber, topic, payload):
+    """`subscriber` subscribes to `topic` (QoS 1), `publisher` publishes `payload` there;
+    the payload of the message `subscriber` gets."""
+    assert subscriber.subscribe(topic, 1) == [1]
+    before = len(subscriber.messages)
+    publisher.publish(topic, payload, qos=1)
+    return subscriber.expect(before + 1)[before].payload
+
+
 def port_open(port):
     try:
         socket.create_connection((HOST, port), timeout=1).close()
@@ -60,21 +80,13 @@ def test_a_message_on_a_named_tcp_listener_reaches_the_unnamed_and_a_named_tls_o
     assert "listener listeners.tcp.extra: tcp %s:%d" % (HOST, tcp_port) in log, log
     assert "listener listeners.ssl.secure: ssl %s:%d" % (HOST, tls_port) in log, log
     assert "listener listeners.tcp: tcp %s:%d" % (HOST, b.port) in log, log
-    plain = PahoClient(b, 4)
     secure = PahoClient(b, 5, port=tls_port, tls={"ca_certs": pki.ca[0]})
-    publisher = PahoClient(b, 5, port=tcp_port)
-    try:
-        assert plain.subscribe("named/t", 1) == [1]
-        assert secure.subscribe("named/t", 1) == [1]
-        publisher.publish("named/t", b"from a named listener", qos=1)
-        assert plain.expect(1)[0].payload == b"from a named listener"
-        assert secure.expect(1)[0].payload == b"from a named listener"
+    with connected(PahoClient(b, 4), secure, PahoClient(b, 5, port=tcp_port)) as (
+            plain, secure, publisher):
+        assert relayed(publisher, plain, "named/t", b"one") == b"one"
+        assert relayed(publisher, secure, "named/t", b"two") == b"two"
         # And back: the unnamed listener's publisher reaches the named TLS one.
-        plain.publish("named/t", b"from the unnamed one", qos=1)
-        assert [m.payload for m in secure.expect(2)][1] == b"from the unnamed one"
-    finally:
-        for c in (plain, secure, publisher):
-            c.close()
+        assert relayed(plain, secure, "named/t", b"three") == b"three"
 
 
 def test_a_named_tls_listener_serves_its_own_certificate(make_broker, pki):
@@ -88,16 +100,10 @@ def test_a_named_tls_listener_serves_its_own_certificate(make_broker, pki):
     assert peer_serial(named_port, pki) == 1002
     # A named wss without certificate keys serves listeners.ssl's, as the unnamed wss does.
     assert peer_serial(wss_port, pki) == 1001
-    sub = PahoClient(b, 4)
     wss = PahoClient(b, 5, transport="websockets", port=wss_port, ws_path="/mqtt",
                      tls={"ca_certs": pki.ca[0]})
-    try:
-        assert sub.subscribe("named/wss", 0) == [0]
-        wss.publish("named/wss", b"over wss", qos=1)
-        assert sub.expect(1)[0].payload == b"over wss"
-    finally:
-        sub.close()
-        wss.close()
+    with connected(PahoClient(b, 4), wss) as (sub, wss):
+        assert relayed(wss, sub, "named/wss", b"over wss") == b"over wss"
 
 
 def test_a_named_websocket_listener(make_broker):
@@ -106,14 +112,9 @@ def test_a_named_websocket_listener(make_broker):
     wait_ready(b)
     assert "listener listeners.ws.web: ws %s:%d/ws" % (HOST, ws_port) in b.log_text()
     ws = PahoClient(b, 4, transport="websockets", port=ws_port, ws_path="/ws")
-    sub = PahoClient(b, 5)
-    try:
-        assert ws.subscribe("named/ws", 1) == [1]
-        sub.publish("named/ws", b"to the websocket", qos=1)
-        assert ws.expect(1)[0].payload == b"to the websocket"
-    finally:
-        ws.close()
-        sub.close()
+    with connected(ws, PahoClient(b, 5)) as (ws, sub):
+        assert relayed(sub, ws, "named/ws", b"to the websocket") == b"to the websocket"
+        assert relayed(ws, sub, "named/ws", b"from the websocket") == b"from the websocket"
 
 
 def test_two_listeners_on_one_address_refuse_the_start_naming_both_keys(make_broker):
@@ -149,7 +150,7 @@ def test_reload_reads_a_named_listeners_certificate_again(make_broker, pki, tmp_
     wait_ready(b)
     assert peer_serial(tls_port, pki) == 1001
     old = PahoClient(b, 4, port=tls_port, tls={"ca_certs": pki.ca[0]})
-    try:
+    with connected(old):
         shutil.copy(pki.server2[0], cert)
         shutil.copy(pki.server2[1], key)
         # A listener added to the file needs a restart, and reload says so.
@@ -172,8 +173,5 @@ def test_reload_reads_a_named_listeners_certificate_again(make_broker, pki, tmp_
         assert "listeners.ssl.live.certfile: cannot read certificate file " + cert in out, out
         assert "nothing applied" in out, out
         assert peer_serial(tls_port, pki) == 1002
-        sub = PahoClient(b, 4, port=tls_port, tls={"ca_certs": pki.ca[0]},
-                         client_id=unique_id("after"))
-        sub.close()
-    finally:
-        old.close()
+        with connected(PahoClient(b, 5, port=tls_port, tls={"ca_certs": pki.ca[0]})) as (new,):
+            assert relayed(new, old, "named/reload", b"after reload") == b"after reload"

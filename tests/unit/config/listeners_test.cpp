@@ -3,22 +3,13 @@
 #include <gtest/gtest.h>
 
 #include "config/config.hpp"
+#include "load_helpers.hpp"
 
 namespace harbor::config {
 namespace {
 
-Config load_ok(const std::string& text) {
-  auto r = load_string(text, "n.conf");
-  EXPECT_TRUE(r) << (r ? "" : r.error().to_string());
-  if (!r) return Config{};
-  return *r->config;
-}
-
-std::string load_error(const std::string& text) {
-  auto r = load_string(text, "n.conf");
-  if (r) return "(no error)";
-  return r.error().to_string();
-}
+using test_support::load_error;
+using test_support::load_ok;
 
 bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
@@ -61,8 +52,8 @@ TEST(NamedListeners, EveryKindInFileOrderWithItsOwnKeys) {
   EXPECT_FALSE(c.wss.enabled);
   EXPECT_TRUE(c.unimplemented_sections.empty());
   EXPECT_TRUE(c.unenforced_protections.empty());
-  EXPECT_TRUE(contains(c.key_error("listeners.ssl.s.certfile", "x"), "n.conf:6: "));
-  EXPECT_TRUE(contains(c.key_error("listeners.tcp.a.bind", "x"), "n.conf:2: "));
+  EXPECT_TRUE(contains(c.key_error("listeners.ssl.s.certfile", "x"), "t.conf:6: "));
+  EXPECT_TRUE(contains(c.key_error("listeners.tcp.a.bind", "x"), "t.conf:2: "));
 }
 
 TEST(NamedListeners, UnnamedSectionWithKeysOfItsOwnIsStillPresent) {
@@ -89,23 +80,23 @@ TEST(NamedListeners, WssWithItsOwnCertificate) {
 
 TEST(NamedListeners, ErrorsNameFileLineAndKey) {
   EXPECT_EQ(load_error("listeners.tcp.a {\n  bnid = \"127.0.0.1:1\"\n}\n"),
-            "n.conf:2: listeners.tcp.a.bnid: unknown key, did you mean listeners.tcp.a.bind?");
+            "t.conf:2: listeners.tcp.a.bnid: unknown key, did you mean listeners.tcp.a.bind?");
   EXPECT_TRUE(contains(load_error("listeners.tcp.a {\n  bind = nowhere\n}\n"),
-                       "n.conf:2: listeners.tcp.a.bind: "));
+                       "t.conf:2: listeners.tcp.a.bind: "));
   EXPECT_TRUE(contains(load_error("listeners.ssl.s {\n  bind = \"127.0.0.1:1\"\n"
                                   "  verify_peer = maybe\n  certfile = c, keyfile = k\n}\n"),
-                       "n.conf:3: listeners.ssl.s.verify_peer: expected true or false"));
+                       "t.conf:3: listeners.ssl.s.verify_peer: expected true or false"));
   // NanoMQ's certificate keys are ssl's: a named ws has none.
   EXPECT_TRUE(contains(load_error("listeners.ws.w {\n  bind = \"127.0.0.1:1\"\n"
                                   "  certfile = c\n}\n"),
-                       "n.conf:3: listeners.ws.w.certfile: unknown key"));
+                       "t.conf:3: listeners.ws.w.certfile: unknown key"));
   EXPECT_TRUE(contains(load_error("listeners.tcp.a {\n  enable = true\n}\n"),
-                       "n.conf:1: listeners.tcp.a.bind: a named listener needs its address"));
+                       "t.conf:1: listeners.tcp.a.bind: a named listener needs its address"));
   EXPECT_TRUE(contains(load_error("listeners.ssl.s {\n  bind = \"127.0.0.1:1\"\n}\n"),
-                       "n.conf:1: listeners.ssl.s.certfile: a named TLS listener needs its own"));
+                       "t.conf:1: listeners.ssl.s.certfile: a named TLS listener needs its own"));
   EXPECT_TRUE(
       contains(load_error("listeners.wss.x {\n  bind = \"127.0.0.1:1\"\n  verify_peer = true\n}\n"),
-               "n.conf:1: listeners.wss.x.verify_peer: a named wss listener without certfile"));
+               "t.conf:1: listeners.wss.x.verify_peer: a named wss listener without certfile"));
   EXPECT_TRUE(contains(load_error("listeners.tcp.a = 5\n"), "listeners.tcp.a: unknown key"));
   // Switched off, a named ssl listener needs no certificate.
   Config off = load_ok("listeners.ssl.s { bind = \"127.0.0.1:1\", enable = false }\n");
@@ -115,8 +106,8 @@ TEST(NamedListeners, ErrorsNameFileLineAndKey) {
 TEST(NamedListeners, TwoListenersOnOneAddressNameBothKeys) {
   EXPECT_EQ(load_error("listeners.tcp { bind = \"127.0.0.1:1884\" }\n"
                        "listeners.tcp.a {\n  bind = \"127.0.0.1:1884\"\n}\n"),
-            "n.conf:3: listeners.tcp.a.bind: \"127.0.0.1:1884\" is also the address of "
-            "listeners.tcp.bind (\"127.0.0.1:1884\", n.conf:1); two listeners cannot share an "
+            "t.conf:3: listeners.tcp.a.bind: \"127.0.0.1:1884\" is also the address of "
+            "listeners.tcp.bind (\"127.0.0.1:1884\", t.conf:1); two listeners cannot share an "
             "address");
   // The default listeners.tcp.bind, against a named ws one.
   EXPECT_TRUE(contains(load_error("listeners.ws.w { bind = \"127.0.0.1:1883/mqtt\" }\n"),

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "config/schema.hpp"
+#include "load_helpers.hpp"
 
 namespace harbor::config {
 namespace {
@@ -18,18 +19,8 @@ using namespace std::chrono_literals;
 
 const std::string kCompat = HARBOR_SHARED_DIR "/compat/nanomq/";
 
-Config load_ok(const std::string& text) {
-  auto r = load_string(text, "t.conf");
-  EXPECT_TRUE(r) << (r ? "" : r.error().to_string());
-  if (!r) return Config{};
-  return *r->config;
-}
-
-std::string load_error(const std::string& text) {
-  auto r = load_string(text, "t.conf");
-  if (r) return "(no error)";
-  return r.error().to_string();
-}
+using test_support::load_error;
+using test_support::load_ok;
 
 bool has_warning(const std::vector<std::string>& warnings, const std::string& needle) {
   return std::any_of(warnings.begin(), warnings.end(),
