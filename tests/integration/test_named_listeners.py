@@ -90,16 +90,20 @@ def test_a_message_on_a_named_tcp_listener_reaches_the_unnamed_and_a_named_tls_o
 
 
 def test_a_named_tls_listener_serves_its_own_certificate(make_broker, pki):
-    ssl_port, named_port, wss_port = free_port(), free_port(), free_port()
+    ssl_port, named_port, wss_port, own_wss_port = (free_port() for _ in range(4))
     b = make_broker(extra_conf=ssl_section(ssl_port, *pki.server) +
                     named("ssl", "other", "%s:%d" % (HOST, named_port),
                           certfile=pki.server2[0], keyfile=pki.server2[1]) +
-                    named("wss", "inherits", "%s:%d/mqtt" % (HOST, wss_port)))
+                    named("wss", "inherits", "%s:%d/mqtt" % (HOST, wss_port)) +
+                    named("wss", "own", "%s:%d/mqtt" % (HOST, own_wss_port),
+                          certfile=pki.server2[0], keyfile=pki.server2[1]))
     wait_ready(b)
     assert peer_serial(ssl_port, pki) == 1001
     assert peer_serial(named_port, pki) == 1002
-    # A named wss without certificate keys serves listeners.ssl's, as the unnamed wss does.
+    # A named wss without certificate keys serves listeners.ssl's, as the unnamed wss does;
+    # one with its own serves that.
     assert peer_serial(wss_port, pki) == 1001
+    assert peer_serial(own_wss_port, pki) == 1002
     wss = PahoClient(b, 5, transport="websockets", port=wss_port, ws_path="/mqtt",
                      tls={"ca_certs": pki.ca[0]})
     with connected(PahoClient(b, 4), wss) as (sub, wss):
