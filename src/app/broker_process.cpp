@@ -176,6 +176,9 @@ ReloadOutcome reload(const StartArgs& a, Server& server,
       (merged->wss.enabled && server.secure_websocket_port() != 0)) {
     text += "listeners.ssl: certificate, key and CAs read again, for new connections\n";
   }
+  for (const auto& key : server.named_tls_listeners()) {
+    text += key + ": certificate, key and CAs read again, for new connections\n";
+  }
   if (applied.empty() && pending.empty() && text.empty()) text = "no changes\n";
   if (!text.empty()) text.pop_back();
   return {true, text};

@@ -29,46 +29,97 @@ using runtime::log_warn;
 
 namespace {
 
-// Reads listeners.ssl's certificate, key and CAs (each build reads the files again).
+// Reads one TLS listener's certificate, key and CAs (each build reads the files again);
+// errors name `section`'s keys ("listeners.ssl", "listeners.ssl.<name>").
 tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_listener_from(
-    const config::Config& cfg) {
-  if (cfg.ssl.use_cn_as_username && !cfg.ssl.verify_peer) {
+    const config::Config& cfg, const config::SslListener& keys, const std::string& section) {
+  if (keys.use_cn_as_username && !keys.verify_peer) {
     return tl::unexpected(cfg.key_error(
-        "listeners.ssl.use_cn_as_username",
-        "needs listeners.ssl.verify_peer = true (an unverified certificate names no one)"));
+        section + ".use_cn_as_username",
+        "needs " + section + ".verify_peer = true (an unverified certificate names no one)"));
   }
   wire::TlsServerOptions options;
-  options.certfile = cfg.ssl.certfile;
-  options.keyfile = cfg.ssl.keyfile;
-  options.key_password = cfg.ssl.key_password;
-  options.cacertfile = cfg.ssl.cacertfile;
-  options.verify_peer = cfg.ssl.verify_peer;
-  options.fail_if_no_peer_cert = cfg.ssl.fail_if_no_peer_cert;
+  options.certfile = keys.certfile;
+  options.keyfile = keys.keyfile;
+  options.key_password = keys.key_password;
+  options.cacertfile = keys.cacertfile;
+  options.verify_peer = keys.verify_peer;
+  options.fail_if_no_peer_cert = keys.fail_if_no_peer_cert;
   auto context = wire::TlsContext::server(options);
   if (!context)
-    return tl::unexpected(
-        cfg.key_error(tls_error_key(context.error(), "listeners.ssl"), context.error()));
+    return tl::unexpected(cfg.key_error(tls_error_key(context.error(), section), context.error()));
   return std::make_shared<const runtime::TlsListener>(
-      runtime::TlsListener{*context, cfg.ssl.use_cn_as_username});
+      runtime::TlsListener{*context, keys.use_cn_as_username});
+}
+
+// A wss listener without certificate keys of its own serves listeners.ssl's (NanoMQ's rule).
+tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_from_ssl_section(
+    const config::Config& cfg, const std::string& wss_section) {
+  if (cfg.ssl.certfile.empty() || cfg.ssl.keyfile.empty()) {
+    return tl::unexpected(cfg.key_error(
+        wss_section + ".bind",
+        "needs listeners.ssl.certfile and listeners.ssl.keyfile (a wss listener without a "
+        "certificate of its own serves the listeners.ssl section's, as in NanoMQ)"));
+  }
+  return tls_listener_from(cfg, cfg.ssl, "listeners.ssl");
+}
+
+// The TLS side of a named ssl or wss listener; null for tcp and ws.
+tl::expected<std::shared_ptr<const runtime::TlsListener>, std::string> tls_of_named(
+    const config::Config& cfg, const config::NamedListener& l) {
+  using config::ListenerKind;
+  if (l.kind != ListenerKind::Ssl && l.kind != ListenerKind::Wss) return nullptr;
+  if (l.tls_from_ssl) return tls_from_ssl_section(cfg, l.key);
+  return tls_listener_from(cfg, l.tls, l.key);
+}
+
+const config::NamedListener* find_named(const config::Config& cfg, const std::string& key) {
+  const auto& n = cfg.named_listeners;
+  for (const auto* list : {&n.tcp, &n.ws, &n.ssl, &n.wss}) {
+    for (const auto& l : *list) {
+      if (l.key == key) return &l;
+    }
+  }
+  return nullptr;
 }
 
 }  // namespace
+
+tl::expected<Server::ListenerSocket, std::string> Server::open_socket(const config::Config& cfg,
+                                                                      const std::string& section,
+                                                                      std::string_view kind,
+                                                                      const std::string& bind,
+                                                                      const std::string& path) {
+  const std::string key = section + ".bind";
+  auto where = runtime::parse_host_port(bind);
+  if (!where) return tl::unexpected(cfg.key_error(key, where.error()));
+  auto fd = runtime::listen_tcp(*where);
+  if (!fd) return tl::unexpected(cfg.key_error(key, fd.error()));
+  runtime::set_nodelay(*fd);  // inherited by the accepted sockets (Acceptor checks)
+  ListenerSocket socket{*fd, where->host, runtime::local_port(*fd)};
+  log_info("listener " + section + ": " + std::string(kind) + " " + socket.host + ":" +
+           std::to_string(socket.port) + path);
+  return socket;
+}
 
 Server::Server(std::shared_ptr<const config::Config> cfg) : cfg_(std::move(cfg)) {}
 
 Server::~Server() {
   stop();
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  if (ws_fd_ >= 0) ::close(ws_fd_);
-  if (ssl_fd_ >= 0) ::close(ssl_fd_);
-  if (wss_fd_ >= 0) ::close(wss_fd_);
+  if (tcp_.fd >= 0) ::close(tcp_.fd);
+  if (ws_.fd >= 0) ::close(ws_.fd);
+  if (ssl_.fd >= 0) ::close(ssl_.fd);
+  if (wss_.fd >= 0) ::close(wss_.fd);
 }
 
 std::vector<Acceptor*> Server::acceptors_of(size_t shard) const {
   auto at = [shard](const std::vector<std::unique_ptr<Acceptor>>& all) {
     return all.empty() ? nullptr : all[shard].get();
   };
-  return {at(acceptors_), at(ws_acceptors_), at(ssl_acceptors_), at(wss_acceptors_)};
+  std::vector<Acceptor*> all = {at(acceptors_), at(ws_acceptors_), at(ssl_acceptors_),
+                                at(wss_acceptors_)};
+  for (const auto& n : named_) all.push_back(n->acceptors[shard].get());
+  return all;
 }
 
 tl::expected<void, std::string> Server::start() {
@@ -129,17 +180,6 @@ tl::expected<void, std::string> Server::start() {
 
   if (auto prepared = prepare_bridges(n); !prepared) return prepared;
 
-  auto where = runtime::parse_host_port(cfg_->tcp.bind);
-  if (!where) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", where.error()));
-  auto fd = runtime::listen_tcp(*where);
-  if (!fd) return tl::unexpected(cfg_->key_error("listeners.tcp.bind", fd.error()));
-  listen_host_ = where->host;
-  port_ = runtime::local_port(*fd);
-  listen_fd_ = *fd;
-  runtime::set_nodelay(listen_fd_);  // inherited by the accepted sockets (Acceptor checks)
-  for (auto& s : shards_)
-    acceptors_.push_back(
-        std::make_unique<Acceptor>(listen_fd_, *s, ctx_, cfg_->mqtt.max_connections));
   if (cfg_->ws.enabled) {
     if (auto opened = open_websocket_listener(); !opened) return opened;
   }
@@ -149,6 +189,20 @@ tl::expected<void, std::string> Server::start() {
   if (cfg_->wss.enabled) {
     if (auto opened = open_secure_websocket_listener(); !opened) return opened;
   }
+  const auto& named = cfg_->named_listeners;
+  for (const auto* list : {&named.tcp, &named.ws, &named.ssl, &named.wss}) {
+    for (const auto& l : *list) {
+      if (!l.enabled) continue;
+      if (auto opened = open_named_listener(l); !opened) return opened;
+    }
+  }
+  // listeners.tcp last: a client (or a script) that waits for its port finds every other
+  // listener bound too.
+  auto bound = open_socket(*cfg_, "listeners.tcp", "tcp", cfg_->tcp.bind, "");
+  if (!bound) return tl::unexpected(bound.error());
+  tcp_ = *bound;
+  for (auto& s : shards_)
+    acceptors_.push_back(std::make_unique<Acceptor>(tcp_.fd, *s, ctx_, cfg_->mqtt.max_connections));
 
   for (auto& s : shards_) s->start();
   for (size_t i = 0; i < shards_.size(); ++i) {
@@ -221,78 +275,95 @@ void Server::stop() {
   ws_acceptors_.clear();
   ssl_acceptors_.clear();
   wss_acceptors_.clear();
-  if (ssl_fd_ >= 0) ::close(ssl_fd_);
-  ssl_fd_ = -1;
-  if (wss_fd_ >= 0) ::close(wss_fd_);
-  wss_fd_ = -1;
-  if (listen_fd_ >= 0) ::close(listen_fd_);
-  listen_fd_ = -1;
-  if (ws_fd_ >= 0) ::close(ws_fd_);
-  ws_fd_ = -1;
+  named_.clear();
+  if (ssl_.fd >= 0) ::close(ssl_.fd);
+  ssl_.fd = -1;
+  if (wss_.fd >= 0) ::close(wss_.fd);
+  wss_.fd = -1;
+  if (tcp_.fd >= 0) ::close(tcp_.fd);
+  tcp_.fd = -1;
+  if (ws_.fd >= 0) ::close(ws_.fd);
+  ws_.fd = -1;
   if (data_lock_) data_lock_->remove();
   data_lock_.reset();
 }
 
 tl::expected<void, std::string> Server::open_websocket_listener() {
-  auto where = runtime::parse_host_port(cfg_->ws.bind);
-  if (!where) return tl::unexpected(cfg_->key_error("listeners.ws.bind", where.error()));
-  auto fd = runtime::listen_tcp(*where);
-  if (!fd) return tl::unexpected(cfg_->key_error("listeners.ws.bind", fd.error()));
-  ws_fd_ = *fd;
-  ws_host_ = where->host;
-  ws_port_ = runtime::local_port(ws_fd_);
+  auto bound = open_socket(*cfg_, "listeners.ws", "ws", cfg_->ws.bind, cfg_->ws.path);
+  if (!bound) return tl::unexpected(bound.error());
+  ws_ = *bound;
   ws_path_ = cfg_->ws.path;
-  runtime::set_nodelay(ws_fd_);
   for (auto& s : shards_) {
     ws_acceptors_.push_back(
-        std::make_unique<Acceptor>(ws_fd_, *s, ctx_, cfg_->mqtt.max_connections, &ws_path_));
+        std::make_unique<Acceptor>(ws_.fd, *s, ctx_, cfg_->mqtt.max_connections, &ws_path_));
   }
   return {};
 }
 
 tl::expected<void, std::string> Server::open_tls_listener() {
   // The certificates first: a broken file fails the start before any port is taken.
-  auto tls = tls_listener_from(*cfg_);
+  auto tls = tls_listener_from(*cfg_, cfg_->ssl, "listeners.ssl");
   if (!tls) return tl::unexpected(tls.error());
-  auto where = runtime::parse_host_port(cfg_->ssl.bind);
-  if (!where) return tl::unexpected(cfg_->key_error("listeners.ssl.bind", where.error()));
-  auto fd = runtime::listen_tcp(*where);
-  if (!fd) return tl::unexpected(cfg_->key_error("listeners.ssl.bind", fd.error()));
-  ssl_fd_ = *fd;
-  ssl_host_ = where->host;
-  ssl_port_ = runtime::local_port(ssl_fd_);
-  runtime::set_nodelay(ssl_fd_);
+  auto bound = open_socket(*cfg_, "listeners.ssl", "ssl", cfg_->ssl.bind, "");
+  if (!bound) return tl::unexpected(bound.error());
+  ssl_ = *bound;
   for (auto& s : shards_) {
     ssl_acceptors_.push_back(
-        std::make_unique<Acceptor>(ssl_fd_, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
+        std::make_unique<Acceptor>(ssl_.fd, *s, ctx_, cfg_->mqtt.max_connections, nullptr, *tls));
   }
   return {};
 }
 
 tl::expected<void, std::string> Server::open_secure_websocket_listener() {
   // NanoMQ's wss has no certificate keys of its own: it serves listeners.ssl's certificate.
-  if (cfg_->ssl.certfile.empty() || cfg_->ssl.keyfile.empty()) {
-    return tl::unexpected(cfg_->key_error(
-        "listeners.wss.bind",
-        "needs listeners.ssl.certfile and listeners.ssl.keyfile (a wss listener serves the "
-        "listeners.ssl section's certificate, as in NanoMQ)"));
-  }
-  auto tls = tls_listener_from(*cfg_);
+  auto tls = tls_from_ssl_section(*cfg_, "listeners.wss");
   if (!tls) return tl::unexpected(tls.error());
-  auto where = runtime::parse_host_port(cfg_->wss.bind);
-  if (!where) return tl::unexpected(cfg_->key_error("listeners.wss.bind", where.error()));
-  auto fd = runtime::listen_tcp(*where);
-  if (!fd) return tl::unexpected(cfg_->key_error("listeners.wss.bind", fd.error()));
-  wss_fd_ = *fd;
-  wss_host_ = where->host;
-  wss_port_ = runtime::local_port(wss_fd_);
+  auto bound = open_socket(*cfg_, "listeners.wss", "wss", cfg_->wss.bind, cfg_->wss.path);
+  if (!bound) return tl::unexpected(bound.error());
+  wss_ = *bound;
   wss_path_ = cfg_->wss.path;
-  runtime::set_nodelay(wss_fd_);
   for (auto& s : shards_) {
     wss_acceptors_.push_back(std::make_unique<Acceptor>(
-        wss_fd_, *s, ctx_, cfg_->mqtt.max_connections, &wss_path_, *tls));
+        wss_.fd, *s, ctx_, cfg_->mqtt.max_connections, &wss_path_, *tls));
   }
   return {};
+}
+
+Server::NamedRuntime::~NamedRuntime() {
+  acceptors.clear();
+  if (socket.fd >= 0) ::close(socket.fd);
+}
+
+tl::expected<void, std::string> Server::open_named_listener(const config::NamedListener& l) {
+  using config::ListenerKind;
+  auto tls = tls_of_named(*cfg_, l);  // before the port, as for listeners.ssl
+  if (!tls) return tl::unexpected(tls.error());
+  static constexpr std::string_view kKinds[] = {"tcp", "ws", "ssl", "wss"};
+  const std::string_view kind = kKinds[static_cast<size_t>(l.kind)];
+  auto bound = open_socket(*cfg_, l.key, kind, l.bind, l.path);
+  if (!bound) return tl::unexpected(bound.error());
+  auto runtime = std::make_unique<NamedRuntime>();
+  runtime->key = l.key;
+  runtime->kind = std::string(kind);
+  runtime->socket = *bound;
+  runtime->path = l.path;
+  runtime->tls = *tls != nullptr;
+  const bool websocket = l.kind == ListenerKind::Ws || l.kind == ListenerKind::Wss;
+  for (auto& s : shards_) {
+    runtime->acceptors.push_back(
+        std::make_unique<Acceptor>(runtime->socket.fd, *s, ctx_, cfg_->mqtt.max_connections,
+                                   websocket ? &runtime->path : nullptr, *tls));
+  }
+  named_.push_back(std::move(runtime));
+  return {};
+}
+
+std::vector<std::string> Server::named_tls_listeners() const {
+  std::vector<std::string> keys;
+  for (const auto& n : named_) {
+    if (n->tls) keys.push_back(n->key);
+  }
+  return keys;
 }
 
 tl::expected<void, std::string> Server::prepare_bridges(unsigned num_shards) {
@@ -343,19 +414,32 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
   // usually written over the old file). One that cannot be used refuses the whole reload.
   std::shared_ptr<const runtime::TlsListener> tls;
   if (!ssl_acceptors_.empty() || !wss_acceptors_.empty()) {
-    auto built = tls_listener_from(*cfg);
+    auto built = tls_listener_from(*cfg, cfg->ssl, "listeners.ssl");
     if (!built) return tl::unexpected(built.error());
     tls = *built;
+  }
+  // The named TLS listeners' too, all before anything is applied. The running set of named
+  // listeners stays (merge_for_reload), so each is in `cfg`.
+  std::vector<std::shared_ptr<const runtime::TlsListener>> named_tls(named_.size());
+  for (size_t k = 0; k < named_.size(); ++k) {
+    const config::NamedListener* l = find_named(*cfg, named_[k]->key);
+    if (!named_[k]->tls || l == nullptr) continue;
+    auto built = tls_of_named(*cfg, *l);
+    if (!built) return tl::unexpected(built.error());
+    named_tls[k] = *built;
   }
   cfg_ = cfg;
   // Each acceptor reads the limit (and takes the TLS context) on its own shard's loop.
   for (size_t i = 0; i < acceptors_.size(); ++i) {
-    shards_[i]->loop().post([all = acceptors_of(i), tls, max = cfg->mqtt.max_connections] {
-      for (Acceptor* a : all)
-        if (a != nullptr) a->set_max_connections(max);
-      for (Acceptor* a : {all[2], all[3]})
-        if (a != nullptr) a->set_tls(tls);
-    });
+    shards_[i]->loop().post(
+        [all = acceptors_of(i), tls, named_tls, max = cfg->mqtt.max_connections] {
+          for (Acceptor* a : all)
+            if (a != nullptr) a->set_max_connections(max);
+          for (Acceptor* a : {all[2], all[3]})
+            if (a != nullptr) a->set_tls(tls);
+          for (size_t k = 0; k < named_tls.size(); ++k)
+            if (named_tls[k] != nullptr) all[kUnnamedKinds + k]->set_tls(named_tls[k]);
+        });
   }
   if (http_auth_) http_auth_->reconfigure(cfg->auth.http);
   auto settings = std::make_shared<const broker::Settings>(broker_settings_from(*cfg));
@@ -370,10 +454,14 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
 }
 
 std::string Server::describe_listeners() const {
-  std::string text = "tcp " + listen_host_ + ":" + std::to_string(port_);
-  if (ws_fd_ >= 0) text += ", ws " + ws_host_ + ":" + std::to_string(ws_port_) + ws_path_;
-  if (ssl_fd_ >= 0) text += ", ssl " + ssl_host_ + ":" + std::to_string(ssl_port_);
-  if (wss_fd_ >= 0) text += ", wss " + wss_host_ + ":" + std::to_string(wss_port_) + wss_path_;
+  std::string text = "tcp " + tcp_.host + ":" + std::to_string(tcp_.port);
+  if (ws_.fd >= 0) text += ", ws " + ws_.host + ":" + std::to_string(ws_.port) + ws_path_;
+  if (ssl_.fd >= 0) text += ", ssl " + ssl_.host + ":" + std::to_string(ssl_.port);
+  if (wss_.fd >= 0) text += ", wss " + wss_.host + ":" + std::to_string(wss_.port) + wss_path_;
+  for (const auto& n : named_) {
+    text += ", " + n->key + " " + n->kind + " " + n->socket.host + ":" +
+            std::to_string(n->socket.port) + n->path;
+  }
   return text;
 }
 

@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <tl/expected.hpp>
 #include <vector>
 
@@ -34,13 +35,13 @@ class Server {
   // Opens the store and restores state, starts the shards, opens the listener.
   tl::expected<void, std::string> start();
   // Port actually bound (useful with port 0).
-  uint16_t port() const { return port_; }
+  uint16_t port() const { return tcp_.port; }
   // listeners.ws's port actually bound; 0 without a WebSocket listener.
-  uint16_t websocket_port() const { return ws_port_; }
+  uint16_t websocket_port() const { return ws_.port; }
   // listeners.ssl's port actually bound; 0 without a TLS listener.
-  uint16_t tls_port() const { return ssl_port_; }
+  uint16_t tls_port() const { return ssl_.port; }
   // listeners.wss's port actually bound; 0 without a secure WebSocket listener.
-  uint16_t secure_websocket_port() const { return wss_port_; }
+  uint16_t secure_websocket_port() const { return wss_.port; }
   // Disconnects clients, stops the shards, drains and closes the store.
   void stop();
   // Runs the shards and the store with `cfg` from now on (a reload: the caller has kept
@@ -50,8 +51,13 @@ class Server {
   // the key), and new connections keep getting the running certificate.
   tl::expected<void, std::string> reconfigure(std::shared_ptr<const config::Config> cfg);
 
+  // The keys of the named ssl and wss listeners served ("listeners.ssl.extra"), whose
+  // certificates reconfigure() reads again.
+  std::vector<std::string> named_tls_listeners() const;
+
   // For the start banner: "tcp 127.0.0.1:1883" (", ws 127.0.0.1:8083/mqtt" with
-  // listeners.ws; the ports actually bound), and the store's path and size ("" when off).
+  // listeners.ws, ", listeners.tcp.extra tcp 127.0.0.1:1884" per named listener; the ports
+  // actually bound), and the store's path and size ("" when off).
   std::string describe_listeners() const;
   std::string describe_store() const;
   unsigned shard_count() const { return static_cast<unsigned>(shards_.size()); }
@@ -66,43 +72,64 @@ class Server {
   std::unique_ptr<store::Store> store_;
   broker::BrokerContext ctx_;
   std::vector<std::unique_ptr<runtime::Shard>> shards_;
-  // One per shard, all on listen_fd_ (each shard accepts its own connections).
+  // One per shard, all on tcp_.fd (each shard accepts its own connections).
   std::vector<std::unique_ptr<Acceptor>> acceptors_;
-  // listeners.ws: one per shard on ws_fd_ too (empty without it).
+  // listeners.ws: one per shard on ws_.fd too (empty without it).
   std::vector<std::unique_ptr<Acceptor>> ws_acceptors_;
-  // listeners.ssl: one per shard on ssl_fd_ too (empty without it).
+  // listeners.ssl: one per shard on ssl_.fd too (empty without it).
   std::vector<std::unique_ptr<Acceptor>> ssl_acceptors_;
-  // listeners.wss: one per shard on wss_fd_ too (empty without it); listeners.ssl's
+  // listeners.wss: one per shard on wss_.fd too (empty without it); listeners.ssl's
   // certificate, WebSocket on wss_path_.
   std::vector<std::unique_ptr<Acceptor>> wss_acceptors_;
+  // A listening socket: its descriptor and the address actually bound (with port 0, the
+  // port the kernel chose).
+  struct ListenerSocket {
+    int fd = -1;
+    std::string host;
+    uint16_t port = 0;
+  };
+  // listeners.<kind>.<name>: its own socket, one acceptor per shard on it.
+  struct NamedRuntime {
+    std::string key;   // "listeners.tcp.extra"
+    std::string kind;  // "tcp", "ws", "ssl", "wss"
+    bool tls = false;
+    ListenerSocket socket;  // closed after the acceptors are destroyed
+    std::string path;  // ws, wss: read by the acceptors' shards while they run
+    std::vector<std::unique_ptr<Acceptor>> acceptors;
+    ~NamedRuntime();
+  };
+  std::vector<std::unique_ptr<NamedRuntime>> named_;
+  // Listens on `bind` (errors name `section`.bind) and logs one line naming the listener:
+  // "listener listeners.tcp.extra: tcp 127.0.0.1:1884".
+  static tl::expected<ListenerSocket, std::string> open_socket(const config::Config& cfg,
+                                                               const std::string& section,
+                                                               std::string_view kind,
+                                                               const std::string& bind,
+                                                               const std::string& path);
+  tl::expected<void, std::string> open_named_listener(const config::NamedListener& l);
+  // acceptors_of's first four slots are the unnamed listeners; the named ones follow.
+  static constexpr size_t kUnnamedKinds = 4;
   // Configured bridges, each driven on its session's home shard (destroyed after the shards
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
   tl::expected<void, std::string> prepare_bridges(unsigned num_shards);
   // auth.http_auth's requests (made at start; its thread starts with the first request).
   std::unique_ptr<HttpAuthClient> http_auth_;
-  int listen_fd_ = -1;
-  int ws_fd_ = -1;
-  int ssl_fd_ = -1;
-  int wss_fd_ = -1;
   tl::expected<void, std::string> lock_data_directory();
   tl::expected<void, std::string> open_websocket_listener();
   tl::expected<void, std::string> open_tls_listener();
   tl::expected<void, std::string> open_secure_websocket_listener();
   // Each shard's listener acceptors: tcp, then ws, ssl and wss when configured (null
-  // otherwise).
+  // otherwise), then each named listener's in the order they were opened.
   std::vector<Acceptor*> acceptors_of(size_t shard) const;
 
-  std::string listen_host_;
-  uint16_t port_ = 0;
-  std::string ws_host_;
+  // Each listener's socket (fd -1 while it is not open) and the address actually bound.
+  ListenerSocket tcp_;
+  ListenerSocket ws_;
   std::string ws_path_;  // read by the ws acceptors' shards while they run (never changes)
-  uint16_t ws_port_ = 0;
-  std::string ssl_host_;
-  uint16_t ssl_port_ = 0;
-  std::string wss_host_;
+  ListenerSocket ssl_;
+  ListenerSocket wss_;
   std::string wss_path_;  // as ws_path_, for the wss acceptors
-  uint16_t wss_port_ = 0;
   bool started_ = false;
 };
 

@@ -13,6 +13,7 @@
 #include "config/auth.hpp"
 #include "config/bridges.hpp"
 #include "config/hocon.hpp"
+#include "config/listeners.hpp"
 #include "config/protections.hpp"
 #include "config/schema.hpp"
 #include "config/units.hpp"
@@ -304,18 +305,10 @@ class Builder {
       }
       return walk(value, path);
     }
-    // NanoMQ names extra TCP listeners `listeners.tcp.<name> { bind = ... }`.
-    if (prefix == "listeners.tcp" && value.is_object()) {
-      note_section(path, value.origin,
-                   "additional TCP listener not implemented yet; accepted, ignored");
-      return {};
-    }
-    // And extra TLS listeners `listeners.ssl.<name> { ... }`: one with a bind is refused at
-    // start (protections.cpp), as it would otherwise leave that port without TLS.
-    if (prefix == "listeners.ssl" && value.is_object()) {
-      note_section(path, value.origin,
-                   "additional TLS listener not implemented yet; accepted, ignored");
-      return {};
+    // NanoMQ's named listeners: `listeners.tcp.<name> { bind = ... }`, and ws, ssl, wss.
+    if (auto kind = listener_kind_of(prefix); kind && value.is_object()) {
+      return read_named_listener(*kind, path.substr(prefix.size() + 1), value, config_,
+                                 listener_hooks());
     }
     return tl::unexpected(ConfigError{value.origin.file, value.origin.line, path,
                                       "unknown key, did you mean " + closest_key(path) + "?"});
@@ -347,6 +340,19 @@ class Builder {
                    "NanoMQ section not implemented yet (" + what + "); accepted, contents ignored");
     }
     return {};
+  }
+
+  ListenerReaderHooks listener_hooks() {
+    return ListenerReaderHooks{
+        .apply_row = [this](const SchemaRow& row, const std::string& key, const Value& value,
+                            Config& scratch) -> tl::expected<void, ConfigError> {
+          auto typed = Converter(row, key, value, warnings_).run();
+          if (!typed) return tl::unexpected(typed.error());
+          row.apply(scratch, *typed);
+          return {};
+        },
+        .record_origin = [this](std::string_view key,
+                                const hocon::Origin& origin) { record_origin(key, origin); }};
   }
 
   // A path that holds schema keys or sections below it ("listeners", "mqtt").
@@ -484,13 +490,19 @@ tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, boo
   if (from_file && root.find("sqlite") == nullptr) config->sqlite.enabled = false;
   // listeners.ws is on when its section is present, from a file or an override (NanoMQ's
   // default nanomq.conf has one and listens on it); `enable = false` in it still wins.
+  // A section holding only named listeners (`listeners.ssl.extra {}`) is not the unnamed one.
   if (const Value* listeners = root.find("listeners"); listeners && listeners->is_object()) {
-    if (listeners->find("ws") != nullptr) config->ws.enabled = true;
-    if (listeners->find("ssl") != nullptr) config->ssl.enabled = true;
-    if (listeners->find("wss") != nullptr) config->wss.enabled = true;
+    auto present = [listeners](const char* kind) {
+      const Value* section = listeners->find(kind);
+      return section != nullptr && unnamed_listener_present(*section);
+    };
+    if (present("ws")) config->ws.enabled = true;
+    if (present("ssl")) config->ssl.enabled = true;
+    if (present("wss")) config->wss.enabled = true;
   }
   Builder builder(*config, warnings);
   if (auto r = builder.walk(root, ""); !r) return tl::unexpected(r.error());
+  if (auto r = check_listener_addresses(*config); !r) return tl::unexpected(r.error());
   config->unenforced_protections = find_unenforced_protections(root);
   return LoadResult{std::move(config), std::move(warnings)};
 }
@@ -579,6 +591,7 @@ std::vector<KeyChange> diff(const Config& before, const Config& after) {
                                   row.reloadable});
     }
   }
+  diff_named_listeners(before, after, changes);
   // The bridges are one unit for reload: any change to them needs a restart.
   if (before.bridges != after.bridges || before.bridge_cache != after.bridge_cache) {
     std::string old_value = describe_bridges(before);
@@ -637,6 +650,7 @@ std::shared_ptr<const Config> merge_for_reload(const Config& running, const Conf
       if (entry.first == key) entries.push_back(entry);
     }
   }
+  keep_running_listeners(running, fresh, *merged);
   // Bridges need a restart: the running ones stay, with their origins.
   merged->bridges = running.bridges;
   merged->bridge_cache = running.bridge_cache;

@@ -57,6 +57,34 @@ struct SslListener {
   bool operator==(const SslListener&) const = default;
 };
 
+// NanoMQ's additional named listeners: `listeners.tcp.<name> { bind = ... }`, and likewise
+// `listeners.ws.<name>`, `listeners.ssl.<name>`, `listeners.wss.<name>`. Each is served like
+// the unnamed listener of its kind. Which ones exist, and their binds, need a restart; the
+// certificate keys of ssl and wss ones are re-read on reload.
+enum class ListenerKind : uint8_t { Tcp, Ws, Ssl, Wss };
+
+struct NamedListener {
+  ListenerKind kind = ListenerKind::Tcp;
+  std::string name;  // the <name> of `listeners.<kind>.<name>`
+  std::string key;   // "listeners.<kind>.<name>", what errors and logs name
+  bool enabled = true;
+  std::string bind;  // "host:port"; required
+  std::string path;  // ws, wss: the request path a client must upgrade on
+  // ssl, wss: the certificate keys (its `enabled` and `bind` are unused). A wss one that
+  // sets neither certfile nor keyfile serves listeners.ssl's keys, as the unnamed wss does.
+  SslListener tls;
+  bool tls_from_ssl = false;
+  bool operator==(const NamedListener&) const = default;
+};
+
+struct NamedListeners {
+  std::vector<NamedListener> tcp;  // each list in file order
+  std::vector<NamedListener> ws;
+  std::vector<NamedListener> ssl;
+  std::vector<NamedListener> wss;
+  bool operator==(const NamedListeners&) const = default;
+};
+
 // How a shared subscription picks the one member a message goes to (ours, EMQX's names).
 enum class SharedStrategy : uint8_t { RoundRobin, Random, Sticky, HashClientId, HashTopic };
 
@@ -137,6 +165,7 @@ struct Config {
   WsListener ws;
   SslListener ssl;
   WssListener wss;
+  NamedListeners named_listeners;  // listeners.<kind>.<name> (listeners.cpp reads them)
   MqttSettings mqtt;
   SqliteSettings sqlite;
   LogSettings log;
@@ -189,13 +218,16 @@ struct KeyChange {
   bool reloadable = false;
   bool operator==(const KeyChange&) const = default;
 };
-// Every schema key whose value differs, in schema order, then one "bridges.mqtt" change
-// (never reloadable) when the bridges or their cache differ, and one "auth" change
-// (reloadable) when the auth section or its files differ. Pure; any thread.
+// Every schema key whose value differs, in schema order, then one change per named listener
+// added, removed or moved (never reloadable) and per certificate key of a named one
+// (reloadable), one "bridges.mqtt" change (never reloadable) when the bridges or their cache
+// differ, and one "auth" change (reloadable) when the auth section or its files differ.
+// Pure; any thread.
 std::vector<KeyChange> diff(const Config& before, const Config& after);
 
 // What a reload runs with: `fresh`'s values for every reloadable key and for auth,
-// `running`'s for every other key and for the bridges (they take effect only on restart).
+// `running`'s for every other key, for the bridges and for the set of named listeners (they
+// take effect only on restart); a named listener's certificate keys are `fresh`'s.
 // Pure; any thread.
 std::shared_ptr<const Config> merge_for_reload(const Config& running, const Config& fresh);
 

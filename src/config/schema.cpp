@@ -6,6 +6,7 @@
 
 #include "config/auth.hpp"
 #include "config/bridges.hpp"
+#include "config/listeners.hpp"
 
 namespace harbor::config {
 namespace {
@@ -51,7 +52,8 @@ const std::array kRows = {
               .reloadable = false,
               .ours = false,
               .doc = "Accept plain MQTT over TCP. NanoMQ's classic spelling; `enabled` is "
-                     "accepted too.",
+                     "accepted too. See \"Named listeners\" for more TCP listeners "
+                     "(`listeners.tcp.<name> { bind = ... }`).",
               .alias = "enabled",
               .apply = [](Config& c, const Typed& v) { c.tcp.enabled = v.boolean; },
               .show = [](const Config& c) -> std::string { return show_bool(c.tcp.enabled); }},
@@ -73,7 +75,8 @@ const std::array kRows = {
               .ours = false,
               .doc = "Accept MQTT over WebSocket (binary frames, subprotocol `mqtt`). As in "
                      "NanoMQ, a `listeners.ws {}` section that is present is enabled; without "
-                     "one there is no WebSocket listener. `enabled` is accepted too.",
+                     "one there is no WebSocket listener (one holding only named listeners "
+                     "does not count). `enabled` is accepted too.",
               .alias = "enabled",
               .apply = [](Config& c, const Typed& v) { c.ws.enabled = v.boolean; },
               .show = [](const Config& c) -> std::string { return show_bool(c.ws.enabled); }},
@@ -101,8 +104,9 @@ const std::array kRows = {
               .ours = false,
               .doc = "Accept MQTT over TLS (TLS 1.2 and 1.3). As in NanoMQ, a "
                      "`listeners.ssl {}` section that is present is enabled; without one there "
-                     "is no TLS listener. `enabled` is accepted too. Additional named "
-                     "listeners (`listeners.ssl.<name> { bind = ... }`) are refused at start.",
+                     "is no TLS listener (one holding only named listeners, "
+                     "`listeners.ssl.<name> { ... }`, does not count). `enabled` is accepted "
+                     "too. See \"Named listeners\" for more TLS listeners.",
               .alias = "enabled",
               .apply = [](Config& c, const Typed& v) { c.ssl.enabled = v.boolean; },
               .show = [](const Config& c) -> std::string { return show_bool(c.ssl.enabled); }},
@@ -200,7 +204,8 @@ const std::array kRows = {
               .ours = false,
               .doc = "Accept MQTT over WebSocket over TLS (`wss://`). As in NanoMQ, a "
                      "`listeners.wss {}` section that is present is enabled; without one there "
-                     "is no secure WebSocket listener. `enabled` is accepted too. Its TLS side "
+                     "is no secure WebSocket listener (one holding only named listeners does "
+                     "not count). `enabled` is accepted too. Its TLS side "
                      "uses `listeners.ssl`'s certificate keys (`certfile` and `keyfile` are "
                      "required, `key_password`, `cacertfile`, `verify_peer`, "
                      "`fail_if_no_peer_cert` and `use_cn_as_username` apply too), as NanoMQ "
@@ -932,6 +937,7 @@ std::string render_markdown() {
            escape_cell(row.default_value) + "` | " + (row.reloadable ? "yes" : "no") + " | " +
            (row.ours ? "ours" : "NanoMQ") + " | " + escape_cell(row.doc) + " |\n";
   }
+  out += render_listeners_markdown();
   out += render_bridges_markdown();
   out += render_auth_markdown();
   out +=
@@ -945,7 +951,6 @@ std::string render_markdown() {
     out += "| `" + std::string(key.path) + "` | " + escape_cell(key.why) + " |\n";
   }
   out +=
-      "| `listeners.tcp.<name>` | additional named TCP listeners are not implemented yet |\n"
       "\n"
       "## NanoMQ sections accepted but not implemented yet\n"
       "\n"

@@ -143,7 +143,6 @@ def test_stop_without_a_pid_file_says_so(tmp_path):
 @pytest.mark.parametrize("body,key,line", [
     ("auth {\n  allow_anonymous = true\n}\nauthorization {\n  no_match = deny\n}\n",
      "authorization", 7),
-    ('listeners.ssl.extra {\n  bind = "127.0.0.1:0"\n}\n', "listeners.ssl.extra", 4),
 ])
 def test_unenforced_protection_refuses_to_start(procs, tmp_path, body, key, line):
     port = free_port()

@@ -10,6 +10,7 @@
 
 #include "config/config.hpp"
 #include "config/schema.hpp"
+#include "load_helpers.hpp"
 
 namespace harbor::config {
 namespace {
@@ -18,18 +19,8 @@ using namespace std::chrono_literals;
 
 const std::string kCompat = HARBOR_SHARED_DIR "/compat/nanomq/";
 
-Config load_ok(const std::string& text) {
-  auto r = load_string(text, "t.conf");
-  EXPECT_TRUE(r) << (r ? "" : r.error().to_string());
-  if (!r) return Config{};
-  return *r->config;
-}
-
-std::string load_error(const std::string& text) {
-  auto r = load_string(text, "t.conf");
-  if (r) return "(no error)";
-  return r.error().to_string();
-}
+using test_support::load_error;
+using test_support::load_ok;
 
 bool has_warning(const std::vector<std::string>& warnings, const std::string& needle) {
   return std::any_of(warnings.begin(), warnings.end(),
@@ -371,10 +362,21 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_EQ(c.sqlite.flush_mem_threshold, 100u);
   EXPECT_EQ(c.sqlite.resend_interval, 5000ms);
   EXPECT_EQ(c.tcp.bind, "0.0.0.0:1883");
-  for (const char* section :
-       {"listeners.tcp.default_1", "listeners.tcp.default_2", "listeners.ssl.default_1",
-        "listeners.ssl.default_2", "http_server", "webhook", "preset", "bridges.aws", "bridges.nng",
-        "rules", "exchange_client", "parquet", "plugin"}) {
+  // Its named listeners are read, each with its own keys, and warn nothing.
+  ASSERT_EQ(c.named_listeners.tcp.size(), 2u);
+  EXPECT_EQ(c.named_listeners.tcp[0].key, "listeners.tcp.default_1");
+  EXPECT_EQ(c.named_listeners.tcp[0].bind, "0.0.0.0:1884");
+  EXPECT_EQ(c.named_listeners.tcp[1].bind, "0.0.0.0:1885");
+  ASSERT_EQ(c.named_listeners.ssl.size(), 2u);
+  EXPECT_EQ(c.named_listeners.ssl[0].name, "default_1");
+  EXPECT_EQ(c.named_listeners.ssl[0].bind, "0.0.0.0:8881");
+  EXPECT_EQ(c.named_listeners.ssl[0].tls.certfile, "/etc/certs/cert.pem");
+  EXPECT_EQ(c.named_listeners.ssl[1].bind, "0.0.0.0:8884");
+  EXPECT_TRUE(c.named_listeners.ws.empty());
+  EXPECT_TRUE(c.named_listeners.wss.empty());
+  EXPECT_EQ(count_warnings(r->warnings, ".default_"), 0u);
+  for (const char* section : {"http_server", "webhook", "preset", "bridges.aws", "bridges.nng",
+                              "rules", "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;
