@@ -243,7 +243,15 @@ void HttpAuthClient::start_job(std::unique_ptr<Job> job, void* multi) {
     return;
   }
   curl_easy_setopt(e, CURLOPT_URL, job->url.c_str());
-  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http");
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  // https: the server's certificate is verified (libcurl's default: chain and host name)
+  // against cacertfile, or the system's CAs when none is given.
+  if (!job->spec.cacertfile.empty())
+    curl_easy_setopt(e, CURLOPT_CAINFO, job->spec.cacertfile.c_str());
+  if (!job->spec.certfile.empty()) {
+    curl_easy_setopt(e, CURLOPT_SSLCERT, job->spec.certfile.c_str());
+    curl_easy_setopt(e, CURLOPT_SSLKEY, job->spec.keyfile.c_str());
+  }
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(job->timeout.count()));
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(job->connect_timeout.count()));

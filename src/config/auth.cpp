@@ -163,6 +163,33 @@ class AuthReader {
     return {};
   }
 
+  // tls { cacertfile, certfile, keyfile }: each file must be readable now (a path that is
+  // wrong is this file's error, not a refused CONNECT later).
+  static Result read_http_tls(const Value& v, const std::string& key, HttpRequestSettings& out) {
+    if (!v.is_object())
+      return error_at(v, key,
+                      "is a section: expected { cacertfile = ... }, got " + describe_value(v));
+    for (const auto& f : v.fields) {
+      const std::string k = key + "." + f.key;
+      std::string* into = f.key == "cacertfile" ? &out.cacertfile
+                          : f.key == "certfile" ? &out.certfile
+                          : f.key == "keyfile"  ? &out.keyfile
+                                                : nullptr;
+      if (into == nullptr)
+        return error_at(f.value, k,
+                        "unknown key, did you mean " + key + "." +
+                            suggest(f.key, {"cacertfile", "certfile", "keyfile"}) + "?");
+      auto path = as_string(f.value, k);
+      if (!path) return tl::unexpected(path.error());
+      if (!std::ifstream(*path).good())
+        return error_at(f.value, k, "cannot read \"" + *path + "\"");
+      *into = *path;
+    }
+    if (out.certfile.empty() != out.keyfile.empty())
+      return error_at(v, key, "certfile and keyfile go together");
+    return {};
+  }
+
   static Result read_http_request(const Value& v, const std::string& key,
                                   HttpRequestSettings& out) {
     if (!v.is_object())
@@ -174,11 +201,11 @@ class AuthReader {
       if (f.key == "url") {
         auto url = as_string(f.value, k);
         if (!url) return tl::unexpected(url.error());
-        if (url->starts_with("https://"))
-          return error_at(f.value, k, "https is not supported yet (no TLS client): use http://");
-        if (!url->starts_with("http://") || url->size() <= 7)
-          return error_at(f.value, k,
-                          "expected an http://host:port/path URL, got \"" + *url + "\"");
+        const bool https = url->starts_with("https://");
+        if (!(https ? url->size() > 8 : url->starts_with("http://") && url->size() > 7))
+          return error_at(
+              f.value, k,
+              "expected an http:// or https://host:port/path URL, got \"" + *url + "\"");
         out.url = *url;
       } else if (f.key == "method") {
         auto m = as_string(f.value, k);
@@ -208,7 +235,7 @@ class AuthReader {
           out.params.emplace_back(pf.key, *pv);
         }
       } else if (f.key == "tls" || f.key == "ssl") {
-        return error_at(f.value, k, "TLS to the HTTP server is not supported yet");
+        if (auto r = read_http_tls(f.value, k, out); !r) return r;
       } else {
         return error_at(f.value, k,
                         "unknown key, did you mean " + key + "." +
@@ -216,6 +243,9 @@ class AuthReader {
       }
     }
     if (out.url.empty()) return error_at(v, key + ".url", "is required");
+    if (!out.url.starts_with("https://") &&
+        !(out.cacertfile.empty() && out.certfile.empty() && out.keyfile.empty()))
+      return error_at(v, key + ".tls", "is for an https:// url; url is \"" + out.url + "\"");
     for (const auto& [name, value] : out.headers) {
       if (name == "content-type" && lower(value) != "application/x-www-form-urlencoded" &&
           lower(value) != "application/json")
@@ -596,8 +626,10 @@ remembered that long, ours for `auth_req`), `enable`. Placeholders in `params`: 
 name, `%c` client id, `%a` client address, `%r` protocol level (3, 4, 5), `%P` password;
 `%p`, `%C`, `%d` (listener port, certificate CN and subject) are empty for now. With `get`
 the params go in the query string; with `post` in the body, form-encoded or, with
-`headers.content-type = "application/json"`, as a JSON object. Only `http://` URLs (no TLS
-client yet); redirects are not followed.
+`headers.content-type = "application/json"`, as a JSON object. `https://` URLs are verified
+(certificate chain and host name) against `tls { cacertfile = "..." }` in the request's
+section, or the system's CAs without it; `certfile` and `keyfile` there give a client
+certificate (NanoMQ's keys; each file must be readable at load). Redirects are not followed.
 
 A user the password file accepts is not asked about. Otherwise, with a user name or with
 `allow_anonymous = true`, `auth_req` decides: 200 lets the client in, 4xx refuses it with

@@ -32,7 +32,7 @@ struct AclRuleSettings {
 // One request of http_auth (auth_req, super_req, acl_req): NanoMQ's keys.
 struct HttpRequestSettings {
   bool present = false;
-  std::string url;   // http://host:port/path (https is refused: no TLS client yet)
+  std::string url;   // http://host:port/path or https://...
   bool post = true;  // method = post | get
   // Header name (lower case) → value; content-type is application/x-www-form-urlencoded
   // unless given (application/json is the other one understood).
@@ -40,6 +40,11 @@ struct HttpRequestSettings {
   // Parameter → template with %u %c %a %r %P, and for acl_req %A %t %m (%p %C %d: empty),
   // in file order.
   std::vector<std::pair<std::string, std::string>> params;
+  // https: `tls { cacertfile, certfile, keyfile }` (NanoMQ's keys): the CAs the server's
+  // certificate must chain to ("" = the system's), and a client certificate and key.
+  std::string cacertfile;
+  std::string certfile;
+  std::string keyfile;
   bool operator==(const HttpRequestSettings&) const = default;
 };
 

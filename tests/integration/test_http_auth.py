@@ -6,6 +6,7 @@ answer, in order, and are not lost."""
 import json
 import os
 import signal
+import ssl
 import threading
 import time
 import urllib.parse
@@ -15,6 +16,7 @@ import pytest
 
 import mqttraw
 from helpers import free_port, unique_id, wait_for
+from test_tls import Pki
 
 pytestmark = pytest.mark.harbormq_only
 
@@ -28,7 +30,7 @@ class AuthServer:
     /acl, by the topic's first level: "ok" and "#" 200, "slow" 200 after `slow_s`, "err"
     500, anything else 403. Every request is recorded as dict(path, query, headers, body)."""
 
-    def __init__(self, slow_s=3.0):
+    def __init__(self, slow_s=3.0, tls=None):
         self.requests = []
         self.slow_s = slow_s
         self.lock = threading.Lock()
@@ -80,12 +82,16 @@ class AuthServer:
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:  # an ssl.SSLContext: HTTPS
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
+            self.scheme = "https"
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
-    def url(self, path):
-        return "http://127.0.0.1:%d%s" % (self.port, path)
+    def url(self, path, host="127.0.0.1"):
+        return "%s://%s:%d%s" % (self.scheme, host, self.port, path)
 
     def of(self, path):
         with self.lock:
@@ -373,3 +379,74 @@ def test_acl_req_super_user_is_not_asked(make_broker, http_server):
     assert admin.publishes(1)[0].topic == "deny/x"
     assert http_server.of("/acl") == []
     admin.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return Pki(tmp_path_factory.mktemp("pki"))
+
+
+def https_server(pki, require_client_cert=False):
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(*pki.server)
+    if require_client_cert:
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        ctx.load_verify_locations(pki.ca[0])
+    return AuthServer(tls=ctx)
+
+
+def https_broker(make_broker, server, tls_keys, host="127.0.0.1"):
+    tls = "tls { %s }" % ", ".join('%s = "%s"' % kv for kv in tls_keys.items()) if tls_keys else ""
+    return http_broker(make_broker, server.url("/auth", host), extra_req=PARAMS + "\n" + tls)
+
+
+def test_https_auth_req_verified_against_cacertfile(make_broker, pki):
+    server = https_server(pki)
+    try:
+        b = https_broker(make_broker, server, {"cacertfile": pki.ca[0]})
+        assert connack(b, 5, username="good", password="pw") == 0
+        assert connack(b, 5, username="good", password="bad") == BAD_USER_PASSWORD[5]
+        assert [r["params"]["username"] for r in server.of("/auth")] == ["good", "good"]
+        # The host name is checked too: the certificate names 127.0.0.1 and localhost.
+        b2 = https_broker(make_broker, server, {"cacertfile": pki.ca[0]}, host="localhost")
+        assert connack(b2, 4, username="good", password="pw") == 0
+    finally:
+        server.close()
+
+
+def test_https_untrusted_certificate_is_server_unavailable(make_broker, pki):
+    server = https_server(pki)
+    try:
+        # No cacertfile: the system's CAs, which do not know the test CA.
+        b = https_broker(make_broker, server, {})
+        assert connack(b, 5, username="good", password="pw") == UNAVAILABLE[5]
+        assert server.of("/auth") == []
+        wait_for(lambda: "certificate" in b.log_text() and "HTTP auth server gave no answer"
+                 in b.log_text(), 5, what="the TLS failure named in the log")
+    finally:
+        server.close()
+
+
+def test_https_client_certificate(make_broker, pki):
+    server = https_server(pki, require_client_cert=True)
+    try:
+        without = https_broker(make_broker, server, {"cacertfile": pki.ca[0]})
+        assert connack(without, 4, username="good", password="pw") == UNAVAILABLE[4]
+        cert, key = pki.client
+        b = https_broker(make_broker, server,
+                         {"cacertfile": pki.ca[0], "certfile": cert, "keyfile": key})
+        assert connack(b, 4, username="good", password="pw") == 0
+    finally:
+        server.close()
+
+
+def test_https_tls_files_must_be_readable_at_start(make_broker, tmp_path):
+    missing = str(tmp_path / "no-such-ca.pem")
+    b = http_broker(make_broker, "https://127.0.0.1:1/auth",
+                    extra_req='tls { cacertfile = "%s" }' % missing, start=False)
+    proc = b.spawn()
+    assert proc.wait(15) == 2
+    b.proc = None
+    log = b.log_text()
+    assert "auth.http_auth.auth_req.tls.cacertfile" in log and "cannot read" in log, log
+
