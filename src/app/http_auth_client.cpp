@@ -17,8 +17,8 @@ int64_t steady_ms() {
 
 // NanoMQ's placeholders: %u user, %c client id, %a address, %r protocol level, %P password;
 // for acl_req %A access (1 subscribe, 2 publish), %t topic, %m mount point (empty: we have
-// none); %p the listener's port and %C / %d the client certificate's CN / subject (empty:
-// not known here), %% a '%'. Anything else is kept as written.
+// none); %p the listener's port, %C / %d a TLS client's verified certificate's CN / subject
+// (empty without one), %% a '%'. Anything else is kept as written.
 std::string expand(const std::string& tmpl, const broker::HttpAuthRequest& r) {
   std::string out;
   for (size_t i = 0; i < tmpl.size(); ++i) {
@@ -49,8 +49,14 @@ std::string expand(const std::string& tmpl, const broker::HttpAuthRequest& r) {
         out += r.topic;
         break;
       case 'p':
+        if (r.port != 0) out += std::to_string(r.port);
+        break;
       case 'C':
+        out += r.cert_cn;
+        break;
       case 'd':
+        out += r.cert_subject;
+        break;
       case 'm':
         break;
       case '%':

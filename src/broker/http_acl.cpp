@@ -62,6 +62,7 @@ bool ShardBroker::park_for_http_acl(Link* link, mqtt::Packet& packet) {
   r.client_id = link->acl->client_id();
   r.address = link->acl->address();
   r.protocol = static_cast<uint8_t>(link->version());
+  fill_connection_params(link, r);
   link->input_held = true;
   ctx_.http_auth->ask(std::move(r));
   return true;

@@ -84,6 +84,13 @@ class Link {
   // the ACL (empty: no certificate verified, the CONNECT has no user name). Null: the
   // CONNECT's own stands. (A pointer: most connections have none.)
   std::unique_ptr<std::string> certificate_username;
+  // A TLS client's certificate, once its handshake completed (null: none, or not TLS): what
+  // auth.http_auth's %C and %d send (the CN and the subject; empty when not verified).
+  struct PeerCertificate {
+    std::string cn;
+    std::string subject;
+  };
+  std::unique_ptr<PeerCertificate> peer_certificate;
 
   // Why the connection ends; the first cause recorded wins. Empty until one is.
   const std::string& close_reason() const { return close_reason_ ? *close_reason_ : kNoText; }
@@ -111,6 +118,9 @@ class Link {
   virtual void trim_buffers() = 0;
   // input_held was cleared: handle the packets that waited.
   virtual void resume_held_input() {}
+  // The port of the listener the client came in on (asked of the socket: for auth.http_auth's
+  // %p only); 0 when not known.
+  virtual uint16_t local_port() const { return 0; }
 
  private:
   inline static const std::string kNoText;

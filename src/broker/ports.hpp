@@ -208,6 +208,9 @@ struct HttpAuthRequest {
   std::string client_id;
   std::string address;   // the client's IP address
   uint8_t protocol = 4;  // protocol level: 3, 4 or 5
+  uint16_t port = 0;     // the listener's port (%p)
+  std::string cert_cn;   // a TLS client's verified certificate: its CN (%C)
+  std::string cert_subject;  // and its subject (%d)
 };
 
 enum class HttpAuthVerdict : uint8_t {

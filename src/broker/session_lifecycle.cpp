@@ -200,6 +200,7 @@ bool ShardBroker::ask_http_auth(Link* link, mqtt::Connect& c) {
   r.client_id = c.client_id;
   r.address = std::string(address_of(link->remote));
   r.protocol = static_cast<uint8_t>(c.version);
+  fill_connection_params(link, r);
   link->http_auth->connect = std::make_unique<mqtt::Connect>(std::move(c));
   link->input_held = true;
   ctx_.http_auth->ask(std::move(r));

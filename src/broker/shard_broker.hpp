@@ -154,6 +154,14 @@ class ShardBroker {
            ctx_.http_auth != nullptr;
   }
   bool park_for_http_acl(Link* link, mqtt::Packet& packet);
+  // %p %C %d: the listener's port and the client certificate's CN and subject.
+  static void fill_connection_params(const Link* link, HttpAuthRequest& r) {
+    r.port = link->local_port();
+    if (link->peer_certificate) {
+      r.cert_cn = link->peer_certificate->cn;
+      r.cert_subject = link->peer_certificate->subject;
+    }
+  }
   // The answer for (access, topic) of the packet being handled (asked before it was).
   bool http_acl_allows(Link* link, uint8_t access, std::string_view topic);
   void on_http_acl_answer(Link* link, HttpAuthAnswer answer);

@@ -624,7 +624,8 @@ name = "%u" ... } }`, `super_req { ... }` likewise, `timeout` (5 s, the whole re
 `connect_timeout` (5 s), `pool_size` (32 requests in flight), `cache_ttl` (0 s: answers are
 remembered that long, ours for `auth_req`), `enable`. Placeholders in `params`: `%u` user
 name, `%c` client id, `%a` client address, `%r` protocol level (3, 4, 5), `%P` password;
-`%p`, `%C`, `%d` (listener port, certificate CN and subject) are empty for now. With `get`
+`%p` the port of the listener the client came in on, `%C` and `%d` a TLS client's verified
+certificate's CN and subject (empty without one). With `get`
 the params go in the query string; with `post` in the body, form-encoded or, with
 `headers.content-type = "application/json"`, as a JSON object. `https://` URLs are verified
 (certificate chain and host name) against `tls { cacertfile = "..." }` in the request's

@@ -37,8 +37,8 @@ struct HttpRequestSettings {
   // Header name (lower case) → value; content-type is application/x-www-form-urlencoded
   // unless given (application/json is the other one understood).
   std::vector<std::pair<std::string, std::string>> headers;
-  // Parameter → template with %u %c %a %r %P, and for acl_req %A %t %m (%p %C %d: empty),
-  // in file order.
+  // Parameter → template with %u %c %a %r %P %p %C %d, and for acl_req %A %t %m, in file
+  // order.
   std::vector<std::pair<std::string, std::string>> params;
   // https: `tls { cacertfile, certfile, keyfile }` (NanoMQ's keys): the CAs the server's
   // certificate must chain to ("" = the system's), and a client certificate and key.

@@ -218,12 +218,19 @@ void Connection::take_tls_input(std::span<uint8_t> bytes) {
   // has consumed all of it when take() returns, and feed() copies the plaintext over it.
   const bool was_done = tls_->handshake_done();
   const std::string_view plain = tls_->take(bytes);
-  if (!was_done && tls_->handshake_done() && cn_as_username_) {
-    // Only a certificate that verified names the user; without one the CONNECT's user name
-    // is dropped all the same, so that no client picks the name the certificate would give.
+  if (!was_done && tls_->handshake_done() && !client_) {
+    // Only a certificate that verified names anyone: an unverified one is what the client
+    // claims, so it gives no CN, subject or user name.
     auto peer = tls_->peer_certificate();
-    certificate_username =
-        std::make_unique<std::string>((peer && peer->verified) ? peer->subject_cn : std::string());
+    const bool verified = peer && peer->verified;
+    if (verified)
+      peer_certificate =
+          std::make_unique<PeerCertificate>(PeerCertificate{peer->subject_cn, peer->subject});
+    // Without a verified certificate the CONNECT's user name is dropped all the same, so
+    // that no client picks the name the certificate would give.
+    if (cn_as_username_)
+      certificate_username =
+          std::make_unique<std::string>(verified ? peer->subject_cn : std::string());
   }
   if (!plain.empty() && ws_) {
     // wss: the plaintext is WebSocket input, copied over the ciphertext as feed() would,
@@ -316,6 +323,8 @@ void Connection::process_input() {
   // TLS likewise: a failure or the client's close_notify, after the packets before it.
   if (tls_ && tls_->ended() && !closing && !closed && !moving && !paused_) end_tls_stream();
 }
+
+uint16_t Connection::local_port() const { return fd_ >= 0 ? runtime::local_port(fd_) : 0; }
 
 void Connection::resume_held_input() {
   if (closed || closing || moving || input_held) return;

@@ -92,6 +92,7 @@ class Connection final : public IoHandler, public broker::Link {
   uint64_t link_id() const override { return id_; }
   void trim_buffers() override;
   void resume_held_input() override;
+  uint16_t local_port() const override;
 
   int fd() const { return fd_; }
   bool is_outbound() const { return role_ != nullptr; }

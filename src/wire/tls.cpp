@@ -632,6 +632,20 @@ std::string last_common_name(X509* cert) {
   return text.value_or(std::string());
 }
 
+std::string subject_text(X509* cert) {
+  BIO* out = BIO_new(BIO_s_mem());
+  if (out == nullptr) return {};
+  std::string text;
+  if (X509_NAME_print_ex(out, X509_get_subject_name(cert), 0,
+                         XN_FLAG_RFC2253 & ~ASN1_STRFLGS_ESC_MSB) >= 0) {
+    char* data = nullptr;
+    const long size = BIO_get_mem_data(out, &data);
+    if (data != nullptr && size > 0) text.assign(data, static_cast<size_t>(size));
+  }
+  BIO_free(out);
+  return text.find('\0') == std::string::npos ? text : std::string();
+}
+
 }  // namespace
 
 std::optional<TlsPeerCertificate> TlsSession::peer_certificate() const {
@@ -642,6 +656,7 @@ std::optional<TlsPeerCertificate> TlsSession::peer_certificate() const {
   peer.verified = (SSL_get_verify_mode(ssl_) & SSL_VERIFY_PEER) != 0 &&
                   SSL_get_verify_result(ssl_) == X509_V_OK;
   peer.subject_cn = last_common_name(cert);
+  peer.subject = subject_text(cert);
   auto* names =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   for (int i = 0; names != nullptr && i < sk_GENERAL_NAME_num(names); ++i) {

@@ -106,6 +106,8 @@ struct TlsPeerCertificate {
   // The subject's last (most specific) commonName, UTF-8; empty if it has none, or if it
   // holds a NUL byte (which would let "a\0b" pass as "a" further on).
   std::string subject_cn;
+  // The whole subject, RFC 2253 style ("CN=client-1,O=Acme"), UTF-8 (NanoMQ's %d).
+  std::string subject;
   std::vector<std::string> dns_names;  // subjectAltName dNSName entries (NUL-free ones)
   std::vector<std::string> emails;     // subjectAltName rfc822Name entries (NUL-free ones)
 };

@@ -16,7 +16,8 @@ import pytest
 
 import mqttraw
 from helpers import free_port, unique_id, wait_for
-from test_tls import Pki
+from helpers import HOST, PahoClient
+from test_tls import Pki, ssl_section
 
 pytestmark = pytest.mark.harbormq_only
 
@@ -66,6 +67,8 @@ class AuthServer:
                         status = 200
                     elif user == "err":
                         status = 500
+                elif url.path == "/open":
+                    status = 200
                 elif url.path == "/super":
                     status = 200 if user == "admin" else 403
                 elif url.path == "/acl":
@@ -113,12 +116,13 @@ PARAMS = ('params = {clientid = "%c", username = "%u", password = "%P", ip = "%a
           'proto = "%r"}')
 
 
-def http_broker(make_broker, url, extra_req="", extra_auth="", extra_http="", **settings):
+def http_broker(make_broker, url, extra_req="", extra_auth="", extra_http="", extra_conf="",
+                **settings):
     conf = ("auth {\n  allow_anonymous = true\n%s\n  http_auth {\n"
             "    auth_req { url = \"%s\"\n %s\n %s }\n    timeout = 1s\n%s\n  }\n}\n" % (
                 extra_auth, url, PARAMS if "params" not in extra_req else "", extra_req,
                 extra_http))
-    return make_broker(extra_conf=conf, **settings)
+    return make_broker(extra_conf=conf + extra_conf, **settings)
 
 
 def connack(b, version, **kw):
@@ -449,4 +453,26 @@ def test_https_tls_files_must_be_readable_at_start(make_broker, tmp_path):
     b.proc = None
     log = b.log_text()
     assert "auth.http_auth.auth_req.tls.cacertfile" in log and "cannot read" in log, log
+
+
+def test_listener_port_and_client_certificate_placeholders(make_broker, http_server, pki):
+    """%p is the port the client came in on; %C and %d a TLS client's verified certificate's
+    CN and subject (empty over plain TCP)."""
+    tls_port = free_port()
+    b = http_broker(make_broker, http_server.url("/open"),
+                    extra_req='params = {clientid = "%c", port = "%p", cn = "%C", dn = "%d"}',
+                    extra_conf=ssl_section(tls_port, *pki.server, cacertfile=pki.ca[0],
+                                           verify_peer=True))
+    wait_for(lambda: "ssl %s:%d" % (HOST, tls_port) in b.log_text(), 10, what="the ssl listener")
+    cert, key = pki.client
+    c = PahoClient(b, 4, client_id="with-cert", port=tls_port,
+                   tls={"ca_certs": pki.ca[0], "certfile": cert, "keyfile": key})
+    c.close()
+    assert connack(b, 4) == 0
+    by_id = {r["params"]["clientid"]: r["params"] for r in http_server.of("/open")}
+    assert by_id["with-cert"]["port"] == str(tls_port)
+    assert by_id["with-cert"]["cn"] == "client-1"
+    assert "CN=client-1" in by_id["with-cert"]["dn"], by_id["with-cert"]
+    plain = [p for cid, p in by_id.items() if cid != "with-cert"][0]
+    assert plain == {"clientid": plain["clientid"], "port": str(b.port), "cn": "", "dn": ""}
 

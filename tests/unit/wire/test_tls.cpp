@@ -368,6 +368,7 @@ TEST_P(MutualTls, ServerReadsTheClientCertificate) {
   ASSERT_TRUE(peer.has_value());
   EXPECT_TRUE(peer->verified);
   EXPECT_EQ(peer->subject_cn, "client-1");
+  EXPECT_EQ(peer->subject, "CN=client-1,O=HarborMQ tests");  // RFC 2253 text: http_auth %d
   EXPECT_EQ(peer->dns_names, (std::vector<std::string>{"client-1.example", "second.example"}));
   EXPECT_EQ(peer->emails, std::vector<std::string>{"client-1@example.com"});
   expect_data_flows(link);
