@@ -69,7 +69,8 @@ UpgradeResponseReader::Result UpgradeResponseReader::feed(std::string_view bytes
   const size_t from = before >= 3 ? before - 3 : 0;
   const size_t room = before <= max_head_ ? max_head_ + 1 - before : 0;
   head_.append(bytes.substr(0, room));
-  const size_t end = head_.find("\r\n\r\n", from);
+  size_t end = head_.find("\r\n\r\n", from);
+  if (end != std::string::npos && end + 4 > max_head_) end = std::string::npos;
   if (end == std::string::npos) {
     if (head_.size() > max_head_) {
       status_ = Status::Refused;
