@@ -1,5 +1,6 @@
 """`harbormq pub | sub | bench` over TLS (--cafile, mqtts://) against a HarborMQ listeners.ssl,
-and over WebSocket (--ws PATH, ws://) against a HarborMQ listeners.ws. Certificates come from test_tls's Pki (openssl command line)."""
+over WebSocket (--ws PATH, ws://) against a HarborMQ listeners.ws, and over both (wss://)
+against a listeners.wss; a client certificate (--cert/--key) for verify_peer. Certificates come from test_tls's Pki (openssl command line)."""
 
 import json
 import os
@@ -23,12 +24,14 @@ def pki(tmp_path_factory):
 
 @pytest.fixture
 def broker(make_broker, pki):
-    """A broker with TLS (b.tls_port) and WebSocket (b.ws_port) listeners beside TCP."""
-    tls_port, ws_port = free_port(), free_port()
+    """A broker with TLS (b.tls_port), WebSocket (b.ws_port) and WebSocket-over-TLS
+    (b.wss_port) listeners beside TCP."""
+    tls_port, ws_port, wss_port = free_port(), free_port(), free_port()
     conf = ssl_section(tls_port, pki.server[0], pki.server[1])
     conf += 'listeners.ws { bind = "%s:%d%s" }\n' % (HOST, ws_port, WS_PATH)
+    conf += 'listeners.wss { bind = "%s:%d%s" }\n' % (HOST, wss_port, WS_PATH)
     b = make_broker(extra_conf=conf)
-    b.tls_port, b.ws_port = tls_port, ws_port
+    b.tls_port, b.ws_port, b.wss_port = tls_port, ws_port, wss_port
     wait_for(lambda: "ssl %s:%d" % (HOST, tls_port) in b.log_text(), 10, what="the ssl listener's ready line")
     return b
 
@@ -107,6 +110,24 @@ def test_pub_sub_over_websocket(broker):
     # A path the listener does not serve: the upgrade is refused with 404.
     r = tool("pub", "-h", HOST, "-p", broker.ws_port, "--ws", "/other", "-t", "x", "-m", "y")
     assert r.returncode != 0 and b"404" in r.stderr, r.stderr
+
+
+def test_pub_sub_over_wss_url(broker, pki):
+    url = "wss://%s:%d/wss/a" % (HOST, broker.wss_port)
+    out = round_trip(["-L", url, "--cafile", pki.ca[0]], ["-L", url, "--cafile", pki.ca[0]], "over-wss")
+    assert out == b"wss/a over-wss\n"
+
+
+def test_client_certificate_for_verify_peer(make_broker, pki):
+    port = free_port()
+    b = make_broker(extra_conf=ssl_section(port, pki.server[0], pki.server[1], cacertfile=pki.ca[0],
+                                           verify_peer=True, fail_if_no_peer_cert=True))
+    wait_for(lambda: "ssl %s:%d" % (HOST, port) in b.log_text(), 10, what="the ssl listener's ready line")
+    common = ["-h", HOST, "-p", port, "--cafile", pki.ca[0], "-t", "mtls/a"]
+    r = tool("pub", *common, "-m", "x")
+    assert r.returncode != 0, r.stderr  # no certificate: refused at the handshake
+    r = tool("pub", *common, "--cert", pki.client[0], "--key", pki.client[1], "-m", "x")
+    assert r.returncode == 0, r.stderr
 
 
 def bench_pair(port, transport, tmp_path, count=2000):
