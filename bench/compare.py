@@ -95,6 +95,23 @@ SCENARIOS.update({
                                "Not run by default (name it; --outage-count N)"),
 })
 
+# Transports (issue 14): the QoS 1 fan-in of fanin-q1 over TLS (both brokers, one certificate
+# made at run time: ECDSA P-256, see make_certificate) and over WebSocket (HarborMQ only:
+# Debian's Mosquitto 2.0.11 is built without WebSocket support, so the comparison is with
+# HarborMQ's own plain-TCP fanin-q1 run in the same invocation). Short: not in the default set.
+SCENARIOS.update({
+    "fanin-q1-tls": dict(SCENARIOS["fanin-q1"], transport="tls", default=False,
+                         desc="as fanin-q1 over TLS (TLS 1.3, ECDSA P-256 certificate made at run time; the "
+                              "clients verify it against its CA). Not run by default (name it)"),
+    "fanin-q1-ws": dict(SCENARIOS["fanin-q1"], transport="ws", brokers=("harbormq",), vs_own="fanin-q1",
+                        default=False,
+                        desc="as fanin-q1 over WebSocket (listeners.ws, path /mqtt), HarborMQ only (Debian's "
+                             "Mosquitto 2.0.11 has no WebSocket listener): its ratios are to HarborMQ's own "
+                             "plain-TCP fanin-q1 of the same invocation. Not run by default (name it)"),
+})
+
+WS_PATH = "/mqtt"
+
 SMOKE_SCALE = {"pubs": 10, "subs": 10, "conns": 200, "count": 1000}
 
 
@@ -140,6 +157,28 @@ def find_raw_connect(harbormq_bin, workdir):
             raise RuntimeError("no C compiler to build bench/raw_connect.c")
         subprocess.run([cc, "-O2", "-o", out, src], check=True, capture_output=True, text=True)
     return out
+
+
+def make_certificate(workdir):
+    """A CA and a server certificate for 127.0.0.1 that it signed (ECDSA P-256, 30 days), made
+    with the openssl command line: (ca, cert, key) file names."""
+    def openssl(*args):
+        r = subprocess.run(["openssl", *args], cwd=workdir, capture_output=True, text=True,
+                           stdin=subprocess.DEVNULL, timeout=60)
+        if r.returncode != 0:
+            raise RuntimeError(f"openssl {' '.join(args)}: {r.stderr.strip()}")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    ca, ca_key = os.path.join(workdir, "ca.pem"), os.path.join(workdir, "ca.key")
+    cert, key = os.path.join(workdir, "server.pem"), os.path.join(workdir, "server.key")
+    csr, ext = os.path.join(workdir, "server.csr"), os.path.join(workdir, "server.ext")
+    openssl("req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "30", "-subj", "/CN=bench CA",
+            "-addext", "basicConstraints=critical,CA:TRUE", "-addext", "keyUsage=critical,keyCertSign")
+    with open(ext, "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    openssl("req", "-new", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1")
+    openssl("x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "1", "-days", "30",
+            "-extfile", ext, "-out", cert)
+    return ca, cert, key
 
 
 def free_port():
@@ -206,7 +245,9 @@ class Broker:
     directory when a scenario kills and restarts it (end, restart)."""
 
     def __init__(self, kind, harbormq_bin, workdir, persistence, default_limits=False, synchronous=None,
-                 extra=()):
+                 extra=(), transport="tcp", tls_files=None):
+        """transport "tls" (tls_files = (ca, cert, key)) or "ws": self.port is that listener's
+        (HarborMQ keeps its TCP listener on another free port, unused)."""
         self.kind = kind
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix=f"{kind}-", dir=workdir)
@@ -226,8 +267,11 @@ class Broker:
                 "max_inflight_messages 65535",
                 "max_inflight_bytes 0",
             ]
+            tls = [f"cafile {tls_files[0]}", f"certfile {tls_files[1]}", f"keyfile {tls_files[2]}"] \
+                if transport == "tls" else []
             self.settings = "\n".join([
                 f"listener {self.port} 127.0.0.1",
+                *tls,
                 "allow_anonymous true",
                 # Run as root stays root: otherwise Mosquitto drops to user mosquitto and cannot
                 # write its store in our temporary directory (it logs the failure and loses it).
@@ -245,7 +289,15 @@ class Broker:
         else:
             self.conf = os.path.join(self.dir, "harbormq.conf")
             # log level error, as Mosquitto's log_type error above; own pid file per run.
-            lines = [f'listeners.tcp {{ bind = "127.0.0.1:{self.port}" }}']
+            if transport == "tcp":
+                lines = [f'listeners.tcp {{ bind = "127.0.0.1:{self.port}" }}']
+            else:
+                lines = [f'listeners.tcp {{ bind = "127.0.0.1:{free_port()}" }}']
+            if transport == "tls":
+                lines.append(f'listeners.ssl {{ bind = "127.0.0.1:{self.port}", certfile = "{tls_files[1]}", '
+                             f'keyfile = "{tls_files[2]}" }}')
+            elif transport == "ws":
+                lines.append(f'listeners.ws {{ bind = "127.0.0.1:{self.port}{WS_PATH}" }}')
             if not default_limits:
                 lines.append("mqtt { max_mqueue_len = 0, max_inflight_window = 65535 }")
             lines += [f'system {{ pid_file = "{self.dir}/harbormq.pid" }}', "log { level = error }"]
@@ -321,9 +373,12 @@ class Runner:
         self.args = args
         self.tools = args.tools or args.harbormq
         self.workdir = tempfile.mkdtemp(prefix="harbormq-bench-")
+        self.tls_files = None  # (ca, cert, key), made on first use
+        self.transport_opts = []  # the scenario's: --cafile CA or --ws PATH
 
     def bench(self, mode, port, opts, json_path, wait=True, timeout=600):
-        cmd = [self.tools, "bench", mode, "-p", str(port), "--json", json_path, "--quiet"] + opts
+        cmd = [self.tools, "bench", mode, "-p", str(port), "--json", json_path, "--quiet"] + \
+            self.transport_opts + opts
         if self.args.verbose:
             print("   $", " ".join(cmd), file=sys.stderr)
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -610,6 +665,11 @@ class Runner:
 
     def run_one(self, name, sc, kind, duration):
         persistence = sc.get("store", False)
+        transport = sc.get("transport", "tcp")
+        if transport == "tls" and not self.tls_files:
+            self.tls_files = make_certificate(self.workdir)
+        self.transport_opts = {"tcp": [], "tls": ["--cafile", self.tls_files[0] if self.tls_files else ""],
+                               "ws": ["--ws", WS_PATH]}[transport]
         extra = []
         self.remote = None
         if sc["kind"] == "bridge":
@@ -617,7 +677,7 @@ class Runner:
             extra = bridge_settings(kind, self.remote.port, f"{self.remote.port}")
         try:
             broker = Broker(kind, self.args.harbormq, self.workdir, persistence, sc.get("default_limits", False),
-                            sc.get("synchronous"), extra).start()
+                            sc.get("synchronous"), extra, transport, self.tls_files).start()
         except Exception:
             if self.remote:
                 self.remote.stop()
@@ -747,14 +807,20 @@ def table(results, columns, names):
         per_broker = results[name]
         med = {b: median_metrics(r) for b, r in per_broker.items() if r}
         mos = med.get("mosquitto", {})
+        label = {"harbormq": "harbormq", "mosquitto": "mosquitto"}
+        own = SCENARIOS[name].get("vs_own")
+        if own and "mosquitto" not in per_broker:
+            # No Mosquitto figure (fanin-q1-ws): the ratios are to HarborMQ's own run of `own`.
+            mos = median_metrics((results.get(own) or {}).get("harbormq") or [])
+            label["harbormq"] = f"harbormq (ratios: to its own {own})"
         for b in ("harbormq", "mosquitto"):
             if b not in per_broker:
                 continue
             m = med.get(b)
             if not m:
-                row = [name, b] + ["n/a"] * len(columns)
+                row = [name, label[b]] + ["n/a"] * len(columns)
             elif b == "harbormq":
-                row = [name, b] + [fmt_ratio(m.get(k), mos.get(k), f) for k, _, f in columns]
+                row = [name, label[b]] + [fmt_ratio(m.get(k), mos.get(k), f) for k, _, f in columns]
             else:
                 row = [name, b] + [fmt(m.get(k), f) for k, _, f in columns]
             out.append("| " + " | ".join(row) + " |")
@@ -836,6 +902,7 @@ def write_report(args, results, settings, errors, out_dir, duration, runs, name)
                   "accepted minus received by the end of the drain time (includes what was still queued); "
                   "slow gaps = lost in the middle.", ""]
         lines += table(results, SLOW_COLUMNS, slow) + [""]
+    lines += transport_lines(results)
     # Store on / store off: what durability costs each broker in accepted/s (issue 4's target).
     pairs = [(on, on.replace("persist-q1", "persist-q1-nostore")) for on in results
              if on.startswith("persist-q1") and "nostore" not in on]
@@ -867,6 +934,38 @@ def write_report(args, results, settings, errors, out_dir, duration, runs, name)
         json.dump({"date": now, "machine": machine_info(), "duration_s": duration, "runs": runs, "smoke": args.smoke,
                    "results": results, "settings": settings, "errors": errors}, f, indent=2)
     return "\n".join(lines)
+
+
+def transport_lines(results):
+    """Issue 14's figures: CPU per message over TLS against Mosquitto's (target <= 0.5x), and
+    TLS and WebSocket against the same broker's plain TCP."""
+    def med(name, b):
+        return median_metrics((results.get(name) or {}).get(b) or [])
+
+    out = []
+    for name, sc in SCENARIOS.items():
+        if name not in results or not sc.get("transport"):
+            continue
+        plain = "fanin-q1"
+        h, h_tcp = med(name, "harbormq"), med(plain, "harbormq")
+        if sc["transport"] == "tls":
+            m, m_tcp = med(name, "mosquitto"), med(plain, "mosquitto")
+            if h.get("cpu_us_per_msg") and m.get("cpu_us_per_msg"):
+                ratio = h["cpu_us_per_msg"] / m["cpu_us_per_msg"]
+                out.append(f"- `{name}` broker CPU per message: HarborMQ {h['cpu_us_per_msg']:.2f} us, Mosquitto "
+                           f"{m['cpu_us_per_msg']:.2f} us = **{ratio:.2f}x** (target <= 0.5x: "
+                           f"{'met' if ratio <= 0.5 else 'NOT met'})")
+            for b, t, tcp in (("HarborMQ", h, h_tcp), ("Mosquitto", m, m_tcp)):
+                if t.get("cpu_us_per_msg") and tcp.get("cpu_us_per_msg"):
+                    out.append(f"- {b} over TLS / its plain TCP (`{plain}`): CPU per message "
+                               f"{t['cpu_us_per_msg'] / tcp['cpu_us_per_msg']:.2f}x, delivered/s "
+                               f"{t.get('delivered_per_s', 0) / (tcp.get('delivered_per_s') or 1):.2f}x")
+        elif h.get("cpu_us_per_msg") and h_tcp.get("cpu_us_per_msg"):
+            out.append(f"- HarborMQ over WebSocket / its plain TCP (`{plain}`, same invocation; no Mosquitto "
+                       f"figure): CPU per message {h['cpu_us_per_msg']:.2f} / {h_tcp['cpu_us_per_msg']:.2f} us = "
+                       f"**{h['cpu_us_per_msg'] / h_tcp['cpu_us_per_msg']:.2f}x**, delivered/s "
+                       f"{h.get('delivered_per_s', 0) / (h_tcp.get('delivered_per_s') or 1):.2f}x")
+    return ["## TLS and WebSocket", ""] + out + [""] if out else []
 
 
 def drop_percent(m):
@@ -976,7 +1075,7 @@ def main():
     brokers = [b for b in args.brokers.split(",") if b]
     raise_nofile()
     runner = Runner(args)
-    results = {n: {b: [] for b in brokers} for n in names}
+    results = {n: {b: [] for b in brokers if b in SCENARIOS[n].get("brokers", brokers)} for n in names}
     settings, errors = {}, []
     duration = int(args.duration) if args.duration == int(args.duration) else args.duration
     try:
@@ -988,11 +1087,14 @@ def main():
                 sc = scaled(sc, args.smoke)
                 order = brokers if run % 2 == 0 else list(reversed(brokers))
                 for b in order:
+                    if b not in results[name]:
+                        continue
                     label = f"[run {run + 1}/{args.runs}] {name} on {b}"
                     try:
                         m, conf = runner.run_one(name, sc, b, duration)
                         results[name][b].append(m)
                         settings[b + (" (store on)" if sc.get("store") else "")
+                                 + (f" ({sc['transport']})" if sc.get("transport") else "")
                                  + (" (default limits)" if sc.get("default_limits") else "")] = conf
                         main_metric = MAIN_METRIC[sc["kind"]]
                         print(f"{label}: {main_metric} {m.get(main_metric, 0):,.0f}", file=sys.stderr)

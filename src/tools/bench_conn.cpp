@@ -117,8 +117,12 @@ void BenchConn::on_io(uint32_t events) {
       return;
     }
     state_ = State::AwaitConnack;
+    if (w_.options().conn.stream.any()) {
+      stream_ = std::make_unique<ClientStream>(w_.options().conn.stream);
+      stream_->start(out_);
+    }
     mqtt::Connect c = make_connect(w_.options().conn, client_id_);
-    proto_.encode(c, out_);
+    proto_.encode(c, mqtt_sink());
     flush();
     if (state_ == State::Closed) return;
     update_interest();
@@ -149,7 +153,13 @@ void BenchConn::read_input(uint32_t events) {
       }
       want = paced_read_size();
     }
-    auto buf = proto_.prepare(want);
+    std::span<uint8_t> buf;
+    if (stream_) {
+      raw_in_.resize(want);
+      buf = std::span(reinterpret_cast<uint8_t*>(raw_in_.data()), want);
+    } else {
+      buf = proto_.prepare(want);
+    }
     ssize_t n = ::recv(fd_, buf.data(), want, 0);
     if (n == 0) {
       fail("connection closed by broker");
@@ -161,7 +171,7 @@ void BenchConn::read_input(uint32_t events) {
       fail(std::string("recv: ") + std::strerror(errno));
       return;
     }
-    proto_.commit(static_cast<size_t>(n));
+    if (!take_input(buf, static_cast<size_t>(n))) return;
     bytes_read_ += static_cast<uint64_t>(n);
     budget -= std::min(budget, static_cast<size_t>(n));
     for (;;) {
@@ -176,6 +186,32 @@ void BenchConn::read_input(uint32_t events) {
     }
     if (static_cast<size_t>(n) < want) break;
   }
+}
+
+bool BenchConn::take_input(std::span<uint8_t> buf, size_t n) {
+  if (!stream_) {
+    proto_.commit(n);
+    return true;
+  }
+  mqtt_in_.clear();
+  auto r =
+      stream_->read(std::string_view(reinterpret_cast<const char*>(buf.data()), n), mqtt_in_, out_);
+  if (!r) {
+    fail(r.error());
+    return false;
+  }
+  if (!mqtt_in_.empty()) {
+    auto dst = proto_.prepare(mqtt_in_.size());
+    std::memcpy(dst.data(), mqtt_in_.data(), mqtt_in_.size());
+    proto_.commit(mqtt_in_.size());
+  }
+  return true;
+}
+
+void BenchConn::pass_through() {
+  if (!stream_ || mqtt_out_.empty()) return;
+  if (!stream_->write(mqtt_out_, out_)) fail("TLS session closed");
+  mqtt_out_.clear();
 }
 
 bool BenchConn::paced() const {
@@ -265,7 +301,7 @@ void BenchConn::on_connack(const mqtt::Connack& ack) {
     t.filter = shared_filter(o.group, expand_template(o.topic, number_, client_id_));
     t.qos = static_cast<mqtt::QoS>(o.qos);
     sub.topics.push_back(std::move(t));
-    proto_.encode(sub, out_);
+    proto_.encode(sub, mqtt_sink());
     state_ = State::AwaitSuback;
   } else {
     state_ = State::Ready;
@@ -279,11 +315,11 @@ void BenchConn::on_publish(const mqtt::Publish& p) {
   if (p.qos == 1) {
     ack_.type = mqtt::PacketType::Puback;
     ack_.packet_id = p.packet_id;
-    proto_.encode(ack_, out_);
+    proto_.encode(ack_, mqtt_sink());
   } else if (p.qos == 2) {
     ack_.type = mqtt::PacketType::Pubrec;
     ack_.packet_id = p.packet_id;
-    proto_.encode(ack_, out_);
+    proto_.encode(ack_, mqtt_sink());
   }
   uint64_t now = monotonic_ns();
   auto& c = w_.counters;
@@ -313,7 +349,7 @@ void BenchConn::on_ack(const mqtt::PubAck& a) {
     case mqtt::PacketType::Pubrel:  // subscriber side of QoS 2
       ack_.type = mqtt::PacketType::Pubcomp;
       ack_.packet_id = a.packet_id;
-      proto_.encode(ack_, out_);
+      proto_.encode(ack_, mqtt_sink());
       break;
     default:
       break;
@@ -331,7 +367,7 @@ void BenchConn::on_window_output(const mqtt::WindowOutput<uint32_t>& out) {
       ack_.type = mqtt::PacketType::Pubrel;
       ack_.packet_id = out.packet_id;
       ack_.reason = out.reason;
-      proto_.encode(ack_, out_);
+      proto_.encode(ack_, mqtt_sink());
       ack_.reason = mqtt::ReasonCode::Success;
       break;
     case mqtt::WindowAction::ProtocolError:
@@ -352,7 +388,7 @@ bool BenchConn::send_publish(uint64_t now_ns) {
     pub_.packet_id = out.packet_id;
   }
   write_stamp(pub_.payload, Stamp{static_cast<uint32_t>(number_), seq_++, now_ns});
-  proto_.encode(pub_, out_);
+  proto_.encode(pub_, mqtt_sink());
   ++sent_;
   WorkerCounters::bump(w_.counters.sent);
   return true;
@@ -368,7 +404,8 @@ void BenchConn::pump(uint64_t now_ns) {
     limit = std::min(limit, due);
   }
   int batch = 0;
-  while (sent_ < limit && batch < kPublishBatch && out_.size() - out_off_ < kMaxOutBuffered &&
+  while (sent_ < limit && batch < kPublishBatch &&
+         out_.size() - out_off_ + mqtt_out_.size() < kMaxOutBuffered &&
          (pub_.qos == 0 || window_.has_room())) {
     if (!send_publish(now_ns)) break;
     ++batch;
@@ -381,6 +418,8 @@ void BenchConn::pump(uint64_t now_ns) {
 }
 
 void BenchConn::flush() {
+  pass_through();
+  if (state_ == State::Closed) return;
   while (out_off_ < out_.size()) {
     ssize_t n = ::send(fd_, out_.data() + out_off_, out_.size() - out_off_, MSG_NOSIGNAL);
     if (n < 0) {
@@ -404,7 +443,7 @@ void BenchConn::flush() {
 void BenchConn::update_interest() {
   if (fd_ < 0) return;
   uint32_t want = read_paused_ ? 0u : static_cast<uint32_t>(EPOLLIN);
-  bool unsent = out_off_ < out_.size();
+  bool unsent = out_off_ < out_.size() || !mqtt_out_.empty();
   // An unlimited QoS 0 publisher writes whenever the socket has room.
   const auto& o = w_.options();
   bool greedy = is_publisher_active() && o.rate == 0 && (o.qos == 0 || window_.has_room());
@@ -432,7 +471,7 @@ void BenchConn::sweep(int64_t now_ms) {
     return;
   }
   if (o.conn.keepalive > 0 && now_ms - last_send_ms_ >= int64_t{o.conn.keepalive} * 500) {
-    proto_.encode(mqtt::Pingreq{}, out_);
+    proto_.encode(mqtt::Pingreq{}, mqtt_sink());
     flush();
     if (state_ != State::Closed) update_interest();
   }
@@ -448,7 +487,9 @@ void BenchConn::disconnect() {
     force_close();
     return;
   }
-  proto_.encode(mqtt::Disconnect{}, out_);
+  proto_.encode(mqtt::Disconnect{}, mqtt_sink());
+  pass_through();
+  if (state_ == State::Closed) return;
   state_ = State::Closing;
   on_closing_io(EPOLLOUT);
 }

@@ -3,12 +3,14 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "mqtt/outbound_window.hpp"
 #include "mqtt/protocol.hpp"
 #include "runtime/event_loop.hpp"
+#include "tools/client_stream.hpp"
 #include "tools/sequence_tracker.hpp"
 
 namespace harbor::tools {
@@ -49,6 +51,12 @@ class BenchConn : public runtime::IoHandler {
   bool send_publish(uint64_t now_ns);
   void on_window_output(const mqtt::WindowOutput<uint32_t>& out);
   void flush();
+  // Where MQTT output is encoded: straight into out_ over plain TCP, else into mqtt_out_,
+  // which pass_through() hands to the stream's filters.
+  std::string& mqtt_sink() { return stream_ ? mqtt_out_ : out_; }
+  void pass_through();
+  // Bytes read from the socket into the decoder (through the stream with TLS/WebSocket).
+  bool take_input(std::span<uint8_t> buf, size_t n);
   void update_interest();
   void fail(const std::string& why);
   void close_fd();
@@ -65,8 +73,12 @@ class BenchConn : public runtime::IoHandler {
   int fd_ = -1;
   uint32_t interest_ = 0;
   mqtt::ClientProtocol proto_;
-  std::string out_;
+  std::string out_;  // bytes for the socket
   size_t out_off_ = 0;
+  std::unique_ptr<ClientStream> stream_;  // TLS / WebSocket; null over plain TCP
+  std::string mqtt_out_;                  // with a stream: MQTT bytes not yet filtered
+  std::string mqtt_in_;                   // with a stream: one read's MQTT bytes
+  std::string raw_in_;                    // with a stream: what recv() read
   int64_t started_ms_ = 0;
   uint64_t started_ns_ = 0;
   int64_t last_send_ms_ = 0;

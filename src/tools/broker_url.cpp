@@ -21,10 +21,25 @@ tl::unexpected<std::string> fail(std::string text) { return tl::unexpected(std::
 
 tl::expected<BrokerUrl, std::string> parse_broker_url(std::string_view url) {
   BrokerUrl out;
-  if (starts_with_nocase(url, "mqtts://"))
-    return fail("TLS is not implemented yet in harbormq pub/sub: mqtts:// URLs are refused (use mqtt://)");
-  if (!starts_with_nocase(url, "mqtt://")) return fail("unsupported URL scheme (use mqtt://).");
-  std::string_view rest = url.substr(7);
+  struct Scheme {
+    std::string_view prefix;
+    uint16_t port;
+    bool tls;
+    bool websocket;
+  };
+  static constexpr Scheme kSchemes[] = {{"mqtt://", 1883, false, false},
+                                        {"mqtts://", 8883, true, false},
+                                        {"ws://", 8083, false, true},
+                                        {"wss://", 8084, true, true}};
+  const Scheme* scheme = nullptr;
+  for (const auto& s : kSchemes) {
+    if (starts_with_nocase(url, s.prefix)) scheme = &s;
+  }
+  if (!scheme) return fail("unsupported URL scheme (use mqtt://, mqtts://, ws:// or wss://).");
+  out.port = scheme->port;
+  out.tls = scheme->tls;
+  out.websocket = scheme->websocket;
+  std::string_view rest = url.substr(scheme->prefix.size());
 
   const size_t slash = rest.find('/');
   if (slash == std::string_view::npos || slash + 1 == rest.size())

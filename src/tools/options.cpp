@@ -25,6 +25,43 @@ void add_common_connect(CLI::App& app, ConnectOptions& o) {
                  "User property KEY=VALUE on CONNECT (MQTT 5, repeatable)");
   app.add_option("--timeout", o.timeout_s, "Seconds to wait for connect, CONNACK and acknowledgements")
       ->capture_default_str();
+  app.add_option("--cafile", o.cafile,
+                 "TLS: trust these CAs (PEM) for the broker's certificate; turns TLS on");
+  app.add_flag("--tls", o.tls,
+               "TLS with the system's trusted CAs (implied by --cafile, mqtts://, wss://)");
+  app.add_option("--cert", o.certfile, "TLS: client certificate (PEM), with --key");
+  app.add_option("--key", o.keyfile, "TLS: the client certificate's private key (PEM)");
+  app.add_flag("--insecure", o.insecure,
+               "TLS: do not check that the broker's certificate names the host");
+  app.add_option("--ws", o.ws_path,
+                 "MQTT over WebSocket on this path, e.g. /mqtt (ws:// and wss:// URLs: /mqtt)");
+}
+
+tl::expected<void, std::string> finalize_stream(ConnectOptions& o) {
+  o.stream = StreamOptions{};
+  if (o.certfile.empty() != o.keyfile.empty())
+    return tl::unexpected(std::string("--cert and --key go together"));
+  if (!o.cafile.empty() || !o.certfile.empty()) o.tls = true;
+  if (o.insecure && !o.tls)
+    return tl::unexpected(std::string("--insecure needs TLS (--cafile, --tls or mqtts://)"));
+  if (!o.ws_path.empty() && o.ws_path.front() != '/')
+    return tl::unexpected("--ws takes a path starting with '/', got '" + o.ws_path + "'");
+  if (o.tls) {
+    wire::TlsClientOptions t;
+    t.cacertfile = o.cafile;
+    t.certfile = o.certfile;
+    t.keyfile = o.keyfile;
+    t.server_name = o.insecure ? std::string() : o.host;
+    auto context = wire::TlsContext::client(t);
+    if (!context) return tl::unexpected(context.error());
+    o.stream.tls = *context;
+  }
+  if (!o.ws_path.empty()) {
+    o.stream.ws_path = o.ws_path;
+    const bool v6 = o.host.find(':') != std::string::npos;
+    o.stream.ws_host = (v6 ? "[" + o.host + "]" : o.host) + ":" + std::to_string(o.port);
+  }
+  return {};
 }
 
 template <class Props>
@@ -191,6 +228,8 @@ tl::expected<void, std::string> finalize(ConnectOptions& o) {
     if (url->username) o.username = url->username;
     if (url->password) o.password = url->password;
     o.url_topic = url->topic;
+    if (url->tls) o.tls = true;
+    if (url->websocket && o.ws_path.empty()) o.ws_path = "/mqtt";
   }
   // -D makes the client an MQTT 5 client unless -V says otherwise, which is an error.
   if (o.version_text.empty()) o.version_text = o.property_args.empty() ? "3.1.1" : "5";
@@ -205,6 +244,7 @@ tl::expected<void, std::string> finalize(ConnectOptions& o) {
   }
   o.clean_start = !o.no_clean;
   if (o.port == 0 && o.unix_path.empty()) return tl::unexpected(std::string("port must not be 0"));
+  if (auto r = finalize_stream(o); !r) return r;
   if (auto r = check_qos(o.will_qos, "--will-qos"); !r) return r;
   if (auto r = parse_props(o.connect_user_props_text, o.connect_user_props); !r) return r;
   if (o.version != mqtt::Version::v5 && (o.session_expiry || !o.connect_user_props.empty()))

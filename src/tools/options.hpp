@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <tl/expected.hpp>
 #include <vector>
 
-#include <tl/expected.hpp>
-
 #include "mqtt/packets.hpp"
+#include "tools/client_stream.hpp"
 #include "tools/output_format.hpp"
 #include "tools/property_options.hpp"
 
@@ -47,6 +47,18 @@ struct ConnectOptions {
   std::vector<std::vector<std::string>> property_args;
   PacketProperties props;
   double timeout_s = 10;  // connect, CONNACK and acknowledgement waits
+  // TLS, with mosquitto_pub's option names: --cafile (or mqtts:// / wss://, or our --tls
+  // for the system's CAs) turns it on. The broker's certificate is verified and must name
+  // the host (-h), unless --insecure (mosquitto's meaning: the name is not checked).
+  bool tls = false;
+  std::string cafile;
+  std::string certfile;  // --cert, with --key: a client certificate
+  std::string keyfile;
+  bool insecure = false;
+  std::string ws_path;  // --ws PATH (or ws:// / wss://): MQTT over WebSocket on this path
+  // After finalize(): what every connection filters its bytes through (TLS context built
+  // once, shared by all of bench's connections).
+  StreamOptions stream;
 };
 
 struct PubOptions {

@@ -5,6 +5,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
@@ -170,6 +171,10 @@ ToolResult<mqtt::Connack> SyncClient::connect(const std::string& client_id) {
     return tl::unexpected(ToolError{timed_out ? kExitTimeout : kExitConnectFailed, fd.error()});
   }
   fd_ = *fd;
+  if (options_.stream.any()) {
+    stream_.emplace(options_.stream);
+    stream_->start(out_);
+  }
   if (auto r = send(make_connect(options_, client_id)); !r) return tl::unexpected(r.error());
   auto p = wait_for([](const mqtt::Packet& p) { return std::holds_alternative<mqtt::Connack>(p); },
                     [](const mqtt::Packet&) {}, "CONNACK");
@@ -186,8 +191,32 @@ ToolResult<mqtt::Connack> SyncClient::connect(const std::string& client_id) {
 
 ToolResult<void> SyncClient::send(const mqtt::Packet& p) {
   if (debug_) std::fprintf(stderr, "-> %s\n", describe_packet(p).c_str());
-  protocol_.encode(p, out_);
+  if (!stream_) {
+    protocol_.encode(p, out_);
+    return flush();
+  }
+  std::string mqtt;
+  protocol_.encode(p, mqtt);
+  if (!stream_->write(mqtt, out_))
+    return tl::unexpected(
+        ToolError{kExitProtocol, std::string("connection lost: TLS session closed")});
   return flush();
+}
+
+ToolResult<void> SyncClient::take_input(std::string_view bytes) {
+  mqtt_in_.clear();
+  auto r = stream_->read(bytes, mqtt_in_, out_);
+  // Handshake flights and replies first, so a failed handshake's alert reaches the broker.
+  if (!out_.empty()) {
+    if (auto f = flush(); !f) return f;
+  }
+  if (!r) return tl::unexpected(ToolError{kExitProtocol, r.error()});
+  if (!mqtt_in_.empty()) {
+    auto buf = protocol_.prepare(mqtt_in_.size());
+    std::memcpy(buf.data(), mqtt_in_.data(), mqtt_in_.size());
+    protocol_.commit(mqtt_in_.size());
+  }
+  return {};
 }
 
 ToolResult<void> SyncClient::flush() {
@@ -240,14 +269,22 @@ ToolResult<std::optional<mqtt::Packet>> SyncClient::receive(int timeout_ms) {
     if (rc < 0 && errno != EINTR)
       return tl::unexpected(ToolError{kExitProtocol, std::string("poll: ") + std::strerror(errno)});
     if (rc <= 0) continue;
-    auto buf = protocol_.prepare(4096);
+    // With a stream, the socket's bytes are read aside and filtered into the decoder.
+    std::array<uint8_t, 16 * 1024> raw;
+    auto buf = stream_ ? std::span<uint8_t>(raw) : protocol_.prepare(4096);
     ssize_t n = ::recv(fd_, buf.data(), buf.size(), 0);
     if (n == 0) return tl::unexpected(ToolError{kExitProtocol, "connection closed by broker"});
     if (n < 0) {
       if (errno == EINTR || errno == EAGAIN) continue;
       return tl::unexpected(ToolError{kExitProtocol, std::string("connection lost: ") + std::strerror(errno)});
     }
-    protocol_.commit(static_cast<size_t>(n));
+    if (!stream_) {
+      protocol_.commit(static_cast<size_t>(n));
+    } else if (auto r = take_input(std::string_view(reinterpret_cast<const char*>(raw.data()),
+                                                    static_cast<size_t>(n)));
+               !r) {
+      return tl::unexpected(r.error());
+    }
   }
 }
 

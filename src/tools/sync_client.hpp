@@ -6,11 +6,11 @@
 #include <cstdint>
 #include <optional>
 #include <string>
-
 #include <tl/expected.hpp>
 
 #include "mqtt/protocol.hpp"
 #include "runtime/event_loop.hpp"
+#include "tools/client_stream.hpp"
 #include "tools/exit_codes.hpp"
 #include "tools/options.hpp"
 
@@ -60,11 +60,15 @@ class SyncClient {
 
  private:
   ToolResult<void> flush();
+  // Bytes read from the socket: through the stream's filters (if any) into the decoder.
+  ToolResult<void> take_input(std::string_view bytes);
 
   ConnectOptions options_;
   bool debug_;
   int fd_ = -1;
   mqtt::ClientProtocol protocol_;
+  std::optional<ClientStream> stream_;  // TLS / WebSocket; none for plain TCP
+  std::string mqtt_in_;                 // one read's MQTT bytes, with a stream
   std::string out_;
   int64_t last_send_ms_ = 0;
   uint16_t packet_id_ = 0;

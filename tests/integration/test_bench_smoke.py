@@ -24,6 +24,18 @@ def has_subcommand(*cmd):
         return False
 
 
+def compare_smoke(out, scenarios, timeout):
+    """compare.py --smoke on `scenarios` into `out`; returns smoke.json, checked error-free."""
+    r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare.py"), "--smoke", "--no-chart",
+                        "--harbormq", BIN, "--scenarios", scenarios, "--out-dir", out],
+                       capture_output=True, text=True, timeout=timeout)
+    assert r.returncode == 0, r.stderr[-2000:]
+    with open(os.path.join(out, "smoke.json")) as f:
+        res = json.load(f)
+    assert not res["errors"], res["errors"]
+    return res
+
+
 @pytest.mark.skipif(not has_subcommand("bench", "pub") or not os.path.exists("/usr/sbin/mosquitto"),
                     reason="harbormq bench or mosquitto not available")
 def test_compare_smoke():
@@ -63,13 +75,7 @@ def test_compare_backlog_smoke():
     """The `backlog` scenario (not in the default list) at smoke scale: each phase's figures
     are reported, and what HarborMQ acknowledged before the kill -9 is all drained."""
     with tempfile.TemporaryDirectory() as out:
-        r = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "compare.py"), "--smoke", "--no-chart",
-                            "--harbormq", BIN, "--scenarios", "backlog", "--out-dir", out],
-                           capture_output=True, text=True, timeout=300)
-        assert r.returncode == 0, r.stderr[-2000:]
-        with open(os.path.join(out, "smoke.json")) as f:
-            res = json.load(f)
-        assert not res["errors"], res["errors"]
+        res = compare_smoke(out, "backlog", timeout=300)
         for broker in ("harbormq", "mosquitto"):
             m = res["results"]["backlog"][broker][0]
             for key in ("accepted_per_s", "queue_peak_rss_mb", "listen_s", "restore_rss_mb", "delivered_per_s",
@@ -80,3 +86,22 @@ def test_compare_backlog_smoke():
         assert h["dropped"] == 0 and h["delivered"] == h["accepted"], h
         with open(os.path.join(out, "smoke.md")) as f:
             assert "## Backlog" in f.read()
+
+
+@pytest.mark.skipif(not has_subcommand("bench", "pub") or not os.path.exists("/usr/sbin/mosquitto"),
+                    reason="harbormq bench or mosquitto not available")
+def test_compare_transports_smoke():
+    """fanin-q1-tls (both brokers over TLS) and fanin-q1-ws (HarborMQ only, against its own
+    fanin-q1) at smoke scale: results, nothing lost, and the report's TLS/WebSocket lines."""
+    with tempfile.TemporaryDirectory() as out:
+        res = compare_smoke(out, "fanin-q1,fanin-q1-tls,fanin-q1-ws", timeout=300)
+        assert set(res["results"]["fanin-q1-ws"]) == {"harbormq"}
+        for name, brokers in (("fanin-q1-tls", ("harbormq", "mosquitto")), ("fanin-q1-ws", ("harbormq",))):
+            for broker in brokers:
+                m = res["results"][name][broker][0]
+                assert m["delivered"] > 0 and m["dropped"] == 0 and m["gaps"] == 0, (name, broker, m)
+                assert "cpu_us_per_msg" in m and "broker_peak_rss_mb" in m, (name, broker)
+        with open(os.path.join(out, "smoke.md")) as f:
+            text = f.read()
+        assert "## TLS and WebSocket" in text
+        assert "harbormq (ratios: to its own fanin-q1)" in text

@@ -36,8 +36,8 @@ TEST(BrokerUrl, Forms) {
 
 TEST(BrokerUrl, Errors) {
   const std::vector<std::pair<std::string, std::string>> cases = {
-      {"http://h/t", "unsupported URL scheme (use mqtt://)."},
-      {"h/t", "unsupported URL scheme (use mqtt://)."},
+      {"http://h/t", "unsupported URL scheme (use mqtt://, mqtts://, ws:// or wss://)."},
+      {"h/t", "unsupported URL scheme (use mqtt://, mqtts://, ws:// or wss://)."},
       {"mqtt://host", "Invalid URL for -L argument specified - topic missing."},
       {"mqtt://host/", "Invalid URL for -L argument specified - topic missing."},
       {"mqtt:///t", "Invalid URL for -L argument specified - host missing."},
@@ -53,7 +53,26 @@ TEST(BrokerUrl, Errors) {
     ASSERT_FALSE(r) << url;
     EXPECT_EQ(r.error(), error) << url;
   }
-  auto tls = parse_broker_url("mqtts://h/t");
-  ASSERT_FALSE(tls);
-  EXPECT_EQ(tls.error(), "TLS is not implemented yet in harbormq pub/sub: mqtts:// URLs are refused (use mqtt://)");
+}
+
+TEST(BrokerUrl, SchemesSetTransportAndDefaultPort) {
+  struct Case {
+    std::string url;
+    uint16_t port;
+    bool tls;
+    bool websocket;
+  };
+  const std::vector<Case> cases = {{"mqtt://h/t", 1883, false, false},
+                                   {"MQTTS://h/t", 8883, true, false},
+                                   {"ws://h/t", 8083, false, true},
+                                   {"wss://h:9/t", 9, true, true}};
+  for (const auto& c : cases) {
+    auto r = parse_broker_url(c.url);
+    ASSERT_TRUE(r) << c.url << ": " << r.error();
+    EXPECT_EQ(r->port, c.port) << c.url;
+    EXPECT_EQ(r->tls, c.tls) << c.url;
+    EXPECT_EQ(r->websocket, c.websocket) << c.url;
+    EXPECT_EQ(r->host, "h") << c.url;
+    EXPECT_EQ(r->topic, "t") << c.url;
+  }
 }

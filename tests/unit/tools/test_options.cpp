@@ -179,6 +179,29 @@ TEST(Options, PropertyArgumentErrors) {
   }
 }
 
+TEST(Options, TlsAndWebSocketOptions) {
+  BenchOptions plain;
+  ASSERT_FALSE(parse(plain, add_bench_options, {}).has_value());
+  EXPECT_FALSE(plain.conn.stream.any());  // plain TCP: no stream in the way
+  BenchOptions ws;
+  ASSERT_FALSE(parse(ws, add_bench_options, {"-h", "::1", "-p", "9", "--ws", "/x"}).has_value());
+  EXPECT_EQ(ws.conn.stream.ws_host, "[::1]:9");
+  PubOptions missing;
+  auto err =
+      parse(missing, add_pub_options, {"--cafile", "/nonexistent/ca.pem", "-t", "a", "-m", "x"});
+  ASSERT_TRUE(err);
+  EXPECT_NE(err->find("/nonexistent/ca.pem"), std::string::npos) << *err;
+  PubOptions half;
+  EXPECT_EQ(parse(half, add_pub_options, {"--cert", "c.pem", "-t", "a", "-m", "x"}),
+            "--cert and --key go together");
+  PubOptions insecure;
+  EXPECT_EQ(parse(insecure, add_pub_options, {"--insecure", "-t", "a", "-m", "x"}),
+            "--insecure needs TLS (--cafile, --tls or mqtts://)");
+  PubOptions bad_path;
+  EXPECT_EQ(parse(bad_path, add_pub_options, {"--ws", "mqtt", "-t", "a", "-m", "x"}),
+            "--ws takes a path starting with '/', got 'mqtt'");
+}
+
 TEST(Options, UrlSetsHostPortCredentialsAndTopic) {
   PubOptions o;
   auto err = parse(o, add_pub_options, {"-L", "mqtt://ann:secret@broker.example:1999/a/b", "-m", "x"});
@@ -194,8 +217,16 @@ TEST(Options, UrlSetsHostPortCredentialsAndTopic) {
             "give the topic with -t or in the -L URL, not both");
   PubOptions tls;
   auto tls_err = parse(tls, add_pub_options, {"-L", "mqtts://h/a", "-m", "x"});
-  ASSERT_TRUE(tls_err);
-  EXPECT_NE(tls_err->find("TLS is not implemented"), std::string::npos);
+  ASSERT_FALSE(tls_err) << *tls_err;
+  EXPECT_TRUE(tls.conn.tls);
+  EXPECT_EQ(tls.conn.port, 8883);
+  EXPECT_TRUE(tls.conn.stream.tls);  // the system's CAs
+  EXPECT_TRUE(tls.conn.stream.ws_path.empty());
+  PubOptions ws;
+  ASSERT_FALSE(parse(ws, add_pub_options, {"-L", "ws://h/a", "-m", "x"}));
+  EXPECT_EQ(ws.conn.stream.ws_path, "/mqtt");
+  EXPECT_EQ(ws.conn.stream.ws_host, "h:8083");
+  EXPECT_FALSE(ws.conn.stream.tls);
   PubOptions with_unix;
   EXPECT_TRUE(parse(with_unix, add_pub_options, {"-L", "mqtt://h/a", "--unix", "/tmp/s", "-m", "x"}));
 
