@@ -396,11 +396,16 @@ const config::BridgeSettings* enabled_bridge(const config::Config& cfg, const st
 
 void Server::reload_bridges(const config::Config& next, std::vector<bridge::Spec> specs) {
   const unsigned n = static_cast<unsigned>(shards_.size());
-  const bool cache_changed = cfg_->bridge_cache != next.bridge_cache;
+  // What bridge_spec_from takes from outside the bridge's section counts too.
+  const bool cache_changed =
+      cfg_->bridge_cache != next.bridge_cache ||
+      (!next.sqlite.enabled && cfg_->mqtt.max_mqueue_len != next.mqtt.max_mqueue_len);
+  const bool window_changed = cfg_->mqtt.max_inflight_window != next.mqtt.max_inflight_window;
   auto unchanged = [&](const std::string& name) {
     const auto* before = enabled_bridge(*cfg_, name);
     const auto* after = enabled_bridge(next, name);
-    return !cache_changed && before != nullptr && after != nullptr && *before == *after;
+    return !cache_changed && before != nullptr && after != nullptr && *before == *after &&
+           !(window_changed && after->max_inflight == 0);
   };
   std::vector<std::string> kept_ids;  // the client ids of the new set
   for (const auto& spec : specs) kept_ids.push_back(spec.rules->client_id());
