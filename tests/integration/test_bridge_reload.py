@@ -59,6 +59,8 @@ def test_a_bridge_removed_by_reload_closes_its_link_only(make_broker, remote):
                  or "Client edge-gone disconnected" in remote.log_text(), 10,
                  what="the removed bridge's link closed at the remote")
         assert "Client edge-keep disconnected" not in remote.log_text()
+        wait_for(lambda: log_has(b, '"gone" is no longer configured: its session and 0 waiting'),
+                 10, what="the removed bridge's session deleted, with its count")
         assert not log_has(b, 'bridge "keep" removed')
         assert not log_has(b, 'bridge "keep" changed')
         # The other client and bridge still work.
