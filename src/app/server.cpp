@@ -384,6 +384,66 @@ tl::expected<void, std::string> Server::prepare_bridges(unsigned num_shards) {
   return {};
 }
 
+namespace {
+
+const config::BridgeSettings* enabled_bridge(const config::Config& cfg, const std::string& name) {
+  for (const auto& b : cfg.bridges)
+    if (b.enabled && b.name == name) return &b;
+  return nullptr;
+}
+
+}  // namespace
+
+void Server::reload_bridges(const config::Config& next, std::vector<bridge::Spec> specs) {
+  const unsigned n = static_cast<unsigned>(shards_.size());
+  // What bridge_spec_from takes from outside the bridge's section counts too.
+  const bool cache_changed =
+      cfg_->bridge_cache != next.bridge_cache ||
+      (!next.sqlite.enabled && cfg_->mqtt.max_mqueue_len != next.mqtt.max_mqueue_len);
+  const bool window_changed = cfg_->mqtt.max_inflight_window != next.mqtt.max_inflight_window;
+  auto unchanged = [&](const std::string& name) {
+    const auto* before = enabled_bridge(*cfg_, name);
+    const auto* after = enabled_bridge(next, name);
+    return !cache_changed && before != nullptr && after != nullptr && *before == *after &&
+           !(window_changed && after->max_inflight == 0);
+  };
+  std::vector<std::string> kept_ids;  // the client ids of the new set
+  for (const auto& spec : specs) kept_ids.push_back(spec.rules->client_id());
+  // Retire first: a changed bridge's new self is prepared after it on the same shard (the
+  // same client id has the same home shard, and a loop runs its posts in order).
+  std::vector<std::unique_ptr<bridge::Bridge>> running;
+  running.swap(bridges_);
+  for (auto& b : running) {
+    if (unchanged(b->name())) {
+      bridges_.push_back(std::move(b));
+      continue;
+    }
+    const std::string id = b->client_id();
+    const bool drop = std::find(kept_ids.begin(), kept_ids.end(), id) == kept_ids.end();
+    const bool changed = enabled_bridge(next, b->name()) != nullptr;
+    if (!changed) {
+      log_info("reload: bridge \"" + b->name() + "\" removed" +
+               (drop ? " (its session and queue are deleted)" : ""));
+    }
+    shards_[broker::home_shard(id, n)]->loop().post([gone = b.release(), drop] {
+      bridge::Bridge::retire(std::unique_ptr<bridge::Bridge>(gone), drop);
+    });
+  }
+  for (auto& spec : specs) {
+    const std::string name = spec.rules->name;
+    if (unchanged(name)) continue;
+    const bool changed = enabled_bridge(*cfg_, name) != nullptr;
+    log_info(
+        "reload: bridge \"" + name + "\" " +
+        (changed ? "changed (restarted; its session is kept when its client id is)" : "added"));
+    auto& shard = *shards_[broker::home_shard(spec.rules->client_id(), n)];
+    bridges_.push_back(std::make_unique<bridge::Bridge>(std::move(spec), shard));
+    bridge::Bridge* b = bridges_.back().get();
+    shard.loop().post([b] { b->prepare(); });
+    b->start();
+  }
+}
+
 tl::expected<void, std::string> Server::lock_data_directory() {
   const std::string& dir = cfg_->sqlite.mounted_file_path;
   auto fail = [&](const std::string& what) {
@@ -428,6 +488,10 @@ tl::expected<void, std::string> Server::reconfigure(std::shared_ptr<const config
     if (!built) return tl::unexpected(built.error());
     named_tls[k] = *built;
   }
+  // The bridges' TLS files too: bridge_specs_from reads them for every enabled bridge.
+  auto bridge_specs = bridge_specs_from(*cfg);
+  if (!bridge_specs) return tl::unexpected(bridge_specs.error());
+  reload_bridges(*cfg, std::move(*bridge_specs));
   cfg_ = cfg;
   // Each acceptor reads the limit (and takes the TLS context) on its own shard's loop.
   for (size_t i = 0; i < acceptors_.size(); ++i) {

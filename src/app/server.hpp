@@ -113,6 +113,12 @@ class Server {
   // stopped: stop() joins them first).
   std::vector<std::unique_ptr<bridge::Bridge>> bridges_;
   tl::expected<void, std::string> prepare_bridges(unsigned num_shards);
+  // A reload: `specs` (the enabled bridges of `next`, built by bridge_specs_from) replace the
+  // running bridges whose settings differ (by name); the unchanged ones keep their link and
+  // session. Each removed or changed bridge is retired on its shard (its session kept when
+  // the new one has its client id), each new one prepared and dialled there. One log line
+  // per change. Main thread; cfg_ is still the running config.
+  void reload_bridges(const config::Config& next, std::vector<bridge::Spec> specs);
   // auth.http_auth's requests (made at start; its thread starts with the first request).
   std::unique_ptr<HttpAuthClient> http_auth_;
   tl::expected<void, std::string> lock_data_directory();

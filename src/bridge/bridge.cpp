@@ -45,6 +45,30 @@ Bridge::~Bridge() {
 
 void Bridge::prepare() { shard_.broker().ensure_bridge_session(spec_.rules, spec_.version); }
 
+void Bridge::retire(std::unique_ptr<Bridge> self, bool drop_session) {
+  Bridge& b = *self;
+  {
+    std::lock_guard lock(b.lookup_target_->mu);
+    b.lookup_target_->bridge = nullptr;
+  }
+  for (runtime::TimerId* t : {&b.redial_timer_, &b.ping_timer_}) {
+    if (*t != 0) b.shard_.loop().cancel_timer(*t);
+    *t = 0;
+  }
+  b.drop_session_when_retired_ = drop_session;
+  if (b.link_ == nullptr) {
+    b.finish_retiring();
+    return;  // destroyed with `self`
+  }
+  b.link_->set_close_reason("the bridge was removed or changed by a reload");
+  b.link_->close_after_flush();
+  b.retiring_self_ = std::move(self);
+}
+
+void Bridge::finish_retiring() {
+  if (drop_session_when_retired_) shard_.broker().drop_bridge_session(spec_.rules->client_id());
+}
+
 void Bridge::start() {
   shard_.loop().post([this] { dial(); });
 }
@@ -308,6 +332,13 @@ Bridge::Status Bridge::status() const {
 void Bridge::on_closed(runtime::Connection& c) {
   if (&c != link_) return;
   link_ = nullptr;
+  if (retiring_self_) {
+    runtime::log_info("bridge \"" + name() + "\": link to " + c.remote + " closed (" +
+                      c.close_reason() + ")");
+    finish_retiring();
+    auto gone = std::move(retiring_self_);  // the last use of this
+    return;
+  }
   if (ping_timer_ != 0) {
     shard_.loop().cancel_timer(ping_timer_);
     ping_timer_ = 0;

@@ -88,12 +88,20 @@ class Bridge final : public runtime::OutboundRole {
   Bridge(const Bridge&) = delete;
   Bridge& operator=(const Bridge&) = delete;
 
-  // Main thread, shards not running yet: the bridge's session exists with its subscriptions.
+  // Main thread before the shards run, or the shard's loop thread (a reload): the bridge's
+  // session exists with its subscriptions.
   void prepare();
+  // Shard thread (a reload removed or changed the bridge): its timers are cancelled, a host
+  // name lookup still running finds no bridge, its link is closed; once the link's on_closed
+  // came (at once without a link), `drop_session` deletes its session with its queue
+  // (ShardBroker::drop_bridge_session, logged with the count) and the bridge is destroyed,
+  // on this thread: nothing calls it after that.
+  static void retire(std::unique_ptr<Bridge> self, bool drop_session);
   // Any thread: the first dial, on the shard's loop.
   void start();
 
   const std::string& name() const { return spec_.rules->name; }
+  std::string client_id() const { return spec_.rules->client_id(); }
 
   // What the bridge is doing, for the log now and the management API later. Shard thread.
   struct Status {
@@ -124,6 +132,7 @@ class Bridge final : public runtime::OutboundRole {
   void subscribe_remote(runtime::Connection& c);
   void arm_ping();
   std::string describe(const RemoteAddress& a) const;
+  void finish_retiring();
 
   Spec spec_;
   runtime::Shard& shard_;
@@ -148,6 +157,9 @@ class Bridge final : public runtime::OutboundRole {
   uint64_t links_ = 0;
   uint64_t link_acknowledged_ = 0;  // at the start of the current link
   uint64_t link_received_ = 0;
+  // Set by retire() while the link closes: the bridge owns itself until on_closed.
+  std::unique_ptr<Bridge> retiring_self_;
+  bool drop_session_when_retired_ = false;
 };
 
 }  // namespace harbor::bridge

@@ -70,19 +70,23 @@ void ShardBroker::ensure_bridge_session(std::shared_ptr<const BridgeRules> rules
 }
 
 void ShardBroker::drop_unconfigured_bridges(const std::vector<std::string>& configured) {
-  std::vector<Session*> gone;
+  std::vector<std::string> gone;
   for (auto& [id, s] : sessions_) {
     if (!id.starts_with(kBridgeClientPrefix)) continue;
     if (std::find(configured.begin(), configured.end(), id) != configured.end()) continue;
-    gone.push_back(s.get());
+    gone.emplace_back(id);
   }
-  for (Session* s : gone) {
-    log(2, "bridge \"" + s->client_id().substr(kBridgeClientPrefix.size()) +
-               "\" is no longer configured: its session and " +
-               std::to_string(s->queued() + s->inflight.size()) +
-               " waiting message(s) are deleted");
-    destroy_session(s, /*delete_from_store=*/true);
-  }
+  for (const auto& id : gone) drop_bridge_session(id);
+}
+
+void ShardBroker::drop_bridge_session(const std::string& client_id) {
+  auto it = sessions_.find(client_id);
+  if (it == sessions_.end() || !client_id.starts_with(kBridgeClientPrefix)) return;
+  Session* s = it->second.get();
+  log(2, "bridge \"" + s->client_id().substr(kBridgeClientPrefix.size()) +
+             "\" is no longer configured: its session and " +
+             std::to_string(s->queued() + s->inflight.size()) + " waiting message(s) are deleted");
+  destroy_session(s, /*delete_from_store=*/true);
 }
 
 bool ShardBroker::attach_bridge(Link* link, const BridgeAttach& a) {

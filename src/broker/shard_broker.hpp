@@ -109,6 +109,9 @@ class ShardBroker {
   // Startup: restored bridge sessions whose client id is not in `configured` end, with
   // their queues (logged at warn, one line each).
   void drop_unconfigured_bridges(const std::vector<std::string>& configured);
+  // A reload removed the bridge of `client_id` (its link already closed): its session ends
+  // with its queue, logged at warn with the number of messages deleted. No-op without one.
+  void drop_bridge_session(const std::string& client_id);
   struct BridgeAttach {
     std::string client_id;  // BridgeRules::client_id()
     mqtt::Version version = mqtt::Version::v311;

@@ -592,7 +592,8 @@ std::vector<KeyChange> diff(const Config& before, const Config& after) {
     }
   }
   diff_named_listeners(before, after, changes);
-  // The bridges are one unit for reload: any change to them needs a restart.
+  // The bridges are one unit in the diff; a reload applies them (each bridge that changed is
+  // restarted alone, app::Server::reconfigure).
   if (before.bridges != after.bridges || before.bridge_cache != after.bridge_cache) {
     std::string old_value = describe_bridges(before);
     std::string new_value = describe_bridges(after);
@@ -600,7 +601,7 @@ std::vector<KeyChange> diff(const Config& before, const Config& after) {
       new_value += before.bridges != after.bridges ? " (settings changed)" : " (cache changed)";
     }
     changes.push_back(
-        KeyChange{std::string(kBridgesKey), std::move(old_value), std::move(new_value), false});
+        KeyChange{std::string(kBridgesKey), std::move(old_value), std::move(new_value), true});
   }
   // auth {} is one unit too, and reloadable (NanoMQ: hot updatable); its files are re-read.
   if (before.auth != after.auth) {
@@ -651,14 +652,6 @@ std::shared_ptr<const Config> merge_for_reload(const Config& running, const Conf
     }
   }
   keep_running_listeners(running, fresh, *merged);
-  // Bridges need a restart: the running ones stay, with their origins.
-  merged->bridges = running.bridges;
-  merged->bridge_cache = running.bridge_cache;
-  auto is_bridge_key = [](const auto& e) { return e.first.starts_with(kBridgesKey); };
-  std::erase_if(merged->origins.entries, is_bridge_key);
-  for (const auto& entry : running.origins.entries) {
-    if (is_bridge_key(entry)) merged->origins.entries.push_back(entry);
-  }
   return merged;
 }
 

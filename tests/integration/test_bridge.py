@@ -70,6 +70,15 @@ def log_has(broker, text):
     return text in read_log(broker.log_path)
 
 
+def take_the_remote_down(broker, remote, remote_sub):
+    """Once the bridge is up: the remote's subscriber and then the remote stop; returns when
+    the broker has seen its link lost."""
+    wait_for(lambda: log_has(broker, 'bridge "cloud" connected to'), 10, what="bridge link up")
+    remote_sub.stop()
+    remote.stop()
+    wait_for(lambda: log_has(broker, 'bridge "cloud": link to'), 10, what="bridge link lost")
+
+
 @pytest.fixture
 def remote(tmp_path):
     # log_type all: the tests wait for the bridge's SUBSCRIBE in the remote's log.
@@ -240,10 +249,7 @@ def test_bridge_queue_is_bounded_by_the_cache_not_max_mqueue_len(make_broker, re
     conf = bridge_conf(remote.port) + "\nbridges.mqtt.cache { disk_cache_size = 400 }\n"
     mqtt = dict(STORE_MQTT, max_mqueue_len=100)  # a client session would keep 100
     b = make_broker(mqtt_defaults=mqtt, extra_conf=conf, **STORE_OPTIONS)
-    wait_for(lambda: log_has(b, 'bridge "cloud" connected to'), 10, what="bridge link up")
-    remote_sub.stop()
-    remote.stop()
-    wait_for(lambda: log_has(b, 'bridge "cloud": link to'), 10, what="bridge link lost")
+    take_the_remote_down(b, remote, remote_sub)
     acked = publish_many(b.port, "up/c%d", 500)
     assert len(acked) == 500
     wait_for(lambda: log_has(b, "bridges.mqtt.cache.disk_cache_size=400"), 10,
