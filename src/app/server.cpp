@@ -213,12 +213,31 @@ tl::expected<void, std::string> Server::start() {
   }
   for (auto& b : bridges_) b->start();
   started_ = true;
+  if (cfg_->http_server.enabled) {
+    const auto& h = cfg_->http_server;
+    api_ = std::make_unique<http::ApiServer>(
+        http::HttpSettings{.ip_addr = h.ip_addr,
+                           .port = h.port,
+                           .threads = h.limit_conn,
+                           .username = h.username,
+                           .password = h.password,
+                           .max_body = static_cast<size_t>(h.max_body),
+                           .version = HARBOR_VERSION},
+        ctx_, shards_);
+    if (auto bound = api_->start(); !bound) {
+      api_.reset();
+      return tl::unexpected(cfg_->key_error("http_server.port", bound.error()));
+    }
+  }
   return {};
 }
 
 void Server::stop() {
   if (!started_) return;
   started_ = false;
+  // The API asks the shards: it stops before they do.
+  if (api_) api_->stop();
+  api_.reset();
   // Stop accepting first, each acceptor on the loop that owns it.
   std::mutex m;
   std::condition_variable cv;
