@@ -5,6 +5,9 @@ prometheus_client's parser."""
 
 import base64
 import json
+import os
+import socket
+import subprocess
 import urllib.error
 import urllib.request
 
@@ -193,30 +196,37 @@ def test_prometheus_counters_move_after_publishes(make_broker):
         pub.close()
 
 
-def test_jwt_is_refused_naming_the_key(make_broker):
+def start_fails(conf_path):
+    """stderr of `harbormq start` on conf_path, which must fail."""
+    r = subprocess.run([os.environ.get("HARBORMQ_BIN", "../../build/harbormq"), "start",
+                        "--conf", conf_path], capture_output=True, text=True, timeout=10)
+    assert r.returncode != 0, r.stderr
+    return r.stderr
+
+
+def test_jwt_is_refused_naming_file_line_and_key(make_broker):
     b = make_broker(start=False, extra_conf="http_server {\n  auth_type = jwt\n}\n")
-    import subprocess
-    r = subprocess.run([b.binary if hasattr(b, "binary") else __import__("os").environ.get(
-        "HARBORMQ_BIN", "../../build/harbormq"), "start", "--conf", b.conf_path],
-        capture_output=True, text=True, timeout=10)
-    assert r.returncode != 0
-    assert "http_server.auth_type" in r.stderr and "jwt" in r.stderr, r.stderr
-    assert b.conf_path + ":" in r.stderr
+    err = start_fails(b.conf_path)
+    assert "http_server.auth_type" in err and "jwt is not implemented" in err, err
+    assert b.conf_path + ":" in err, err
 
 
 def test_port_in_use_names_the_key(make_broker):
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    s.listen(1)
-    port = s.getsockname()[1]
-    try:
-        b = make_broker(start=False, extra_conf="http_server { port = %d }\n" % port)
-        import os
-        import subprocess
-        r = subprocess.run([os.environ.get("HARBORMQ_BIN", "../../build/harbormq"), "start",
-                            "--conf", b.conf_path], capture_output=True, text=True, timeout=10)
-        assert r.returncode != 0
-        assert "http_server.port" in r.stderr, r.stderr
-    finally:
-        s.close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        b = make_broker(start=False,
+                        extra_conf="http_server { port = %d }\n" % s.getsockname()[1])
+        assert "http_server.port" in start_fails(b.conf_path)
+
+
+def test_post_to_a_get_route_is_404(make_broker):
+    b = api_broker(make_broker)
+    token = base64.b64encode(("%s:%s" % (USER, PASSWORD)).encode()).decode()
+    req = urllib.request.Request("http://127.0.0.1:%d/api/v4/clients" % b.http_port,
+                                 data=b"{}", method="POST",
+                                 headers={"Authorization": "Basic " + token})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        urllib.request.urlopen(req, timeout=5)
+    assert e.value.code == 404
+    assert json.loads(e.value.read())["code"] == 102
