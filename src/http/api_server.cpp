@@ -86,6 +86,10 @@ tl::expected<uint16_t, std::string> ApiServer::start() {
   }
   started_steady_ms_ = steady_ms();
   thread_ = std::thread([this] { server_->listen_after_bind(); });
+  // httplib's stop() does nothing before the accept loop runs: wait for it (bounded), so a
+  // stop right after start cannot leave the thread listening and the join waiting forever.
+  for (int i = 0; i < 2000 && !server_->is_running(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
   runtime::log_info("http_server: management API on http://" + settings_.ip_addr + ":" +
                     std::to_string(port) + "/api/v4" +
                     (settings_.username.empty() && settings_.password.empty()
