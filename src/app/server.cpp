@@ -196,6 +196,24 @@ tl::expected<void, std::string> Server::start() {
       if (auto opened = open_named_listener(l); !opened) return opened;
     }
   }
+  // The HTTP API before listeners.tcp too (same reason). A request that comes before the
+  // shards run waits for them in its shard tasks (bounded), as any other.
+  if (cfg_->http_server.enabled) {
+    const auto& h = cfg_->http_server;
+    api_ = std::make_unique<http::ApiServer>(
+        http::HttpSettings{.ip_addr = h.ip_addr,
+                           .port = h.port,
+                           .threads = h.limit_conn,
+                           .username = h.username,
+                           .password = h.password,
+                           .max_body = static_cast<size_t>(h.max_body),
+                           .version = HARBOR_VERSION},
+        ctx_, shards_);
+    if (auto bound = api_->start(); !bound) {
+      api_.reset();
+      return tl::unexpected(cfg_->key_error("http_server.port", bound.error()));
+    }
+  }
   // listeners.tcp last: a client (or a script) that waits for its port finds every other
   // listener bound too.
   auto bound = open_socket(*cfg_, "listeners.tcp", "tcp", cfg_->tcp.bind, "");
@@ -219,6 +237,9 @@ tl::expected<void, std::string> Server::start() {
 void Server::stop() {
   if (!started_) return;
   started_ = false;
+  // The API asks the shards: it stops before they do.
+  if (api_) api_->stop();
+  api_.reset();
   // Stop accepting first, each acceptor on the loop that owns it.
   std::mutex m;
   std::condition_variable cv;

@@ -17,6 +17,7 @@
 #include "broker/retained_store.hpp"
 #include "broker/subscription_tree.hpp"
 #include "config/config.hpp"
+#include "http/api_server.hpp"
 #include "runtime/shard.hpp"
 
 namespace harbor::store {
@@ -121,6 +122,7 @@ class Server {
   void reload_bridges(const config::Config& next, std::vector<bridge::Spec> specs);
   // auth.http_auth's requests (made at start; its thread starts with the first request).
   std::unique_ptr<HttpAuthClient> http_auth_;
+  std::unique_ptr<http::ApiServer> api_;  // http_server {}; null when off
   tl::expected<void, std::string> lock_data_directory();
   tl::expected<void, std::string> open_websocket_listener();
   tl::expected<void, std::string> open_tls_listener();

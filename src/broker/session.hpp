@@ -96,6 +96,10 @@ class Session {
   // ends (they are still owed on this connection), then go with it.
   bool store_rows_until_end = false;
   bool logged_awaiting_rel = false;  // 3.1.1: more QoS 2 awaiting PUBREL than the limit, logged
+  bool clean_start = false;          // the latest CONNECT's Clean Start (Clean Session in 3.1.1)
+  // The latest CONNECT's user name; null when it had none (most clients in tests and benches).
+  std::unique_ptr<std::string> username;
+  int64_t connected_ms = 0;          // Unix ms of the latest CONNECT accepted
   std::unique_ptr<mqtt::Will> will;  // allocated only when the client set one
   int64_t last_seen_ms = 0;  // Unix ms of the last disconnect
 

@@ -335,6 +335,9 @@ void ShardBroker::on_connect(Link* link, mqtt::Connect c) {
   }
   if (s->window == 0) s->window = 1;
   s->will = c.will ? std::make_unique<mqtt::Will>(std::move(*c.will)) : nullptr;
+  s->clean_start = c.clean_start;
+  s->username = c.username ? std::make_unique<std::string>(*c.username) : nullptr;
+  s->connected_ms = services_.now_unix_ms();
   s->link = link;
   link->session = s;
   link->connected = true;

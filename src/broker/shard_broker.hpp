@@ -16,6 +16,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "broker/client_summary.hpp"
 #include "broker/context.hpp"
 #include "broker/durability_gate.hpp"
 #include "broker/link.hpp"
@@ -98,6 +99,9 @@ class ShardBroker {
   void shutdown();
 
   size_t session_count() const { return sessions_.size(); }
+  // Owner thread: a copy of every session on this shard, online and offline, for the
+  // management API (src/http asks by posting to the shard's loop). Unordered.
+  std::vector<ClientSummary> client_summaries() const;
 
   // ---- bridges (src/bridge/): a bridge is a persistent session whose connection the
   // broker dials ----

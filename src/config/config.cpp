@@ -479,6 +479,19 @@ tl::expected<void, ConfigError> apply_command_line(Value& root,
   return {};
 }
 
+// JWT authentication of the HTTP API is not implemented: a file asking for it is refused
+// rather than served with Basic authentication or none.
+tl::expected<void, ConfigError> check_http_server(const Value& root, const Config& config) {
+  if (config.http_server.auth_type != HttpAuthType::Jwt) return {};
+  hocon::Origin origin{std::string(kCommandLine), 0};
+  if (const Value* http = root.find("http_server"); http && http->is_object()) {
+    if (const Value* type = http->find("auth_type")) origin = type->origin;
+  }
+  return tl::unexpected(ConfigError{origin.file, origin.line, "http_server.auth_type",
+                                    "jwt is not implemented yet; use auth_type = basic "
+                                    "(username and password)"});
+}
+
 // `from_file`: a file (or text) was given, so NanoMQ's rule applies: the sqlite section is
 // enabled by being present, and runs in memory when absent. The same presence rule switches
 // listeners.ws, listeners.ssl and listeners.wss on, whether or not a file was given.
@@ -500,8 +513,13 @@ tl::expected<LoadResult, ConfigError> build(Value& root, std::string source, boo
     if (present("ssl")) config->ssl.enabled = true;
     if (present("wss")) config->wss.enabled = true;
   }
+  // http_server is on when its section is present (NanoMQ's rule); `enable = false` wins.
+  if (const Value* http = root.find("http_server"); http && http->is_object()) {
+    config->http_server.enabled = true;
+  }
   Builder builder(*config, warnings);
   if (auto r = builder.walk(root, ""); !r) return tl::unexpected(r.error());
+  if (auto r = check_http_server(root, *config); !r) return tl::unexpected(r.error());
   if (auto r = check_listener_addresses(*config); !r) return tl::unexpected(r.error());
   config->unenforced_protections = find_unenforced_protections(root);
   return LoadResult{std::move(config), std::move(warnings)};

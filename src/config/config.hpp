@@ -138,6 +138,23 @@ struct LogSettings {
   bool operator==(const LogSettings&) const = default;
 };
 
+// http_server: the management HTTP API (src/http), NanoMQ's keys. Off unless the section is
+// present (NanoMQ's rule); it binds to loopback by default (ours, like every listener here).
+enum class HttpAuthType : uint8_t { Basic, Jwt };
+
+struct HttpServerSettings {
+  bool enabled = false;
+  uint16_t port = 8081;
+  std::string ip_addr = "127.0.0.1";
+  uint32_t limit_conn = 2;         // worker threads: requests served at once
+  std::string username = "admin";  // NanoMQ's default credentials; empty: no authentication
+  std::string password = "public";
+  uint64_t max_body = 65535;                     // bytes of a request body
+  HttpAuthType auth_type = HttpAuthType::Basic;  // jwt is refused at load (not implemented)
+  std::string jwt_public_keyfile;
+  bool operator==(const HttpServerSettings&) const = default;
+};
+
 // Where each key's value came from ("FILE:LINE", "<environment>", "<command line>"), for
 // errors found after loading (a port in use, a data directory that cannot be locked).
 // Not part of the configuration's value: two configs with equal keys compare equal.
@@ -169,6 +186,7 @@ struct Config {
   MqttSettings mqtt;
   SqliteSettings sqlite;
   LogSettings log;
+  HttpServerSettings http_server;
   // `bridges.mqtt.<name>` in file order, and `bridges.mqtt.cache` (bridges.cpp reads them).
   std::vector<BridgeSettings> bridges;
   BridgeCacheSettings bridge_cache;

@@ -11,8 +11,7 @@
 namespace harbor::config {
 
 // Every requested, unenforced protection in the merged, resolved tree, in file order.
-// What removes no protection (listeners.ws, http_server) is
-// not listed: those keep their "not implemented" warning.
+// HTTP API authentication (http_server, Basic) is enforced; JWT is refused at load.
 std::vector<ConfigError> find_unenforced_protections(const hocon::Value& root);
 
 }  // namespace harbor::config

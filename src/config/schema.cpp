@@ -656,6 +656,113 @@ const std::array kRows = {
         .show = [](const Config& c) -> std::string {
           return std::to_string(c.sqlite.commit_batch);
         }},
+    // http_server
+    SchemaRow{
+        .key = "http_server.enable",
+        .type = ValueType::Bool,
+        .default_value = "false",
+        .reloadable = false,
+        .ours = false,
+        .doc = "Serve the management HTTP API (docs/http-api.md). As in NanoMQ, an "
+               "`http_server {}` section that is present is enabled; without one there "
+               "is no HTTP server. `enabled` is accepted too.",
+        .alias = "enabled",
+        .apply = [](Config& c, const Typed& v) { c.http_server.enabled = v.boolean; },
+        .show = [](const Config& c) -> std::string { return show_bool(c.http_server.enabled); }},
+    SchemaRow{
+        .key = "http_server.port",
+        .type = ValueType::Integer,
+        .default_value = "8081",
+        .reloadable = false,
+        .ours = false,
+        .doc = "TCP port of the HTTP API; 0 lets the system choose one (logged).",
+        .min = 0,
+        .max = 65535,
+        .apply = [](Config& c,
+                    const Typed& v) { c.http_server.port = static_cast<uint16_t>(v.integer); },
+        .show = [](const Config& c) -> std::string { return std::to_string(c.http_server.port); }},
+    SchemaRow{.key = "http_server.ip_addr",
+              .type = ValueType::String,
+              .default_value = "\"127.0.0.1\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "IP address the HTTP API listens on. The default is loopback only "
+                     "(ours; NanoMQ's is 0.0.0.0): set `0.0.0.0` to open it to every network.",
+              .apply = [](Config& c, const Typed& v) { c.http_server.ip_addr = v.text; },
+              .show = [](const Config& c) -> std::string { return c.http_server.ip_addr; }},
+    SchemaRow{.key = "http_server.limit_conn",
+              .type = ValueType::Integer,
+              .default_value = "2",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Requests served at once (the HTTP server's worker threads); more "
+                     "connections wait for a free worker.",
+              .min = 1,
+              .max = 64,
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.http_server.limit_conn = static_cast<uint32_t>(v.integer);
+                  },
+              .show = [](const Config& c) -> std::string {
+                return std::to_string(c.http_server.limit_conn);
+              }},
+    SchemaRow{.key = "http_server.username",
+              .type = ValueType::String,
+              .default_value = "\"admin\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "User name of HTTP Basic authentication (NanoMQ's default `admin`). "
+                     "Empty, with an empty `password`: requests are not authenticated (ours).",
+              .apply = [](Config& c, const Typed& v) { c.http_server.username = v.text; },
+              .show = [](const Config& c) -> std::string { return c.http_server.username; }},
+    SchemaRow{.key = "http_server.password",
+              .type = ValueType::String,
+              .default_value = "\"public\"",
+              .reloadable = false,
+              .ours = false,
+              .doc = "Password of HTTP Basic authentication (NanoMQ's default `public`).",
+              .apply = [](Config& c, const Typed& v) { c.http_server.password = v.text; },
+              .show = [](const Config& c) -> std::string { return c.http_server.password; }},
+    SchemaRow{
+        .key = "http_server.max_body",
+        .type = ValueType::Size,
+        .default_value = "65535",
+        .reloadable = false,
+        .ours = false,
+        .doc = "Largest request body accepted; a longer one is answered 413.",
+        .min = 1,
+        .max = 64 * 1024 * 1024,
+        .apply = [](Config& c,
+                    const Typed& v) { c.http_server.max_body = static_cast<uint64_t>(v.integer); },
+        .show = [](const Config& c) -> std::string {
+          return std::to_string(c.http_server.max_body);
+        }},
+    SchemaRow{.key = "http_server.auth_type",
+              .type = ValueType::Enum,
+              .default_value = "basic",
+              .reloadable = false,
+              .ours = false,
+              .doc = "`basic`: HTTP Basic authentication with `username` and `password`. "
+                     "`jwt` is not implemented yet: a file that asks for it is refused.",
+              .choices = "basic|jwt",
+              .apply =
+                  [](Config& c, const Typed& v) {
+                    c.http_server.auth_type =
+                        v.text == "jwt" ? HttpAuthType::Jwt : HttpAuthType::Basic;
+                  },
+              .show = [](const Config& c) -> std::string {
+                return c.http_server.auth_type == HttpAuthType::Jwt ? "jwt" : "basic";
+              }},
+    SchemaRow{
+        .key = "http_server.jwt.public.keyfile",
+        .type = ValueType::String,
+        .default_value = "\"\"",
+        .reloadable = false,
+        .ours = false,
+        .doc = "Public key of `auth_type = jwt`; accepted and unused while jwt is not "
+               "implemented.",
+        .apply = [](Config& c, const Typed& v) { c.http_server.jwt_public_keyfile = v.text; },
+        .show = [](const Config& c) -> std::string { return c.http_server.jwt_public_keyfile; }},
     // log
     SchemaRow{.key = "log.to",
               .type = ValueType::StringList,
@@ -724,7 +831,6 @@ const std::array kRows = {
 
 const std::array kSections = {
     UnimplementedSection{"listeners.quic", "MQTT over QUIC listener"},
-    UnimplementedSection{"http_server", "HTTP management API"},
     UnimplementedSection{"webhook", "web hooks"},
     // bridges.mqtt is read by bridges.cpp; the other bridge types stay here.
     UnimplementedSection{"bridges.aws", "AWS IoT Core bridges"},
@@ -751,9 +857,9 @@ const std::array kKeys = {
     UnimplementedKey{"log.uds_addr", "no Unix-socket log sink"},
 };
 
-const std::array<std::string_view, 9> kImplementedSections = {
+const std::array<std::string_view, 10> kImplementedSections = {
     "listeners.tcp", "listeners.ws", "listeners.ssl", "listeners.wss", "system",
-    "mqtt",          "sqlite",       "log",           "auth"};
+    "mqtt",          "sqlite",       "log",           "auth",          "http_server"};
 
 std::string type_hint(const SchemaRow& row) {
   std::string out(type_name(row.type));

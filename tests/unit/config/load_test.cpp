@@ -286,15 +286,44 @@ TEST(Unimplemented, SectionsWarnOnceAndAreNotValidated) {
       "listeners.quic { more = 1 }\n"
       "bridges.aws.a { server = x }\n"
       "bridges.aws.b { server = y }\n"
-      "http_server { port = 8081 }\n",
+      "webhook { enable = true }\n",
       "t.conf");
   ASSERT_TRUE(r) << r.error().to_string();
   EXPECT_EQ(r->config->unimplemented_sections,
-            (std::vector<std::string>{"listeners.quic", "bridges.aws", "http_server"}));
+            (std::vector<std::string>{"listeners.quic", "bridges.aws", "webhook"}));
   ASSERT_EQ(r->warnings.size(), 3u);
   EXPECT_EQ(r->warnings[0],
             "t.conf:1: listeners.quic: NanoMQ section not implemented yet (MQTT over QUIC "
             "listener); accepted, contents ignored");
+}
+
+TEST(HttpServer, OffWithoutTheSectionOnWithIt) {
+  EXPECT_FALSE(load_ok("mqtt { max_inflight_window = 10 }\n").http_server.enabled);
+  Config on = load_ok("http_server { port = 9000, ip_addr = \"0.0.0.0\", username = \"\" }\n");
+  EXPECT_TRUE(on.http_server.enabled);
+  EXPECT_EQ(on.http_server.port, 9000);
+  EXPECT_EQ(on.http_server.ip_addr, "0.0.0.0");
+  EXPECT_EQ(on.http_server.username, "");
+  EXPECT_FALSE(load_ok("http_server { enable = false }\n").http_server.enabled);
+}
+
+TEST(HttpServer, JwtIsRefusedNamingFileLineAndKey) {
+  auto r = load_string("http_server {\n  port = 8081\n  auth_type = jwt\n}\n", "h.conf");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().file, "h.conf");
+  EXPECT_EQ(r.error().line, 3);
+  EXPECT_EQ(r.error().key, "http_server.auth_type");
+  EXPECT_NE(r.error().message.find("jwt is not implemented"), std::string::npos);
+}
+
+TEST(HttpServer, ValueErrorsNameTheKey) {
+  auto r = load_string("http_server {\n  port = 70000\n}\n", "h.conf");
+  ASSERT_FALSE(r);
+  EXPECT_EQ(r.error().line, 2);
+  EXPECT_EQ(r.error().key, "http_server.port");
+  auto typo = load_string("http_server {\n  usrname = x\n}\n", "h.conf");
+  ASSERT_FALSE(typo);
+  EXPECT_NE(typo.error().message.find("did you mean http_server.username"), std::string::npos);
 }
 
 TEST(Unimplemented, NanoMqKeysInImplementedSectionsWarnOnceEach) {
@@ -337,7 +366,16 @@ TEST(Compat, NanoMqDefaultConf) {
   EXPECT_TRUE(c.ws.enabled);
   EXPECT_EQ(c.ws.bind, "0.0.0.0:8083");
   EXPECT_EQ(c.ws.path, "/mqtt");
-  EXPECT_EQ(c.unimplemented_sections, (std::vector<std::string>{"http_server"}));
+  EXPECT_TRUE(c.unimplemented_sections.empty());
+  // Its http_server is read: on by being present, NanoMQ's keys (jwt keyfile unused: basic).
+  EXPECT_TRUE(c.http_server.enabled);
+  EXPECT_EQ(c.http_server.port, 8081);
+  EXPECT_EQ(c.http_server.ip_addr, "127.0.0.1");  // ours: loopback unless opened
+  EXPECT_EQ(c.http_server.limit_conn, 2u);
+  EXPECT_EQ(c.http_server.username, "admin");
+  EXPECT_EQ(c.http_server.password, "public");
+  EXPECT_EQ(c.http_server.auth_type, HttpAuthType::Basic);
+  EXPECT_EQ(c.http_server.jwt_public_keyfile, "/etc/certs/jwt/jwtRS256.key.pub");
   EXPECT_TRUE(c.auth.present);  // auth {} is read: anonymous allowed, no users, no rules
   EXPECT_TRUE(c.auth.allow_anonymous);
   EXPECT_FALSE(c.auth.check_users);
@@ -345,7 +383,7 @@ TEST(Compat, NanoMqDefaultConf) {
   EXPECT_TRUE(has_warning(r->warnings, "mqtt.max_awaiting_rel"));
   EXPECT_FALSE(has_warning(r->warnings, "log.rotation"));
   EXPECT_FALSE(has_warning(r->warnings, "listeners.ws"));
-  EXPECT_EQ(r->warnings.size(), 2u);  // mqtt.max_awaiting_rel and http_server
+  EXPECT_EQ(r->warnings.size(), 1u);  // mqtt.max_awaiting_rel
 }
 
 TEST(Compat, NanoMqExampleConf) {
@@ -375,8 +413,12 @@ TEST(Compat, NanoMqExampleConf) {
   EXPECT_TRUE(c.named_listeners.ws.empty());
   EXPECT_TRUE(c.named_listeners.wss.empty());
   EXPECT_EQ(count_warnings(r->warnings, ".default_"), 0u);
-  for (const char* section : {"http_server", "webhook", "preset", "bridges.aws", "bridges.nng",
-                              "rules", "exchange_client", "parquet", "plugin"}) {
+  EXPECT_TRUE(c.http_server.enabled);
+  EXPECT_EQ(c.http_server.ip_addr, "0.0.0.0");
+  EXPECT_EQ(c.http_server.limit_conn, 32u);
+  EXPECT_EQ(count_warnings(r->warnings, ": http_server"), 0u);
+  for (const char* section : {"webhook", "preset", "bridges.aws", "bridges.nng", "rules",
+                              "exchange_client", "parquet", "plugin"}) {
     EXPECT_EQ(std::count(c.unimplemented_sections.begin(), c.unimplemented_sections.end(), section),
               1)
         << section;

@@ -50,6 +50,7 @@ TEST(Protections, WhatRemovesNoProtectionIsNotListed) {
                              "super_req { url = \"http://127.0.0.1:1/s\" }\n"
                              "acl_req { url = \"http://127.0.0.1:1/c\" } } }\n")
                   .empty());
+  // Enforced: Basic authentication of the HTTP API (http/api_server.cpp).
   EXPECT_TRUE(protections_of("http_server { port = 8081, username = admin }\n").empty());
   EXPECT_TRUE(protections_of("listeners.ssl { enable = false, bind = \"0.0.0.0:8883\" }\n").empty());
   // Enforced: MQTT over TLS on listeners.ssl itself (app/server.cpp).
