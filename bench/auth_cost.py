@@ -10,8 +10,6 @@ stime from /proc) and the ratios. Load comes from `harbormq bench pub|sub`.
 
 import argparse
 import os
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,33 +17,15 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, HERE)
+import compare  # noqa: E402  (free_port, proc_cpu_s, wait_port, terminate)
+
 PUBLISHERS = 10
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cpu_seconds(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def wait_port(port, proc, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("broker exited with %d" % proc.returncode)
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("broker did not listen on %d" % port)
+def wait_port(port, proc):
+    if not compare.wait_port(port, proc):
+        raise SystemExit("broker did not listen on %d (exit code %s)" % (port, proc.poll()))
 
 
 def harbormq_conf(d, port, auth):
@@ -88,7 +68,7 @@ def mosquitto_conf(d, port, auth):
 
 def run_once(harbormq, broker, auth, count):
     with tempfile.TemporaryDirectory() as d:
-        port = free_port()
+        port = compare.free_port()
         if broker == "harbormq":
             cmd = [harbormq, "start", "--conf", harbormq_conf(d, port, auth), "--pid-file",
                    os.path.join(d, "pid")]
@@ -108,7 +88,7 @@ def run_once(harbormq, broker, auth, count):
                 if sub.poll() is not None:
                     raise SystemExit("subscriber failed: %s" % sub.stderr.read().decode())
                 time.sleep(0.02)
-            cpu0 = cpu_seconds(proc.pid)
+            cpu0 = compare.proc_cpu_s(proc.pid)
             t0 = time.monotonic()
             pub = subprocess.run([harbormq, "bench", "pub", "-p", str(port), "-c",
                                   str(PUBLISHERS), "-q", "1", "-L", str(count), "-s", "64",
@@ -120,15 +100,10 @@ def run_once(harbormq, broker, auth, count):
                 raise SystemExit("subscriber got fewer than %d: %s" % (
                     total, sub.stderr.read().decode()))
             elapsed = time.monotonic() - t0
-            cpu = cpu_seconds(proc.pid) - cpu0
+            cpu = compare.proc_cpu_s(proc.pid) - cpu0
             return cpu / total * 1e6, total / elapsed
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            compare.terminate(proc, 20)
 
 
 def main():

@@ -240,6 +240,18 @@ def raise_nofile():
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
+def terminate(proc, timeout=10):
+    """SIGTERM, then SIGKILL if it is still there after `timeout` seconds."""
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Broker:
     """One broker for one run: one process, or several on the same port, config and data
     directory when a scenario kills and restarts it (end, restart)."""
@@ -356,13 +368,8 @@ class Broker:
         return max(self.dead_hwm_kb, proc_status_kb(self.proc.pid, "VmHWM"))
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        if self.proc:
+            terminate(self.proc)
         if self.log:
             self.log.close()
             self.log = None

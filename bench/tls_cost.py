@@ -11,8 +11,6 @@ before, divided by 2,000). The client is Python's ssl module, the same for both 
 import argparse
 import concurrent.futures
 import os
-import resource
-import signal
 import socket
 import ssl
 import statistics
@@ -22,48 +20,15 @@ import tempfile
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-CLK_TCK = os.sysconf("SC_CLK_TCK")
+sys.path.insert(0, HERE)
+import compare  # noqa: E402  (ports, /proc readers, certificates, terminate)
+
 CONNECT = bytes([0x10, 12, 0, 4]) + b"MQTT" + bytes([4, 2, 0, 60, 0, 0])  # empty client id
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def proc_cpu(pid):
-    with open("/proc/%d/stat" % pid) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLK_TCK
-
-
-def proc_rss_kib(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
-
-def make_certs(d):
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d)
-    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
-    run("req", "-x509", "-new", "-key", "ca.key", "-days", "2", "-subj", "/CN=bench CA",
-        "-out", "ca.pem")
-    run("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "server.key")
-    run("req", "-new", "-key", "server.key", "-subj", "/CN=127.0.0.1", "-out", "server.csr")
-    with open(os.path.join(d, "ext.cnf"), "w") as f:
-        f.write("subjectAltName=IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "server.pem")
-    return [os.path.join(d, n) for n in ("ca.pem", "server.pem", "server.key")]
 
 
 def start(broker, harbormq, d, certs):
     ca, cert, key = certs
-    port, tcp = free_port(), free_port()
+    port, tcp = compare.free_port(), compare.free_port()
     if broker == "harbormq":
         conf = os.path.join(d, "harbormq.conf")
         with open(conf, "w") as f:
@@ -79,16 +44,10 @@ def start(broker, harbormq, d, certs):
                     "keyfile %s\n" % (port, cert, key))
         cmd = ["/usr/sbin/mosquitto", "-c", conf]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("%s exited with %d" % (broker, proc.returncode))
-        try:
-            socket.create_connection(("127.0.0.1", port), 0.2).close()
-            return proc, port
-        except OSError:
-            time.sleep(0.05)
-    raise SystemExit("%s did not listen" % broker)
+    if not compare.wait_port(port, proc):
+        compare.terminate(proc)
+        raise SystemExit("%s did not listen (exit code %s)" % (broker, proc.poll()))
+    return proc, port
 
 
 def open_client(ctx, port):
@@ -113,25 +72,20 @@ def run_once(broker, harbormq, certs, clients):
         try:
             open_client(ctx, port).close()  # warm up: the first handshake loads things
             time.sleep(0.5)
-            rss0 = proc_rss_kib(proc.pid)
-            cpu0 = proc_cpu(proc.pid)
+            rss0 = compare.proc_status_kb(proc.pid, "VmRSS")
+            cpu0 = compare.proc_cpu_s(proc.pid)
             t0 = time.monotonic()
             with concurrent.futures.ThreadPoolExecutor(8) as pool:
                 socks = list(pool.map(lambda _: open_client(ctx, port), range(clients)))
             elapsed = time.monotonic() - t0
-            cpu = proc_cpu(proc.pid) - cpu0
+            cpu = compare.proc_cpu_s(proc.pid) - cpu0
             time.sleep(2.0)  # idle: let the broker trim what it trims
-            rss = proc_rss_kib(proc.pid)
+            rss = compare.proc_status_kb(proc.pid, "VmRSS")
             for s in socks:
                 s.close()
             return clients / elapsed, cpu / clients * 1e6, (rss - rss0) * 1024 / clients
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            compare.terminate(proc, 20)
 
 
 def main():
@@ -140,11 +94,10 @@ def main():
     ap.add_argument("--clients", type=int, default=2000)
     ap.add_argument("--runs", type=int, default=3)
     a = ap.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    compare.raise_nofile()
     results = {}
     with tempfile.TemporaryDirectory() as d:
-        certs = make_certs(d)
+        certs = compare.make_certificate(d)  # (ca, cert, key)
         for r in range(a.runs):
             order = ["harbormq", "mosquitto"] if r % 2 == 0 else ["mosquitto", "harbormq"]
             for broker in order:
