@@ -42,9 +42,18 @@ bool ShardBroker::park_for_http_acl(Link* link, mqtt::Packet& packet) {
   const int64_t now = services_.now_steady_ms();
   std::optional<std::pair<uint8_t, std::string>> ask;
   each_question(packet, settings_->max_topic_levels, [&](uint8_t access, std::string_view topic) {
-    if (ask || decided_for(link, access, topic)) return;
-    if (link->acl->http_decision(settings_->access, access, topic, now)) return;
-    ask.emplace(access, std::string(topic));
+    if (ask) return;
+    std::optional<bool> known;
+    if (const auto* d = decided_for(link, access, topic))
+      known = d->allow;
+    else
+      known = link->acl->http_decision(settings_->access, access, topic, now);
+    if (!known) {
+      ask.emplace(access, std::string(topic));
+      return;
+    }
+    // A PUBLISH has one topic: its answer is kept for on_publish, which does not look again.
+    if (access == kAclPublish) link->http_publish_allowed = *known;
   });
   if (!ask) return false;
   if (!link->http_auth) link->http_auth = std::make_unique<HttpAuthWait>();

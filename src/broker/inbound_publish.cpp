@@ -55,8 +55,7 @@ Flow ShardBroker::on_publish(Link* link, mqtt::Publish& p) {
   if (p.topic == "$SYS" || p.topic.starts_with("$SYS/")) return refuse_sys_publish(link, p);
   if (ClientAcl* acl = acl_of(link); acl && !acl->may_publish(cfg.access, p.topic))
     return deny_publish(link, p);
-  if (http_acl_on(link) && !http_acl_allows(link, kAclPublish, p.topic))
-    return deny_publish(link, p);
+  if (http_acl_on(link) && !link->http_publish_allowed) return deny_publish(link, p);
   if (p.qos > 0) {
     if (auto q2 = p.qos == 2 ? s->qos2_in.find(p.packet_id) : s->qos2_in.end(); q2 != s->qos2_in.end()) {
       // Resent PUBLISH of a QoS 2 flow we already own: never deliver twice [MQTT-4.3.3-9].

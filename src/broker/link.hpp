@@ -71,6 +71,9 @@ class Link {
   // Packets after CONNECT stay buffered, unread, while this is set (an answer is awaited);
   // the broker clears it and calls resume_held_input().
   bool input_held = false;
+  // auth.http_auth.acl_req: the answer for the PUBLISH being handled, found by
+  // ShardBroker::park_for_http_acl just before on_publish reads it.
+  bool http_publish_allowed = false;
   // 5.0 client with a Topic Alias Maximum: the aliases we assigned on this connection.
   std::unique_ptr<OutboundAliases> out_aliases;
   std::unique_ptr<ClientAcl> acl;  // auth.acl rules for this client; null: none apply

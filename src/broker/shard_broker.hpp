@@ -169,7 +169,8 @@ class ShardBroker {
       r.cert_subject = link->peer_certificate->subject;
     }
   }
-  // The answer for (access, topic) of the packet being handled (asked before it was).
+  // The answer for a SUBSCRIBE filter of the packet being handled (asked before it was);
+  // a PUBLISH's is in Link::http_publish_allowed.
   bool http_acl_allows(Link* link, uint8_t access, std::string_view topic);
   void on_http_acl_answer(Link* link, HttpAuthAnswer answer);
   void begin_enhanced_auth(Link* link, mqtt::Connect c);
