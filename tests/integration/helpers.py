@@ -179,3 +179,14 @@ class PahoClient:
         except Exception:
             pass
         self.c.loop_stop()
+
+
+def exchange_both_ways(a, b, payload, timeout=20):
+    """Two PahoClients: `payload` at QoS 1 from b to a and from a to b, each received whole."""
+    assert a.subscribe("big/to-a", 1) == [1]
+    assert b.subscribe("big/to-b", 1) == [1]
+    b.publish("big/to-a", payload, 1, timeout=timeout)
+    a.publish("big/to-b", payload, 1, timeout=timeout)
+    assert a.expect(1, timeout=timeout)[0].payload == payload
+    assert b.expect(1, timeout=timeout)[0].payload == payload
+

@@ -132,6 +132,24 @@ def peer_serial(port, pki):
             return int(s.getpeercert()["serialNumber"], 16)
 
 
+def live_certificate(pki, tmp_path):
+    """Copies of pki.server's certificate and key that a test overwrites and reloads."""
+    cert, key = str(tmp_path / "live.pem"), str(tmp_path / "live.key")
+    shutil.copy(pki.server[0], cert)
+    shutil.copy(pki.server[1], key)
+    return cert, key
+
+
+def reload_to_second_certificate(broker, pki, cert, key):
+    """Writes pki.server2 over the live files, runs `harbormq reload`; returns its output."""
+    shutil.copy(pki.server2[0], cert)
+    shutil.copy(pki.server2[1], key)
+    r = subprocess.run([HARBORMQ_BIN, "reload", "--pid-file", broker.pid_path],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stdout + r.stderr
+    return r.stdout + r.stderr
+
+
 def mosquitto(tool, port, pki, *args, cafile=None, cert=None, timeout=15):
     cmd = [tool, "-h", HOST, "-p", str(port), "--cafile", cafile or pki.ca[0]]
     if cert:
@@ -328,21 +346,14 @@ def test_a_key_of_another_certificate_fails_the_start(make_broker, pki):
 
 
 def test_reload_serves_the_new_certificate_and_keeps_open_connections(tls_broker, pki, tmp_path):
-    cert, key = str(tmp_path / "live.pem"), str(tmp_path / "live.key")
-    shutil.copy(pki.server[0], cert)
-    shutil.copy(pki.server[1], key)
+    cert, key = live_certificate(pki, tmp_path)
     b = tls_broker(cert=(cert, key))
     assert peer_serial(b.tls_port, pki) == 1001
     old = tls_client(b.tls_port, client_context(pki))
     assert old.connect(unique_id()).reason == 0
     assert old.subscribe([("reload/t", 1)]) == [1]
 
-    shutil.copy(pki.server2[0], cert)
-    shutil.copy(pki.server2[1], key)
-    r = subprocess.run([HARBORMQ_BIN, "reload", "--pid-file", b.pid_path], capture_output=True,
-                       text=True, timeout=30)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "listeners.ssl" in r.stdout + r.stderr
+    assert "listeners.ssl" in reload_to_second_certificate(b, pki, cert, key)
     assert peer_serial(b.tls_port, pki) == 1002
     assert old.is_open()
     new = tls_client(b.tls_port, client_context(pki), version=5)

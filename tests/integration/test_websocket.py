@@ -13,7 +13,8 @@ import time
 import pytest
 
 import mqttraw as m
-from helpers import HOST, PahoClient, both_versions, free_port, is_mosquitto, unique_id, wait_for
+from helpers import (HOST, PahoClient, both_versions, exchange_both_ways, free_port, is_mosquitto,
+                     unique_id, wait_for)
 
 pytestmark = pytest.mark.skipif(is_mosquitto(), reason="HarborMQ's listeners.ws")
 
@@ -223,13 +224,7 @@ def test_one_megabyte_payload_both_ways(ws_broker, version):
     ws = ws_client(ws_broker, version)
     tcp = PahoClient(ws_broker, version)
     try:
-        big = os.urandom(1024 * 1024)
-        assert ws.subscribe("big/to-ws", 1) == [1]
-        assert tcp.subscribe("big/to-tcp", 1) == [1]
-        tcp.publish("big/to-ws", big, 1, timeout=20)
-        ws.publish("big/to-tcp", big, 1, timeout=20)
-        assert ws.expect(1, timeout=20)[0].payload == big
-        assert tcp.expect(1, timeout=20)[0].payload == big
+        exchange_both_ways(ws, tcp, os.urandom(1024 * 1024))
     finally:
         ws.close()
         tcp.close()

@@ -6,17 +6,15 @@ WebSocket upgrade on the wss port closed, the start refused without a certificat
 certificates are made with the openssl command line (test_tls.py's Pki)."""
 
 import os
-import shutil
 import socket
 import ssl
-import subprocess
 
 import pytest
 
 import mqttraw as m
-from broker_harness import HARBORMQ_BIN
-from helpers import HOST, PahoClient, both_versions, free_port, is_mosquitto, unique_id, wait_for
-from test_tls import Pki, client_context, peer_serial
+from helpers import (HOST, PahoClient, both_versions, exchange_both_ways, free_port, is_mosquitto,
+                     unique_id, wait_for)
+from test_tls import Pki, client_context, live_certificate, peer_serial, reload_to_second_certificate
 from test_websocket import BINARY, RawWs, WsMqttClient, frame, upgrade_request
 
 pytestmark = pytest.mark.skipif(is_mosquitto(), reason="HarborMQ's listeners.wss")
@@ -102,13 +100,7 @@ def test_one_megabyte_payload_both_ways(wss_broker, pki, version):
     wss = wss_client(wss_broker, pki, version)
     tcp = PahoClient(wss_broker, version)
     try:
-        big = os.urandom(1024 * 1024)
-        assert wss.subscribe("big/to-wss", 1) == [1]
-        assert tcp.subscribe("big/to-tcp", 1) == [1]
-        tcp.publish("big/to-wss", big, 1, timeout=20)
-        wss.publish("big/to-tcp", big, 1, timeout=20)
-        assert wss.expect(1, timeout=20)[0].payload == big
-        assert tcp.expect(1, timeout=20)[0].payload == big
+        exchange_both_ways(wss, tcp, os.urandom(1024 * 1024))
     finally:
         wss.close()
         tcp.close()
@@ -191,9 +183,7 @@ def test_untrusted_certificate_is_refused_by_the_client(wss_broker, pki):
 
 
 def test_reload_serves_the_new_certificate_on_wss(make_broker, pki, tmp_path):
-    cert, key = str(tmp_path / "live.pem"), str(tmp_path / "live.key")
-    shutil.copy(pki.server[0], cert)
-    shutil.copy(pki.server[1], key)
+    cert, key = live_certificate(pki, tmp_path)
     port = free_port()
     b = make_broker(extra_conf=wss_conf(port, cert, key))
     wait_for(lambda: "wss %s:%d" % (HOST, port) in b.log_text(), 10, what="the ready line")
@@ -202,12 +192,8 @@ def test_reload_serves_the_new_certificate_on_wss(make_broker, pki, tmp_path):
     assert old.connect(unique_id()).reason == 0
     assert old.subscribe([("reload/wss", 1)]) == [1]
 
-    shutil.copy(pki.server2[0], cert)
-    shutil.copy(pki.server2[1], key)
-    r = subprocess.run([HARBORMQ_BIN, "reload", "--pid-file", b.pid_path], capture_output=True,
-                       text=True, timeout=30)
-    assert r.returncode == 0, r.stdout + r.stderr
-    assert "listeners.ssl: certificate, key and CAs read again" in r.stdout + r.stderr
+    assert "listeners.ssl: certificate, key and CAs read again" in \
+        reload_to_second_certificate(b, pki, cert, key)
     assert peer_serial(port, pki) == 1002
     new = WssMqttClient(port, pki, 5)
     assert new.connect(unique_id()).reason == 0
